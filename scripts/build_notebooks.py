@@ -1,0 +1,99 @@
+"""Write notebooks/<stage>.ipynb from one template and the demo use case's parameters.
+
+The stage notebooks share one parameters cell (the keys of a use-case YAML, with
+the demo's values as defaults), so they are generated rather than edited by
+hand: change this file or params/churn.yaml, then run `make notebooks`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nbformat
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_WINDOW = "2025-03"
+
+INTROS = {
+    "ingest": "Reads the window's raw rows, checks columns and dtypes against the use case, and stores a "
+    "content-addressed feature-mart version (Parquet + manifest).",
+    "score": "Scores the window's mart with the champion; writes predictions with the model version, run id and time, "
+    "and logs the champion's KPI when labels are present.",
+    "drift": "Data drift per feature between the champion's training data and this window (PSI, KS, chi-square, "
+    "Jensen-Shannon, normalised Wasserstein, median shift), weighted by the champion's feature importance; "
+    "model drift: the champion's KPI at this window against the two windows before it.",
+    "train": "Fits a candidate when the retrain policy asks for one (no champion, impactful drift, model drift or schedule), "
+    "measures it on held-out rows of this window and stores it with its lineage.",
+    "promote": "Compares the window's candidate with the champion on the same held-out labelled rows, switches the "
+    "`champion` alias atomically (keeping `previous`) when the policy says so, then smoke-tests the new champion.",
+}
+EXTRAS = {
+    "drift": "plots.drift_impact(result.tables.get(\"drift per feature (by impact)\"))",
+    "train": "plots.importance(result.tables.get(\"feature importance (normalised)\"))",
+}
+COMMENTS = {
+    "use_case": "use-case name; also the mart and model name",
+    "description": "what the use case is",
+    "task": "classification or regression",
+    "source": "raw source: path with {window}, or url + query",
+    "key": "unique key of a row",
+    "target": "label column",
+    "columns": "expected raw columns and their dtypes",
+    "features": "default None: every column but key and target",
+    "categorical": "default None: the str and bool features",
+    "model": "model family and hyperparameters",
+    "training": "which windows a candidate trains on",
+    "retrain": "when the train stage fits a candidate",
+    "drift": "drift thresholds (defaults in millpond.drift_stats.DriftThresholds)",
+    "promotion": "how a candidate wins",
+}
+TYPES = {dict: "dict", list: "list", str: "str", int: "int", float: "float", bool: "bool"}
+
+
+def parameters_source(params: dict) -> str:
+    lines = [f'window: str = "{DEFAULT_WINDOW}"  # window to process, e.g. 2025-03']
+    for key in COMMENTS:
+        value = params.get(key)
+        annotation = TYPES.get(type(value), "object") if value is not None else "list | None"
+        lines.append(f"{key}: {annotation} = {value!r}  # {COMMENTS[key]}")
+    lines += [
+        'run_id: str = ""  # set by the millpond runner',
+        'run_dir: str = ""  # set by the millpond runner: where outputs are recorded',
+        'workspace: str = ""  # default: found from the current directory upwards',
+    ]
+    return "\n".join(lines)
+
+
+def build(stage: str, params: dict) -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "millpond", "display_name": "Python 3 (millpond)", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    cells = [
+        nbformat.v4.new_markdown_cell(f"# {stage.capitalize()}\n\n{INTROS[stage]}\n\n"
+                                      "Run by `millpond run`/`millpond cycle`, by plain papermill with a use-case YAML, "
+                                      "or top to bottom here with the defaults below."),
+        nbformat.v4.new_code_cell(parameters_source(params), metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(f'from millpond import plots, stages\n\nresult = stages.run("{stage}", globals())\nresult.display()'),
+    ]
+    if stage in EXTRAS:
+        cells.append(nbformat.v4.new_code_cell(EXTRAS[stage]))
+    cells.append(nbformat.v4.new_code_cell("result.glue()", metadata={"tags": ["glue"]}))
+    for index, cell in enumerate(cells):
+        cell.id = f"{stage}-{index}"  # stable ids: regenerating gives the same file
+    nb.cells = cells
+    return nb
+
+
+def main() -> int:
+    params = yaml.safe_load((ROOT / "params" / "churn.yaml").read_text(encoding="utf-8"))
+    for stage in INTROS:
+        path = ROOT / "notebooks" / f"{stage}.ipynb"
+        nbformat.write(build(stage, params), path)
+        print(f"wrote {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,7 @@
+"""``python -m millpond`` is the ``millpond`` command."""
+
+import sys
+
+from millpond.cli import main
+
+sys.exit(main())

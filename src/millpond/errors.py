@@ -1,0 +1,103 @@
+"""One exception family for millpond.
+
+Every error says what failed, on which object, and how to fix it. Each class
+also inherits the builtin exception users already catch (``ValueError``,
+``FileNotFoundError``, ``KeyError``…), as scikit-learn does.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class MillpondError(Exception):
+    """Root of every error millpond raises on purpose."""
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """Return ``" Did you mean 'x'?"`` for the closest choice, or ``""``."""
+    matches = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f" Did you mean '{matches[0]}'?" if matches else ""
+
+
+# --- parameters and workspace -------------------------------------------------
+class ParamsError(MillpondError, ValueError):
+    """A parameter set is malformed, misspelt or inconsistent."""
+
+
+class WorkspaceError(MillpondError, FileNotFoundError):
+    """The millpond workspace (its root or a folder in it) cannot be found."""
+
+
+# --- feature marts ------------------------------------------------------------
+class MartError(MillpondError, ValueError):
+    """Ingesting or reading a feature mart failed."""
+
+
+class SourceNotFoundError(MartError, FileNotFoundError):
+    """A raw source file or database for a window does not exist."""
+
+
+class SchemaError(MartError):
+    """Raw data does not match the columns and dtypes the use case declares."""
+
+
+class MartVersionNotFoundError(MartError, KeyError):
+    """No mart version exists for the requested window or id."""
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+# --- models -------------------------------------------------------------------
+class ModelStoreError(MillpondError, ValueError):
+    """Saving, loading or aliasing a model version failed."""
+
+
+class ModelVersionNotFoundError(ModelStoreError, KeyError):
+    """A model name, version or alias does not exist in the store."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class ModelIntegrityError(ModelStoreError):
+    """A model file on disk does not match the hash the store recorded, or holds untrusted types."""
+
+
+class TrainingError(MillpondError, ValueError):
+    """Fitting a model failed (too few rows, one class only, bad search space…)."""
+
+
+class ScoringError(MillpondError, ValueError):
+    """Scoring input does not fit the model's input schema."""
+
+
+# --- drift and promotion ------------------------------------------------------
+class DriftError(MillpondError, ValueError):
+    """Drift statistics cannot be computed for the given data."""
+
+
+class PromotionError(MillpondError, ValueError):
+    """A candidate cannot be compared or promoted."""
+
+
+# --- runs ---------------------------------------------------------------------
+class RunError(MillpondError, RuntimeError):
+    """Executing or recording a run failed."""
+
+
+class StageFailedError(RunError):
+    """A stage notebook raised; its executed notebook is kept in the run record."""
+
+
+class RunNotFoundError(RunError, KeyError):
+    """A run id does not exist in the runs index."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class RunIntegrityError(RunError):
+    """A run record on disk was altered after it was written."""

@@ -1,0 +1,78 @@
+"""The monitoring log of one model: KPIs per window, drift verdicts and promotion decisions.
+
+``model_store/<name>/monitoring.jsonl`` is append-only JSON lines; stages read
+it to compare a window with the ones before it (model drift) and to know
+whether a retrain or a decision already happened.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+KINDS = ("kpi", "drift", "decision")
+
+
+class MonitoringLog:
+    """Append-only log of what the cycle observed and decided for one model."""
+
+    def __init__(self, model_store: Path, name: str) -> None:
+        self.path = Path(model_store) / name / "monitoring.jsonl"
+
+    def append(self, kind: str, window: str, **fields: Any) -> dict[str, Any]:
+        """Append one entry (flushed to disk before returning)."""
+        if kind not in KINDS:
+            raise ValueError(f"monitoring entry kind must be one of {KINDS}, got {kind!r}")
+        entry = {"time": datetime.now(UTC).isoformat(timespec="seconds"), "kind": kind, "window": window, **fields}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        line = json.dumps(entry, sort_keys=True, default=str) + "\n"
+        with FileLock(str(self.path) + ".lock", timeout=30):
+            with open(self.path, "a", encoding="utf-8") as handle:
+                handle.write(line)
+                handle.flush()
+                os.fsync(handle.fileno())
+        return entry
+
+    def entries(self, kind: str | None = None, window: str | None = None) -> list[dict[str, Any]]:
+        """Entries in the order they were written, optionally filtered."""
+        if not self.path.exists():
+            return []
+        found = []
+        with open(self.path, encoding="utf-8") as handle:
+            for line in handle:
+                if not line.strip():
+                    continue
+                entry = json.loads(line)
+                if (kind is None or entry["kind"] == kind) and (window is None or entry["window"] == window):
+                    found.append(entry)
+        return found
+
+    def latest(self, kind: str, window: str) -> dict[str, Any] | None:
+        """The newest entry of ``kind`` for ``window``."""
+        matches = self.entries(kind, window)
+        return matches[-1] if matches else None
+
+    def kpi_history(self, metric: str, before: str, count: int = 2) -> list[tuple[str, float]]:
+        """The latest KPI value per window for the ``count`` windows before ``before`` (oldest first)."""
+        per_window: dict[str, float] = {}
+        for entry in self.entries("kpi"):
+            if entry["window"] < before and entry.get("metrics", {}).get(metric) is not None:
+                per_window[entry["window"]] = float(entry["metrics"][metric])
+        return sorted(per_window.items())[-count:]
+
+
+def model_drift(current: float | None, history: list[tuple[str, float]], *, tolerance: float, higher_is_better: bool) -> dict[str, Any]:
+    """Compare a KPI with the mean of earlier windows; drift when it worsened by more than ``tolerance``."""
+    if current is None or not history:
+        return {"model_drift": False, "reason": "no KPI history to compare with", "baseline": None, "delta": None}
+    baseline = sum(v for _, v in history) / len(history)
+    delta = current - baseline if higher_is_better else baseline - current
+    drifted = delta < -tolerance
+    windows = ", ".join(w for w, _ in history)
+    reason = f"KPI {current:.4f} vs {baseline:.4f} (mean of {windows}): change {delta:+.4f}, tolerance {tolerance}"
+    return {"model_drift": drifted, "reason": reason, "baseline": baseline, "delta": delta}

@@ -1,0 +1,252 @@
+"""Use-case parameter sets: YAML files validated by a typed schema before anything runs.
+
+A use-case YAML is also a papermill parameter file: its top-level keys are the
+stage notebooks' parameters. Unknown keys are errors that name the key path and
+suggest the closest valid key; every problem is collected and raised at once.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from millpond.drift_stats import DriftThresholds
+from millpond.errors import ParamsError, did_you_mean
+
+DType = Literal["int", "float", "str", "bool", "datetime"]
+Task = Literal["classification", "regression"]
+CLASSIFICATION_METRICS = ("roc_auc", "pr_auc", "log_loss", "brier", "f1", "accuracy")
+REGRESSION_METRICS = ("rmse", "mae", "mape", "r2")
+WINDOW_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+# The stages of one cycle, in order; each is notebooks/<stage>.ipynb.
+STAGES = ("ingest", "score", "drift", "train", "promote")
+# Notebook parameters that are not part of the use case: the window and where the runner records.
+RUNTIME_PARAMETERS = ("window", "run_id", "run_dir", "workspace")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceSpec(_Strict):
+    """Where raw rows come from."""
+
+    path: str | None = Field(None, description="file path or glob, relative to the workspace; may hold {window}")
+    format: Literal["csv", "parquet"] | None = Field(None, description="inferred from the file suffix when absent")
+    window_column: str | None = Field(None, description="column holding the window when one file holds every window")
+    url: str | None = Field(None, description="SQLAlchemy URL; ${ENV_VAR} references are expanded at connect time")
+    query: str | None = Field(None, description="SQL query for a database source; may hold {window}")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> SourceSpec:
+        if bool(self.path) == bool(self.url):
+            raise ValueError("give exactly one of 'path' (files) or 'url' + 'query' (a database)")
+        if self.url and not self.query:
+            raise ValueError("a database source needs 'query' as well as 'url'")
+        return self
+
+
+class ModelSpec(_Strict):
+    """Model family and its hyperparameters."""
+
+    family: Literal["hist_gradient_boosting", "logistic_regression", "random_forest"] = "hist_gradient_boosting"
+    params: dict[str, Any] = Field(default_factory=dict, description="passed to the estimator")
+    random_state: int = 0
+    threads: int = Field(1, ge=1, description="OpenMP/BLAS threads for fit and predict; 1 avoids oversubscription on a busy machine")
+
+
+class TrainingSpec(_Strict):
+    """Which data a model trains on."""
+
+    windows: int = Field(3, ge=1, description="train on the latest N windows up to the current one")
+    holdout_fraction: float = Field(0.25, gt=0, lt=0.9, description="share of the current window kept out for evaluation")
+    min_rows: int = Field(200, ge=10, description="refuse to train on fewer rows")
+
+
+class RetrainPolicy(_Strict):
+    """When the train stage fits a candidate."""
+
+    on_data_drift: bool = True
+    on_model_drift: bool = True
+    every_n_windows: int | None = Field(None, ge=1, description="also retrain when the champion is this many windows old")
+
+
+class DriftPolicy(DriftThresholds):
+    """Data-drift thresholds plus model-drift tolerance."""
+
+    kpi_tolerance: float = Field(0.02, ge=0, description="KPI drop against the mean of T-1 and T-2 that counts as model drift")
+
+
+class PromotionPolicy(_Strict):
+    """How a candidate wins."""
+
+    metric: str = "roc_auc"
+    min_improvement: float = Field(0.0, description="candidate must beat the champion by at least this much")
+    approval: Literal["auto", "manual"] = "auto"
+
+
+class UseCase(_Strict):
+    """One use case: a source, a target and the policies of its cycle."""
+
+    use_case: str
+    description: str = ""
+    task: Task = "classification"
+    source: SourceSpec
+    key: str
+    target: str
+    columns: dict[str, DType] = Field(description="expected raw columns and their dtypes")
+    features: list[str] | None = Field(None, description="default: every column but key, target and window column")
+    categorical: list[str] | None = Field(None, description="default: the 'str' and 'bool' columns among the features")
+    model: ModelSpec = ModelSpec()
+    training: TrainingSpec = TrainingSpec()
+    retrain: RetrainPolicy = RetrainPolicy()
+    drift: DriftPolicy = DriftPolicy()
+    promotion: PromotionPolicy = PromotionPolicy()
+
+    @field_validator("use_case")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not NAME_PATTERN.match(value) or value == "raw":
+            raise ValueError(f"must be a name of letters, digits, '-' or '_' (not 'raw'); got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> UseCase:
+        problems: list[str] = []
+        for label, name in (("key", self.key), ("target", self.target), ("source.window_column", self.source.window_column)):
+            if name is not None and name not in self.columns:
+                problems.append(f"{label} {name!r} is not in 'columns'.{did_you_mean(name, self.columns)}")
+        for label, names in (("features", self.features), ("categorical", self.categorical)):
+            for name in names or ():
+                if name not in self.columns:
+                    problems.append(f"{label} lists {name!r}, which is not in 'columns'.{did_you_mean(name, self.columns)}")
+        metrics = CLASSIFICATION_METRICS if self.task == "classification" else REGRESSION_METRICS
+        if self.promotion.metric not in metrics:
+            problems.append(
+                f"promotion.metric must be one of {', '.join(metrics)} for task {self.task!r}. "
+                f"Got {self.promotion.metric!r} instead.{did_you_mean(self.promotion.metric, metrics)}"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    # --- derived views -------------------------------------------------------
+    @property
+    def feature_columns(self) -> list[str]:
+        if self.features is not None:
+            return list(self.features)
+        skip = {self.key, self.target, self.source.window_column}
+        return [c for c in self.columns if c not in skip]
+
+    @property
+    def categorical_columns(self) -> list[str]:
+        if self.categorical is not None:
+            return [c for c in self.categorical if c in self.feature_columns]
+        return [c for c in self.feature_columns if self.columns[c] in ("str", "bool")]
+
+    @property
+    def numeric_columns(self) -> list[str]:
+        cats = set(self.categorical_columns)
+        return [c for c in self.feature_columns if c not in cats]
+
+    @property
+    def metric_higher_is_better(self) -> bool:
+        return self.promotion.metric not in ("log_loss", "brier", "rmse", "mae", "mape")
+
+    @classmethod
+    def from_namespace(cls, namespace: dict[str, Any], *, source: str = "notebook parameters") -> UseCase:
+        """Build a use case from a notebook's globals (the injected parameters)."""
+        data = {name: namespace[name] for name in cls.model_fields if name in namespace}
+        return validate_use_case(data, source=source)
+
+
+class _NoDatesLoader(yaml.SafeLoader):
+    """Safe loader that keeps '2025-03-01' a string, as papermill users expect."""
+
+
+_NoDatesLoader.yaml_implicit_resolvers = {
+    key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.copy().items()
+}
+
+
+def read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a YAML mapping with a safe loader that does not turn strings into dates."""
+    file = Path(path)
+    if not file.is_file():
+        hint = ""
+        if file.parent.is_dir():
+            hint = did_you_mean(file.name, [p.name for p in file.parent.glob("*.y*ml")])
+        raise ParamsError(f"Parameter file {file} does not exist.{hint} Pass an existing file with --params.")
+    try:
+        data = yaml.load(file.read_text(encoding="utf-8"), Loader=_NoDatesLoader)  # noqa: S506 - SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"Parameter file {file} is not valid YAML: {exc}") from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ParamsError(f"Parameter file {file} must hold a mapping of parameter names to values, got {type(data).__name__}.")
+    return data
+
+
+def _fields_at(loc: tuple[Any, ...]) -> list[str]:
+    """Valid key names at a location of the schema (for 'did you mean')."""
+    model: Any = UseCase
+    for part in loc:
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        model = field.annotation
+    return list(getattr(model, "model_fields", {}))
+
+
+def _describe(error: dict[str, Any]) -> str:
+    loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    path = ".".join(str(p) for p in loc) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        name = str(loc[-1])
+        valid = _fields_at(loc[:-1])
+        return f"unknown key '{path}'.{did_you_mean(name, valid)} Valid keys here: {', '.join(valid)}."
+    if error["type"] == "missing":
+        return f"missing required key '{path}'."
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if not loc:
+        return message
+    if error["type"] in ("literal_error", "enum"):
+        got = error.get("input")
+        expected = error.get("ctx", {}).get("expected", "")
+        hint = did_you_mean(str(got), re.findall(r"'([^']+)'", expected))
+        return f"'{path}' must be one of {expected}. Got {got!r} instead.{hint}"
+    return f"'{path}': {message}"
+
+
+def validate_use_case(data: dict[str, Any], *, source: str = "parameters") -> UseCase:
+    """Validate a mapping against :class:`UseCase`, raising one :class:`ParamsError` listing every problem."""
+    payload = {k: v for k, v in data.items() if k not in RUNTIME_PARAMETERS}
+    try:
+        return UseCase.model_validate(payload)
+    except ValidationError as exc:
+        lines = [_describe(err) for err in exc.errors()]
+        raise ParamsError(
+            f"{source} has {len(lines)} problem(s):\n" + "\n".join(f"  - {line}" for line in lines)
+        ) from None
+
+
+def load_use_case(path: str | os.PathLike[str]) -> UseCase:
+    """Read and validate a use-case YAML file."""
+    return validate_use_case(read_yaml(path), source=str(path))
+
+
+def check_window(window: str) -> str:
+    """Validate a window label (no path separators; e.g. '2025-03')."""
+    if not isinstance(window, str) or not WINDOW_PATTERN.match(window):
+        raise ParamsError(
+            f"window must be a label such as '2025-03' (letters, digits, '-', '_', '.'); got {window!r}."
+        )
+    return window

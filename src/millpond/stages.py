@@ -1,0 +1,347 @@
+"""The five stages of a cycle as plain functions; each stage notebook calls one.
+
+A stage returns a :class:`StageResult`: status (``succeeded`` or ``skipped``
+with a reason), a small summary (glued with scrapbook) and small tables for the
+reader. Stages talk to each other only through the stores: marts, models and
+the monitoring log.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from millpond.errors import ModelVersionNotFoundError
+from millpond.marts import MartStore, ingest
+from millpond.model_store import ModelStore, ModelVersion
+from millpond.monitoring import MonitoringLog, model_drift
+from millpond.params import STAGES, UseCase, check_window
+from millpond.promote import decide
+from millpond.provenance import code_version
+from millpond.scoring import score_frame, write_predictions
+from millpond.training import fit, holdout_mask, input_schema
+from millpond.workspace import Workspace
+
+ACTOR = "millpond cycle"
+
+
+@dataclass
+class StageResult:
+    """What a stage did, for the run record and the reader."""
+
+    stage: str
+    status: str = "succeeded"
+    reason: str = ""
+    summary: dict[str, Any] = field(default_factory=dict)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    def display(self) -> None:
+        """Show the status line and the tables in the notebook."""
+        from IPython.display import Markdown, display
+
+        line = f"**{self.stage}: {self.status}**" + (f" — {self.reason}" if self.reason else "")
+        display(Markdown(line))
+        if self.summary:
+            display(pd.Series(self.summary, dtype="object").to_frame("value"))
+        for title, table in self.tables.items():
+            display(Markdown(f"#### {title}"))
+            display(table)
+
+    def glue(self) -> None:
+        """Record status, reason and summary in the notebook with scrapbook (summaries only, never datasets)."""
+        import scrapbook as sb
+
+        sb.glue("stage", self.stage)
+        sb.glue("status", self.status)
+        sb.glue("reason", self.reason)
+        sb.glue("summary", _jsonable(self.summary))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):
+        return value.item()
+    return value
+
+
+@dataclass
+class StageContext:
+    """Everything a stage needs: the workspace, the validated use case, the window and where to record."""
+
+    workspace: Workspace
+    use_case: UseCase
+    window: str
+    run_id: str | None = None
+    run_dir: Path | None = None
+
+    @classmethod
+    def from_namespace(cls, namespace: dict[str, Any]) -> StageContext:
+        """Build the context from a notebook's parameters (papermill injects them as globals)."""
+        ws = Workspace.find(namespace.get("workspace") or None)
+        run_dir = namespace.get("run_dir") or None
+        return cls(
+            workspace=ws,
+            use_case=UseCase.from_namespace(namespace),
+            window=check_window(str(namespace["window"])),
+            run_id=namespace.get("run_id") or None,
+            run_dir=Path(run_dir) if run_dir else None,
+        )
+
+    @property
+    def name(self) -> str:
+        return self.use_case.use_case
+
+    @property
+    def marts(self) -> MartStore:
+        return MartStore(self.workspace.feature_marts)
+
+    @property
+    def models(self) -> ModelStore:
+        return ModelStore(self.workspace.model_store)
+
+    @property
+    def log(self) -> MonitoringLog:
+        return MonitoringLog(self.workspace.model_store, self.name)
+
+    def champion(self) -> ModelVersion | None:
+        try:
+            return self.models.get(self.name, "champion")
+        except ModelVersionNotFoundError:
+            return None
+
+    def output(self, name: str) -> Path | None:
+        """A path under the run record's outputs/ folder (None outside a recorded run)."""
+        if self.run_dir is None:
+            return None
+        folder = self.run_dir / "outputs"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / name
+
+
+def run_ingest(ctx: StageContext) -> StageResult:
+    """Validate the window's raw rows and store them as a mart version."""
+    result = ingest(ctx.workspace, ctx.use_case, ctx.window, run_id=ctx.run_id)
+    version = result.version
+    frame = version.read()
+    summary = {
+        "mart_version": version.version,
+        "rows": version.rows,
+        "sha256": version.sha256,
+        "source": version.manifest["source"]["path"],
+        "created": result.created,
+    }
+    reason = "" if result.created else f"identical input: version {version.version} already stored, nothing written"
+    tables = {"first rows": frame.head(5), "numeric summary": frame.describe().T.round(3)}
+    return StageResult("ingest", "succeeded", reason, summary, tables)
+
+
+def run_score(ctx: StageContext) -> StageResult:
+    """Score the window's mart with the champion and log its KPI when labels are present."""
+    champion = ctx.champion()
+    if champion is None:
+        return StageResult("score", "skipped", "no champion yet: nothing to score with")
+    model, champion = ctx.models.load(ctx.name, champion.version)
+    mart = ctx.marts.latest(ctx.name, ctx.window)
+    frame = mart.read()
+    predictions = score_frame(model, frame, ctx.use_case, model_name=ctx.name, model_version=champion.version, run_id=ctx.run_id)
+    tag = re.sub(r"[^A-Za-z0-9_.-]+", "_", ctx.run_id or pd.Timestamp.now("UTC").strftime("%Y%m%dT%H%M%S%fZ"))
+    folder = ctx.workspace.model_store / ctx.name / "captures" / f"window={ctx.window}"
+    path = write_predictions(predictions, folder, f"{champion.version}--{tag}")
+    summary: dict[str, Any] = {"champion": champion.version, "mart_version": mart.version, "rows": len(predictions), "predictions": ctx.workspace.relative(path)}
+    if ctx.use_case.target in frame.columns and frame[ctx.use_case.target].notna().all():
+        from millpond.training import metrics_from_scores
+
+        score_col = "probability" if ctx.use_case.task == "classification" else "prediction"
+        metrics = metrics_from_scores(frame[ctx.use_case.target].to_numpy(), predictions[score_col].to_numpy(), ctx.use_case)
+        ctx.log.append("kpi", ctx.window, model_version=champion.version, metrics=metrics, run_id=ctx.run_id)
+        summary["kpi"] = {ctx.use_case.promotion.metric: metrics.get(ctx.use_case.promotion.metric)}
+    return StageResult("score", "succeeded", "", summary, {"prediction sample": predictions.head(5)})
+
+
+def _training_frame(ctx: StageContext, version: ModelVersion) -> pd.DataFrame:
+    """The rows the model was trained on, rebuilt from the mart versions in its lineage."""
+    marts = ctx.marts
+    frames = [marts.get(ctx.name, item["version"]).read() for item in version.metadata["training_marts"]]
+    return pd.concat(frames, ignore_index=True)
+
+
+def run_drift(ctx: StageContext) -> StageResult:
+    """Data drift (champion's training data vs this window) and model drift (KPI vs T-1, T-2)."""
+    from millpond.drift_stats import dataset_verdict, drift_table
+
+    champion = ctx.champion()
+    if champion is None:
+        return StageResult("drift", "skipped", "no champion yet: no reference data to compare with")
+    uc = ctx.use_case
+    reference = _training_frame(ctx, champion)
+    current = ctx.marts.latest(ctx.name, ctx.window).read()
+    table = drift_table(
+        reference, current, numeric=uc.numeric_columns, categorical=uc.categorical_columns,
+        thresholds=uc.drift, importance=champion.metadata.get("importance"),
+    )
+    verdict = dataset_verdict(table, uc.drift)
+    kpi_entry = ctx.log.latest("kpi", ctx.window)
+    metric = uc.promotion.metric
+    current_kpi = kpi_entry["metrics"].get(metric) if kpi_entry else None
+    history = ctx.log.kpi_history(metric, before=ctx.window)
+    model = model_drift(current_kpi, history, tolerance=uc.drift.kpi_tolerance, higher_is_better=uc.metric_higher_is_better)
+    entry = {
+        "champion": champion.version,
+        "data_drift": bool(verdict["drift_detected"]),
+        "model_drift": bool(model["model_drift"]),
+        "impact_total": float(verdict["impact_total"]),
+        "drifted_features": list(verdict["drifted_features"]),
+        "kpi": current_kpi,
+        "kpi_history": history,
+    }
+    ctx.log.append("drift", ctx.window, run_id=ctx.run_id, **entry)
+    out = ctx.output("drift_table.csv")
+    if out is not None:
+        table.to_csv(out, index=False)
+    reason = "; ".join(
+        part for part in (
+            "impactful data drift in " + ", ".join(verdict["drifted_features"]) if verdict["drift_detected"] else "no impactful data drift",
+            model["reason"],
+        ) if part
+    )
+    summary = {**entry, "model_drift_reason": model["reason"], "n_drifted": int(verdict["n_drifted"])}
+    return StageResult("drift", "succeeded", reason, summary, {"drift per feature (by impact)": table.round(4)})
+
+
+def retrain_reasons(ctx: StageContext) -> list[str]:
+    """Why the policy asks for a new candidate at this window (empty: it does not)."""
+    champion = ctx.champion()
+    if champion is None:
+        return ["no champion yet"]
+    policy = ctx.use_case.retrain
+    reasons = []
+    drift = ctx.log.latest("drift", ctx.window)
+    if drift is not None and policy.on_data_drift and drift["data_drift"]:
+        reasons.append("impactful data drift")
+    if drift is not None and policy.on_model_drift and drift["model_drift"]:
+        reasons.append("model drift")
+    if policy.every_n_windows:
+        trained_for = champion.metadata.get("trained_for_window", "")
+        age = len([w for w in ctx.marts.windows(ctx.name) if trained_for < w <= ctx.window])
+        if age >= policy.every_n_windows:
+            reasons.append(f"schedule: champion is {age} windows old")
+    return reasons
+
+
+def run_train(ctx: StageContext) -> StageResult:
+    """Fit a candidate on the training windows when the retrain policy asks for one."""
+    reasons = retrain_reasons(ctx)
+    if not reasons:
+        return StageResult("train", "skipped", "retrain policy not triggered: no impactful drift, no model drift, not due")
+    uc = ctx.use_case
+    versions = ctx.marts.window_span(ctx.name, ctx.window, uc.training.windows)
+    frames = []
+    for version in versions:
+        frame = version.read()
+        frame["__holdout"] = holdout_mask(frame, uc) if version.window == ctx.window else False
+        frames.append(frame)
+    data = pd.concat(frames, ignore_index=True)
+    holdout = data[data["__holdout"]].drop(columns="__holdout")
+    train = data[~data["__holdout"]].drop(columns="__holdout")
+    result = fit(train, holdout, uc)
+    metadata = {
+        "use_case": uc.use_case,
+        "task": uc.task,
+        "family": uc.model.family,
+        "model_params": dict(uc.model.params),
+        "metrics": result.metrics,
+        "importance": result.importance,
+        "train_rows": result.train_rows,
+        "holdout_rows": result.holdout_rows,
+        "fit_seconds": result.fit_seconds,
+        "trained_for_window": ctx.window,
+        "training_marts": [{"version": v.version, "window": v.window, "sha256": v.sha256} for v in versions],
+        "input_schema": input_schema(uc),
+        "input_example": train[uc.feature_columns].head(5).to_dict(orient="records"),
+        "retrain_reasons": reasons,
+        "run_id": ctx.run_id,
+        "code": code_version(ctx.workspace.root),
+        "params": uc.model_dump(mode="json"),
+    }
+    saved = ctx.models.save(ctx.name, result.model, metadata)
+    importance = pd.Series(result.importance).sort_values(ascending=False).to_frame("importance")
+    summary = {
+        "candidate": saved.version,
+        "reasons": reasons,
+        "train_rows": result.train_rows,
+        "holdout_rows": result.holdout_rows,
+        "windows": [v.window for v in versions],
+        "metrics": {k: round(v, 4) for k, v in result.metrics.items()},
+    }
+    return StageResult("train", "succeeded", "; ".join(reasons), summary, {"feature importance (normalised)": importance.round(4)})
+
+
+def find_candidate(ctx: StageContext) -> ModelVersion | None:
+    """The newest model version trained for this window that has no decision yet."""
+    decided = {e.get("candidate") for e in ctx.log.entries("decision")}
+    try:
+        versions = ctx.models.versions(ctx.name)
+    except ModelVersionNotFoundError:
+        return None
+    pending = [v for v in versions if v.metadata.get("trained_for_window") == ctx.window and v.version not in decided]
+    return pending[-1] if pending else None
+
+
+def run_promote(ctx: StageContext) -> StageResult:
+    """Compare the window's candidate with the champion on held-out labelled rows and switch the alias."""
+    candidate = find_candidate(ctx)
+    if candidate is None:
+        return StageResult("promote", "skipped", "no undecided candidate trained for this window")
+    uc = ctx.use_case
+    current = ctx.marts.latest(ctx.name, ctx.window).read()
+    labelled = current[holdout_mask(current, uc)]
+    candidate_model, candidate = ctx.models.load(ctx.name, candidate.version)
+    champion = ctx.champion()
+    champion_model = ctx.models.load(ctx.name, champion.version)[0] if champion else None
+    decision = decide(candidate_model, champion_model, labelled, uc)
+    summary: dict[str, Any] = {"candidate": candidate.version, "champion_before": champion.version if champion else None, **decision.as_dict()}
+    if decision.promote and uc.promotion.approval == "manual":
+        ctx.log.append("decision", ctx.window, candidate=candidate.version, outcome="awaiting_approval", run_id=ctx.run_id, **decision.as_dict())
+        return StageResult("promote", "succeeded", "awaiting approval: " + decision.reason, {**summary, "promoted": False})
+    if not decision.promote:
+        ctx.log.append("decision", ctx.window, candidate=candidate.version, outcome="rejected", run_id=ctx.run_id, **decision.as_dict())
+        return StageResult("promote", "succeeded", "rejected: " + decision.reason, {**summary, "promoted": False})
+    ctx.models.promote(ctx.name, candidate.version, actor=ACTOR, reason=decision.reason)
+    smoke = smoke_test(ctx)
+    if smoke:
+        ctx.models.rollback(ctx.name, actor=ACTOR, reason=f"smoke test failed after promotion: {smoke}")
+        ctx.log.append("decision", ctx.window, candidate=candidate.version, outcome="rolled_back", run_id=ctx.run_id, smoke=smoke, **decision.as_dict())
+        return StageResult("promote", "succeeded", f"rolled back: smoke test failed ({smoke})", {**summary, "promoted": False})
+    ctx.log.append("decision", ctx.window, candidate=candidate.version, outcome="promoted", run_id=ctx.run_id, **decision.as_dict())
+    return StageResult("promote", "succeeded", "promoted: " + decision.reason, {**summary, "promoted": True})
+
+
+def smoke_test(ctx: StageContext) -> str:
+    """Load the champion through the store (hash check) and score its input example; '' when it passes."""
+    try:
+        model, version = ctx.models.load(ctx.name, "champion")
+        example = pd.DataFrame(version.metadata["input_example"])
+        scores = model.predict_proba(example)[:, 1] if ctx.use_case.task == "classification" else model.predict(example)
+    except Exception as exc:  # noqa: BLE001 - any failure fails the smoke test
+        return f"{type(exc).__name__}: {exc}"
+    if len(scores) != len(example):
+        return f"{len(scores)} scores for {len(example)} example rows"
+    if ctx.use_case.task == "classification" and not pd.Series(scores).between(0, 1).all():
+        return "probabilities outside [0, 1]"
+    return ""
+
+
+RUNNERS = {"ingest": run_ingest, "score": run_score, "drift": run_drift, "train": run_train, "promote": run_promote}
+
+
+def run(stage: str, namespace: dict[str, Any]) -> StageResult:
+    """Run ``stage`` with a notebook's parameters (the one call each stage notebook makes)."""
+    ctx = StageContext.from_namespace(namespace)
+    return RUNNERS[stage](ctx)

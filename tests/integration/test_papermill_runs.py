@@ -1,0 +1,100 @@
+"""Real papermill executions of the stage notebooks, recorded as run records."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from millpond.errors import StageFailedError
+from millpond.marts import MartStore
+from millpond.runner import execute_stage, run_cycle
+from millpond.runs import RunStore
+from millpond.workspace import Workspace
+from tests.conftest import tree_snapshot
+
+pytestmark = pytest.mark.integration
+
+
+def _cli(ws: Workspace, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "millpond", "--workspace", str(ws.root), *args], capture_output=True, text=True, timeout=600)
+
+
+def test_a_cycle_runs_every_stage_and_records_it(demo_workspace: Workspace) -> None:
+    result = run_cycle(demo_workspace, "params/churn.yaml", "2025-01")
+    assert result.ok, result.error
+    assert [(r.stage, r.status) for r in result.records] == [
+        ("ingest", "succeeded"), ("score", "skipped"), ("drift", "skipped"), ("train", "succeeded"), ("promote", "succeeded"),
+    ]
+    train = result.records[3]
+    assert train.scraps["summary"]["metrics"]["roc_auc"] > 0.7
+    assert result.records[1].skip_reason == "no champion yet: nothing to score with"
+    for record in result.records:
+        notebook = record.path / "notebook.ipynb"
+        assert not notebook.stat().st_mode & 0o222
+        manifest = json.loads((record.path / "manifest.json").read_text())
+        assert manifest["params"]["use_case"] == "churn" and manifest["window"] == "2025-01"
+        assert manifest["packages"]["papermill"] and "commit" in manifest["code"]
+        assert manifest["extra"]["timings"]["wall_seconds"] > 0
+    assert RunStore(demo_workspace.runs).verify() == []
+
+    shown = _cli(demo_workspace, "runs", "show", train.run_id, "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["scraps"]["summary"]["candidate"] == train.scraps["summary"]["candidate"]
+    listed = json.loads(_cli(demo_workspace, "runs", "list", "--json").stdout)
+    assert len(listed) == 5
+
+    notebook = train.path / "notebook.ipynb"
+    notebook.chmod(0o644)
+    notebook.write_text(notebook.read_text().replace("roc_auc", "roc_aux"))
+    verified = _cli(demo_workspace, "runs", "verify")
+    assert verified.returncode == 3
+    assert "04-train/notebook.ipynb" in verified.stdout
+
+
+def test_a_failing_stage_keeps_its_notebook_and_changes_nothing(demo_workspace: Workspace) -> None:
+    execute_stage(demo_workspace, "params/churn.yaml", "ingest", "2025-01")
+    before = tree_snapshot(demo_workspace.feature_marts)
+    with pytest.raises(StageFailedError, match=r"Stage 'ingest' failed for window '2026-07': SourceNotFoundError") as info:
+        execute_stage(demo_workspace, "params/churn.yaml", "ingest", "2026-07")
+    assert "notebook.ipynb" in str(info.value)
+    assert tree_snapshot(demo_workspace.feature_marts) == before
+    record = RunStore(demo_workspace.runs).list(status="failed")[0]
+    assert record.window == "2026-07" and "No raw source for window '2026-07'" in record.error
+    nb = nbformat.read(record.path / "notebook.ipynb", as_version=4)
+    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert errors and errors[0]["ename"] == "SourceNotFoundError"
+    assert any("An Exception was encountered" in c.source for c in nb.cells)  # papermill's banner
+
+
+def test_misspelt_param_fails_fast_and_is_recorded(demo_workspace: Workspace) -> None:
+    data = yaml.safe_load((demo_workspace.params / "churn.yaml").read_text())
+    data["promotion"]["metirc"] = data["promotion"].pop("metric")
+    (demo_workspace.params / "typo.yaml").write_text(yaml.safe_dump(data))
+    out = _cli(demo_workspace, "cycle", "--params", "params/typo.yaml", "--window", "2025-01")
+    assert out.returncode == 2
+    assert "unknown key 'promotion.metirc'. Did you mean 'metric'?" in out.stderr
+    failed = RunStore(demo_workspace.runs).list(status="failed")
+    assert len(failed) == 1 and failed[0].stage == "ingest" and "metirc" in failed[0].error
+    assert not (demo_workspace.feature_marts / "churn").exists()
+
+
+def test_plain_papermill_with_the_use_case_yaml(demo_workspace: Workspace, tmp_path: Path) -> None:
+    papermill = Path(sys.executable).with_name("papermill")
+    out = tmp_path / "ingest-out.ipynb"
+    done = subprocess.run(
+        [str(papermill), str(demo_workspace.notebooks / "ingest.ipynb"), str(out), "-f", "params/churn.yaml", "-p", "window", "2025-02"],
+        cwd=demo_workspace.root, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    import scrapbook as sb
+
+    scraps = sb.read_notebook(str(out)).scraps
+    assert scraps["status"].data == "succeeded"
+    version = MartStore(demo_workspace.feature_marts).latest("churn", "2025-02")
+    assert scraps["summary"].data["mart_version"] == version.version

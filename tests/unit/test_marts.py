@@ -1,0 +1,148 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from millpond import marts as marts_module
+from millpond.errors import MartError, SchemaError, SourceNotFoundError
+from millpond.marts import MartStore, ingest
+from millpond.params import load_use_case
+from millpond.workspace import Workspace
+from tests.conftest import tree_snapshot
+
+
+def _use_case(ws: Workspace):
+    return load_use_case(ws.params / "churn.yaml")
+
+
+def _raw(ws: Workspace, window: str) -> Path:
+    return ws.raw / "churn" / f"churn_{window}.csv"
+
+
+def test_ingest_writes_a_typed_read_only_version(demo_workspace: Workspace) -> None:
+    uc = _use_case(demo_workspace)
+    result = ingest(demo_workspace, uc, "2025-01", run_id="r1")
+    version = result.version
+    assert result.created
+    assert version.version.startswith("2025-01-") and len(version.version) == len("2025-01-") + 12
+    frame = version.read()
+    assert list(frame.columns) == list(uc.columns)
+    assert str(frame["tenure_months"].dtype) == "int64" and str(frame["monthly_charges"].dtype) == "float64"
+    assert version.rows == len(pd.read_csv(_raw(demo_workspace, "2025-01")))
+    assert version.manifest["source"]["path"] == "feature_marts/raw/churn/churn_2025-01.csv"
+    assert version.manifest["run_id"] == "r1"
+    for file in version.path.iterdir():
+        assert not file.stat().st_mode & 0o222, f"{file.name} is writable"
+
+
+def test_same_input_is_a_no_op_with_the_same_id(demo_workspace: Workspace) -> None:
+    uc = _use_case(demo_workspace)
+    first = ingest(demo_workspace, uc, "2025-01")
+    before = tree_snapshot(demo_workspace.feature_marts / "churn")
+    second = ingest(demo_workspace, uc, "2025-01")
+    assert not second.created and second.version.version == first.version.version
+    assert tree_snapshot(demo_workspace.feature_marts / "churn") == before
+
+
+def test_changed_source_gives_a_new_version_and_keeps_the_old(demo_workspace: Workspace) -> None:
+    uc = _use_case(demo_workspace)
+    first = ingest(demo_workspace, uc, "2025-01").version
+    frame = pd.read_csv(_raw(demo_workspace, "2025-01"), dtype={"customer_id": "str"})
+    frame.iloc[:100].to_csv(_raw(demo_workspace, "2025-01"), index=False)
+    second = ingest(demo_workspace, uc, "2025-01").version
+    assert second.version != first.version and second.rows == 100
+    store = MartStore(demo_workspace.feature_marts)
+    assert [v.version for v in store.versions("churn")] == [first.version, second.version]
+    assert store.latest("churn", "2025-01").version == second.version
+    assert store.get("churn", first.version).read().shape[0] == first.rows
+
+
+def _expect_refusal(ws: Workspace, window: str, error: type[Exception], match: str) -> None:
+    uc = _use_case(ws)
+    ingest(ws, uc, "2025-01")
+    before = tree_snapshot(ws.feature_marts / "churn")
+    with pytest.raises(error, match=match):
+        ingest(ws, uc, window)
+    assert tree_snapshot(ws.feature_marts / "churn") == before
+    assert not list((ws.feature_marts / "churn" / "versions").glob(".staging*"))
+
+
+def test_missing_column_is_named_with_a_suggestion(demo_workspace: Workspace) -> None:
+    path = _raw(demo_workspace, "2025-02")
+    pd.read_csv(path).rename(columns={"tenure_months": "tenure_month"}).to_csv(path, index=False)
+    _expect_refusal(demo_workspace, "2025-02", SchemaError, r"column 'tenure_months' is missing\. Did you mean 'tenure_month'\?")
+
+
+def test_extra_column_is_refused(demo_workspace: Workspace) -> None:
+    path = _raw(demo_workspace, "2025-02")
+    pd.read_csv(path).assign(loyalty="gold").to_csv(path, index=False)
+    _expect_refusal(demo_workspace, "2025-02", SchemaError, r"column 'loyalty' is not declared in 'columns'")
+
+
+def test_wrong_dtype_names_column_count_and_examples(demo_workspace: Workspace) -> None:
+    path = _raw(demo_workspace, "2025-02")
+    frame = pd.read_csv(path)
+    frame["support_calls"] = frame["support_calls"].astype("str")
+    frame.loc[:4, "support_calls"] = "many"
+    frame.to_csv(path, index=False)
+    _expect_refusal(demo_workspace, "2025-02", SchemaError, r"column 'support_calls' should be int but holds text in 5 row\(s\), e\.g\. 'many'")
+
+
+def test_fractions_in_an_int_column_are_refused(demo_workspace: Workspace) -> None:
+    path = _raw(demo_workspace, "2025-02")
+    frame = pd.read_csv(path)
+    frame["tenure_months"] = frame["tenure_months"].astype("float")
+    frame.loc[0, "tenure_months"] = 2.5
+    frame.to_csv(path, index=False)
+    _expect_refusal(demo_workspace, "2025-02", SchemaError, r"'tenure_months' should be int but holds fractions in 1 row")
+
+
+def test_header_only_window_is_empty(demo_workspace: Workspace) -> None:
+    path = _raw(demo_workspace, "2025-02")
+    pd.read_csv(path).iloc[:0].to_csv(path, index=False)
+    _expect_refusal(demo_workspace, "2025-02", MartError, r"Window '2025-02' has no rows")
+
+
+def test_empty_file(demo_workspace: Workspace) -> None:
+    _raw(demo_workspace, "2025-02").write_bytes(b"")
+    _expect_refusal(demo_workspace, "2025-02", MartError, r"is empty: it has no header and no rows")
+
+
+def test_missing_source_lists_what_exists(demo_workspace: Workspace) -> None:
+    _expect_refusal(demo_workspace, "2026-01", SourceNotFoundError, r"No raw source for window '2026-01'.*churn_2025-01\.csv")
+
+
+def test_crash_while_publishing_leaves_nothing_visible(demo_workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    uc = _use_case(demo_workspace)
+
+    def crash(staging: Path, final: Path) -> bool:
+        raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(marts_module, "publish_dir", crash)
+    with pytest.raises(KeyboardInterrupt):
+        ingest(demo_workspace, uc, "2025-01")
+    folder = demo_workspace.feature_marts / "churn" / "versions"
+    assert MartStore(demo_workspace.feature_marts).versions("churn") == []
+    assert list(folder.iterdir()) == []
+
+
+def test_single_file_with_a_window_column(workspace: Workspace, small_demo_raw: Path) -> None:
+    import yaml
+
+    frames = []
+    for window in ("2025-01", "2025-02"):
+        frames.append(pd.read_csv(small_demo_raw / f"churn_{window}.csv").assign(month=window))
+    (workspace.raw).mkdir(parents=True)
+    pd.concat(frames).to_parquet(workspace.raw / "all.parquet", index=False)
+    data = yaml.safe_load((workspace.params / "churn.yaml").read_text())
+    data["source"] = {"path": "feature_marts/raw/all.parquet", "window_column": "month"}
+    data["columns"]["month"] = "str"
+    (workspace.params / "single.yaml").write_text(yaml.safe_dump(data))
+    uc = load_use_case(workspace.params / "single.yaml")
+    version = ingest(workspace, uc, "2025-02").version
+    assert version.rows == len(frames[1])
+    assert set(version.read()["month"]) == {"2025-02"}
+    assert "month" not in uc.feature_columns

@@ -1,0 +1,366 @@
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import sklearn
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor, RandomForestRegressor
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+
+from millpond import model_store as model_store_module
+from millpond.errors import ModelIntegrityError, ModelStoreError, ModelVersionNotFoundError
+from millpond.model_store import TRUSTED_TYPES, ModelStore, ModelVersion
+from millpond.storage import sha256_file
+from tests.conftest import tree_snapshot
+
+NUMERIC, CATEGORICAL = ["tenure", "spend"], ["plan", "region"]
+
+
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    rng = np.random.default_rng(7)
+    n = 160
+    df = pd.DataFrame(
+        {
+            "tenure": rng.integers(1, 60, n).astype(float),
+            "spend": rng.gamma(2.0, 30.0, n),
+            "plan": rng.choice(["basic", "plus", "pro"], n),
+            "region": rng.choice(["north", "south"], n),
+        }
+    )
+    df.loc[::9, "spend"] = np.nan
+    df["churned"] = ((df["tenure"] < 20) ^ (rng.random(n) < 0.15)).astype(int)
+    df["revenue"] = df["tenure"] * 3.0 + rng.normal(0, 5, n)
+    return df
+
+
+def _pipeline(estimator: object, *, scale: bool = True) -> Pipeline:
+    numeric = Pipeline([("impute", SimpleImputer(strategy="median"))] + ([("scale", StandardScaler())] if scale else []))
+    categorical = Pipeline(
+        [("impute", SimpleImputer(strategy="most_frequent")), ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False))]
+    )
+    pre = ColumnTransformer([("numeric", numeric, NUMERIC), ("categorical", categorical, CATEGORICAL)], verbose_feature_names_out=False)
+    return Pipeline([("preprocess", pre), ("model", estimator)])
+
+
+def _fit(frame: pd.DataFrame, estimator: object, target: str = "churned", **kwargs: bool) -> Pipeline:
+    return _pipeline(estimator, **kwargs).fit(frame[NUMERIC + CATEGORICAL], frame[target])
+
+
+_FITTED: dict[float, Pipeline] = {}
+
+
+def _logreg(frame: pd.DataFrame, c: float = 1.0) -> Pipeline:
+    """A small fitted pipeline, fitted once per ``c`` for the whole module (saving never mutates it)."""
+    if c not in _FITTED:
+        _FITTED[c] = _fit(frame, LogisticRegression(C=c, max_iter=500))
+    return _FITTED[c]
+
+
+class Doubler(BaseEstimator, TransformerMixin):
+    """A custom transformer: code the trusted list has never reviewed."""
+
+    def fit(self, X: object, y: object = None) -> Doubler:
+        return self
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(X) * 2
+
+
+@pytest.mark.parametrize(
+    ("estimator", "target", "scale"),
+    [
+        (HistGradientBoostingClassifier(max_iter=5, random_state=0), "churned", True),
+        (LogisticRegression(max_iter=500), "churned", True),
+        (RandomForestRegressor(n_estimators=5, random_state=0), "revenue", False),
+        (HistGradientBoostingRegressor(max_iter=5, random_state=0), "revenue", False),
+    ],
+    ids=["hgb-classifier", "logistic", "rf-regressor", "hgb-regressor"],
+)
+def test_round_trip_gives_identical_predictions(
+    tmp_path: Path, frame: pd.DataFrame, estimator: object, target: str, scale: bool
+) -> None:
+    store = ModelStore(tmp_path)
+    model = _fit(frame, estimator, target, scale=scale)
+    saved = store.save("churn", model, {"trained_for_window": "2025-01", "metrics": {"roc_auc": 0.81}})
+    loaded, version = store.load("churn", saved.version)
+    X = frame[NUMERIC + CATEGORICAL]
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    if hasattr(model, "predict_proba"):
+        np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    assert version == saved
+    assert saved.model_file == tmp_path / "churn" / "versions" / saved.version / "model.skops"
+    assert saved.sha256 == sha256_file(saved.model_file) and saved.version == saved.sha256[:12]
+    meta = json.loads((saved.path / "metadata.json").read_text())
+    assert meta["trained_for_window"] == "2025-01" and meta["metrics"] == {"roc_auc": 0.81}
+    assert (meta["name"], meta["version"], meta["sha256"]) == ("churn", saved.version, saved.sha256)
+    assert meta["size_bytes"] == saved.model_file.stat().st_size and meta["sklearn_version"] == sklearn.__version__
+    assert meta["created_at"].endswith("+00:00") and "skops_version" in meta
+    for path in (saved.model_file, saved.path / "metadata.json"):
+        assert path.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH) == 0
+
+
+def test_same_model_bytes_give_the_same_version_and_never_overwrite(tmp_path: Path, frame: pd.DataFrame) -> None:
+    store = ModelStore(tmp_path)
+    first = store.save("churn", _fit(frame, LogisticRegression(max_iter=500)), {"run_id": "first"})
+    refit = store.save("churn", _fit(frame, LogisticRegression(max_iter=500)), {"run_id": "second"})  # a fresh fit of the same model: same bytes
+    assert refit == first and refit.metadata["run_id"] == "first"
+    other = store.save("churn", _logreg(frame, c=0.1), {"run_id": "third"})
+    assert other.version != first.version
+    assert [v.version for v in store.versions("churn")] == [first.version, other.version]
+    assert store.names() == ["churn"]
+
+
+def test_a_tampered_model_file_is_refused_before_loading(tmp_path: Path, frame: pd.DataFrame) -> None:
+    store = ModelStore(tmp_path)
+    saved = store.save("churn", _logreg(frame), {})
+    store.promote("churn", saved.version, actor="ana", reason="first model")
+    path = saved.model_file
+    os.chmod(path, 0o644)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    before = tree_snapshot(tmp_path)
+    actual = sha256_file(path)
+    expected = rf"model.skops was altered on disk: sha256 {actual}, store recorded {saved.sha256}.*`millpond models rollback churn`"
+    with pytest.raises(ModelIntegrityError, match=expected):
+        store.load("churn", "champion")
+    assert tree_snapshot(tmp_path) == before
+    assert store.aliases("churn") == {"champion": saved.version}
+    assert store.get("churn", "champion") == saved
+
+
+def test_a_model_with_untrusted_types_is_refused_at_save(tmp_path: Path, frame: pd.DataFrame) -> None:
+    store = ModelStore(tmp_path)
+    X, y = frame[NUMERIC].fillna(0), frame["churned"]
+    custom = Pipeline([("double", Doubler()), ("model", LogisticRegression())]).fit(X, y)
+    with pytest.raises(ModelIntegrityError, match=r"outside the trusted list: tests\.unit\.test_model_store\.Doubler\."):
+        store.save("churn", custom, {})
+    with_lambda = Pipeline([("f", FunctionTransformer(func=lambda a: a + 1)), ("model", LogisticRegression())]).fit(X, y)
+    with pytest.raises(ModelIntegrityError, match=r"list: sklearn\.preprocessing\._function_transformer\.FunctionTransformer, tests\.unit\.test_model_store\.<lambda>\."):
+        store.save("churn", with_lambda, {})
+    assert store.names() == [] and not list(tmp_path.rglob("*.skops"))
+    assert "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor" in TRUSTED_TYPES
+
+
+def test_promote_rollback_and_history(tmp_path: Path, frame: pd.DataFrame) -> None:
+    store = ModelStore(tmp_path)
+    a, b, c = (store.save("churn", _logreg(frame, c=k), {"k": k}).version for k in (0.1, 1.0, 10.0))
+    assert store.aliases("churn") == {}
+    store.promote("churn", a, actor="ana", reason="first")
+    store.promote("churn", b[:6], actor="ana", reason="better auc")
+    store.set_alias("churn", "challenger", c, actor="bo", reason="shadow")
+    assert store.aliases("churn") == {"champion": b, "previous": a, "challenger": c}
+    store.promote("churn", "challenger", actor="bo", reason="shadow won")
+    assert store.aliases("churn") == {"champion": c, "previous": b}
+    assert store.get("churn", "latest").version == c
+    assert store.rollback("churn", actor="ops", reason="smoke test failed") == b
+    assert store.aliases("churn") == {"champion": b, "previous": a}
+    assert store.load("churn", "champion")[1].version == b
+    assert store.rollback("churn", actor="ops", reason="again") == a
+    assert store.aliases("churn") == {"champion": a}
+    with pytest.raises(ModelStoreError, match="no previous version to roll back to"):
+        store.rollback("churn", actor="ops", reason="once more")
+    store.set_alias("churn", "challenger", b, actor="bo", reason="retry")
+    store.remove_alias("churn", "challenger", actor="bo", reason="done")
+    history = store.history("churn")
+    assert [(h["action"], h["alias"], h["from"], h["to"]) for h in history] == [
+        ("promote", "champion", None, a),
+        ("promote", "champion", a, b),
+        ("promote", "previous", None, a),
+        ("set", "challenger", None, c),
+        ("promote", "champion", b, c),
+        ("promote", "challenger", c, None),
+        ("promote", "previous", a, b),
+        ("rollback", "champion", c, b),
+        ("rollback", "previous", b, a),
+        ("rollback", "champion", b, a),
+        ("rollback", "previous", a, None),
+        ("set", "challenger", None, b),
+        ("remove", "challenger", b, None),
+    ]
+    assert history[7]["actor"] == "ops" and history[7]["reason"] == "smoke test failed"
+    assert all(h["time"].endswith("+00:00") for h in history)
+
+
+def test_rollback_never_points_previous_at_the_version_rolled_back_from(tmp_path: Path, frame: pd.DataFrame) -> None:
+    store = ModelStore(tmp_path)
+    a, b = (store.save("churn", _logreg(frame, c=k), {}).version for k in (0.1, 1.0))
+    store.promote("churn", a, actor="x", reason="")
+    store.promote("churn", b, actor="x", reason="")
+    store.rollback("churn", actor="x", reason="")  # a champion, replacing b
+    store.promote("churn", b, actor="x", reason="fixed data")
+    assert store.rollback("churn", actor="x", reason="bad again") == a
+    assert store.aliases("churn") == {"champion": a}
+
+
+def test_aliases_and_versions_are_validated(tmp_path: Path, frame: pd.DataFrame) -> None:
+    store = ModelStore(tmp_path)
+    v = store.save("churn", _logreg(frame), {}).version
+    with pytest.raises(ModelStoreError, match="Unknown alias 'champoin'.*Did you mean 'champion'"):
+        store.set_alias("churn", "champoin", v, actor="x", reason="")
+    with pytest.raises(ModelVersionNotFoundError, match="no version or alias 'deadbeef0000'"):
+        store.set_alias("churn", "challenger", "deadbeef0000", actor="x", reason="")
+    with pytest.raises(ModelVersionNotFoundError, match="no 'challenger' alias to remove"):
+        store.remove_alias("churn", "challenger", actor="x", reason="")
+    assert store.aliases("churn") == {} and store.history("churn") == []
+
+
+def test_unknown_names_versions_and_aliases_suggest_the_closest(tmp_path: Path, frame: pd.DataFrame) -> None:
+    store = ModelStore(tmp_path)
+    v = store.save("churn", _logreg(frame), {}).version
+    with pytest.raises(ModelVersionNotFoundError, match="No model named 'chrun'.*Did you mean 'churn'.*Models: churn"):
+        store.get("chrun", "champion")
+    with pytest.raises(ModelVersionNotFoundError, match="No model named 'chrun'"):
+        store.versions("chrun")
+    typo = v[:-1] + ("0" if v[-1] != "0" else "1")
+    with pytest.raises(ModelVersionNotFoundError, match=rf"no version or alias '{typo}'.*Did you mean '{v}'"):
+        store.load("churn", typo)
+    with pytest.raises(ModelVersionNotFoundError, match="Did you mean 'latest'"):
+        store.get("churn", "latst")
+    with pytest.raises(ModelVersionNotFoundError, match="has no 'champion' alias"):
+        store.get("churn", "champion")
+    with pytest.raises(ModelVersionNotFoundError, match=f"no version or alias '{v[:3]}'"):
+        store.get("churn", v[:3])  # prefixes need at least 4 characters
+    assert store.get("churn", v[:4]).version == v
+    for bad in ("../evil", "a/b", "", ".hidden"):
+        with pytest.raises(ModelStoreError, match="letters, digits, '-' and '_' only"):
+            store.save(bad, object(), {})
+
+
+def test_a_crash_during_promote_keeps_the_old_champion(tmp_path: Path, frame: pd.DataFrame, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = ModelStore(tmp_path)
+    old, new = (store.save("churn", _logreg(frame, c=k), {}).version for k in (0.1, 1.0))
+    store.promote("churn", old, actor="x", reason="first")
+    written: list[str] = []
+
+    def crash(src: str, dst: str) -> None:
+        written.append(Path(src).read_text())
+        raise OSError("power cut")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError, match="power cut"):
+        store.promote("churn", new, actor="x", reason="second")
+    monkeypatch.undo()
+    assert json.loads(written[0]) == {"champion": new, "previous": old}  # the new aliases were fully written
+    assert store.aliases("churn") == {"champion": old}
+    assert store.load("churn", "champion")[1].version == old
+    assert [h["to"] for h in store.history("churn")] == [old]
+    assert sorted(p.name for p in (tmp_path / "churn").iterdir()) == [".lock", "aliases.json", "history.jsonl", "versions"]
+
+
+def test_a_crash_during_save_leaves_no_version(tmp_path: Path, frame: pd.DataFrame, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = ModelStore(tmp_path)
+    kept = store.save("churn", _logreg(frame, c=0.1), {})
+
+    def crash(staging: Path, final: Path) -> bool:
+        assert (staging / "model.skops").exists() and (staging / "metadata.json").exists()
+        raise OSError("disk full")
+
+    monkeypatch.setattr(model_store_module, "publish_dir", crash)
+    with pytest.raises(OSError, match="disk full"):
+        store.save("churn", _logreg(frame, c=1.0), {})
+    monkeypatch.undo()
+    assert [v.version for v in store.versions("churn")] == [kept.version]
+    assert os.listdir(tmp_path / "churn" / "versions") == [kept.version]
+    # a hard kill cannot clean up: its staging folder is invisible, then removed by the next save
+    stale = tmp_path / "churn" / "versions" / f".staging-{'f' * 12}-abcd1234"
+    stale.mkdir()
+    (stale / "model.skops").write_bytes(b"half a zip")
+    assert [v.version for v in store.versions("churn")] == [kept.version]
+    second = store.save("churn", _logreg(frame, c=1.0), {})
+    assert sorted(os.listdir(tmp_path / "churn" / "versions")) == sorted([kept.version, second.version])
+
+
+_SAVE_LOOP = """
+import sys
+from pathlib import Path
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from millpond.model_store import ModelStore
+
+store = ModelStore(Path(sys.argv[1]))
+rng = np.random.default_rng(0)
+X = rng.normal(size=(80, 4))
+y = (X[:, 0] + rng.normal(0, 0.5, 80) > 0).astype(int)
+for i in range(100000):
+    version = store.save("loop", LogisticRegression(C=1.0 + i).fit(X, y), {"i": i})
+    print(version.version, flush=True)
+"""
+
+
+def test_a_killed_save_loop_leaves_every_visible_version_loadable(tmp_path: Path) -> None:
+    script = tmp_path / "save_loop.py"
+    script.write_text(_SAVE_LOOP)
+    root = tmp_path / "model_store"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, str(script), str(root)], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        reported = [proc.stdout.readline().strip() for _ in range(3)]
+        folder, deadline, inside_save = root / "loop" / "versions", time.monotonic() + 5, False
+        while not inside_save and time.monotonic() < deadline:  # wait for the child to be inside a save
+            inside_save = any(n.startswith(".staging-") for n in os.listdir(folder))
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+        proc.stdout.close()
+    assert proc.returncode == -signal.SIGKILL and inside_save
+    assert all(len(v) == 12 for v in reported), reported
+    store = ModelStore(root)
+    versions = store.versions("loop")
+    assert [v.version for v in versions][: len(reported)] == reported
+    assert all(not v.version.startswith(".") for v in versions)
+    X = np.zeros((2, 4))
+    for i, v in enumerate(versions):
+        model, loaded = store.load("loop", v.version)
+        assert loaded.metadata["i"] == i and model.predict(X).shape == (2,)
+
+
+def test_a_held_lock_times_out_naming_the_holder(tmp_path: Path, frame: pd.DataFrame) -> None:
+    holder, store = ModelStore(tmp_path), ModelStore(tmp_path, lock_timeout=0.2)
+    v = store.save("churn", _logreg(frame), {}).version
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with holder._locked("churn"):
+            held.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert held.wait(10)
+        with pytest.raises(ModelStoreError, match=rf"Model 'churn' is locked by pid {os.getpid()} on .*wait for"):
+            store.promote("churn", v, actor="x", reason="")
+    finally:
+        release.set()
+        thread.join()
+    store.promote("churn", v, actor="x", reason="")
+    assert store.aliases("churn") == {"champion": v}
+
+
+def test_history_survives_a_torn_last_line(tmp_path: Path, frame: pd.DataFrame) -> None:
+    store = ModelStore(tmp_path)
+    a, b = (store.save("churn", _logreg(frame, c=k), {}).version for k in (0.1, 1.0))
+    store.promote("churn", a, actor="x", reason="")
+    with open(tmp_path / "churn" / "history.jsonl", "a") as handle:
+        handle.write('{"time": "2025-')  # a crash cut this append short
+    store.promote("churn", b, actor="x", reason="")
+    assert [(h["alias"], h["to"]) for h in store.history("churn")] == [("champion", a), ("champion", b), ("previous", a)]
+    assert isinstance(store.get("churn", "previous"), ModelVersion)

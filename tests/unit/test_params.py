@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from millpond.errors import ParamsError
+from millpond.params import check_window, load_use_case, read_yaml, validate_use_case
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def churn() -> dict:
+    return yaml.safe_load((REPO / "params" / "churn.yaml").read_text())
+
+
+def test_demo_params_are_valid_and_infer_features() -> None:
+    uc = load_use_case(REPO / "params" / "churn.yaml")
+    assert uc.use_case == "churn"
+    assert "customer_id" not in uc.feature_columns and "churned" not in uc.feature_columns
+    assert set(uc.categorical_columns) == {"contract", "internet_service", "payment_method", "region"}
+    assert "monthly_charges" in uc.numeric_columns
+    assert uc.drift.kpi_tolerance == 0.02
+
+
+def test_misspelt_top_level_key_names_it_and_suggests() -> None:
+    data = churn()
+    data["targett"] = data.pop("target")
+    with pytest.raises(ParamsError, match=r"unknown key 'targett'\. Did you mean 'target'\?") as info:
+        validate_use_case(data)
+    assert "missing required key 'target'" in str(info.value)
+
+
+def test_misspelt_nested_key_has_key_path() -> None:
+    data = churn()
+    data["promotion"]["metrc"] = "roc_auc"
+    with pytest.raises(ParamsError, match=r"unknown key 'promotion\.metrc'\. Did you mean 'metric'\?"):
+        validate_use_case(data)
+
+
+def test_every_problem_is_listed_once() -> None:
+    data = churn()
+    data["modle"] = {}
+    data["task"] = "clasification"
+    data["training"]["windows"] = 0
+    with pytest.raises(ParamsError, match=r"3 problem\(s\)") as info:
+        validate_use_case(data)
+    text = str(info.value)
+    assert "Did you mean 'model'" in text
+    assert "Did you mean 'classification'" in text
+    assert "training.windows" in text
+
+
+def test_metric_must_fit_the_task() -> None:
+    data = churn()
+    data["promotion"]["metric"] = "rocauc"
+    with pytest.raises(ParamsError, match=r"promotion\.metric must be one of roc_auc, .*Got 'rocauc' instead\. Did you mean 'roc_auc'\?"):
+        validate_use_case(data)
+
+
+def test_key_and_target_must_be_declared_columns() -> None:
+    data = churn()
+    data["key"] = "customer"
+    with pytest.raises(ParamsError, match=r"key 'customer' is not in 'columns'\. Did you mean 'customer_id'\?"):
+        validate_use_case(data)
+
+
+def test_yaml_keeps_dates_as_strings(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text("window: 2025-03-01\nwhen: 2025-03-01 10:00:00\n")
+    assert read_yaml(path) == {"window": "2025-03-01", "when": "2025-03-01 10:00:00"}
+
+
+def test_missing_params_file_suggests_close_name(tmp_path: Path) -> None:
+    (tmp_path / "churn.yaml").write_text("use_case: churn\n")
+    with pytest.raises(ParamsError, match=r"does not exist\. Did you mean 'churn\.yaml'\?"):
+        read_yaml(tmp_path / "chrun.yaml")
+
+
+def test_non_mapping_yaml_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text("- a\n- b\n")
+    with pytest.raises(ParamsError, match="must hold a mapping"):
+        read_yaml(path)
+
+
+def test_source_needs_exactly_one_kind() -> None:
+    data = churn()
+    data["source"] = {"path": "x.csv", "url": "sqlite:///x.db", "query": "select 1"}
+    with pytest.raises(ParamsError, match="exactly one of 'path'"):
+        validate_use_case(data)
+
+
+@pytest.mark.parametrize("bad", ["", "../2025-03", "2025/03", " 2025-03"])
+def test_window_labels_cannot_escape_folders(bad: str) -> None:
+    with pytest.raises(ParamsError, match="window must be a label"):
+        check_window(bad)

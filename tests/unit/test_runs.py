@@ -1,0 +1,313 @@
+"""Run records: immutable folders with a manifest, and the SQLite index that lists them."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import re
+import sqlite3
+import stat
+from datetime import UTC, datetime, timedelta
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from millpond.errors import RunError, RunNotFoundError
+from millpond.runs import SCHEMA_VERSION, RunRecord, RunStore, new_cycle_id
+from millpond.storage import sha256_file
+
+T0 = datetime(2025, 3, 1, 6, 0, tzinfo=UTC)
+NOTEBOOK = {"cells": [{"cell_type": "code", "source": "x = 1", "outputs": [], "metadata": {}, "execution_count": 1}],
+            "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+SECRET_PASSWORD = "Hunter2-very-secret"
+URL_PASSWORD = "Pg-url-pw-9981"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> RunStore:
+    return RunStore(tmp_path / "runs")
+
+
+def _record(store: RunStore, cycle_id: str, order: int, stage: str, *, use_case: str = "churn", window: str = "2025-03",
+            status: str = "succeeded", started: datetime = T0, **kwargs: Any) -> RunRecord:
+    run_dir = store.prepare(cycle_id, order, stage)
+    (run_dir / "notebook.ipynb").write_text(json.dumps(NOTEBOOK), encoding="utf-8")
+    (run_dir / "outputs").mkdir()
+    (run_dir / "outputs" / "table.csv").write_text("a,b\n1,2\n", encoding="utf-8")
+    return store.record(run_dir, use_case=use_case, window=window, stage=stage, params=kwargs.pop("params", {"use_case": use_case}),
+                        status=status, started_at=started, finished_at=started + timedelta(seconds=2.5), **kwargs)
+
+
+def _cycle(store: RunStore, window: str = "2025-03", started: datetime = T0, use_case: str = "churn") -> str:
+    cycle_id = new_cycle_id(use_case, window, now=started)
+    _record(store, cycle_id, 1, "ingest", window=window, started=started, use_case=use_case,
+            outputs={"mart": "sha256:" + "a" * 64}, scraps={"summary": {"rows": 3000}})
+    _record(store, cycle_id, 2, "score", window=window, started=started + timedelta(seconds=10), use_case=use_case,
+            status="skipped", skip_reason="no champion yet")
+    _record(store, cycle_id, 3, "drift", window=window, started=started + timedelta(seconds=20), use_case=use_case,
+            status="failed", error="DriftError: no reference")
+    return cycle_id
+
+
+def test_new_cycle_id_is_sortable_and_validated() -> None:
+    cycle_id = new_cycle_id("churn", "2025-03", now=T0)
+    assert re.fullmatch(r"20250301T060000Z-churn-2025-03-[0-9a-f]{4}", cycle_id)
+    later = new_cycle_id("churn", "2025-03", now=T0 + timedelta(seconds=1))
+    assert sorted([later, cycle_id]) == [cycle_id, later]
+    assert new_cycle_id("churn", "2025-03", now=datetime(2025, 3, 1, 6, 0)).startswith("20250301T060000Z-")  # naive = UTC
+    for bad in ("a/b", "..", "", "a\\b"):
+        with pytest.raises(RunError, match="without path separators"):
+            new_cycle_id(bad, "2025-03")
+    with pytest.raises(RunError, match="window"):
+        new_cycle_id("churn", "2025/03")
+
+
+def test_record_then_get_list_filter_and_cycle(store: RunStore) -> None:
+    cycle_id = _cycle(store)
+    other = _cycle(store, window="2025-04", started=T0 + timedelta(days=31))
+
+    ingest = store.get(f"{cycle_id}/01-ingest")
+    assert (ingest.run_id, ingest.cycle_id, ingest.stage, ingest.use_case, ingest.window, ingest.status) == (
+        f"{cycle_id}/01-ingest", cycle_id, "ingest", "churn", "2025-03", "succeeded")
+    assert ingest.started_at == "2025-03-01T06:00:00.000000+00:00"
+    assert ingest.finished_at == "2025-03-01T06:00:02.500000+00:00"
+    assert ingest.duration_s == 2.5
+    assert ingest.path == store.root / cycle_id / "01-ingest"
+    assert ingest.scraps == {"summary": {"rows": 3000}}
+    assert ingest.manifest["outputs"] == {"mart": "sha256:" + "a" * 64}
+    assert (ingest.error, ingest.skip_reason) == (None, None)
+
+    newest_first = store.list()
+    assert [r.run_id for r in newest_first] == [f"{other}/03-drift", f"{other}/02-score", f"{other}/01-ingest",
+                                                f"{cycle_id}/03-drift", f"{cycle_id}/02-score", f"{cycle_id}/01-ingest"]
+    assert [r.run_id for r in store.list(window="2025-03", stage="score")] == [f"{cycle_id}/02-score"]
+    assert store.list(status="skipped", window="2025-04")[0].skip_reason == "no champion yet"
+    assert store.list(status="failed", cycle_id=cycle_id)[0].error == "DriftError: no reference"
+    assert [r.run_id for r in store.list(limit=2)] == [f"{other}/03-drift", f"{other}/02-score"]
+    assert store.list(use_case="credit") == []
+
+    assert [r.stage for r in store.cycle(cycle_id)] == ["ingest", "score", "drift"]
+    assert store.cycle("nope") == []
+    assert store.latest("churn", "2025-03", "ingest").run_id == f"{cycle_id}/01-ingest"
+    assert store.latest("churn", "2025-03", "drift") is None  # only a failed one
+    assert store.latest("churn", "2025-03", "drift", status="failed").run_id == f"{cycle_id}/03-drift"
+    assert store.latest("churn", "2025-03", "drift", status=None).status == "failed"
+
+
+def test_get_accepts_a_unique_prefix_suffix_or_part(store: RunStore) -> None:
+    first = _cycle(store)
+    second = _cycle(store, window="2025-04", started=T0 + timedelta(days=31))
+    assert store.get(f"{first}/02").run_id == f"{first}/02-score"  # prefix
+    assert store.get(f"{second[-4:]}/03-drift").run_id == f"{second}/03-drift"  # tail
+    assert store.get(f"2025-04-{second[-4:]}/01").run_id == f"{second}/01-ingest"  # inner part
+    with pytest.raises(RunNotFoundError, match=r"'03-drift' is ambiguous: it matches 2 runs"):
+        store.get("03-drift")
+
+
+def test_unknown_run_id_suggests_the_closest(store: RunStore) -> None:
+    cycle_id = _cycle(store)
+    with pytest.raises(RunNotFoundError) as info:
+        store.get(f"{cycle_id}/03-drfit")
+    message = str(info.value)
+    assert f"No run '{cycle_id}/03-drfit' in runs/index.sqlite. Did you mean '{cycle_id}/03-drift'?" in message
+    assert "millpond runs list" in message
+    assert isinstance(info.value, KeyError)
+
+
+def test_files_are_read_only_after_record(store: RunStore) -> None:
+    record = _record(store, new_cycle_id("churn", "2025-03", now=T0), 1, "ingest")
+    files = sorted(p.relative_to(record.path).as_posix() for p in record.path.rglob("*") if p.is_file())
+    assert files == ["manifest.json", "notebook.ipynb", "outputs/table.csv"]
+    for name in files:
+        assert stat.S_IMODE((record.path / name).stat().st_mode) & 0o222 == 0, name
+
+
+def test_manifest_holds_hashes_versions_and_redacted_params(store: RunStore, tmp_path: Path) -> None:
+    params = {"use_case": "churn", "source": {"url": f"postgresql://ops:{URL_PASSWORD}@db.local/churn",
+                                              "password": SECRET_PASSWORD, "query": "select 1"},
+              "notify": {"token": "${SLACK_TOKEN}"}}
+    record = _record(store, new_cycle_id("churn", "2025-03", now=T0), 1, "ingest", params=params, status="failed",
+                     error=f"OperationalError: cannot reach postgresql://ops:{URL_PASSWORD}@db.local/churn",
+                     inputs={"raw": "sha256:" + "b" * 64}, scraps={"echo": {"password": SECRET_PASSWORD}},
+                     extra={"timings": {"wall_seconds": 3.0}})
+    manifest = json.loads((record.path / "manifest.json").read_text())
+    assert manifest == record.manifest
+    assert manifest["params"] == {"use_case": "churn", "source": {"url": "postgresql://ops:***@db.local/churn",
+                                                                  "password": "***", "query": "select 1"},
+                                  "notify": {"token": "${SLACK_TOKEN}"}}
+    assert manifest["error"] == "OperationalError: cannot reach postgresql://ops:***@db.local/churn"
+    assert manifest["scraps"] == {"echo": {"password": "***"}}
+    assert manifest["files"] == {"notebook.ipynb": sha256_file(record.path / "notebook.ipynb"),
+                                 "outputs/table.csv": sha256_file(record.path / "outputs" / "table.csv")}
+    assert manifest["inputs"] == {"raw": "sha256:" + "b" * 64} and manifest["outputs"] == {}
+    assert manifest["packages"]["pandas"] == metadata.version("pandas")
+    assert manifest["packages"]["papermill"] == metadata.version("papermill")
+    assert manifest["code"] == {"commit": None, "dirty": None, "branch": None}  # tmp_path is not a git checkout
+    assert manifest["timings"] == {"started_at": "2025-03-01T06:00:00.000000+00:00",
+                                   "finished_at": "2025-03-01T06:00:02.500000+00:00", "duration_s": 2.5}
+    assert (manifest["run_id"], manifest["status"], manifest["stage"]) == (record.run_id, "failed", "ingest")
+    assert manifest["extra"] == {"timings": {"wall_seconds": 3.0}}
+
+    leaked = [p for p in tmp_path.rglob("*") if p.is_file()
+              and (SECRET_PASSWORD.encode() in p.read_bytes() or URL_PASSWORD.encode() in p.read_bytes())]
+    assert leaked == []
+    with sqlite3.connect(store.index_path) as con:
+        dump = "\n".join(con.iterdump())
+    assert "ops:***@db.local" in dump and SECRET_PASSWORD not in dump and URL_PASSWORD not in dump
+
+
+def test_record_validates_its_inputs(store: RunStore, tmp_path: Path) -> None:
+    run_dir = store.prepare(new_cycle_id("churn", "2025-03", now=T0), 1, "ingest")
+    common = {"use_case": "churn", "window": "2025-03", "params": {}, "started_at": T0, "finished_at": T0}
+    with pytest.raises(RunError, match=r"status must be one of .* Got 'done' instead"):
+        store.record(run_dir, stage="ingest", status="done", **common)
+    with pytest.raises(RunError, match="another stage than 'score'"):
+        store.record(run_dir, stage="score", status="succeeded", **common)
+    elsewhere = tmp_path / "x" / "01-ingest"
+    elsewhere.mkdir(parents=True)
+    with pytest.raises(RunError, match="create it with RunStore.prepare"):
+        store.record(elsewhere, stage="ingest", status="succeeded", **common)
+    store.record(run_dir, stage="ingest", status="succeeded", **common)
+    with pytest.raises(RunError, match="recorded once"):
+        store.record(run_dir, stage="ingest", status="succeeded", **common)
+    assert len(store.list()) == 1
+
+
+def test_prepare_refuses_an_existing_folder(store: RunStore) -> None:
+    cycle_id = new_cycle_id("churn", "2025-03", now=T0)
+    run_dir = store.prepare(cycle_id, 4, "train")
+    assert run_dir == store.root / cycle_id / "04-train" and run_dir.is_dir()
+    with pytest.raises(RunError, match=rf"Run folder runs/{cycle_id}/04-train already exists"):
+        store.prepare(cycle_id, 4, "train")
+    with pytest.raises(RunError, match="from 0 to 99"):
+        store.prepare(cycle_id, 100, "train")
+    with pytest.raises(RunError, match="path separators"):
+        store.prepare("../evil", 1, "train")
+
+
+def test_verify_is_empty_on_fresh_records(store: RunStore) -> None:
+    _cycle(store)
+    assert store.verify() == []
+
+
+def _unlock(path: Path) -> None:
+    path.chmod(0o644)
+
+
+def test_verify_names_a_tampered_notebook(store: RunStore) -> None:
+    record = _record(store, new_cycle_id("churn", "2025-03", now=T0), 4, "train")
+    notebook = record.path / "notebook.ipynb"
+    _unlock(notebook)
+    notebook.write_text(notebook.read_text().replace("x = 1", "x = 2"))
+    assert store.verify() == [f"runs/{record.run_id}/notebook.ipynb was altered after it was recorded (its sha256 "
+                              "differs from the manifest): restore it from a backup or re-run the stage."]
+
+
+def test_verify_names_a_tampered_manifest(store: RunStore) -> None:
+    record = _record(store, new_cycle_id("churn", "2025-03", now=T0), 1, "ingest")
+    manifest = record.path / "manifest.json"
+    _unlock(manifest)
+    manifest.write_text(manifest.read_text().replace('"succeeded"', '"failed"'))
+    problems = store.verify()
+    assert len(problems) == 1
+    assert problems[0].startswith(f"runs/{record.run_id}/manifest.json was altered (its sha256 differs from the index)")
+
+
+def test_verify_names_deleted_and_added_files(store: RunStore) -> None:
+    record = _record(store, new_cycle_id("churn", "2025-03", now=T0), 1, "ingest")
+    (record.path / "outputs" / "table.csv").unlink()
+    (record.path / "outputs" / "extra.txt").write_text("sneaked in")
+    assert store.verify() == [
+        f"runs/{record.run_id}/outputs/table.csv is missing although its manifest records it: "
+        "restore it from a backup or re-run the stage.",
+        f"runs/{record.run_id}/outputs/extra.txt was added after the run was recorded: remove it, run records are immutable.",
+    ]
+
+
+def test_verify_names_an_indexed_run_whose_folder_is_gone(store: RunStore) -> None:
+    import shutil
+
+    record = _record(store, new_cycle_id("churn", "2025-03", now=T0), 1, "ingest")
+    shutil.rmtree(record.path)
+    assert store.verify() == [f"runs/{record.run_id} is in the index but its folder is gone: restore it from a backup."]
+
+
+def test_a_crash_before_indexing_is_reported_then_reindexed(store: RunStore) -> None:
+    cycle_id = _cycle(store)
+    lost = f"{cycle_id}/02-score"
+    with sqlite3.connect(store.index_path) as con:
+        con.execute("DELETE FROM runs WHERE run_id = ?", (lost,))
+    con.close()
+    assert [r.run_id for r in store.cycle(cycle_id)] == [f"{cycle_id}/01-ingest", f"{cycle_id}/03-drift"]
+    assert store.verify() == [f"runs/{lost} is not indexed (a crash between its manifest and the index write?): "
+                              "add it with RunStore.reindex()."]
+    assert store.reindex() == 1
+    assert store.reindex() == 0
+    assert store.verify() == []
+    restored = store.get(lost)
+    assert (restored.status, restored.skip_reason, restored.duration_s) == ("skipped", "no champion yet", 2.5)
+    assert [r.stage for r in store.cycle(cycle_id)] == ["ingest", "score", "drift"]
+
+
+def test_verify_reports_a_folder_that_was_never_recorded(store: RunStore) -> None:
+    run_dir = store.prepare(new_cycle_id("churn", "2025-03", now=T0), 1, "ingest")
+    (run_dir / "notebook.ipynb").write_text("{}")
+    rel = run_dir.relative_to(store.root.parent).as_posix()
+    assert store.verify() == [f"{rel} has no manifest and is not indexed: a stage is still running or crashed "
+                              "before recording; delete the folder if none is running."]
+    assert store.reindex() == 0
+
+
+def test_index_is_created_on_first_use_with_a_schema_version(store: RunStore) -> None:
+    assert not store.index_path.exists()
+    assert store.list() == []
+    with sqlite3.connect(store.index_path) as con:
+        assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 1
+        assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        con.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    con.close()
+    with pytest.raises(RunError, match="newer than this millpond reads"):
+        store.list()
+
+
+def test_manifest_is_read_lazily_from_the_run_folder(store: RunStore) -> None:
+    record = _record(store, new_cycle_id("churn", "2025-03", now=T0), 1, "ingest")
+    listed = store.list()[0]
+    assert "_manifest" not in listed.__dict__ or listed.__dict__["_manifest"] is None
+    assert listed.manifest == record.manifest and listed.manifest["stage"] == "ingest"
+    assert repr(listed) == f"RunRecord('{record.run_id}', status='succeeded')"
+
+
+def _worker(root: str, worker: int, count: int, barrier: Any) -> None:
+    store = RunStore(root)
+    barrier.wait()
+    for i in range(count):
+        cycle_id = new_cycle_id("churn", f"2025-{worker:02d}")
+        _record(store, cycle_id, 1, "ingest", window=f"2025-{worker:02d}", started=T0 + timedelta(minutes=i),
+                scraps={"worker": worker, "i": i})
+
+
+def test_two_processes_recording_concurrently_leave_a_consistent_index(tmp_path: Path) -> None:
+    root = tmp_path / "runs"  # the index does not exist yet: both processes race to create it
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Barrier(2)
+    workers = [ctx.Process(target=_worker, args=(str(root), w, 10, barrier)) for w in (1, 2)]
+    for process in workers:
+        process.start()
+    for process in workers:
+        process.join(timeout=120)
+    assert [p.exitcode for p in workers] == [0, 0]
+    store = RunStore(root)
+    records = store.list()
+    assert len(records) == 20 == len({r.run_id for r in records})
+    assert sorted((r.scraps["worker"], r.scraps["i"]) for r in records) == [(w, i) for w in (1, 2) for i in range(10)]
+    assert len(store.list(window="2025-01")) == len(store.list(window="2025-02")) == 10
+    assert store.verify() == []
+    with sqlite3.connect(store.index_path) as con:
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert con.execute("SELECT count(*) FROM runs").fetchone()[0] == 20
+    con.close()
+    assert os.path.isdir(root)

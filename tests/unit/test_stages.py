@@ -1,0 +1,102 @@
+"""The cycle's logic in-process (no notebooks): what each stage decides, window by window."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from millpond import stages
+from millpond.model_store import ModelStore
+from millpond.monitoring import MonitoringLog
+from millpond.params import load_use_case
+from millpond.stages import StageContext
+from millpond.workspace import Workspace
+
+
+def _ctx(ws: Workspace, window: str, params: str = "churn.yaml") -> StageContext:
+    return StageContext(workspace=ws, use_case=load_use_case(ws.params / params), window=window, run_id=f"test/{window}")
+
+
+def _cycle(ws: Workspace, window: str) -> dict[str, stages.StageResult]:
+    ctx = _ctx(ws, window)
+    return {name: fn(ctx) for name, fn in stages.RUNNERS.items()}
+
+
+def test_first_window_trains_and_promotes_a_first_champion(demo_workspace: Workspace) -> None:
+    out = _cycle(demo_workspace, "2025-01")
+    assert out["ingest"].status == "succeeded"
+    assert out["score"].status == "skipped" and "no champion" in out["score"].reason
+    assert out["drift"].status == "skipped"
+    assert out["train"].summary["reasons"] == ["no champion yet"]
+    assert out["promote"].summary["promoted"] is True
+    store = ModelStore(demo_workspace.model_store)
+    assert store.aliases("churn")["champion"] == out["train"].summary["candidate"]
+
+
+def test_stationary_window_scores_without_drift_or_retrain(demo_workspace: Workspace) -> None:
+    _cycle(demo_workspace, "2025-01")
+    out = _cycle(demo_workspace, "2025-02")
+    assert out["score"].status == "succeeded" and out["score"].summary["kpi"]["roc_auc"] > 0.7
+    assert out["drift"].summary["data_drift"] is False, out["drift"].tables
+    assert out["train"].status == "skipped"
+    assert out["promote"].status == "skipped"
+    captures = list((demo_workspace.model_store / "churn" / "captures" / "window=2025-02").glob("*.parquet"))
+    assert len(captures) == 1
+
+
+def test_drift_triggers_retrain_and_the_decision_is_logged_once(demo_workspace: Workspace) -> None:
+    for window in ("2025-01", "2025-02", "2025-03"):
+        _cycle(demo_workspace, window)
+    drift = MonitoringLog(demo_workspace.model_store, "churn").latest("drift", "2025-03")
+    assert drift is not None and drift["data_drift"] is True and "monthly_charges" in drift["drifted_features"]
+    out4 = _cycle(demo_workspace, "2025-04")
+    assert out4["train"].status == "succeeded"
+    decisions = MonitoringLog(demo_workspace.model_store, "churn").entries("decision", "2025-04")
+    assert len(decisions) == 1
+    again = stages.run_promote(_ctx(demo_workspace, "2025-04"))
+    assert again.status == "skipped" and "no undecided candidate" in again.reason
+
+
+def test_failed_smoke_test_rolls_back_to_the_previous_champion(demo_workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    _cycle(demo_workspace, "2025-01")
+    store = ModelStore(demo_workspace.model_store)
+    first = store.aliases("churn")["champion"]
+    ctx = _ctx(demo_workspace, "2025-02")
+    stages.run_ingest(ctx)
+    monkeypatch.setattr(stages, "retrain_reasons", lambda ctx: ["forced by test"])
+    monkeypatch.setattr(stages, "decide", lambda *a, **k: _always_promote())
+    stages.run_train(ctx)
+    monkeypatch.setattr(stages, "smoke_test", lambda ctx: "ValueError: broken")
+    result = stages.run_promote(ctx)
+    assert result.summary["promoted"] is False and "rolled back" in result.reason
+    assert store.aliases("churn")["champion"] == first
+    store.load("churn", "champion")
+
+
+def _always_promote():
+    from millpond.promote import Decision
+
+    return Decision(True, "forced", "roc_auc", 0.9, 0.8)
+
+
+def test_smoke_test_passes_on_a_real_champion(demo_workspace: Workspace) -> None:
+    _cycle(demo_workspace, "2025-01")
+    assert stages.smoke_test(_ctx(demo_workspace, "2025-01")) == ""
+
+
+def test_tampered_champion_is_refused_by_score(demo_workspace: Workspace) -> None:
+    from millpond.errors import ModelIntegrityError
+
+    _cycle(demo_workspace, "2025-01")
+    store = ModelStore(demo_workspace.model_store)
+    path: Path = store.get("churn", "champion").model_file
+    path.chmod(0o644)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    ctx = _ctx(demo_workspace, "2025-02")
+    stages.run_ingest(ctx)
+    with pytest.raises(ModelIntegrityError, match="altered"):
+        stages.run_score(ctx)
+    assert not (demo_workspace.model_store / "churn" / "captures" / "window=2025-02").exists()

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from millpond.errors import TrainingError
+from millpond.params import validate_use_case
+from millpond.training import build_pipeline, evaluate, fit, holdout_mask
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _use_case(**changes):
+    data = yaml.safe_load((REPO / "params" / "churn.yaml").read_text())
+    for key, value in changes.items():
+        data[key] = value
+    return validate_use_case(data)
+
+
+def _frame(raw: Path, window: str) -> pd.DataFrame:
+    return pd.read_csv(raw / f"churn_{window}.csv", dtype={"customer_id": "str"})
+
+
+def test_holdout_is_stable_and_about_the_requested_share(small_demo_raw: Path) -> None:
+    uc = _use_case()
+    frame = _frame(small_demo_raw, "2025-01")
+    mask = holdout_mask(frame, uc)
+    assert np.array_equal(mask, holdout_mask(frame.sample(frac=1, random_state=1).sort_index(), uc))
+    assert abs(mask.mean() - uc.training.holdout_fraction) < 0.03
+    shuffled = frame.sample(frac=1, random_state=3)
+    assert set(shuffled[holdout_mask(shuffled, uc)]["customer_id"]) == set(frame[mask]["customer_id"])
+
+
+@pytest.mark.parametrize("family", ["hist_gradient_boosting", "logistic_regression", "random_forest"])
+def test_each_family_learns_churn(small_demo_raw: Path, family: str) -> None:
+    params = {"n_estimators": 50} if family == "random_forest" else {}
+    uc = _use_case(model={"family": family, "params": params})
+    frame = pd.concat([_frame(small_demo_raw, "2025-01"), _frame(small_demo_raw, "2025-02")])
+    mask = holdout_mask(frame, uc)
+    result = fit(frame[~mask], frame[mask], uc)
+    assert result.metrics["roc_auc"] > 0.7
+    assert 0 <= result.metrics["brier"] < 0.25
+    assert result.holdout_rows == int(mask.sum())
+    assert sum(result.importance.values()) == pytest.approx(1.0)
+    assert set(result.importance) == set(uc.feature_columns)
+    assert max(result.importance, key=result.importance.get) != "region"  # region carries no signal before drift
+
+
+def test_regression_task_reports_regression_metrics(small_demo_raw: Path) -> None:
+    uc = _use_case(task="regression", target="monthly_charges", promotion={"metric": "rmse"}, model={"family": "logistic_regression"})
+    assert "monthly_charges" not in uc.feature_columns
+    frame = _frame(small_demo_raw, "2025-01")
+    mask = holdout_mask(frame, uc)
+    result = fit(frame[~mask], frame[mask], uc)
+    assert set(result.metrics) >= {"rmse", "mae", "mape", "r2"}
+    assert result.metrics["r2"] > 0.5  # charges depend strongly on internet service
+    again = evaluate(result.model, frame[mask], uc)
+    assert again["rmse"] == pytest.approx(result.metrics["rmse"])
+
+
+def test_too_few_rows_and_one_class_are_refused(small_demo_raw: Path) -> None:
+    uc = _use_case()
+    frame = _frame(small_demo_raw, "2025-01")
+    with pytest.raises(TrainingError, match=r"Only 50 training rows .*training\.min_rows is 200"):
+        fit(frame.head(50), frame, uc)
+    one_class = frame[frame["churned"] == 0]
+    with pytest.raises(TrainingError, match=r"one class only"):
+        fit(one_class, frame, uc)
+
+
+def test_bad_model_params_name_the_estimator() -> None:
+    uc = _use_case(model={"family": "hist_gradient_boosting", "params": {"max_iters": 10}})
+    with pytest.raises(TrainingError, match="do not fit HistGradientBoostingClassifier"):
+        build_pipeline(uc)
