@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from millpond.errors import InputContractError, did_you_mean
@@ -106,6 +107,9 @@ def _type_ok(series: pd.Series, dtype: str) -> bool:
     if dtype in _KINDS:
         if series.dtype.kind in _KINDS[dtype]:
             return True
+        if dtype == "int" and series.dtype.kind == "f":  # integers with missing values arrive as floats
+            values = series.dropna().to_numpy()
+            return bool((values == np.round(values)).all())
         if series.dtype.kind == "O":
             inferred = pd.api.types.infer_dtype(series, skipna=True)
             return inferred in _OBJECT_KINDS[dtype]
