@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import csv
 import io
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -236,14 +238,18 @@ def score_batches(
     labels: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {s.version: ([], []) for s in scorers}
     scored = {s.version: 0 for s in scorers}
     result = ScoreResult(run_id=run_id, scored_at=scored_at.isoformat(), rows=0, served={s.version: 0 for s in scorers})
+    stack = ExitStack()
     try:
         if captures is not None:
             for s in scorers:
                 writers[s.version] = captures.open(window, s.version, tag)
         if output is not None:
             out_writer = StagedWriter(output, replace=True, read_only=False)
+        io_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="millpond-score-io")
+        pending: list[Future[None]] = []  # the previous batch's writes: at most one batch in flight
+        stack.callback(io_pool.shutdown, wait=True, cancel_futures=True)
         with threadpool_limits(limits=uc.model.threads):
-            for batch in batches:
+            for batch in _prefetched(batches, io_pool):
                 if batch.num_rows == 0:
                     continue
                 names = batch.schema.names
@@ -259,6 +265,7 @@ def score_batches(
                 else:
                     shares = {s.version: None for s in scorers}
                 served_pred = served_score = None
+                writes: list[tuple[StagedWriter, pa.Table]] = []
                 model_version = None
                 target = batch.column(uc.target).to_numpy(zero_copy_only=False) if uc.target in names else None
                 for s in scorers:
@@ -284,7 +291,7 @@ def score_batches(
                             "role": _constant(s.role, len(scores), pa.string()),
                             "served": _constant(serves, len(scores), pa.bool_()),
                         })
-                        writers[s.version].write(table)
+                        writes.append((writers[s.version], table))
                     if serves:
                         result.served[s.version] += len(scores)
                         if mask is None:
@@ -301,10 +308,15 @@ def score_batches(
                         cols["model_version"] = pa.array(model_version, type=pa.string())
                     table = pa.table({uc.key: batch.column(uc.key), **cols})
                     if out_writer is not None:
-                        out_writer.write(table)
+                        writes.append((out_writer, table))
                     if len(result.sample) == 0:
                         result.sample = table.slice(0, 5).to_pandas()
                 result.rows += batch.num_rows
+                for future in pending:  # Parquet encoding and disk writes overlap the next batch's scoring
+                    future.result()
+                pending = [io_pool.submit(writer.write, table) for writer, table in writes]
+            for future in pending:
+                future.result()
         if result.rows == 0:
             raise ScoringError(f"{source} has no rows to score.")
         for version, (ys, ss) in labels.items():
@@ -315,12 +327,27 @@ def score_batches(
         if out_writer is not None:
             result.output = out_writer.commit()
     except BaseException:
+        stack.close()  # no write still running when the staging files are removed
         for writer in writers.values():
             writer.abort()
         if out_writer is not None:
             out_writer.abort()
         raise
+    finally:
+        stack.close()
     return result
+
+
+def _prefetched(batches: Iterable[pa.RecordBatch], pool: ThreadPoolExecutor) -> Iterator[pa.RecordBatch]:
+    """Yield ``batches`` while the next one is read and decoded in ``pool`` (one batch ahead, so memory stays flat)."""
+    iterator = iter(batches)
+    upcoming = pool.submit(next, iterator, None)
+    while True:
+        batch = upcoming.result()
+        if batch is None:
+            return
+        upcoming = pool.submit(next, iterator, None)
+        yield batch
 
 
 def score_file(
