@@ -323,6 +323,9 @@ def score_batches(
             if ys and sum(len(y) for y in ys) == scored[version]:  # KPIs only when every row it scored is labelled
                 result.metrics[version] = metrics_from_scores(np.concatenate(ys), np.concatenate(ss), uc, threshold=spec.threshold)
         for version, writer in writers.items():
+            if writer.rows == 0:  # a split share that got no rows: no empty part
+                writer.abort()
+                continue
             result.captures[version] = writer.commit()
         if out_writer is not None:
             result.output = out_writer.commit()

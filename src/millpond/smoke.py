@@ -9,9 +9,10 @@ contract forbids one must each be refused by input validation, not scored.
 
 from __future__ import annotations
 
+import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -73,13 +74,14 @@ def _example(scorer: Scorer) -> pd.DataFrame:
 def _positive(scorer: Scorer, example: pd.DataFrame) -> SmokeCheck:
     spec, uc = scorer.use_case.scoring, scorer.use_case
     sample = example.sample(n=spec.smoke_rows, replace=True, random_state=0)
-    started = time.perf_counter()
-    try:
-        result = score_batches([_batch(sample, uc.key)], scorer, run_id="smoke", source="smoke sample")
-    except Exception as exc:  # noqa: BLE001 - any failure fails the case
-        return SmokeCheck("positive: input example scores", "failed", f"{type(exc).__name__}: {exc}")
-    elapsed_ms = (time.perf_counter() - started) * 1000
-    out = result.sample  # the first rows of the one batch
+    with tempfile.TemporaryDirectory(prefix="millpond-smoke-") as tmp:
+        started = time.perf_counter()
+        try:
+            result = score_batches([_batch(sample, uc.key)], scorer, run_id="smoke", source="smoke sample", output=Path(tmp) / "out.parquet")
+        except Exception as exc:  # noqa: BLE001 - any failure fails the case
+            return SmokeCheck("positive: input example scores", "failed", f"{type(exc).__name__}: {exc}")
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        out = pd.read_parquet(Path(tmp) / "out.parquet")
     problems = []
     if result.rows != len(sample):
         problems.append(f"{result.rows} predictions for {len(sample)} rows")
