@@ -54,3 +54,35 @@ def write_yaml(path: Path, data: dict) -> Path:
 def tree_snapshot(root: Path) -> dict[str, bytes]:
     """Every file under ``root`` with its bytes (to prove nothing stored changed)."""
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="session")
+def scoring_template(tmp_path_factory: pytest.TempPathFactory, small_demo_raw: Path) -> Path:
+    """A workspace with marts 2025-01..03, a champion trained on 2025-01 and a challenger trained on 2025-02 (built once)."""
+    from millpond import stages
+    from millpond.model_store import ModelStore
+    from millpond.params import load_use_case
+
+    root = tmp_path_factory.mktemp("scoring-template")
+    (root / "pyproject.toml").write_text("[tool.millpond]\n", encoding="utf-8")
+    shutil.copytree(REPO / "params", root / "params")
+    shutil.copytree(small_demo_raw, root / "feature_marts" / "raw" / "churn")
+    ws = Workspace.find(root)
+    uc = load_use_case(ws.params / "churn.yaml")
+    for window in ("2025-01", "2025-02", "2025-03"):
+        stages.run_ingest(stages.StageContext(ws, uc, window, run_id=f"template/{window}"))
+    first = stages.StageContext(ws, uc, "2025-01", run_id="template/2025-01")
+    stages.run_train(first)
+    stages.run_promote(first)
+    every = uc.model_copy(update={"retrain": uc.retrain.model_copy(update={"every_n_windows": 1})})
+    trained = stages.run_train(stages.StageContext(ws, every, "2025-02", run_id="template/2025-02"))
+    ModelStore(ws.model_store).set_alias("churn", "challenger", trained.summary["candidate"], actor="test", reason="challenger for tests")
+    return root
+
+
+@pytest.fixture
+def scoring_workspace(scoring_template: Path, tmp_path: Path) -> Workspace:
+    """A fresh copy of :func:`scoring_template` for one test."""
+    target = tmp_path / "ws"
+    shutil.copytree(scoring_template, target)
+    return Workspace.find(target)

@@ -151,6 +151,63 @@ def cmd_marts(args: argparse.Namespace, ws: Workspace) -> int:
     return EXIT_OK
 
 
+def cmd_score(args: argparse.Namespace, ws: Workspace) -> int:
+    from millpond.capture import CaptureStore
+    from millpond.model_store import ModelStore
+    from millpond.params import check_window, load_use_case
+    from millpond.scoring import Scorer, parse_model_ref, score_file
+
+    name, ref = parse_model_ref(args.model)
+    store = ModelStore(ws.model_store)
+    use_case = load_use_case(ws.resolve(args.params)) if args.params else None
+    version = store.get(name, ref).version
+    aliases = store.aliases(name)
+    role = next((a for a in ("champion", "challenger") if aliases.get(a) == version), "adhoc")
+    scorer = Scorer.load(store, name, version, role=role, use_case=use_case)
+    window = check_window(args.window)
+    result = score_file(
+        ws.resolve(args.input), scorer, captures=CaptureStore(ws.model_store, name), window=window,
+        output=ws.resolve(args.output), run_id=args.run_id,
+    )
+    print(f"scored {result.rows} rows with {name}@{scorer.version} -> {result.output}")
+    for v, path in result.captures.items():
+        print(f"  capture {v}: {ws.relative(path)}")
+    for v, metrics in result.metrics.items():
+        print(f"  {v}: {json.dumps({k: round(x, 4) for k, x in metrics.items()})}")
+    return EXIT_OK
+
+
+def cmd_labels(args: argparse.Namespace, ws: Workspace) -> int:
+    from millpond.labels import add_labels
+    from millpond.params import load_use_case
+
+    use_case = load_use_case(ws.resolve(args.params))
+    result = add_labels(ws, use_case, args.window, ws.resolve(args.file) if args.file else None)
+    note = "stored" if result.created else "identical labels already stored"
+    print(f"{result.rows} labels for {use_case.use_case} {result.window}: {note} at {ws.relative(result.path)}")
+    metric = use_case.promotion.metric
+    rows = [
+        {"model_version": v, "role": result.roles[v], "coverage": f"{result.coverage[v]:.0%}", metric: _fmt(m.get(metric)), "n": m.get("n")}
+        for v, m in result.metrics.items()
+    ]
+    print_table(rows, ("model_version", "role", "coverage", metric, "n"))
+    return EXIT_OK
+
+
+def cmd_smoke(args: argparse.Namespace, ws: Workspace) -> int:
+    from millpond.model_store import ModelStore
+    from millpond.params import load_use_case
+    from millpond.scoring import Scorer, parse_model_ref
+    from millpond.smoke import run_smoke_test
+
+    name, ref = parse_model_ref(args.ref)
+    use_case = load_use_case(ws.resolve(args.params)) if args.params else None
+    report = run_smoke_test(Scorer.load(ModelStore(ws.model_store), name, ref, use_case=use_case))
+    print_table(report.rows(), ("check", "status", "detail"))
+    print(f"smoke test of {report.model}@{report.version}: {'passed' if report.passed else 'FAILED'}")
+    return EXIT_OK if report.passed else EXIT_FAILED
+
+
 # --- parser ----------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="millpond", description="Notebook-first MLOps on one machine.")
@@ -207,6 +264,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("ref", help="MART or MART@VERSION")
     p.add_argument("--json", action="store_true")
     marts.set_defaults(func=cmd_marts)
+
+    p = sub.add_parser("score", help="score a Parquet/CSV file with a model version (captured like every scoring run)")
+    p.add_argument("--model", required=True, help="NAME@champion, NAME@challenger, NAME@previous or NAME@<version>")
+    p.add_argument("--input", required=True, help="Parquet or CSV file with the key and the model's input columns")
+    p.add_argument("--output", required=True, help="predictions file (.parquet or .csv), replaced atomically")
+    p.add_argument("--params", help="use-case YAML (default: the params the model was trained with)")
+    p.add_argument("--window", default="adhoc", help="capture partition (default: adhoc)")
+    p.add_argument("--run-id", help="scoring run id (default: adhoc-<UTC time>-<random>)")
+    p.set_defaults(func=cmd_score)
+
+    labels = sub.add_parser("labels", help="join late labels to captured predictions and log KPIs per model version")
+    labels_sub = labels.add_subparsers(dest="labels_command", required=True)
+    p = labels_sub.add_parser("add")
+    params_window(p)
+    p.add_argument("file", nargs="?", help="CSV or Parquet with the key and target columns (default: scoring.labels.path)")
+    labels.set_defaults(func=cmd_labels)
+
+    p = sub.add_parser("smoke", help="smoke-test a model version: good rows score, bad rows are refused (exit 1 on failure)")
+    p.add_argument("ref", help="NAME@champion, NAME@<version>…")
+    p.add_argument("--params", help="use-case YAML (default: the params the model was trained with)")
+    p.set_defaults(func=cmd_smoke)
     return parser
 
 

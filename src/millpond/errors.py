@@ -74,6 +74,22 @@ class ScoringError(MillpondError, ValueError):
     """Scoring input does not fit the model's input schema."""
 
 
+class InputContractError(ScoringError):
+    """Scoring rows break the model's input contract (missing column, wrong type, unseen category, forbidden NaN)."""
+
+
+class CaptureError(MillpondError, ValueError):
+    """Writing or reading the data-capture store failed."""
+
+
+class LabelsError(MillpondError, ValueError):
+    """A late-labels file cannot be joined to the captured predictions (unknown or duplicate keys, missing column)."""
+
+
+class SmokeTestError(MillpondError, RuntimeError):
+    """A deployed model failed its smoke test."""
+
+
 # --- drift and promotion ------------------------------------------------------
 class DriftError(MillpondError, ValueError):
     """Drift statistics cannot be computed for the given data."""

@@ -15,7 +15,7 @@ from typing import Any
 
 from filelock import FileLock
 
-KINDS = ("kpi", "drift", "decision")
+KINDS = ("kpi", "drift", "decision", "model_kpi")  # model_kpi: KPIs of one model version (champion or challenger)
 
 
 class MonitoringLog:

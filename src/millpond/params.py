@@ -91,6 +91,27 @@ class PromotionPolicy(_Strict):
     approval: Literal["auto", "manual"] = "auto"
 
 
+class LabelsSource(_Strict):
+    """Where late ground truth for a window comes from (``millpond labels add`` without a FILE)."""
+
+    path: str = Field(description="CSV or Parquet file relative to the workspace; may hold {window}")
+
+
+class ScoringSpec(_Strict):
+    """How the score stage and ``millpond score`` run: batches, the challenger, the smoke test."""
+
+    batch_rows: int = Field(100_000, ge=1, description="rows per Arrow record batch; peak memory grows with it, not with the input")
+    challenger_mode: Literal["shadow", "split"] = Field(
+        "shadow", description="shadow: the challenger scores every row, unserved; split: it serves a deterministic share by key hash"
+    )
+    split_fraction: float = Field(0.1, gt=0, lt=1, description="share of keys the challenger serves in split mode")
+    threshold: float = Field(0.5, gt=0, lt=1, description="probability at or above which the predicted class is 1")
+    smoke_rows: int = Field(100, ge=1, description="rows the smoke test scores, drawn from the model's input example")
+    smoke_latency_ms: float = Field(2000.0, gt=0, description="the smoke test fails when scoring its rows takes longer")
+    nullable: list[str] = Field(default_factory=list, description="features that may be missing at scoring even when training saw none")
+    labels: LabelsSource | None = Field(None, description="late labels source for `millpond labels add` without a FILE")
+
+
 class UseCase(_Strict):
     """One use case: a source, a target and the policies of its cycle."""
 
@@ -108,6 +129,7 @@ class UseCase(_Strict):
     retrain: RetrainPolicy = RetrainPolicy()
     drift: DriftPolicy = DriftPolicy()
     promotion: PromotionPolicy = PromotionPolicy()
+    scoring: ScoringSpec = ScoringSpec()
 
     @field_validator("use_case")
     @classmethod

@@ -8,13 +8,13 @@ the monitoring log.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from millpond.contract import InputContract
 from millpond.errors import ModelVersionNotFoundError
 from millpond.marts import MartStore, ingest
 from millpond.model_store import ModelStore, ModelVersion
@@ -22,7 +22,6 @@ from millpond.monitoring import MonitoringLog, model_drift
 from millpond.params import STAGES, UseCase, check_window
 from millpond.promote import decide
 from millpond.provenance import code_version
-from millpond.scoring import score_frame, write_predictions
 from millpond.training import fit, holdout_mask, input_schema
 from millpond.workspace import Workspace
 
@@ -143,26 +142,36 @@ def run_ingest(ctx: StageContext) -> StageResult:
 
 
 def run_score(ctx: StageContext) -> StageResult:
-    """Score the window's mart with the champion and log its KPI when labels are present."""
+    """Score the window's mart in record batches with the champion (and the challenger, shadow or split), capture
+    inputs and predictions per model version, and log KPIs per version when labels are present."""
+    from millpond.capture import CaptureStore
+    from millpond.scoring import Scorer, score_file
+
     champion = ctx.champion()
     if champion is None:
         return StageResult("score", "skipped", "no champion yet: nothing to score with")
-    model, champion = ctx.models.load(ctx.name, champion.version)
+    scorer = Scorer.load(ctx.models, ctx.name, champion.version, role="champion", use_case=ctx.use_case)
+    challenger = None
+    challenger_version = ctx.models.aliases(ctx.name).get("challenger")
+    if challenger_version and challenger_version != scorer.version:
+        challenger = Scorer.load(ctx.models, ctx.name, challenger_version, role="challenger", use_case=ctx.use_case)
     mart = ctx.marts.latest(ctx.name, ctx.window)
-    frame = mart.read()
-    predictions = score_frame(model, frame, ctx.use_case, model_name=ctx.name, model_version=champion.version, run_id=ctx.run_id)
-    tag = re.sub(r"[^A-Za-z0-9_.-]+", "_", ctx.run_id or pd.Timestamp.now("UTC").strftime("%Y%m%dT%H%M%S%fZ"))
-    folder = ctx.workspace.model_store / ctx.name / "captures" / f"window={ctx.window}"
-    path = write_predictions(predictions, folder, f"{champion.version}--{tag}")
-    summary: dict[str, Any] = {"champion": champion.version, "mart_version": mart.version, "rows": len(predictions), "predictions": ctx.workspace.relative(path)}
-    if ctx.use_case.target in frame.columns and frame[ctx.use_case.target].notna().all():
-        from millpond.training import metrics_from_scores
-
-        score_col = "probability" if ctx.use_case.task == "classification" else "prediction"
-        metrics = metrics_from_scores(frame[ctx.use_case.target].to_numpy(), predictions[score_col].to_numpy(), ctx.use_case)
-        ctx.log.append("kpi", ctx.window, model_version=champion.version, metrics=metrics, run_id=ctx.run_id)
+    captures = CaptureStore(ctx.workspace.model_store, ctx.name)
+    result = score_file(mart.data_path, scorer, challenger=challenger, captures=captures, window=ctx.window, run_id=ctx.run_id)
+    summary: dict[str, Any] = {
+        "champion": scorer.version, "challenger": challenger.version if challenger else None,
+        "challenger_mode": ctx.use_case.scoring.challenger_mode if challenger else None,
+        "mart_version": mart.version, "rows": result.rows, "served": result.served,
+        "captures": {v: ctx.workspace.relative(p) for v, p in result.captures.items()},
+    }
+    for s in (scorer, challenger):
+        if s is not None and s.version in result.metrics:
+            ctx.log.append("model_kpi", ctx.window, model_version=s.version, role=s.role, metrics=result.metrics[s.version], run_id=ctx.run_id, source="mart")
+    if scorer.version in result.metrics:
+        metrics = result.metrics[scorer.version]
+        ctx.log.append("kpi", ctx.window, model_version=scorer.version, metrics=metrics, run_id=ctx.run_id)
         summary["kpi"] = {ctx.use_case.promotion.metric: metrics.get(ctx.use_case.promotion.metric)}
-    return StageResult("score", "succeeded", "", summary, {"prediction sample": predictions.head(5)})
+    return StageResult("score", "succeeded", "", summary, {"prediction sample": result.sample})
 
 
 def _training_frame(ctx: StageContext, version: ModelVersion) -> pd.DataFrame:
@@ -264,6 +273,7 @@ def run_train(ctx: StageContext) -> StageResult:
         "trained_for_window": ctx.window,
         "training_marts": [{"version": v.version, "window": v.window, "sha256": v.sha256} for v in versions],
         "input_schema": input_schema(uc),
+        "input_contract": InputContract.from_training(train, uc).as_dict(),
         "input_example": train[uc.feature_columns].head(5).to_dict(orient="records"),
         "retrain_reasons": reasons,
         "run_id": ctx.run_id,
@@ -324,18 +334,15 @@ def run_promote(ctx: StageContext) -> StageResult:
 
 
 def smoke_test(ctx: StageContext) -> str:
-    """Load the champion through the store (hash check) and score its input example; '' when it passes."""
+    """Smoke-test the champion (positive and negative cases, see :mod:`millpond.smoke`); '' when it passes, else why not."""
+    from millpond.scoring import Scorer
+    from millpond.smoke import run_smoke_test
+
     try:
-        model, version = ctx.models.load(ctx.name, "champion")
-        example = pd.DataFrame(version.metadata["input_example"])
-        scores = model.predict_proba(example)[:, 1] if ctx.use_case.task == "classification" else model.predict(example)
+        report = run_smoke_test(Scorer.load(ctx.models, ctx.name, "champion", use_case=ctx.use_case))
     except Exception as exc:  # noqa: BLE001 - any failure fails the smoke test
         return f"{type(exc).__name__}: {exc}"
-    if len(scores) != len(example):
-        return f"{len(scores)} scores for {len(example)} example rows"
-    if ctx.use_case.task == "classification" and not pd.Series(scores).between(0, 1).all():
-        return "probabilities outside [0, 1]"
-    return ""
+    return report.reason
 
 
 RUNNERS = {"ingest": run_ingest, "score": run_score, "drift": run_drift, "train": run_train, "promote": run_promote}

@@ -41,7 +41,7 @@ def test_stationary_window_scores_without_drift_or_retrain(demo_workspace: Works
     assert out["drift"].summary["data_drift"] is False, out["drift"].tables
     assert out["train"].status == "skipped"
     assert out["promote"].status == "skipped"
-    captures = list((demo_workspace.model_store / "churn" / "captures" / "window=2025-02").glob("*.parquet"))
+    captures = list((demo_workspace.model_store / "churn" / "captures" / "window=2025-02").glob("model_version=*/part-*.parquet"))
     assert len(captures) == 1
 
 

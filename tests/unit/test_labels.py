@@ -1,0 +1,89 @@
+"""Late labels: joined to captured predictions by key, KPIs per window and model version, bad files change nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import tree_snapshot, write_yaml
+from millpond import stages
+from millpond.errors import LabelsError
+from millpond.labels import add_labels, kpi_table
+from millpond.marts import MartStore
+from millpond.monitoring import MonitoringLog
+from millpond.params import load_use_case, read_yaml
+from millpond.training import metrics_from_scores
+from millpond.workspace import Workspace
+
+
+def _score_without_labels(ws: Workspace, window: str = "2025-03") -> tuple[pd.DataFrame, stages.StageResult]:
+    """Score a window whose mart has no target column yet (labels arrive later)."""
+    uc = load_use_case(ws.params / "churn.yaml")
+    mart = MartStore(ws.feature_marts).latest("churn", window)
+    frame = mart.read()
+    mart.data_path.chmod(0o644)
+    frame.drop(columns=["churned"]).to_parquet(mart.data_path)
+    result = stages.run_score(stages.StageContext(ws, uc, window, run_id=f"score/{window}"))
+    return frame[["customer_id", "churned"]], result
+
+
+def test_labels_give_kpis_per_model_version(scoring_workspace: Workspace, tmp_path: Path) -> None:
+    ws = scoring_workspace
+    truth, scored = _score_without_labels(ws)
+    assert "kpi" not in scored.summary and scored.summary["challenger"] is not None
+    labels = truth.sample(frac=0.5, random_state=1)
+    labels.to_csv(tmp_path / "labels.csv", index=False)
+    uc = load_use_case(ws.params / "churn.yaml")
+    result = add_labels(ws, uc, "2025-03", tmp_path / "labels.csv", run_id="labels/1")
+    champion, challenger = scored.summary["champion"], scored.summary["challenger"]
+    assert result.roles == {champion: "champion", challenger: "challenger"}
+    assert result.coverage[champion] == pytest.approx(0.5)
+    captured = pd.read_parquet(ws.resolve(scored.summary["captures"][champion])).merge(labels, on="customer_id")
+    expected = metrics_from_scores(captured["churned"].to_numpy(), captured["probability"].to_numpy(), uc)
+    assert result.metrics[champion] == expected
+    log = MonitoringLog(ws.model_store, "churn")
+    kpi = log.latest("kpi", "2025-03")
+    assert kpi["model_version"] == champion and kpi["metrics"] == expected
+    assert {e["model_version"] for e in log.entries("model_kpi", "2025-03")} == {champion, challenger}
+    table = kpi_table(ws.model_store, "churn", "roc_auc")
+    assert table.loc["2025-03", champion] == pytest.approx(expected["roc_auc"])
+    assert not result.path.stat().st_mode & 0o200
+    again = add_labels(ws, uc, "2025-03", tmp_path / "labels.csv")
+    assert again.created is False and again.path == result.path
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda f: pd.concat([f, f.head(2)]), r"2 duplicate key\(s\) in 'customer_id'"),
+        (lambda f: pd.concat([f, pd.DataFrame({"customer_id": ["nobody-1"], "churned": [1]})]), r"1 of 301 key\(s\) .* match no captured prediction of window '2025-03', e.g. \['nobody-1'\]"),
+        (lambda f: f.rename(columns={"churned": "churn"}), r"lacks column\(s\) \['churned'\]. Did you mean 'churn'\?"),
+        (lambda f: f.assign(churned=[None] + f["churned"].tolist()[1:]), r"1 missing value\(s\) in 'churned'"),
+    ],
+    ids=["duplicates", "unknown-keys", "missing-column", "missing-label"],
+)
+def test_bad_labels_are_refused_and_nothing_changes(scoring_workspace: Workspace, tmp_path: Path, edit, message: str) -> None:
+    ws = scoring_workspace
+    truth, _ = _score_without_labels(ws)
+    edit(truth.head(300)).to_csv(tmp_path / "labels.csv", index=False)
+    before = tree_snapshot(ws.model_store)
+    with pytest.raises(LabelsError, match=message):
+        add_labels(ws, load_use_case(ws.params / "churn.yaml"), "2025-03", tmp_path / "labels.csv")
+    assert tree_snapshot(ws.model_store) == before
+
+
+def test_labels_source_from_params_and_unscored_window(scoring_workspace: Workspace) -> None:
+    ws = scoring_workspace
+    truth, _ = _score_without_labels(ws)
+    (ws.root / "labels").mkdir()
+    truth.to_parquet(ws.root / "labels" / "churn_2025-03.parquet")
+    data = read_yaml(ws.params / "churn.yaml")
+    data["scoring"]["labels"] = {"path": "labels/churn_{window}.parquet"}
+    uc = load_use_case(write_yaml(ws.params / "labelled.yaml", data))
+    assert add_labels(ws, uc, "2025-03").rows == 3000
+    with pytest.raises(LabelsError, match="has no scoring.labels.path"):
+        add_labels(ws, load_use_case(ws.params / "churn.yaml"), "2025-03")
+    with pytest.raises(LabelsError, match="No captures of model 'churn' for window '2025-01'"):
+        add_labels(ws, uc, "2025-01", ws.root / "labels" / "churn_2025-03.parquet")

@@ -1,0 +1,105 @@
+"""Input contract and smoke test: good rows score, bad rows are refused by input validation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from millpond import smoke, stages
+from millpond.contract import ColumnContract, InputContract
+from millpond.errors import InputContractError
+from millpond.model_store import ModelStore
+from millpond.params import load_use_case
+from millpond.scoring import Scorer
+from millpond.workspace import Workspace
+
+CONTRACT = InputContract({
+    "tenure": ColumnContract("int", nullable=False),
+    "charges": ColumnContract("float", nullable=True),
+    "plan": ColumnContract("str", nullable=False, categories=("basic", "pro")),
+})
+
+
+def _rows(**changes: object) -> pd.DataFrame:
+    frame = pd.DataFrame({"tenure": [1, 2], "charges": [9.5, np.nan], "plan": ["basic", "pro"]})
+    return frame.assign(**changes)
+
+
+def test_contract_accepts_good_rows_and_object_columns_of_the_right_kind() -> None:
+    CONTRACT.validate(_rows())
+    CONTRACT.validate(_rows(tenure=pd.Series([1, 2], dtype=object), plan=pd.Series(["pro", "basic"], dtype=object)))
+
+
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        (_rows().drop(columns="tenure"), r"column 'tenure' is missing"),
+        (_rows(tenure=["one", "two"]), r"column 'tenure' must hold int values; got dtype .* \(e.g. \['one', 'two'\]\)"),
+        (_rows(plan=[1, 2]), r"column 'plan' must hold str values"),
+        (_rows(plan=["basic", "gold"]), r"column 'plan' has 1 value\(s\) the model never saw, e.g. \['gold'\]; known categories: \['basic', 'pro'\]"),
+        (_rows(tenure=[1.0, np.nan]), r"column 'tenure' has 1 missing value\(s\), but the model saw none in training"),
+    ],
+    ids=["missing", "text-in-int", "int-in-str", "unseen", "nan"],
+)
+def test_contract_refuses_bad_rows(frame: pd.DataFrame, message: str) -> None:
+    with pytest.raises(InputContractError, match=message):
+        CONTRACT.validate(frame)
+
+
+def test_contract_lists_every_problem_and_honours_nullable() -> None:
+    with pytest.raises(InputContractError, match=r"(?s)'tenure' is missing.*'plan' has 1 value"):
+        CONTRACT.validate(_rows(plan=["x", "pro"]).drop(columns="tenure"))
+    CONTRACT.validate(_rows(tenure=[1.0, np.nan]), nullable=["tenure"])
+    assert InputContract.from_dict(CONTRACT.as_dict()) == CONTRACT
+
+
+def test_champion_passes_every_case(scoring_workspace: Workspace) -> None:
+    uc = load_use_case(scoring_workspace.params / "churn.yaml")
+    scorer = Scorer.load(ModelStore(scoring_workspace.model_store), "churn", "champion", use_case=uc)
+    report = smoke.run_smoke_test(scorer)
+    assert [(c.name, c.status) for c in report.checks] == [
+        ("positive: input example scores", "passed"),
+        ("negative: missing column", "passed"),
+        ("negative: wrong type", "passed"),
+        ("negative: unseen category", "passed"),
+        ("negative: NaN where forbidden", "passed"),
+    ], report.rows()
+    assert report.passed and report.reason == ""
+    assert stages.smoke_test(stages.StageContext(scoring_workspace, uc, "2025-02")) == ""
+
+
+def test_latency_budget_and_a_lax_contract_fail_the_smoke_test(scoring_workspace: Workspace) -> None:
+    uc = load_use_case(scoring_workspace.params / "churn.yaml")
+    slow = uc.model_copy(update={"scoring": uc.scoring.model_copy(update={"smoke_latency_ms": 1e-6})})
+    scorer = Scorer.load(ModelStore(scoring_workspace.model_store), "churn", "champion", use_case=slow)
+    report = smoke.run_smoke_test(scorer)
+    assert not report.passed and "budget scoring.smoke_latency_ms" in report.reason
+    lax = Scorer.load(ModelStore(scoring_workspace.model_store), "churn", "champion", use_case=uc)
+    lax.contract = InputContract({k: ColumnContract(c.dtype, c.nullable, None) for k, c in lax.contract.columns.items()})
+    unknown = {c.name: c.status for c in smoke.run_smoke_test(lax).checks}
+    assert unknown["negative: unseen category"] == "skipped"
+
+
+def test_a_scorer_without_validation_fails_the_negative_cases(scoring_workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    uc = load_use_case(scoring_workspace.params / "churn.yaml")
+    scorer = Scorer.load(ModelStore(scoring_workspace.model_store), "churn", "champion", use_case=uc)
+    monkeypatch.setattr(InputContract, "validate", lambda self, *a, **k: None)
+    report = smoke.run_smoke_test(scorer)
+    status = {c.name: (c.status, c.detail) for c in report.checks}
+    assert status["positive: input example scores"][0] == "passed"
+    assert status["negative: unseen category"] == ("failed", "scored silently instead of being refused")
+    assert status["negative: missing column"][0] == "failed" and "instead of input validation" in status["negative: missing column"][1]
+    assert "negative: NaN where forbidden: scored silently" in report.reason
+
+
+def test_smoke_failure_after_promotion_rolls_back(scoring_workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    ws = scoring_workspace
+    store = ModelStore(ws.model_store)
+    first = store.aliases("churn")["champion"]
+    uc = load_use_case(ws.params / "churn.yaml")
+    monkeypatch.setattr(stages, "decide", lambda *a, **k: __import__("millpond.promote", fromlist=["Decision"]).Decision(True, "forced", "roc_auc", 0.9, 0.8))
+    monkeypatch.setattr(smoke, "_positive", lambda scorer, example: smoke.SmokeCheck("positive: input example scores", "failed", "forced"))
+    result = stages.run_promote(stages.StageContext(ws, uc, "2025-02", run_id="p"))
+    assert result.summary["promoted"] is False and "rolled back: smoke test failed (positive: input example scores: forced)" in result.reason
+    assert store.aliases("churn")["champion"] == first
