@@ -48,6 +48,7 @@ COMMENTS = {
     "retrain": "when the train stage fits a candidate",
     "drift": "drift thresholds (defaults in millpond.drift_stats.DriftThresholds)",
     "promotion": "how a candidate wins",
+    "mart": "default None: extra sources, transform, load mode, data contract",
 }
 TYPES = {dict: "dict", list: "list", str: "str", int: "int", float: "float", bool: "bool"}
 
