@@ -197,7 +197,9 @@ def read_database(
         with connection:
             try:
                 frame = pd.read_sql_query(sa.text(query), connection, params={"window": window} if ":window" in query else None)
-            except sa_exc.DBAPIError as exc:
+            except (sa_exc.DBAPIError, pd.errors.DatabaseError) as exc:
+                if isinstance(exc, pd.errors.DatabaseError) and isinstance(exc.__cause__, sa_exc.DBAPIError):
+                    exc = exc.__cause__
                 raise SourceQueryError(f"The query of {label} failed on {shown_url}: {_describe_db_error(exc)}\nQuery: {spec.query.strip()}") from None
     finally:
         engine.dispose()
