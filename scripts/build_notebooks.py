@@ -49,6 +49,7 @@ COMMENTS = {
     "drift": "drift thresholds (defaults in millpond.drift_stats.DriftThresholds)",
     "promotion": "how a candidate wins",
     "scoring": "record batches, challenger shadow/split, smoke test budget",
+    "mart": "default None: extra sources, transform, load mode, data contract",
 }
 TYPES = {dict: "dict", list: "list", str: "str", int: "int", float: "float", bool: "bool"}
 

@@ -144,10 +144,53 @@ def cmd_marts(args: argparse.Namespace, ws: Workspace) -> int:
         ]
         _dump(rows) if args.json else print_table(rows, ("mart", "version", "window", "rows", "created"))
         return EXIT_OK
-    mart, _, ref = args.ref.partition("@")
-    versions = store.versions(mart)
-    version = store.get(mart, ref) if ref else (versions[-1] if versions else store.latest(mart, ""))
-    _dump(version.manifest) if args.json else print(json.dumps(version.manifest, indent=2, default=str))
+    if args.marts_command == "diff":
+        return cmd_marts_diff(args, store)
+    from millpond.mart_compare import describe_version, resolve_ref
+
+    data = describe_version(resolve_ref(store, args.ref))
+    if args.json:
+        _dump(data)
+        return EXIT_OK
+    print(f"{data['mart']}@{data['version']}  window {data['window']}  rows {data['rows']}  load {data['load']}")
+    print(f"  sha256      {data['sha256']}")
+    source = data["source"] or {}
+    print(f"  source      {source.get('path') or source.get('url')}  sha256 {source.get('sha256')}")
+    for name, extra in (data["sources"] or {}).items():
+        if name != "source":
+            print(f"  + {name:<9} {extra.get('path') or extra.get('url')}  sha256 {extra.get('sha256')}")
+    if data["transform"]:
+        print(f"  transform   {data['transform']['path']}  sha256 {data['transform']['sha256']}")
+    print(f"  run         {data['run_id'] or '-'}  created {data['created_at']}")
+    for warning in data["warnings"]:
+        print(f"  warning     {warning}")
+    rows = [{"column": c, "dtype": s["dtype"], "nulls": s["nulls"],
+             "mean/top": _fmt(s.get("mean")) if "mean" in s else str(s.get("top")),
+             "min/distinct": _fmt(s.get("min")) if "min" in s else str(s.get("distinct")), "max": _fmt(s.get("max"))}
+            for c, s in data["summary"].items()]
+    print_table(rows, ("column", "dtype", "nulls", "mean/top", "min/distinct", "max"))
+    return EXIT_OK
+
+
+def cmd_marts_diff(args: argparse.Namespace, store: Any) -> int:
+    from millpond.mart_compare import diff_table, diff_versions, resolve_ref
+
+    diff = diff_versions(resolve_ref(store, args.old), resolve_ref(store, args.new))
+    if args.json:
+        _dump(diff)
+        return EXIT_OK
+    print(f"{diff['old']['version']} → {diff['new']['version']}" + ("  (identical content)" if diff["same_content"] else ""))
+    print(f"rows: {diff['rows']['old']} → {diff['rows']['new']} ({diff['rows']['delta']:+d})")
+    schema = diff["schema"]
+    for column, dtype in schema["added"].items():
+        print(f"schema: + {column} ({dtype})")
+    for column, dtype in schema["removed"].items():
+        print(f"schema: - {column} ({dtype})")
+    for column, change in schema["retyped"].items():
+        print(f"schema: ~ {column} {change['from']} → {change['to']}")
+    if not any(schema.values()):
+        print("schema: unchanged")
+    print_table(diff_table(diff), ("column", "nulls", "stat", "old", "new", "delta"))
     return EXIT_OK
 
 
@@ -260,8 +303,12 @@ def build_parser() -> argparse.ArgumentParser:
     marts_sub = marts.add_subparsers(dest="marts_command", required=True)
     p = marts_sub.add_parser("list")
     p.add_argument("--json", action="store_true")
-    p = marts_sub.add_parser("show")
-    p.add_argument("ref", help="MART or MART@VERSION")
+    p = marts_sub.add_parser("show", help="schema, rows, hashes, sources, window and the run that made a version")
+    p.add_argument("ref", help="MART (newest version), MART@VERSION or MART@WINDOW")
+    p.add_argument("--json", action="store_true")
+    p = marts_sub.add_parser("diff", help="schema changes, row counts and per-column summary deltas between two versions")
+    p.add_argument("old", help="MART@VERSION (or MART@WINDOW)")
+    p.add_argument("new", help="MART@VERSION (or MART@WINDOW)")
     p.add_argument("--json", action="store_true")
     marts.set_defaults(func=cmd_marts)
 

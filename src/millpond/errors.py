@@ -43,6 +43,22 @@ class SchemaError(MartError):
     """Raw data does not match the columns and dtypes the use case declares."""
 
 
+class SourceUnavailableError(MartError, ConnectionError):
+    """Could not connect to a source database (possibly transient: a scheduler may retry)."""
+
+
+class SourceQueryError(MartError):
+    """A source database answered, but the source's query failed."""
+
+
+class TransformError(MartError):
+    """A mart's DuckDB transform (.sql) failed; the message names the file and line."""
+
+
+class ContractViolationError(SchemaError):
+    """A window breaks its mart's data contract; offending rows go to a quarantine file."""
+
+
 class MartVersionNotFoundError(MartError, KeyError):
     """No mart version exists for the requested window or id."""
 

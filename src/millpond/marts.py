@@ -8,19 +8,22 @@ A version is written into a hidden staging folder and published with one rename.
 
 from __future__ import annotations
 
-import glob
 import json
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from millpond.errors import MartError, MartVersionNotFoundError, SchemaError, SourceNotFoundError, did_you_mean
-from millpond.params import UseCase, check_window
+from millpond import sources
+from millpond.contracts import Violation, check_contract, write_quarantine
+from millpond.errors import ContractViolationError, MartError, MartVersionNotFoundError, SchemaError, did_you_mean
+from millpond.params import MartSpec, UseCase, check_window
+from millpond.sources import frame_sha256
+from millpond.transforms import read_transform, run_transform, transform_path
 from millpond.storage import atomic_write_json, make_read_only, publish_dir, read_json, sha256_bytes, sha256_file
 from millpond.workspace import Workspace
 
@@ -55,10 +58,12 @@ class MartVersion:
         return pd.read_parquet(self.data_path, columns=columns)
 
 
-@dataclass(frozen=True)
+@dataclass
 class IngestResult:
     version: MartVersion
     created: bool  # False when an identical version already existed
+    warnings: list[str] = field(default_factory=list)
+    windows: list[str] = field(default_factory=list)  # every window a full load (re)built
 
 
 class MartStore:
@@ -135,56 +140,15 @@ class MartStore:
 # --- reading raw sources ---------------------------------------------------------
 def source_file(ws: Workspace, use_case: UseCase, window: str) -> Path:
     """The raw file that holds ``window`` (pattern with ``{window}``, a glob, or one file)."""
-    spec = use_case.source
-    assert spec.path is not None
-    pattern = str(ws.resolve(spec.path.replace("{window}", window)))
-    matches = sorted(glob.glob(pattern)) if any(ch in pattern for ch in "*?[") else [pattern]
-    existing = [Path(m) for m in matches if Path(m).is_file()]
-    if len(existing) == 1:
-        return existing[0]
-    if len(existing) > 1:
-        raise MartError(f"Source pattern {spec.path!r} matches {len(existing)} files for window {window!r}; it must match one.")
-    available = sorted(glob.glob(str(ws.resolve(spec.path.replace("{window}", "*")))))
-    listed = ", ".join(Path(p).name for p in available[:6]) or "none"
-    raise SourceNotFoundError(
-        f"No raw source for window {window!r}: {ws.relative(pattern)} does not exist "
-        f"(files matching the pattern: {listed}). Check 'source.path' in the params or the --window value."
-    )
+    return sources.source_file(ws, use_case.source, window)
 
 
-def _source_format(use_case: UseCase, path: Path) -> str:
-    if use_case.source.format:
-        return use_case.source.format
-    suffix = path.suffix.lower()
-    if suffix in (".csv", ".txt"):
-        return "csv"
-    if suffix in (".parquet", ".pq"):
-        return "parquet"
-    raise MartError(f"Cannot tell the format of {path.name}: set source.format to 'csv' or 'parquet'.")
-
-
-def read_raw(ws: Workspace, use_case: UseCase, window: str) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Read the raw rows of one window and describe where they came from."""
-    path = source_file(ws, use_case, window)
-    fmt = _source_format(use_case, path)
-    text_columns = {c: "str" for c, t in use_case.columns.items() if t == "str"}
-    try:
-        if fmt == "csv":
-            frame = pd.read_csv(path, dtype=text_columns)
-        else:
-            frame = pd.read_parquet(path)
-    except pd.errors.EmptyDataError as exc:
-        raise MartError(f"Raw file {ws.relative(path)} is empty: it has no header and no rows.") from exc
-    except (ValueError, OSError, UnicodeDecodeError) as exc:
-        raise MartError(f"Cannot read raw file {ws.relative(path)} as {fmt}: {exc}") from exc
-    window_column = use_case.source.window_column
-    if window_column:
-        if window_column not in frame.columns:
-            raise SchemaError(f"Window column {window_column!r} is missing from {ws.relative(path)}.")
-        frame = frame[frame[window_column].astype("str") == window].reset_index(drop=True)
-    if frame.empty:
-        raise MartError(f"Window {window!r} has no rows in {ws.relative(path)}: nothing to ingest.")
-    provenance = {"path": ws.relative(path), "format": fmt, "sha256": sha256_file(path)}
+def read_raw(ws: Workspace, use_case: UseCase, window: str | None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Read the raw rows of one window (``None``: every window) of the main source and describe them."""
+    frame, provenance = sources.read_source(ws, use_case.source, window, columns=dict(use_case.columns))
+    if window is not None and frame.empty:
+        where = provenance.get("path") or f"the query of {provenance.get('url')}"
+        raise MartError(f"Window {window!r} has no rows in {where}: nothing to ingest.")
     return frame, provenance
 
 
@@ -194,35 +158,52 @@ def _examples(values: pd.Series) -> str:
 
 def _coerce_column(name: str, expected: str, column: pd.Series) -> tuple[pd.Series | None, str | None]:
     """Cast a column to the declared dtype, or return a message saying why not."""
+    typed, problem, _ = _coerce_with_rows(name, expected, column)
+    return typed, problem
+
+
+def _coerce_with_rows(name: str, expected: str, column: pd.Series) -> tuple[pd.Series | None, str | None, pd.Index | None]:
+    """Cast a column to the declared dtype, or say why not and which rows are at fault."""
     if expected == "str":
-        return column.astype("str").where(column.notna()), None
+        return column.astype("str").where(column.notna()), None, None
     if expected == "datetime":
         parsed = pd.to_datetime(column, errors="coerce")
         bad = column[parsed.isna() & column.notna()]
-        return (parsed, None) if bad.empty else (None, f"column {name!r} should be datetime; {len(bad)} value(s) do not parse, e.g. {_examples(bad)}")
+        if bad.empty:
+            return parsed, None, None
+        return None, f"column {name!r} should be datetime; {len(bad)} value(s) do not parse, e.g. {_examples(bad)}", bad.index
     if expected == "bool":
         if pd.api.types.is_bool_dtype(column):
-            return column.astype("bool"), None
+            return column.astype("bool"), None, None
         mapped = column.astype("str").str.lower().map({"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False})
         bad = column[mapped.isna()]
-        return (mapped.astype("bool"), None) if bad.empty else (None, f"column {name!r} should be bool; {len(bad)} value(s) are not, e.g. {_examples(bad)}")
+        if bad.empty:
+            return mapped.astype("bool"), None, None
+        return None, f"column {name!r} should be bool; {len(bad)} value(s) are not, e.g. {_examples(bad)}", bad.index
     numeric = pd.to_numeric(column, errors="coerce")
     bad = column[numeric.isna() & column.notna()]
     if not bad.empty:
-        return None, f"column {name!r} should be {expected} but holds text in {len(bad)} row(s), e.g. {_examples(bad)}"
+        return None, f"column {name!r} should be {expected} but holds text in {len(bad)} row(s), e.g. {_examples(bad)}", bad.index
     if expected == "int":
+        if numeric.isna().all():
+            return None, f"column {name!r}, rule not all null: all {len(column)} row(s) are null: the column is empty", None
         if numeric.isna().any():
-            return None, f"column {name!r} should be int but has {int(numeric.isna().sum())} missing value(s); declare it 'float' or fill them"
+            missing = column[numeric.isna()]
+            return None, f"column {name!r} should be int but has {len(missing)} missing value(s); declare it 'float' or fill them", missing.index
         if not (numeric == numeric.round()).all():
             frac = column[numeric != numeric.round()]
-            return None, f"column {name!r} should be int but holds fractions in {len(frac)} row(s), e.g. {_examples(frac)}; declare it 'float'"
-        return numeric.astype("int64"), None
-    return numeric.astype("float64"), None
+            return None, f"column {name!r} should be int but holds fractions in {len(frac)} row(s), e.g. {_examples(frac)}; declare it 'float'", frac.index
+        return numeric.astype("int64"), None, None
+    return numeric.astype("float64"), None, None
 
 
-def conform(frame: pd.DataFrame, use_case: UseCase, *, origin: str) -> pd.DataFrame:
-    """Check columns and dtypes against the use case and return a typed copy (declared column order)."""
+def conform(frame: pd.DataFrame, use_case: UseCase, *, origin: str, quarantine: Path | None = None) -> pd.DataFrame:
+    """Check columns and dtypes against the use case and return a typed copy (declared column order).
+
+    Rows holding values of the wrong type are written to ``quarantine`` (CSV) when given.
+    """
     problems: list[str] = []
+    bad_rows: list[Violation] = []
     declared = list(use_case.columns)
     present = [str(c) for c in frame.columns]
     missing = [c for c in declared if c not in present]
@@ -236,43 +217,136 @@ def conform(frame: pd.DataFrame, use_case: UseCase, *, origin: str) -> pd.DataFr
     for name in declared:
         if name in missing:
             continue
-        column, problem = _coerce_column(name, use_case.columns[name], frame[name])
+        column, problem, rows = _coerce_with_rows(name, use_case.columns[name], frame[name])
         if problem:
             problems.append(problem)
+            if rows is not None:
+                bad_rows.append(Violation(name, f"type {use_case.columns[name]}", len(rows), index=rows))
         elif column is not None:
             typed[name] = column
     if problems:
+        written = write_quarantine(quarantine, frame, bad_rows) if quarantine is not None else 0
         raise SchemaError(
             f"{origin} does not match the use case's columns ({len(problems)} problem(s)):\n"
             + "\n".join(f"  - {p}" for p in problems)
             + "\nFix the source data, or the 'columns' section of the params."
+            + (f"\n{written} offending row(s) written to {quarantine}." if written else "")
         )
     return pd.DataFrame(typed)[declared]
 
 
-def version_id(window: str, provenance: dict[str, Any], use_case: UseCase) -> str:
-    """Content address of a mart version: same source bytes, window and schema give the same id."""
-    key = json.dumps(
-        {"format": MART_FORMAT, "window": window, "source": provenance["sha256"], "columns": use_case.columns},
-        sort_keys=True,
-    )
+def version_id(window: str, provenance: dict[str, Any], use_case: UseCase, *, build: dict[str, Any] | None = None) -> str:
+    """Content address of a mart version: same sources, transform, window and schema give the same id."""
+    content: dict[str, Any] = {"format": MART_FORMAT, "window": window, "source": provenance["sha256"], "columns": use_case.columns}
+    if build:
+        content["build"] = build
+    key = json.dumps(content, sort_keys=True, default=str)
     return f"{window}-{sha256_bytes(key.encode())[:12]}"
 
 
-def ingest(ws: Workspace, use_case: UseCase, window: str, *, run_id: str | None = None) -> IngestResult:
-    """Read, validate and store one window of raw data as a mart version."""
-    check_window(window)
+@dataclass
+class _Window:
+    """One window's typed rows, ready to publish."""
+
+    window: str
+    frame: pd.DataFrame
+    warnings: list[str]
+
+
+def _load_tables(ws: Workspace, use_case: UseCase, window: str | None) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, Any]]]:
+    """Every source of the mart read for ``window`` (``None``: all windows)."""
     frame, provenance = read_raw(ws, use_case, window)
-    typed = conform(frame, use_case, origin=f"Raw data for window {window!r} ({provenance['path']})")
-    version = version_id(window, provenance, use_case)
-    manifest = {
-        "mart": use_case.use_case,
-        "version": version,
-        "window": window,
-        "columns": {c: str(t) for c, t in typed.dtypes.items()},
-        "declared_columns": dict(use_case.columns),
-        "source": provenance,
-        "created_at": datetime.now(UTC).isoformat(timespec="microseconds"),
-        "run_id": run_id,
-    }
-    return MartStore(ws.feature_marts).publish(use_case.use_case, version, typed, manifest)
+    tables = {"source": frame}
+    described = {"source": provenance}
+    for name, spec in (use_case.mart.sources.items() if use_case.mart else ()):
+        tables[name], described[name] = sources.read_source(ws, spec, window, name=name)
+    return tables, described
+
+
+def _checked(window: str, frame: pd.DataFrame, use_case: UseCase, origin: str, quarantine: Path | None) -> _Window:
+    typed = conform(frame, use_case, origin=origin, quarantine=quarantine)
+    report = check_contract(typed, use_case)
+    if not report.ok:
+        written = write_quarantine(quarantine, typed, report.violations) if quarantine is not None else 0
+        where = f"\n{written} offending row(s) written to {quarantine}." if written else ""
+        raise ContractViolationError(
+            f"{origin} breaks the data contract of mart {use_case.use_case!r} ({len(report.violations)} violation(s)):\n"
+            + "\n".join(f"  - {v.describe()}" for v in report.violations)
+            + where
+            + "\nFix the source data, or the contract ('key', 'mart.contract' in the params). Nothing was stored."
+        )
+    return _Window(window, typed, report.warnings)
+
+
+def ingest(
+    ws: Workspace, use_case: UseCase, window: str, *, run_id: str | None = None, quarantine: Path | None = None,
+) -> IngestResult:
+    """Read, transform, validate and store the mart version(s) of ``window``.
+
+    ``load: incremental`` (the default) stores this window only; ``load: full``
+    rebuilds every window up to ``window`` from sources that hold them all
+    (unchanged windows are no-ops). Every window is checked before any is stored;
+    rows breaking the schema or the contract go to ``quarantine`` when given.
+    """
+    check_window(window)
+    spec = use_case.mart or MartSpec()
+    full = spec.load == "full"
+    tables, described = _load_tables(ws, use_case, None if full else window)
+    build: dict[str, Any] = {}
+    if use_case.mart is not None:
+        build = {"load": spec.load, "sources": {n: d["sha256"] for n, d in described.items()}}
+    frame = tables["source"]
+    origin = f"Raw data for window {window!r} ({described['source'].get('path') or described['source'].get('url')})"
+    transform_info: dict[str, Any] | None = None
+    if spec.transform:
+        path = transform_path(ws.feature_marts, use_case.use_case, spec.transform)
+        shown = ws.relative(path)
+        sql, sql_sha = read_transform(path, shown=shown)
+        frame = run_transform(sql, tables, shown=shown)
+        transform_info = {"path": shown, "sha256": sql_sha}
+        build["transform"] = sql_sha
+        origin = f"Output of transform {shown} for window {window!r}"
+    if full:
+        column = str(use_case.source.window_column)
+        if column not in frame.columns:
+            raise SchemaError(f"{origin} has no window column {column!r}, which 'load: full' needs to split the mart into windows.")
+        labels = frame[column].astype("str")
+        windows = sorted(w for w in labels.dropna().unique() if w <= window)
+        if window not in windows:
+            raise MartError(f"Window {window!r} has no rows in the sources: nothing to ingest (windows found: {', '.join(windows[-6:]) or 'none'}).")
+        parts = [(w, frame[labels == w].reset_index(drop=True)) for w in windows]
+    else:
+        parts = [(window, frame)]
+    checked = [_checked(w, part, use_case, origin.replace(repr(window), repr(w)), quarantine) for w, part in parts]
+    store = MartStore(ws.feature_marts)
+    result: IngestResult | None = None
+    for item in checked:
+        item_build = dict(build)
+        provenance = described["source"]
+        if full:
+            item_build["rows_sha256"] = frame_sha256(item.frame)
+            item_build.pop("sources", None)
+        version = version_id(item.window, provenance if not full else {"sha256": None}, use_case, build=item_build or None)
+        manifest: dict[str, Any] = {
+            "mart": use_case.use_case,
+            "version": version,
+            "window": item.window,
+            "columns": {c: str(t) for c, t in item.frame.dtypes.items()},
+            "declared_columns": dict(use_case.columns),
+            "source": provenance,
+            "created_at": datetime.now(UTC).isoformat(timespec="microseconds"),
+            "run_id": run_id,
+        }
+        if use_case.mart is not None:
+            manifest.update({
+                "sources": described, "transform": transform_info, "load": spec.load,
+                "contract": spec.contract.model_dump(mode="json") if spec.contract else None,
+                "warnings": item.warnings,
+            })
+        published = store.publish(use_case.use_case, version, item.frame, manifest)
+        if item.window == window:
+            result = IngestResult(published.version, published.created, item.warnings)
+    assert result is not None
+    if full:
+        result.windows = [item.window for item in checked]
+    return result

@@ -42,6 +42,7 @@ class SourceSpec(_Strict):
     window_column: str | None = Field(None, description="column holding the window when one file holds every window")
     url: str | None = Field(None, description="SQLAlchemy URL; ${ENV_VAR} references are expanded at connect time")
     query: str | None = Field(None, description="SQL query for a database source; may hold {window}")
+    delimiter: str | None = Field(None, description="CSV field delimiter; default ','")
 
     @model_validator(mode="after")
     def _one_kind(self) -> SourceSpec:
@@ -49,6 +50,47 @@ class SourceSpec(_Strict):
             raise ValueError("give exactly one of 'path' (files) or 'url' + 'query' (a database)")
         if self.url and not self.query:
             raise ValueError("a database source needs 'query' as well as 'url'")
+        return self
+
+
+class ColumnRule(_Strict):
+    """Data-contract rules for one column (its type is the one declared in 'columns')."""
+
+    nullable: bool = Field(True, description="false: a missing value breaks the contract")
+    min: float | None = Field(None, description="smallest allowed value (numeric columns)")
+    max: float | None = Field(None, description="largest allowed value (numeric columns)")
+    allowed: list[str | int | float | bool] | None = Field(None, description="allowed categories")
+    on_unseen: Literal["warn", "fail"] = Field("fail", description="what a value outside 'allowed' does")
+
+
+class ContractSpec(_Strict):
+    """A mart's data contract, checked on every ingested window before anything is stored."""
+
+    columns: dict[str, ColumnRule] = Field(default_factory=dict, description="per-column rules")
+    unique: list[str] | None = Field(None, description="columns whose combination must be unique; default: the key")
+    min_rows: int = Field(1, ge=0, description="fewer rows in a window breaks the contract")
+
+
+class MartSpec(_Strict):
+    """How the mart is built: extra sources, a DuckDB transform, the load mode and the data contract."""
+
+    sources: dict[str, SourceSpec] = Field(default_factory=dict, description="extra named sources, tables of the transform")
+    transform: str | None = Field(None, description="a .sql file in feature_marts/<mart>/, run by DuckDB over the sources")
+    load: Literal["incremental", "full"] = Field("incremental", description="incremental: this window only; full: rebuild every window")
+    contract: ContractSpec | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MartSpec:
+        problems = []
+        for name in self.sources:
+            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name) or name == "source":
+                problems.append(f"source name {name!r} must be a SQL identifier other than 'source'")
+        if self.sources and not self.transform:
+            problems.append("extra 'sources' need a 'transform' (.sql) that joins them")
+        if self.transform and (not self.transform.endswith(".sql") or "/" in self.transform or "\\" in self.transform):
+            problems.append(f"transform must be a .sql file name inside feature_marts/<mart>/; got {self.transform!r}")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
 
@@ -130,6 +172,7 @@ class UseCase(_Strict):
     drift: DriftPolicy = DriftPolicy()
     promotion: PromotionPolicy = PromotionPolicy()
     scoring: ScoringSpec = ScoringSpec()
+    mart: MartSpec | None = Field(None, description="extra sources, transform, load mode and data contract")
 
     @field_validator("use_case")
     @classmethod
@@ -148,6 +191,7 @@ class UseCase(_Strict):
             for name in names or ():
                 if name not in self.columns:
                     problems.append(f"{label} lists {name!r}, which is not in 'columns'.{did_you_mean(name, self.columns)}")
+        problems.extend(self._mart_problems())
         metrics = CLASSIFICATION_METRICS if self.task == "classification" else REGRESSION_METRICS
         if self.promotion.metric not in metrics:
             problems.append(
@@ -157,6 +201,24 @@ class UseCase(_Strict):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _mart_problems(self) -> list[str]:
+        problems: list[str] = []
+        if self.mart is None:
+            return problems
+        contract = self.mart.contract
+        if contract is not None:
+            for name, rule in contract.columns.items():
+                if name not in self.columns:
+                    problems.append(f"mart.contract.columns lists {name!r}, which is not in 'columns'.{did_you_mean(name, self.columns)}")
+                elif (rule.min is not None or rule.max is not None) and self.columns[name] not in ("int", "float"):
+                    problems.append(f"mart.contract.columns.{name}: min/max need an int or float column, {name!r} is {self.columns[name]}")
+            for name in contract.unique or ():
+                if name not in self.columns:
+                    problems.append(f"mart.contract.unique lists {name!r}, which is not in 'columns'.{did_you_mean(name, self.columns)}")
+        if self.mart.load == "full" and not self.source.window_column:
+            problems.append("mart.load 'full' rebuilds every window, so it needs 'source.window_column' (one file or query holding every window)")
+        return problems
 
     # --- derived views -------------------------------------------------------
     @property

@@ -126,16 +126,21 @@ class StageContext:
 
 def run_ingest(ctx: StageContext) -> StageResult:
     """Validate the window's raw rows and store them as a mart version."""
-    result = ingest(ctx.workspace, ctx.use_case, ctx.window, run_id=ctx.run_id)
+    quarantine = ctx.run_dir / "outputs" / "quarantine.csv" if ctx.run_dir is not None else None
+    result = ingest(ctx.workspace, ctx.use_case, ctx.window, run_id=ctx.run_id, quarantine=quarantine)
     version = result.version
     frame = version.read()
     summary = {
         "mart_version": version.version,
         "rows": version.rows,
         "sha256": version.sha256,
-        "source": version.manifest["source"]["path"],
+        "source": version.manifest["source"].get("path") or version.manifest["source"].get("url"),
         "created": result.created,
     }
+    if result.warnings:
+        summary["warnings"] = result.warnings
+    if result.windows:
+        summary["windows_rebuilt"] = result.windows
     reason = "" if result.created else f"identical input: version {version.version} already stored, nothing written"
     tables = {"first rows": frame.head(5), "numeric summary": frame.describe().T.round(3)}
     return StageResult("ingest", "succeeded", reason, summary, tables)

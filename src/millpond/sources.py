@@ -1,0 +1,218 @@
+"""Raw sources of a feature mart: CSV/Parquet files and SQL databases (SQLAlchemy).
+
+A file source is a path, a glob or a ``{window}`` pattern; a database source is
+a SQLAlchemy URL plus a query. ``${ENV_VAR}`` references in a URL are expanded
+only when connecting: the expanded URL is never returned, logged or stored —
+provenance keeps the URL as written in the params (inline passwords masked).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pandas as pd
+
+from millpond.errors import MartError, SourceNotFoundError, SourceQueryError, SourceUnavailableError
+from millpond.params import SourceSpec
+from millpond.provenance import redact_url
+from millpond.storage import sha256_bytes, sha256_file
+from millpond.workspace import Workspace
+
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_DELIMITERS = (";", "\t", "|", ",")
+
+
+def frame_sha256(frame: pd.DataFrame) -> str:
+    """Content hash of a frame's columns, dtypes and values (row order matters, the index does not)."""
+    header = repr([(str(c), str(t)) for c, t in frame.dtypes.items()]).encode()
+    values = pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes() if len(frame) else b""
+    return sha256_bytes(header + values)
+
+
+# --- files -------------------------------------------------------------------------
+def source_file(ws: Workspace, spec: SourceSpec, window: str | None, *, name: str = "source") -> Path:
+    """The one file holding ``window`` (pattern with ``{window}``, a glob, or one file)."""
+    assert spec.path is not None
+    if window is None and "{window}" in spec.path:
+        raise MartError(f"Source {name!r} ({spec.path}) has one file per window; a full load needs one file or query holding every window.")
+    pattern = str(ws.resolve(spec.path.replace("{window}", window or "")))
+    matches = sorted(glob.glob(pattern)) if any(ch in pattern for ch in "*?[") else [pattern]
+    existing = [Path(m) for m in matches if Path(m).is_file()]
+    if len(existing) == 1:
+        return existing[0]
+    if len(existing) > 1:
+        raise MartError(f"Source pattern {spec.path!r} matches {len(existing)} files for window {window!r}; it must match one.")
+    available = sorted(glob.glob(str(ws.resolve(spec.path.replace("{window}", "*")))))
+    listed = ", ".join(Path(p).name for p in available[:6]) or "none"
+    raise SourceNotFoundError(
+        f"No raw source for window {window!r}: {ws.relative(pattern)} does not exist "
+        f"(files matching the pattern: {listed}). Check '{'source' if name == 'source' else 'mart.sources.' + name}.path' "
+        "in the params or the --window value."
+    )
+
+
+def _file_format(spec: SourceSpec, path: Path) -> str:
+    if spec.format:
+        return spec.format
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".txt"):
+        return "csv"
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    raise MartError(f"Cannot tell the format of {path.name}: set source.format to 'csv' or 'parquet'.")
+
+
+def _not_utf8_message(ws: Workspace, path: Path) -> str:
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        byte = data[exc.start : exc.start + 1].hex()
+        return (
+            f"Raw file {ws.relative(path)} is not UTF-8 text: byte 0x{byte} at offset {exc.start} (line {line}) "
+            "cannot be decoded. Re-encode the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)."
+        )
+    return f"Raw file {ws.relative(path)} is not UTF-8 text. Re-encode it as UTF-8."
+
+
+def _check_delimiter(ws: Workspace, path: Path, frame: pd.DataFrame, declared: int, delimiter: str) -> None:
+    """A file read into one column whose name holds another delimiter was split with the wrong one."""
+    if declared < 2 or frame.shape[1] != 1:
+        return
+    header = str(frame.columns[0])
+    for candidate in _DELIMITERS:
+        if candidate != delimiter and candidate in header:
+            shown = {"\t": "\\t"}.get(candidate, candidate)
+            raise MartError(
+                f"Raw file {ws.relative(path)} has a single column {header[:60]!r}: it looks delimited by "
+                f"{shown!r}, not {delimiter!r}. Set 'delimiter: \"{shown}\"' in its source in the params."
+            )
+
+
+def read_file(
+    ws: Workspace, spec: SourceSpec, window: str | None, *, name: str = "source",
+    columns: dict[str, str] | None = None,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Read a file source (filtered to ``window`` when it has a window column) and describe it."""
+    path = source_file(ws, spec, window, name=name)
+    fmt = _file_format(spec, path)
+    declared = columns or {}
+    text_columns = {c: "str" for c, t in declared.items() if t == "str"}
+    delimiter = spec.delimiter or ","
+    try:
+        if fmt == "csv":
+            frame = pd.read_csv(path, dtype=text_columns, sep=delimiter)
+            _check_delimiter(ws, path, frame, len(declared), delimiter)
+        else:
+            frame = pd.read_parquet(path)
+    except pd.errors.EmptyDataError as exc:
+        raise MartError(f"Raw file {ws.relative(path)} is empty: it has no header and no rows.") from exc
+    except UnicodeDecodeError as exc:
+        raise MartError(_not_utf8_message(ws, path)) from exc
+    except (ValueError, OSError) as exc:
+        if fmt == "parquet":
+            raise MartError(
+                f"Raw file {ws.relative(path)} is not a readable Parquet file (truncated or corrupt?): {exc}. "
+                "Re-export it, or check that the copy finished."
+            ) from exc
+        raise MartError(f"Cannot read raw file {ws.relative(path)} as {fmt}: {exc}") from exc
+    frame = _filter_window(frame, spec, window, origin=ws.relative(path))
+    return frame, {"kind": "file", "path": ws.relative(path), "format": fmt, "sha256": sha256_file(path)}
+
+
+def _filter_window(frame: pd.DataFrame, spec: SourceSpec, window: str | None, *, origin: str) -> pd.DataFrame:
+    column = spec.window_column
+    if not column:
+        return frame
+    if column not in frame.columns:
+        raise MartError(f"Window column {column!r} is missing from {origin}.")
+    if window is None:
+        return frame
+    return frame[frame[column].astype("str") == window].reset_index(drop=True)
+
+
+# --- databases -----------------------------------------------------------------------
+def expand_env(text: str, *, where: str) -> str:
+    """Replace ``${NAME}`` with the URL-quoted environment variable (at connect time only)."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in os.environ:
+            raise MartError(f"Environment variable {name} referenced in {where} is not set. Export it before running (e.g. export {name}=...).")
+        return quote(os.environ[name], safe="")
+
+    return _ENV_REFERENCE.sub(value, text)
+
+
+def _describe_db_error(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip()
+    return text.split("\n(Background on this error")[0].strip()
+
+
+def read_database(
+    ws: Workspace, spec: SourceSpec, window: str | None, *, name: str = "source",
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Run a source's query through SQLAlchemy and describe it (the URL as written, never expanded)."""
+    import sqlalchemy as sa
+    from sqlalchemy import exc as sa_exc
+
+    assert spec.url is not None and spec.query is not None
+    label = f"source {name!r}" if name != "source" else "the source"
+    shown_url = redact_url(spec.url)
+    key = "source" if name == "source" else f"mart.sources.{name}"
+    if window is None and "{window}" in spec.query:
+        raise MartError(f"{key}.query holds {{window}}; a full load needs a query returning every window.")
+    try:
+        url = sa.engine.make_url(expand_env(spec.url, where=f"{key}.url"))
+    except sa_exc.ArgumentError as exc:
+        raise MartError(
+            f"Bad database URL {shown_url!r} for {label}: {exc}. "
+            "Use a SQLAlchemy URL such as sqlite:///feature_marts/raw/churn.db or postgresql+psycopg://user:${PASSWORD}@host:5432/db."
+        ) from None
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        db_path = ws.resolve(url.database)
+        if not db_path.is_file():
+            raise SourceUnavailableError(f"Could not connect to {label}: SQLite database {ws.relative(db_path)} does not exist ({shown_url}).")
+        url = url.set(database=str(db_path))
+    try:
+        engine = sa.create_engine(url)
+    except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ImportError) as exc:
+        raise MartError(f"Bad database URL {shown_url!r} for {label}: {_describe_db_error(exc)}. Check the driver name and install it.") from None
+    try:
+        try:
+            connection = engine.connect()
+        except sa_exc.DBAPIError as exc:
+            raise SourceUnavailableError(
+                f"Could not connect to {label} at {shown_url}: {_describe_db_error(exc)}. "
+                "Check that the server is up and the host, port and credentials are right."
+            ) from None
+        query = spec.query.replace("{window}", ":window")
+        with connection:
+            try:
+                frame = pd.read_sql_query(sa.text(query), connection, params={"window": window} if ":window" in query else None)
+            except (sa_exc.DBAPIError, pd.errors.DatabaseError) as exc:
+                if isinstance(exc, pd.errors.DatabaseError) and isinstance(exc.__cause__, sa_exc.DBAPIError):
+                    exc = exc.__cause__
+                raise SourceQueryError(f"The query of {label} failed on {shown_url}: {_describe_db_error(exc)}\nQuery: {spec.query.strip()}") from None
+    finally:
+        engine.dispose()
+    frame = _filter_window(frame, spec, window, origin=f"the query of {label}")
+    provenance = {"kind": "database", "url": shown_url, "query": spec.query, "sha256": frame_sha256(frame), "path": None}
+    return frame, provenance
+
+
+def read_source(
+    ws: Workspace, spec: SourceSpec, window: str | None, *, name: str = "source",
+    columns: dict[str, str] | None = None,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Read one source for ``window`` (``None``: every window, for a full load)."""
+    if spec.url:
+        return read_database(ws, spec, window, name=name)
+    return read_file(ws, spec, window, name=name, columns=columns)
