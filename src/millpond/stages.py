@@ -23,7 +23,7 @@ from millpond.params import STAGES, UseCase, check_window
 from millpond.promote import decide
 from millpond.provenance import code_version
 from millpond.scoring import score_frame, write_predictions
-from millpond.training import fit, holdout_mask, input_schema
+from millpond.training import FitResult, fit, holdout_mask, input_schema, split_training_data
 from millpond.workspace import Workspace
 
 ACTOR = "millpond cycle"
@@ -38,6 +38,7 @@ class StageResult:
     reason: str = ""
     summary: dict[str, Any] = field(default_factory=dict)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)  # for the notebook's plots only: neither displayed nor glued
 
     def display(self) -> None:
         """Show the status line and the tables in the notebook."""
@@ -242,25 +243,20 @@ def run_train(ctx: StageContext) -> StageResult:
         return StageResult("train", "skipped", "retrain policy not triggered: no impactful drift, no model drift, not due")
     uc = ctx.use_case
     versions = ctx.marts.window_span(ctx.name, ctx.window, uc.training.windows)
-    frames = []
-    for version in versions:
-        frame = version.read()
-        frame["__holdout"] = holdout_mask(frame, uc) if version.window == ctx.window else False
-        frames.append(frame)
-    data = pd.concat(frames, ignore_index=True)
-    holdout = data[data["__holdout"]].drop(columns="__holdout")
-    train = data[~data["__holdout"]].drop(columns="__holdout")
-    result = fit(train, holdout, uc)
+    train, holdout, windows = split_training_data([(v.window, v.read()) for v in versions], ctx.window, uc)
+    result = fit(train, holdout, uc, windows=windows)
     metadata = {
         "use_case": uc.use_case,
         "task": uc.task,
         "family": uc.model.family,
-        "model_params": dict(uc.model.params),
+        "model_params": {**uc.model.params, **result.best_params},
         "metrics": result.metrics,
         "importance": result.importance,
         "train_rows": result.train_rows,
         "holdout_rows": result.holdout_rows,
         "fit_seconds": result.fit_seconds,
+        "profile": result.profile,
+        "search": _search_record(result),
         "trained_for_window": ctx.window,
         "training_marts": [{"version": v.version, "window": v.window, "sha256": v.sha256} for v in versions],
         "input_schema": input_schema(uc),
@@ -279,8 +275,24 @@ def run_train(ctx: StageContext) -> StageResult:
         "holdout_rows": result.holdout_rows,
         "windows": [v.window for v in versions],
         "metrics": {k: round(v, 4) for k, v in result.metrics.items()},
+        "profile": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in saved.metadata.get("profile", {}).items()},
     }
-    return StageResult("train", "succeeded", "; ".join(reasons), summary, {"feature importance (normalised)": importance.round(4)})
+    tables = {"feature importance (normalised)": importance.round(4)}
+    if result.search is not None:
+        summary["search"] = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in result.search.summary.items()}
+        tables["search iterations"] = result.search.iterations.round(4)
+        out = ctx.output("search_iterations.csv")
+        if out is not None:
+            result.search.iterations.to_csv(out, index=False)
+    data = {"task": uc.task, "holdout_scores": result.holdout_scores, "importance": importance}
+    return StageResult("train", "succeeded", "; ".join(reasons), summary, tables, data)
+
+
+def _search_record(result: FitResult) -> dict[str, Any] | None:
+    """The search summary and every iteration, as stored in the model's metadata."""
+    if result.search is None:
+        return None
+    return {**result.search.summary, "iterations": result.search.iterations.to_dict(orient="records")}
 
 
 def find_candidate(ctx: StageContext) -> ModelVersion | None:
