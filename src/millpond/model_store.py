@@ -106,6 +106,11 @@ def _canonical_dump(model: object) -> bytes:
     return out.getvalue()
 
 
+def model_sha256(model: object) -> str:
+    """The sha256 a model's file would have in the store (its version id is the first 12 characters)."""
+    return sha256_bytes(_canonical_dump(model))
+
+
 def _types_outside_allow_list(data: bytes) -> list[str]:
     """Every type named in a skops dump (schema and skops' own audit) that is not in TRUSTED_TYPES."""
     with zipfile.ZipFile(io.BytesIO(data)) as archive:

@@ -265,6 +265,7 @@ def run_train(ctx: StageContext) -> StageResult:
         "run_id": ctx.run_id,
         "code": code_version(ctx.workspace.root),
         "params": uc.model_dump(mode="json"),
+        "column_order": list(uc.columns),  # metadata.json sorts keys; feature order (and so the model bytes) follows this
     }
     saved = ctx.models.save(ctx.name, result.model, metadata)
     importance = pd.Series(result.importance).sort_values(ascending=False).to_frame("importance")
