@@ -31,7 +31,7 @@ INTROS = {
 }
 EXTRAS = {
     "drift": "plots.drift_impact(result.tables.get(\"drift per feature (by impact)\"))",
-    "train": "plots.importance(result.tables.get(\"feature importance (normalised)\"))",
+    "train": "plots.training_report(result)",
 }
 COMMENTS = {
     "use_case": "use-case name; also the mart and model name",

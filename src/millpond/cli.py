@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from millpond.console import print_table
-from millpond.errors import MillpondError, RunIntegrityError, StageFailedError
+from millpond.errors import MillpondError, ModelIntegrityError, RunIntegrityError, StageFailedError
 from millpond.workspace import Workspace
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTEGRITY = 0, 1, 2, 3
@@ -57,6 +57,8 @@ def cmd_runs(args: argparse.Namespace, ws: Workspace) -> int:
     from millpond.runs import RunStore
 
     store = RunStore(ws.runs)
+    if args.runs_command == "rerun":
+        return cmd_runs_rerun(args, ws)
     if args.runs_command == "list":
         records = store.list(use_case=args.use_case, window=args.window, stage=args.stage, status=args.status, limit=args.limit)
         rows = [
@@ -101,6 +103,8 @@ def cmd_models(args: argparse.Namespace, ws: Workspace) -> int:
     from millpond.model_store import ModelStore
 
     store = ModelStore(ws.model_store)
+    if args.models_command in MODEL_COMMANDS:
+        return MODEL_COMMANDS[args.models_command](args, ws, store)
     if args.models_command == "list":
         aliases = store.aliases(args.name)
         by_version: dict[str, list[str]] = {}
@@ -125,7 +129,94 @@ def cmd_models(args: argparse.Namespace, ws: Workspace) -> int:
             print(f"  {key:<19} {meta.get(key)}")
         print(f"  {'metrics':<19} {json.dumps({k: round(v, 4) for k, v in meta.get('metrics', {}).items()})}")
         print(f"  {'training marts':<19} {', '.join(m['version'] for m in meta.get('training_marts', []))}")
+        _show_profile_and_search(meta)
     return EXIT_OK
+
+
+def _show_profile_and_search(meta: dict[str, Any]) -> None:
+    profile = meta.get("profile") or {}
+    if profile:
+        print(f"  {'profile':<19} " + ", ".join(f"{k}={_fmt(v)}" for k, v in profile.items()))
+    search = meta.get("search") or {}
+    if search:
+        print(f"  {'search':<19} {search.get('method')} over {search.get('candidates')} candidates, {search.get('folds')} folds "
+              f"({search.get('cv')}), best {search.get('scoring')}={_fmt(search.get('best_score'))} with {search.get('best_params')}")
+
+
+def cmd_models_lineage(args: argparse.Namespace, ws: Workspace, store: Any) -> int:
+    from millpond.lineage import lineage_lines, trace_lineage
+
+    name, _, ref = args.ref.partition("@")
+    lineage = trace_lineage(ws, name, ref or "champion")
+    if args.json:
+        _dump(lineage)
+    else:
+        print("\n".join(lineage_lines(lineage)))
+    return EXIT_OK
+
+
+def cmd_models_rollback(args: argparse.Namespace, ws: Workspace, store: Any) -> int:
+    import getpass
+    import logging
+
+    before = store.aliases(args.name).get("champion")
+    actor = f"{getpass.getuser()} via millpond models rollback"
+    target = store.rollback(args.name, actor=actor, reason=args.reason)
+    # Notification of rollbacks comes with the notification issue; until then the history and this log record it.
+    logging.getLogger("millpond.models").warning("rollback of %s: champion %s -> %s by %s (%s)", args.name, before, target, actor, args.reason)
+    print(f"{args.name}: champion {before} -> {target} (rolled back; recorded in {ws.relative(ws.model_store / args.name / 'history.jsonl')})")
+    return EXIT_OK
+
+
+def cmd_models_compare(args: argparse.Namespace, ws: Workspace, store: Any) -> int:
+    from millpond.comparison import compare_versions
+
+    report = compare_versions(store, args.name, args.first, args.second)
+    if args.json:
+        _dump(report)
+        return EXIT_OK
+    a, b = report["versions"]
+    print(f"{args.name}: {a} vs {b}\n\nmetrics")
+    print_table([{**r, a: _fmt(r[a]), b: _fmt(r[b]), "difference": _fmt(r["difference"])} for r in report["metrics"]], ("metric", a, b, "difference"))
+    print("\nparameters that differ")
+    if report["params"]:
+        print_table(report["params"], ("parameter", a, b))
+    else:
+        print("  (none)")
+    data = report["training_data"]
+    print("\ntraining data")
+    print(f"  mart versions in both: {', '.join(data['both']) or 'none'}")
+    print(f"  only {a}: {', '.join(data[f'only_{a}']) or 'none'}")
+    print(f"  only {b}: {', '.join(data[f'only_{b}']) or 'none'}")
+    print(f"  train rows: {data['train_rows'][a]} vs {data['train_rows'][b]}")
+    return EXIT_OK
+
+
+def cmd_models_verify(args: argparse.Namespace, ws: Workspace, store: Any) -> int:
+    name, _, ref = args.ref.partition("@")
+    targets = [store.get(name, ref)] if ref else store.versions(name)
+    for version in targets:
+        store.verify(name, version.version)  # raises ModelIntegrityError (exit 3) naming the file
+    print(f"{len(targets)} model file(s) of {name} match their recorded sha256")
+    return EXIT_OK
+
+
+MODEL_COMMANDS = {"lineage": cmd_models_lineage, "rollback": cmd_models_rollback, "compare": cmd_models_compare, "verify": cmd_models_verify}
+
+
+def cmd_runs_rerun(args: argparse.Namespace, ws: Workspace) -> int:
+    from millpond.reproduction import rerun_training
+
+    report = rerun_training(ws, args.run)
+    if args.json:
+        _dump(report.as_dict())
+    else:
+        print(f"rerun of {report.run_id} ({report.model}@{report.version}):")
+        print_table([{**r, "recorded": _fmt(r["recorded"]), "rerun": _fmt(r["rerun"]), "match": "yes" if r["match"] else "NO"}
+                     for r in report.metrics], ("metric", "recorded", "rerun", "match"))
+        print(f"metrics match: {'yes' if report.metrics_match else 'NO'}; model file identical: {'yes' if report.model_identical else 'no'}; "
+              f"code then {report.code_then or 'unknown'}, now {report.code_now or 'unknown'}")
+    return EXIT_OK if report.metrics_match else EXIT_FAILED
 
 
 def _fmt(value: Any) -> str:
@@ -287,6 +378,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", help="run id (a unique part is enough)")
     p.add_argument("--json", action="store_true")
     runs_sub.add_parser("verify", help="exit 3 and name the file when a run record was altered")
+    p = runs_sub.add_parser("rerun", help="re-fit a train run from its params and mart versions; exit 1 when the metrics differ")
+    p.add_argument("run", help="run id of a train run (a unique part is enough)")
+    p.add_argument("--json", action="store_true")
     runs.set_defaults(func=cmd_runs)
 
     models = sub.add_parser("models", help="list and show model versions")
@@ -297,6 +391,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = models_sub.add_parser("show")
     p.add_argument("ref", help="NAME@champion, NAME@<version> or NAME")
     p.add_argument("--json", action="store_true")
+    p = models_sub.add_parser("lineage", help="model -> training run -> mart versions -> ingest runs -> sources, code commit")
+    p.add_argument("ref", help="NAME@champion, NAME@<version> or NAME")
+    p.add_argument("--json", action="store_true")
+    p = models_sub.add_parser("rollback", help="make the previous champion champion again (recorded in the alias history)")
+    p.add_argument("name")
+    p.add_argument("--reason", default="manual rollback", help="why, for the history")
+    p = models_sub.add_parser("compare", help="two versions side by side: metrics, parameter diff, training data diff")
+    p.add_argument("name")
+    p.add_argument("first", help="version, unique prefix or alias")
+    p.add_argument("second", help="version, unique prefix or alias")
+    p.add_argument("--json", action="store_true")
+    p = models_sub.add_parser("verify", help="exit 3 and name the file when a model file was altered")
+    p.add_argument("ref", help="NAME (every version) or NAME@<version|alias>")
     models.set_defaults(func=cmd_models)
 
     marts = sub.add_parser("marts", help="list and show feature-mart versions")
@@ -343,7 +450,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StageFailedError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    except RunIntegrityError as exc:
+    except (RunIntegrityError, ModelIntegrityError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INTEGRITY
     except MillpondError as exc:

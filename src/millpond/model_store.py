@@ -106,6 +106,11 @@ def _canonical_dump(model: object) -> bytes:
     return out.getvalue()
 
 
+def model_sha256(model: object) -> str:
+    """The sha256 a model's file would have in the store (its version id is the first 12 characters)."""
+    return sha256_bytes(_canonical_dump(model))
+
+
 def _types_outside_allow_list(data: bytes) -> list[str]:
     """Every type named in a skops dump (schema and skops' own audit) that is not in TRUSTED_TYPES."""
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
@@ -181,18 +186,29 @@ class ModelStore:
 
     def load(self, name: str, ref: str) -> tuple[object, ModelVersion]:
         """Load a model after checking its file against the sha256 the store recorded."""
-        version = self.get(name, ref)
-        actual = sha256_file(version.model_file)
-        if actual != version.sha256 or not actual.startswith(version.version):
-            raise ModelIntegrityError(
-                f"Model file {version.model_file} was altered on disk: sha256 {actual}, store recorded {version.sha256}; "
-                f"restore it or roll back with `millpond models rollback {name}`."
-            )
+        version = self.verify(name, ref)
         try:
             model = sio.load(version.model_file, trusted=list(TRUSTED_TYPES))
         except UntrustedTypesFoundException as exc:
             raise ModelIntegrityError(f"Model file {version.model_file} holds untrusted types: {exc}") from exc
         return model, version
+
+    def verify(self, name: str, ref: str) -> ModelVersion:
+        """Check a version's model file against the sha256 the store recorded (raises ModelIntegrityError)."""
+        version = self.get(name, ref)
+        try:
+            actual = sha256_file(version.model_file)
+        except FileNotFoundError as exc:
+            raise ModelIntegrityError(
+                f"Model file {version.model_file} is missing; restore it from a backup or roll back with "
+                f"`millpond models rollback {name}`."
+            ) from exc
+        if actual != version.sha256 or not actual.startswith(version.version):
+            raise ModelIntegrityError(
+                f"Model file {version.model_file} was altered on disk: sha256 {actual}, store recorded {version.sha256}; "
+                f"restore it or roll back with `millpond models rollback {name}`."
+            )
+        return version
 
     def aliases(self, name: str) -> dict[str, str]:
         """The current alias -> version mapping of ``name``."""
@@ -245,6 +261,8 @@ class ModelStore:
                     **metadata, "name": name, "version": version, "sha256": sha, "created_at": _now(),
                     "size_bytes": len(data), "skops_version": skops.__version__, "sklearn_version": sklearn.__version__,
                 }
+                if isinstance(record.get("profile"), dict):
+                    record["profile"] = {**record["profile"], "serialized_bytes": len(data)}
                 atomic_write_json(staging / METADATA_FILE, record, read_only=True)  # also fsyncs the folder
                 if not publish_dir(staging, final):
                     return self._read(name, final)
@@ -293,7 +311,7 @@ class ModelStore:
                     f"Model '{name}' has no previous version to roll back to (aliases: {old or 'none'}). "
                     "Promote an older version explicitly instead."
                 )
-            target, current = self.get(name, old["previous"]).version, old.get("champion")
+            target, current = self.verify(name, old["previous"]).version, old.get("champion")  # never roll back onto a tampered file
             # the champion `target` replaced last time, never the one being rolled back (None: target was the first)
             replaced = (e.get("from") for e in reversed(self.history(name)) if e.get("alias") == "champion" and e.get("to") == target)
             earlier = next((v for v in replaced if v != current), None)

@@ -94,6 +94,34 @@ class MartSpec(_Strict):
         return self
 
 
+class SearchSpec(_Strict):
+    """Cross-validated hyperparameter search; its best candidate is refit on every training row."""
+
+    method: Literal["grid", "random"] = "grid"
+    space: dict[str, Any] = Field(
+        description="estimator parameter -> list of values; random search also takes {low, high, log, int}"
+    )
+    n_iter: int = Field(10, ge=1, description="candidates a random search draws")
+    cv_folds: int = Field(3, ge=2, description="folds: time-ordered by window when the data spans 3+ windows, else stratified k-fold")
+    scoring: str | None = Field(None, description="metric the search maximises; default: promotion.metric")
+
+    @field_validator("space")
+    @classmethod
+    def _space(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if not value:
+            raise ValueError("must name at least one estimator parameter with a list of values")
+        for name, values in value.items():
+            if isinstance(values, dict):
+                unknown = set(values) - {"low", "high", "log", "int"}
+                if unknown or not {"low", "high"} <= set(values):
+                    raise ValueError(f"range for {name!r} needs 'low' and 'high' (optional 'log', 'int'); got keys {sorted(values)}")
+                if not float(values["low"]) < float(values["high"]):
+                    raise ValueError(f"range for {name!r} needs low < high; got {values['low']} and {values['high']}")
+            elif not isinstance(values, list) or not values:
+                raise ValueError(f"values for {name!r} must be a non-empty list (or a {{low, high}} range); got {values!r}")
+        return value
+
+
 class ModelSpec(_Strict):
     """Model family and its hyperparameters."""
 
@@ -101,6 +129,7 @@ class ModelSpec(_Strict):
     params: dict[str, Any] = Field(default_factory=dict, description="passed to the estimator")
     random_state: int = 0
     threads: int = Field(1, ge=1, description="OpenMP/BLAS threads for fit and predict; 1 avoids oversubscription on a busy machine")
+    search: SearchSpec | None = Field(None, description="cross-validated hyperparameter search; None fits model.params as given")
 
 
 class TrainingSpec(_Strict):
@@ -198,6 +227,7 @@ class UseCase(_Strict):
                 f"promotion.metric must be one of {', '.join(metrics)} for task {self.task!r}. "
                 f"Got {self.promotion.metric!r} instead.{did_you_mean(self.promotion.metric, metrics)}"
             )
+        problems += _search_problems(self)
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -250,6 +280,33 @@ class UseCase(_Strict):
         return validate_use_case(data, source=source)
 
 
+def _search_problems(use_case: UseCase) -> list[str]:
+    """Problems of model.search: estimator parameters that do not exist, ranges in a grid, a metric of the other task."""
+    search = use_case.model.search
+    if search is None:
+        return []
+    from millpond.training import estimator_class  # lazy: training imports this module
+
+    problems = []
+    estimator = estimator_class(use_case.model.family, use_case.task)
+    valid = sorted(estimator().get_params())
+    for name, values in search.space.items():
+        if name not in valid:
+            problems.append(
+                f"model.search.space names {name!r}, which {estimator.__name__} does not take.{did_you_mean(name, valid)} "
+                f"Parameters: {', '.join(valid)}."
+            )
+        if search.method == "grid" and isinstance(values, dict):
+            problems.append(f"model.search.space.{name} is a range; a grid search needs a list of values (or use method: random)")
+    metrics = CLASSIFICATION_METRICS if use_case.task == "classification" else REGRESSION_METRICS
+    if search.scoring is not None and search.scoring not in metrics:
+        problems.append(
+            f"model.search.scoring must be one of {', '.join(metrics)} for task {use_case.task!r}. "
+            f"Got {search.scoring!r} instead.{did_you_mean(search.scoring, metrics)}"
+        )
+    return problems
+
+
 class _NoDatesLoader(yaml.SafeLoader):
     """Safe loader that keeps '2025-03-01' a string, as papermill users expect."""
 
@@ -287,6 +344,8 @@ def _fields_at(loc: tuple[Any, ...]) -> list[str]:
         if field is None:
             return []
         model = field.annotation
+        # Optional sub-models (e.g. model.search): look inside the union for the model class
+        model = next((arg for arg in getattr(model, "__args__", ()) if hasattr(arg, "model_fields")), model)
     return list(getattr(model, "model_fields", {}))
 
 

@@ -19,10 +19,10 @@ from millpond.errors import ModelVersionNotFoundError
 from millpond.marts import MartStore, ingest
 from millpond.model_store import ModelStore, ModelVersion
 from millpond.monitoring import MonitoringLog, model_drift
-from millpond.params import STAGES, UseCase, check_window
+from millpond.params import UseCase, check_window
 from millpond.promote import decide
 from millpond.provenance import code_version
-from millpond.training import fit, holdout_mask, input_schema
+from millpond.training import FitResult, fit, holdout_mask, input_schema, split_training_data
 from millpond.workspace import Workspace
 
 ACTOR = "millpond cycle"
@@ -37,6 +37,7 @@ class StageResult:
     reason: str = ""
     summary: dict[str, Any] = field(default_factory=dict)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)  # for the notebook's plots only: neither displayed nor glued
 
     def display(self) -> None:
         """Show the status line and the tables in the notebook."""
@@ -256,25 +257,20 @@ def run_train(ctx: StageContext) -> StageResult:
         return StageResult("train", "skipped", "retrain policy not triggered: no impactful drift, no model drift, not due")
     uc = ctx.use_case
     versions = ctx.marts.window_span(ctx.name, ctx.window, uc.training.windows)
-    frames = []
-    for version in versions:
-        frame = version.read()
-        frame["__holdout"] = holdout_mask(frame, uc) if version.window == ctx.window else False
-        frames.append(frame)
-    data = pd.concat(frames, ignore_index=True)
-    holdout = data[data["__holdout"]].drop(columns="__holdout")
-    train = data[~data["__holdout"]].drop(columns="__holdout")
-    result = fit(train, holdout, uc)
+    train, holdout, windows = split_training_data([(v.window, v.read()) for v in versions], ctx.window, uc)
+    result = fit(train, holdout, uc, windows=windows)
     metadata = {
         "use_case": uc.use_case,
         "task": uc.task,
         "family": uc.model.family,
-        "model_params": dict(uc.model.params),
+        "model_params": {**uc.model.params, **result.best_params},
         "metrics": result.metrics,
         "importance": result.importance,
         "train_rows": result.train_rows,
         "holdout_rows": result.holdout_rows,
         "fit_seconds": result.fit_seconds,
+        "profile": result.profile,
+        "search": _search_record(result),
         "trained_for_window": ctx.window,
         "training_marts": [{"version": v.version, "window": v.window, "sha256": v.sha256} for v in versions],
         "input_schema": input_schema(uc),
@@ -284,6 +280,7 @@ def run_train(ctx: StageContext) -> StageResult:
         "run_id": ctx.run_id,
         "code": code_version(ctx.workspace.root),
         "params": uc.model_dump(mode="json"),
+        "column_order": list(uc.columns),  # metadata.json sorts keys; feature order (and so the model bytes) follows this
     }
     saved = ctx.models.save(ctx.name, result.model, metadata)
     importance = pd.Series(result.importance).sort_values(ascending=False).to_frame("importance")
@@ -294,8 +291,24 @@ def run_train(ctx: StageContext) -> StageResult:
         "holdout_rows": result.holdout_rows,
         "windows": [v.window for v in versions],
         "metrics": {k: round(v, 4) for k, v in result.metrics.items()},
+        "profile": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in saved.metadata.get("profile", {}).items()},
     }
-    return StageResult("train", "succeeded", "; ".join(reasons), summary, {"feature importance (normalised)": importance.round(4)})
+    tables = {"feature importance (normalised)": importance.round(4)}
+    if result.search is not None:
+        summary["search"] = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in result.search.summary.items()}
+        tables["search iterations"] = result.search.iterations.round(4)
+        out = ctx.output("search_iterations.csv")
+        if out is not None:
+            result.search.iterations.to_csv(out, index=False)
+    data = {"task": uc.task, "holdout_scores": result.holdout_scores, "importance": importance}
+    return StageResult("train", "succeeded", "; ".join(reasons), summary, tables, data)
+
+
+def _search_record(result: FitResult) -> dict[str, Any] | None:
+    """The search summary and every iteration, as stored in the model's metadata."""
+    if result.search is None:
+        return None
+    return {**result.search.summary, "iterations": result.search.iterations.to_dict(orient="records")}
 
 
 def find_candidate(ctx: StageContext) -> ModelVersion | None:

@@ -6,7 +6,6 @@ scaling for linear models) followed by the family named in the params.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,9 +23,26 @@ from threadpoolctl import threadpool_limits
 
 from millpond.errors import TrainingError
 from millpond.params import UseCase
+from millpond.profiling import prediction_latency, profile_call
+from millpond.tuning import SearchResult, tune
 
 _IMPORTANCE_ROWS = 3000
 _HOLDOUT_BUCKETS = 10_000
+
+
+ESTIMATORS: dict[tuple[str, str], type] = {
+    ("hist_gradient_boosting", "classification"): HistGradientBoostingClassifier,
+    ("hist_gradient_boosting", "regression"): HistGradientBoostingRegressor,
+    ("random_forest", "classification"): RandomForestClassifier,
+    ("random_forest", "regression"): RandomForestRegressor,
+    ("logistic_regression", "classification"): LogisticRegression,
+    ("logistic_regression", "regression"): Ridge,
+}
+
+
+def estimator_class(family: str, task: str) -> type:
+    """The scikit-learn estimator class of a model family for a task."""
+    return ESTIMATORS[(family, task)]
 
 
 def build_pipeline(use_case: UseCase) -> Pipeline:
@@ -47,15 +63,7 @@ def build_pipeline(use_case: UseCase) -> Pipeline:
         verbose_feature_names_out=False,
     )
     params = {"random_state": use_case.model.random_state, **use_case.model.params}
-    estimators: dict[tuple[str, str], Any] = {
-        ("hist_gradient_boosting", "classification"): HistGradientBoostingClassifier,
-        ("hist_gradient_boosting", "regression"): HistGradientBoostingRegressor,
-        ("random_forest", "classification"): RandomForestClassifier,
-        ("random_forest", "regression"): RandomForestRegressor,
-        ("logistic_regression", "classification"): LogisticRegression,
-        ("logistic_regression", "regression"): Ridge,
-    }
-    estimator_cls = estimators[(family, task)]
+    estimator_cls = estimator_class(family, task)
     if estimator_cls is LogisticRegression:
         params.setdefault("max_iter", 1000)
     try:
@@ -132,10 +140,17 @@ class FitResult:
     holdout_rows: int
     fit_seconds: float
     extra: dict[str, Any] = field(default_factory=dict)
+    profile: dict[str, Any] = field(default_factory=dict)
+    search: SearchResult | None = None
+    holdout_scores: pd.DataFrame | None = None  # label and score of each held-out row (for the notebook's plots)
+    best_params: dict[str, Any] = field(default_factory=dict)
 
 
-def fit(train: pd.DataFrame, holdout: pd.DataFrame, use_case: UseCase) -> FitResult:
-    """Fit on ``train``, then measure metrics and importance on ``holdout``."""
+def fit(train: pd.DataFrame, holdout: pd.DataFrame, use_case: UseCase, *, windows: np.ndarray | None = None) -> FitResult:
+    """Fit on ``train`` (after a search when ``model.search`` is set), then measure and profile it on ``holdout``.
+
+    ``windows`` gives each training row's window, for time-ordered search folds.
+    """
     if len(train) < use_case.training.min_rows:
         raise TrainingError(
             f"Only {len(train)} training rows for {use_case.use_case!r}; training.min_rows is {use_case.training.min_rows}. "
@@ -144,22 +159,48 @@ def fit(train: pd.DataFrame, holdout: pd.DataFrame, use_case: UseCase) -> FitRes
     y = train[use_case.target]
     if use_case.task == "classification" and y.nunique() < 2:
         raise TrainingError(f"Target {use_case.target!r} has one class only ({y.iloc[0]!r}) in the training rows; a classifier needs two.")
+    features = train[use_case.feature_columns]
+    search = None
+    if use_case.model.search is not None:
+        search = tune(build_pipeline(use_case), features, y, windows, use_case)
     model = build_pipeline(use_case)
+    best_params = dict(search.best_params) if search else {}
+    model.set_params(**{f"model__{name}": value for name, value in best_params.items()})
     with threadpool_limits(limits=use_case.model.threads):
-        started = time.perf_counter()
         try:
-            model.fit(train[use_case.feature_columns], y)
+            _, profile = profile_call(lambda: model.fit(features, y))
         except ValueError as exc:
             raise TrainingError(f"Fitting {use_case.model.family} for {use_case.use_case!r} failed: {exc}") from exc
-        fit_seconds = time.perf_counter() - started
+        scores = predict_scores(model, holdout[use_case.feature_columns], use_case)
+        metrics = metrics_from_scores(holdout[use_case.target].to_numpy(), scores, use_case)
+        profile.update(prediction_latency(lambda rows: predict_scores(model, rows, use_case), holdout[use_case.feature_columns]))
         return FitResult(
             model=model,
-            metrics=evaluate(model, holdout, use_case),
+            metrics=metrics,
             importance=normalised_importance(model, holdout, use_case),
             train_rows=len(train),
             holdout_rows=len(holdout),
-            fit_seconds=fit_seconds,
+            fit_seconds=float(profile["fit_wall_seconds"]),
+            profile=profile,
+            search=search,
+            holdout_scores=pd.DataFrame({"label": holdout[use_case.target].to_numpy(), "score": scores}),
+            best_params=best_params,
         )
+
+
+def split_training_data(frames: list[tuple[str, pd.DataFrame]], window: str, use_case: UseCase) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """Training rows (every window, minus the key-hashed holdout of ``window``), holdout rows, and each training row's window."""
+    parts = []
+    for label, frame in frames:
+        frame = frame.copy()
+        frame["__window"] = label
+        frame["__holdout"] = holdout_mask(frame, use_case) if label == window else False
+        parts.append(frame)
+    data = pd.concat(parts, ignore_index=True)
+    holdout = data[data["__holdout"]].drop(columns=["__holdout", "__window"])
+    train_part = data[~data["__holdout"]]
+    windows = train_part["__window"].to_numpy()
+    return train_part.drop(columns=["__holdout", "__window"]).reset_index(drop=True), holdout.reset_index(drop=True), windows
 
 
 def input_schema(use_case: UseCase) -> dict[str, str]:
