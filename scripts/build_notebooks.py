@@ -48,6 +48,8 @@ COMMENTS = {
     "retrain": "when the train stage fits a candidate",
     "drift": "drift thresholds (defaults in millpond.drift_stats.DriftThresholds)",
     "promotion": "how a candidate wins",
+    "schedule": "unattended runs: due windows, catch-up, retries",
+    "retention": "what millpond gc may remove",
 }
 TYPES = {dict: "dict", list: "list", str: "str", int: "int", float: "float", bool: "bool"}
 

@@ -1,7 +1,9 @@
 """The ``millpond`` command: parses arguments, then calls one library function.
 
 Exit codes: 0 done, 1 a stage failed (its run is recorded), 2 bad input
-(parameters, names, ids), 3 a stored record failed verification.
+(parameters, names, ids), 3 a stored record failed verification, 4 nothing due
+(``cycle --next``: every window is completed), 5 locked (another cycle of the
+use case is running).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from millpond.errors import MillpondError, RunIntegrityError, StageFailedError
 from millpond.workspace import Workspace
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTEGRITY = 0, 1, 2, 3
+EXIT_NOTHING_DUE, EXIT_LOCKED = 4, 5
 
 
 def _dump(obj: Any) -> None:
@@ -36,6 +39,8 @@ def cmd_run(args: argparse.Namespace, ws: Workspace) -> int:
 def cmd_cycle(args: argparse.Namespace, ws: Workspace) -> int:
     from millpond.runner import CYCLE_COLUMNS, cycle_row, run_cycle
 
+    if args.next or _params_valid(ws, args.params):
+        return cmd_cycle_locked(args, ws)
     result = run_cycle(ws, args.params, args.window, progress=sys.stderr.isatty())
     for record in result.records:
         note = record.manifest.get("extra", {}).get("reason") or record.error or ""
@@ -44,6 +49,46 @@ def cmd_cycle(args: argparse.Namespace, ws: Workspace) -> int:
     if not result.ok:
         print(f"\ncycle {result.cycle_id} stopped: {result.error}", file=sys.stderr)
         return EXIT_BAD_INPUT if result.bad_input else EXIT_FAILED
+    return EXIT_OK
+
+
+def _params_valid(ws: Workspace, params: str) -> bool:
+    from millpond.errors import ParamsError
+    from millpond.scheduler import load_params
+
+    try:
+        load_params(ws, params)
+    except ParamsError:
+        return False  # the plain cycle records the failed run, then exits 2
+    return True
+
+
+def cmd_cycle_locked(args: argparse.Namespace, ws: Workspace) -> int:
+    """``cycle --next`` (what cron runs) and ``cycle --window`` under the use case's lock, with retries."""
+    from millpond.errors import CycleLockedError
+    from millpond.runner import CYCLE_COLUMNS, CycleResult, cycle_row
+    from millpond.scheduler import run_next
+
+    def show(result: CycleResult) -> None:
+        for record in result.records:
+            note = record.manifest.get("extra", {}).get("reason") or record.error or ""
+            print(f"  {record.stage:<8} {record.status:<9} {note}")
+        print_table([cycle_row(result)], CYCLE_COLUMNS)
+        sys.stdout.flush()
+
+    try:
+        outcome = run_next(ws, args.params, catch_up=args.catch_up, max_windows=args.max_windows,
+                           window=None if args.next else args.window, on_result=show, progress=sys.stderr.isatty())
+    except CycleLockedError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
+    if not outcome.results:
+        print("nothing due: every window with data has completed")
+        return EXIT_NOTHING_DUE
+    for result in outcome.results:
+        if not result.ok:
+            print(f"\ncycle {result.cycle_id} stopped: {result.error}", file=sys.stderr)
+            return EXIT_BAD_INPUT if result.bad_input else EXIT_FAILED
     return EXIT_OK
 
 
@@ -161,8 +206,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--params", required=True, help="use-case YAML, e.g. params/churn.yaml")
         p.add_argument("--window", required=True, help="window label, e.g. 2025-03")
 
-    p = sub.add_parser("cycle", help="run ingest, score, drift, train and promote for one window")
-    params_window(p)
+    p = sub.add_parser("cycle", help="run ingest, score, drift, train and promote for one window (or the due ones)")
+    p.add_argument("--params", required=True, help="use-case YAML, e.g. params/churn.yaml")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--window", help="window label, e.g. 2025-03")
+    which.add_argument("--next", action="store_true", help="run the due windows (what cron runs); exit 4 when none is due")
+    p.add_argument("--catch-up", action=argparse.BooleanOptionalAction, default=None,
+                   help="with --next: run missed windows oldest first (default: schedule.catch_up, on)")
+    p.add_argument("--max-windows", type=int, help="with --next: at most this many windows (default: schedule.max_windows)")
     p.set_defaults(func=cmd_cycle)
 
     p = sub.add_parser("run", help="run one stage for one window")
