@@ -136,7 +136,7 @@ def _rmtree(path: Path) -> None:
 
     for folder in [path, *(p for p in path.rglob("*") if p.is_dir())]:
         folder.chmod(folder.stat().st_mode | stat.S_IWUSR | stat.S_IXUSR)
-    shutil.rmtree(path, onexc=writable)
+    shutil.rmtree(path, onerror=writable)  # Python 3.11: onexc arrives in 3.12
 
 
 def collect(ws: Workspace, *, keep_days: int | None = None, keep_versions: int | None = None, dry_run: bool = False,
