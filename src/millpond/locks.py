@@ -44,21 +44,35 @@ def _read_holder(fd: int) -> dict[str, Any]:
     return holder if isinstance(holder, dict) else {}
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
+
+
 def read_holder(ws: Workspace, use_case: str) -> dict[str, Any] | None:
-    """Who holds the lock of ``use_case`` right now, or None when nobody does."""
+    """Who holds the lock of ``use_case`` right now, or None when nobody does.
+
+    Reads the holder's note without touching the lock (probing it could make a cycle
+    starting at that instant see it taken); a note whose process is gone means free.
+    """
     path = lock_path(ws, use_case)
     if not path.is_file():
         return None
-    fd = os.open(path, os.O_RDWR)
+    fd = os.open(path, os.O_RDONLY)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return _read_holder(fd) or {"pid": None}
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
+        holder = _read_holder(fd)
     finally:
         os.close(fd)
+    if not holder.get("pid"):
+        return None
+    if holder.get("host") == socket.gethostname() and not _alive(int(holder["pid"])):
+        return None
+    return holder
 
 
 def describe_holder(holder: dict[str, Any]) -> str:
