@@ -118,6 +118,8 @@ class Plan:
 
     def messages(self) -> list[str]:
         lines = []
+        if not self.available:
+            lines.append("no window has data yet: no raw file matches source.path (or the calendar lists none)")
         if self.completed:
             done = [w for w in self.available if w in self.completed]
             if done:
