@@ -50,6 +50,8 @@ COMMENTS = {
     "promotion": "how a candidate wins",
     "scoring": "record batches, challenger shadow/split, smoke test budget",
     "mart": "default None: extra sources, transform, load mode, data contract",
+    "schedule": "unattended runs: due windows, catch-up, retries",
+    "retention": "what millpond gc may remove",
 }
 TYPES = {dict: "dict", list: "list", str: "str", int: "int", float: "float", bool: "bool"}
 

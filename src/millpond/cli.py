@@ -1,7 +1,9 @@
 """The ``millpond`` command: parses arguments, then calls one library function.
 
 Exit codes: 0 done, 1 a stage failed (its run is recorded), 2 bad input
-(parameters, names, ids), 3 a stored record failed verification.
+(parameters, names, ids), 3 a stored record failed verification, 4 nothing due
+(``cycle --next``: every window is completed), 5 locked (another cycle of the
+use case is running).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from millpond.errors import MillpondError, ModelIntegrityError, RunIntegrityErro
 from millpond.workspace import Workspace
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTEGRITY = 0, 1, 2, 3
+EXIT_NOTHING_DUE, EXIT_LOCKED = 4, 5
 
 
 def _dump(obj: Any) -> None:
@@ -36,6 +39,8 @@ def cmd_run(args: argparse.Namespace, ws: Workspace) -> int:
 def cmd_cycle(args: argparse.Namespace, ws: Workspace) -> int:
     from millpond.runner import CYCLE_COLUMNS, cycle_row, run_cycle
 
+    if args.next or _params_valid(ws, args.params):
+        return cmd_cycle_locked(args, ws)
     result = run_cycle(ws, args.params, args.window, progress=sys.stderr.isatty())
     for record in result.records:
         note = record.manifest.get("extra", {}).get("reason") or record.error or ""
@@ -44,6 +49,46 @@ def cmd_cycle(args: argparse.Namespace, ws: Workspace) -> int:
     if not result.ok:
         print(f"\ncycle {result.cycle_id} stopped: {result.error}", file=sys.stderr)
         return EXIT_BAD_INPUT if result.bad_input else EXIT_FAILED
+    return EXIT_OK
+
+
+def _params_valid(ws: Workspace, params: str) -> bool:
+    from millpond.errors import ParamsError
+    from millpond.scheduler import load_params
+
+    try:
+        load_params(ws, params)
+    except ParamsError:
+        return False  # the plain cycle records the failed run, then exits 2
+    return True
+
+
+def cmd_cycle_locked(args: argparse.Namespace, ws: Workspace) -> int:
+    """``cycle --next`` (what cron runs) and ``cycle --window`` under the use case's lock, with retries."""
+    from millpond.errors import CycleLockedError
+    from millpond.runner import CYCLE_COLUMNS, CycleResult, cycle_row
+    from millpond.scheduler import run_next
+
+    def show(result: CycleResult) -> None:
+        for record in result.records:
+            note = record.manifest.get("extra", {}).get("reason") or record.error or ""
+            print(f"  {record.stage:<8} {record.status:<9} {note}")
+        print_table([cycle_row(result)], CYCLE_COLUMNS)
+        sys.stdout.flush()
+
+    try:
+        outcome = run_next(ws, args.params, catch_up=args.catch_up, max_windows=args.max_windows,
+                           window=None if args.next else args.window, on_result=show, progress=sys.stderr.isatty())
+    except CycleLockedError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
+    if not outcome.results:
+        print("nothing due: every window with data has completed")
+        return EXIT_NOTHING_DUE
+    for result in outcome.results:
+        if not result.ok:
+            print(f"\ncycle {result.cycle_id} stopped: {result.error}", file=sys.stderr)
+            return EXIT_BAD_INPUT if result.bad_input else EXIT_FAILED
     return EXIT_OK
 
 
@@ -342,6 +387,69 @@ def cmd_smoke(args: argparse.Namespace, ws: Workspace) -> int:
     return EXIT_OK if report.passed else EXIT_FAILED
 
 
+
+
+def cmd_status(args: argparse.Namespace, ws: Workspace) -> int:
+    from millpond.status import STATUS_COLUMNS, status_row, workspace_status
+
+    rows = workspace_status(ws)
+    if args.json:
+        _dump(rows)
+    else:
+        print_table([status_row(r) for r in rows], STATUS_COLUMNS)
+        for row in rows:
+            for approval in row.get("approvals") or []:
+                print(f"{row['use_case']}: candidate {approval['candidate']} ({approval['window']}) awaits approval since {approval['since']}")
+            if row.get("last_error"):
+                print(f"{row['use_case']}: last failure: {str(row['last_error']).splitlines()[0]}")
+    return EXIT_OK
+
+
+def cmd_schedule(args: argparse.Namespace, ws: Workspace) -> int:
+    from millpond import cron
+
+    entry = cron.cron_entry(ws, args.params, args.cron)
+    if args.remove:
+        removed = cron.remove(entry.comment, args.crontab_file)
+        print(f"removed {removed} crontab line(s) for {entry.comment}" if removed else f"no crontab line for {entry.comment}")
+    elif args.install:
+        changed = cron.install(entry, args.crontab_file)
+        print(("installed: " if changed else "already installed: ") + entry.line)
+    else:
+        print(entry.line)
+    return EXIT_OK
+
+
+def cmd_gc(args: argparse.Namespace, ws: Workspace) -> int:
+    from millpond.retention import collect, human
+
+    report = collect(ws, keep_days=args.keep_days, keep_versions=args.keep_versions, dry_run=args.dry_run)
+    rows = [{"kind": r.kind, "use_case": r.use_case, "ref": r.ref, "created": r.created[:19], "size": human(r.bytes)}
+            for r in report.removals]
+    if args.json:
+        _dump({"dry_run": args.dry_run, "removed": rows, "kept": report.kept, "skipped": report.skipped})
+        return EXIT_OK
+    print_table(rows, ("kind", "use_case", "ref", "created", "size"))
+    total = human(sum(r.bytes for r in report.removals))
+    print(f"{'would remove' if args.dry_run else 'removed'} {len(rows)} item(s), {total}"
+          + ("" if args.dry_run else f"; logged in {ws.relative(ws.logs / 'retention.jsonl')}"))
+    for line in report.skipped:
+        print(f"skipped {line}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_du(args: argparse.Namespace, ws: Workspace) -> int:
+    from millpond.retention import disk_usage, human
+
+    rows = disk_usage(ws)
+    if args.json:
+        _dump(rows)
+    else:
+        print_table([{**r, "size": human(r["bytes"])} for r in rows], ("what", "path", "items", "size"))
+        print(f"total {human(sum(r['bytes'] for r in rows))}")
+    return EXIT_OK
+
+
 # --- parser ----------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="millpond", description="Notebook-first MLOps on one machine.")
@@ -352,8 +460,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--params", required=True, help="use-case YAML, e.g. params/churn.yaml")
         p.add_argument("--window", required=True, help="window label, e.g. 2025-03")
 
-    p = sub.add_parser("cycle", help="run ingest, score, drift, train and promote for one window")
-    params_window(p)
+    p = sub.add_parser("cycle", help="run ingest, score, drift, train and promote for one window (or the due ones)")
+    p.add_argument("--params", required=True, help="use-case YAML, e.g. params/churn.yaml")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--window", help="window label, e.g. 2025-03")
+    which.add_argument("--next", action="store_true", help="run the due windows (what cron runs); exit 4 when none is due")
+    p.add_argument("--catch-up", action=argparse.BooleanOptionalAction, default=None,
+                   help="with --next: run missed windows oldest first (default: schedule.catch_up, on)")
+    p.add_argument("--max-windows", type=int, help="with --next: at most this many windows (default: schedule.max_windows)")
     p.set_defaults(func=cmd_cycle)
 
     p = sub.add_parser("run", help="run one stage for one window")
@@ -439,6 +553,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("ref", help="NAME@champion, NAME@<version>…")
     p.add_argument("--params", help="use-case YAML (default: the params the model was trained with)")
     p.set_defaults(func=cmd_smoke)
+
+
+    p = sub.add_parser("status", help="per use case: champion, last cycle, next due window, open approvals, failures")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("schedule", help="print, install or remove the crontab line that runs scripts/cron_cycle.sh")
+    p.add_argument("--params", required=True, help="use-case YAML, e.g. params/churn.yaml")
+    p.add_argument("--cron", default="0 2 * * *", help='cron expression (default "0 2 * * *": 02:00 every night)')
+    action = p.add_mutually_exclusive_group()
+    action.add_argument("--install", action="store_true", help="add the line to your crontab (idempotent)")
+    action.add_argument("--remove", action="store_true", help="take the line out of your crontab")
+    p.add_argument("--crontab-file", help="edit this crontab file instead of your user crontab")
+    p.set_defaults(func=cmd_schedule)
+
+    p = sub.add_parser("gc", help="remove old runs, mart versions, captures and model versions (never a champion's lineage)")
+    p.add_argument("--keep-days", type=int, help="keep everything younger (default: retention.keep_days)")
+    p.add_argument("--keep-versions", type=int, help="keep the newest N of each kind (default: retention.keep_versions)")
+    p.add_argument("--dry-run", action="store_true", help="only show what would be removed")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_gc)
+
+    p = sub.add_parser("du", help="show what takes the disk space")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_du)
     return parser
 
 

@@ -43,10 +43,6 @@ class SchemaError(MartError):
     """Raw data does not match the columns and dtypes the use case declares."""
 
 
-class SourceUnavailableError(MartError, ConnectionError):
-    """Could not connect to a source database (possibly transient: a scheduler may retry)."""
-
-
 class SourceQueryError(MartError):
     """A source database answered, but the source's query failed."""
 
@@ -133,3 +129,24 @@ class RunNotFoundError(RunError, KeyError):
 
 class RunIntegrityError(RunError):
     """A run record on disk was altered after it was written."""
+
+
+# --- unattended operation -----------------------------------------------------
+class TransientError(MillpondError, ConnectionError):
+    """A failure worth retrying: a database or share that does not answer right now.
+
+    Sources raise a subclass; the scheduler retries the stage with back-off
+    (``schedule.retries`` and ``schedule.backoff_seconds`` in the params).
+    """
+
+
+class SourceUnavailableError(MartError, TransientError):
+    """A raw source (database, network share) did not answer; it may answer later, so the scheduler retries it."""
+
+
+class CycleLockedError(RunError):
+    """Another cycle of the same use case holds the workspace lock."""
+
+
+class ScheduleError(MillpondError, ValueError):
+    """A schedule (cron expression, crontab entry, window calendar) is invalid."""

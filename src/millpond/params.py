@@ -181,6 +181,28 @@ class ScoringSpec(_Strict):
     smoke_latency_ms: float = Field(2000.0, gt=0, description="the smoke test fails when scoring its rows takes longer")
     nullable: list[str] = Field(default_factory=list, description="features that may be missing at scoring even when training saw none")
     labels: LabelsSource | None = Field(None, description="late labels source for `millpond labels add` without a FILE")
+class ScheduleSpec(_Strict):
+    """Unattended runs: which windows are due, catch-up and retries of transient failures."""
+
+    calendar: Literal["data", "monthly"] = Field("data", description="'data': windows found in the raw source; 'monthly': every month from 'start' to last month")
+    start: str | None = Field(None, description="first window of the monthly calendar, e.g. '2025-01'")
+    catch_up: bool = Field(True, description="run missed windows oldest first; false: only the newest due window")
+    max_windows: int = Field(12, ge=1, description="most windows one scheduled run catches up")
+    retries: int = Field(2, ge=0, le=10, description="retries of a stage that failed with a transient error")
+    backoff_seconds: float = Field(30.0, ge=0, description="wait before the first retry; doubled for each further one")
+
+    @model_validator(mode="after")
+    def _start(self) -> ScheduleSpec:
+        if self.calendar == "monthly" and not (self.start and re.fullmatch(r"\d{4}-\d{2}", self.start)):
+            raise ValueError("schedule.calendar 'monthly' needs schedule.start as 'YYYY-MM', e.g. '2025-01'")
+        return self
+
+
+class RetentionPolicy(_Strict):
+    """What `millpond gc` may remove (never the lineage of champion, challenger, previous or a pending approval)."""
+
+    keep_days: int = Field(90, ge=0, description="keep everything younger than this many days")
+    keep_versions: int = Field(5, ge=1, description="keep the newest N cycles, mart versions, model versions and capture windows")
 
 
 class UseCase(_Strict):
@@ -202,6 +224,8 @@ class UseCase(_Strict):
     promotion: PromotionPolicy = PromotionPolicy()
     scoring: ScoringSpec = ScoringSpec()
     mart: MartSpec | None = Field(None, description="extra sources, transform, load mode and data contract")
+    schedule: ScheduleSpec = ScheduleSpec()
+    retention: RetentionPolicy = RetentionPolicy()
 
     @field_validator("use_case")
     @classmethod

@@ -117,6 +117,7 @@ def execute_stage(
     order: int | None = None,
     overrides: dict[str, Any] | None = None,
     progress: bool = False,
+    extra: dict[str, Any] | None = None,
 ) -> RunRecord:
     """Run one stage notebook for one window and record it. Raises after recording when the stage fails."""
     if stage not in STAGES:
@@ -176,7 +177,7 @@ def execute_stage(
         started_at=started, finished_at=datetime.now(UTC), error=error,
         skip_reason=str(scraps.get("reason") or "") if status == "skipped" else None,
         scraps=scraps, inputs=summary.get("inputs"), outputs=summary.get("outputs"),
-        repo_dir=ws.root, extra={"timings": timings, "reason": scraps.get("reason", "")},
+        repo_dir=ws.root, extra={**(extra or {}), "timings": timings, "reason": scraps.get("reason", "")},
     )
     if status == "failed":
         raise StageFailedError(
@@ -185,6 +186,16 @@ def execute_stage(
             f"(millpond runs show {record.run_id})."
         )
     return record
+
+
+def cycle_params_change(ws: Workspace, params_path: str | Path, use_case: str) -> dict[str, Any]:
+    """The params diff against the use case's previous run, for the manifests of a new cycle."""
+    from millpond.changes import params_change
+
+    try:
+        return params_change(RunStore(ws.runs), use_case, read_yaml(ws.resolve(params_path)))
+    except MillpondError as exc:  # bad YAML is reported by the stage itself; a damaged record by `runs verify`
+        return {"unavailable": str(exc)}
 
 
 def run_cycle(
@@ -199,9 +210,11 @@ def run_cycle(
     name = name if name.replace("-", "_").isidentifier() else Path(params_path).stem
     result = CycleResult(cycle_id=new_cycle_id(name, window), window=window)
     runs = RunStore(ws.runs)
+    extra = {"params_change": cycle_params_change(ws, params_path, name)}
     for order, stage in enumerate(stages, start=1):
         try:
-            execute_stage(ws, params_path, stage, window, cycle_id=result.cycle_id, order=order, progress=progress)
+            execute_stage(ws, params_path, stage, window, cycle_id=result.cycle_id, order=order, progress=progress,
+                          extra=extra)
         except MillpondError as exc:
             result.error = str(exc)
             result.bad_input = isinstance(exc, ParamsError)
