@@ -16,6 +16,7 @@ from typing import Any
 
 from millpond.console import print_table
 from millpond.errors import MillpondError, ModelIntegrityError, RunIntegrityError, StageFailedError
+from millpond.imports import skip_unused_format_checkers
 from millpond.workspace import Workspace
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTEGRITY = 0, 1, 2, 3
@@ -582,6 +583,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    skip_unused_format_checkers()
     args = build_parser().parse_args(argv)
     try:
         ws = Workspace.find(args.workspace)

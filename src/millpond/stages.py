@@ -53,6 +53,9 @@ class StageResult:
 
     def glue(self) -> None:
         """Record status, reason and summary in the notebook with scrapbook (summaries only, never datasets)."""
+        from millpond.imports import skip_unused_format_checkers
+
+        skip_unused_format_checkers()  # the kernel's first import of jsonschema comes through scrapbook
         import scrapbook as sb
 
         sb.glue("stage", self.stage)
