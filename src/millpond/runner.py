@@ -137,6 +137,7 @@ def execute_stage(
         name = name if name.replace("-", "_").isidentifier() else Path(params_path).stem
         cycle_id = cycle_id or new_cycle_id(name, window)
         run_dir = runs.prepare(cycle_id, order or STAGES.index(stage) + 1, stage)
+        write_report(run_dir, name, stage, window, "failed", str(exc))
         runs.record(run_dir, use_case=name, window=window, stage=stage, params=raw, status="failed",
                     started_at=started, finished_at=datetime.now(UTC), error=str(exc), repo_dir=ws.root)
         raise
@@ -171,6 +172,7 @@ def execute_stage(
         timings.update(_cell_timings(notebook_out))
         timings["kernel_and_overhead_seconds"] = max(0.0, wall - timings["cells_seconds"])
     summary = scraps.get("summary") or {}
+    write_report(run_dir, name, stage, window, status, error or (str(scraps.get("reason") or "") if status == "skipped" else None))
     record = runs.record(
         run_dir, use_case=name, window=window, stage=stage, params=raw, status=status,
         started_at=started, finished_at=datetime.now(UTC), error=error,
@@ -207,7 +209,32 @@ def run_cycle(
             result.bad_input = isinstance(exc, ParamsError)
             break
     result.records = runs.cycle(result.cycle_id)
+    refresh_runs_index(ws)
     return result
+
+
+def write_report(run_dir: Path, use_case: str, stage: str, window: str, status: str, error: str | None) -> None:
+    """Render the run folder's notebook as report.html before it is recorded (a report failure only warns)."""
+    from millpond.errors import ReportError
+    from millpond.reports import render_report
+
+    run_id = f"{run_dir.parent.name}/{run_dir.name}"
+    try:
+        render_report(run_dir, title=f"{use_case} · {stage} · {window}", status=status,
+                      meta=f"run {run_id}", error=error if status == "failed" else None)
+    except ReportError as exc:
+        log.warning("%s", exc)
+
+
+def refresh_runs_index(ws: Workspace) -> Path | None:
+    """Rewrite runs/index.html (the cycle calls it at its end); a failure only warns."""
+    from millpond.reports import write_runs_index
+
+    try:
+        return write_runs_index(ws)
+    except (MillpondError, OSError) as exc:
+        log.warning("runs/index.html not refreshed: %s", exc)
+        return None
 
 
 def cycle_row(result: CycleResult) -> dict[str, Any]:
