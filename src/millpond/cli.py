@@ -41,6 +41,7 @@ def cmd_cycle(args: argparse.Namespace, ws: Workspace) -> int:
         note = record.manifest.get("extra", {}).get("reason") or record.error or ""
         print(f"  {record.stage:<8} {record.status:<9} {note}")
     print_table([cycle_row(result)], CYCLE_COLUMNS)
+    print(f"reports: {ws.relative(ws.runs / 'index.html')} (millpond report index --open)")
     if not result.ok:
         print(f"\ncycle {result.cycle_id} stopped: {result.error}", file=sys.stderr)
         return EXIT_BAD_INPUT if result.bad_input else EXIT_FAILED

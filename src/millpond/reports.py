@@ -31,7 +31,7 @@ _STYLE = """
 .mp-succeeded{background:#2e7d32}.mp-skipped{background:#757575}.mp-failed{background:#c62828}
 .mp-error{white-space:pre-wrap;background:#fdecea;border-left:4px solid #c62828;padding:6px 10px;margin-top:8px;font-family:monospace;font-size:13px}
 #mp-toggle-code{margin-top:6px;font-size:12px;cursor:pointer}
-body.mp-code-hidden .jp-Cell-inputWrapper,body.mp-code-hidden .jp-Cell-inputCollapser{display:none}
+body.mp-code-hidden .jp-CodeCell .jp-Cell-inputWrapper,body.mp-code-hidden .jp-CodeCell .jp-Cell-inputCollapser{display:none}
 body.mp-code-hidden .jp-CodeCell .jp-OutputPrompt{visibility:hidden}
 """
 _TOGGLE_JS = """
@@ -132,6 +132,9 @@ def _fmt(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+_HEADLINE_METRICS = ("roc_auc", "f1", "accuracy", "rmse", "mae", "r2")
+
+
 def run_row(record: RunRecord) -> dict[str, Any]:
     """What the index shows of one run: metrics, champion and drift verdict from its glued summary."""
     summary = (record.scraps or {}).get("summary") or {}
@@ -143,7 +146,7 @@ def run_row(record: RunRecord) -> dict[str, Any]:
     elif record.stage == "drift":
         metrics = {"impact": summary.get("impact_total"), "drifted": summary.get("n_drifted"), "kpi": summary.get("kpi")}
     elif record.stage == "train":
-        metrics = dict(summary.get("metrics") or {})
+        metrics = {k: v for k, v in (summary.get("metrics") or {}).items() if k in _HEADLINE_METRICS}
     elif record.stage == "promote":
         metrics = {k: summary.get(k) for k in ("candidate_score", "champion_score") if k in summary}
     champion = summary.get("champion") or summary.get("champion_before")

@@ -190,7 +190,8 @@ def execute_stage(
 
 
 def run_cycle(
-    ws: Workspace, params_path: str | Path, window: str, *, stages: tuple[str, ...] = STAGES, progress: bool = False
+    ws: Workspace, params_path: str | Path, window: str, *, stages: tuple[str, ...] = STAGES, progress: bool = False,
+    on_stage: Any = None,
 ) -> CycleResult:
     """Run the stages of one window in order, stopping at the first failure."""
     check_window(window)
@@ -202,6 +203,8 @@ def run_cycle(
     result = CycleResult(cycle_id=new_cycle_id(name, window), window=window)
     runs = RunStore(ws.runs)
     for order, stage in enumerate(stages, start=1):
+        if on_stage is not None:  # a live status line: on_stage(stage, index, total)
+            on_stage(stage, order, len(stages))
         try:
             execute_stage(ws, params_path, stage, window, cycle_id=result.cycle_id, order=order, progress=progress)
         except MillpondError as exc:
