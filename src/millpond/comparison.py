@@ -45,9 +45,7 @@ def write_comparison(
 ) -> Path:
     """Write a sweetviz comparison of ``features`` (and ``target`` when both sides have it) to ``out``; return it."""
     import matplotlib
-
-    matplotlib.use("Agg")  # sweetviz draws with matplotlib; never a GUI backend here
-    import sweetviz
+    import matplotlib.pyplot as plt
 
     missing = [c for c in features if c not in reference.columns or c not in current.columns]
     if missing:
@@ -60,8 +58,12 @@ def write_comparison(
     target_path = Path(out)
     font_log = logging.getLogger("matplotlib.font_manager")
     level, font_log.level = font_log.level, logging.ERROR  # sweetviz asks for a font most machines lack
+    # No backend switch (that would break a notebook's inline plots); sweetviz's style changes stay inside
+    # rc_context and its figures are closed before a notebook cell could show them.
     try:
-        with warnings.catch_warnings():
+        with matplotlib.rc_context(), warnings.catch_warnings():
+            import sweetviz
+
             warnings.simplefilter("ignore")  # sweetviz's own deprecation noise under pandas 3
             report = sweetviz.DataframeReport([left, names[0]], use_target, [right, names[1]], "off", None, verbosity="off")
             report.show_html(str(target_path), open_browser=False, layout="vertical")
@@ -69,6 +71,7 @@ def write_comparison(
         raise ReportError(f"The sweetviz comparison {target_path} could not be written ({type(exc).__name__}: {exc}).") from exc
     finally:
         font_log.setLevel(level)
+        plt.close("all")
     return target_path
 
 
