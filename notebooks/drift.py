@@ -41,14 +41,14 @@ run_dir: str = ""  # set by the millpond runner: where outputs are recorded
 workspace: str = ""  # default: found from the current directory upwards
 
 # %%
-from millpond import comparison, plots, stages
+from millpond import drift_report, plots, stages
 
 result = stages.run("drift", globals())
 result.display()
 
 # %%
 plots.drift_impact(result.tables.get("drift per feature (by impact)"))
-comparison.show_link(result.summary)
+drift_report.show_link(result.summary)
 
 # %% tags=["glue"]
 result.glue()

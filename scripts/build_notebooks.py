@@ -31,7 +31,7 @@ INTROS = {
 }
 EXTRAS = {
     "drift": "plots.drift_impact(result.tables.get(\"drift per feature (by impact)\"))\n"
-    "comparison.show_link(result.summary)",
+    "drift_report.show_link(result.summary)",
     "train": "plots.importance(result.tables.get(\"feature importance (normalised)\"))",
 }
 COMMENTS = {
@@ -77,7 +77,7 @@ def build(stage: str, params: dict) -> nbformat.NotebookNode:
                                       "Run by `millpond run`/`millpond cycle`, by plain papermill with a use-case YAML, "
                                       "or top to bottom here with the defaults below."),
         nbformat.v4.new_code_cell(parameters_source(params), metadata={"tags": ["parameters"]}),
-        nbformat.v4.new_code_cell(f'from millpond import {"comparison, " if stage == "drift" else ""}plots, stages\n\nresult = stages.run("{stage}", globals())\nresult.display()'),
+        nbformat.v4.new_code_cell(f'from millpond import {"drift_report, " if stage == "drift" else ""}plots, stages\n\nresult = stages.run("{stage}", globals())\nresult.display()'),
     ]
     if stage in EXTRAS:
         cells.append(nbformat.v4.new_code_cell(EXTRAS[stage]))

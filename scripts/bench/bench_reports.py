@@ -36,7 +36,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
 
-    from millpond.comparison import write_comparison
+    from millpond.drift_report import write_comparison
     from millpond.demo_data import generate_churn
     from millpond.reports import render_report, render_runs_index
 

@@ -19,7 +19,7 @@ from millpond.errors import ModelVersionNotFoundError
 from millpond.marts import MartStore, ingest
 from millpond.model_store import ModelStore, ModelVersion
 from millpond.monitoring import MonitoringLog, model_drift
-from millpond.params import STAGES, UseCase, check_window
+from millpond.params import UseCase, check_window
 from millpond.promote import decide
 from millpond.provenance import code_version
 from millpond.scoring import score_frame, write_predictions
@@ -219,7 +219,7 @@ def run_drift(ctx: StageContext) -> StageResult:
 
 def _write_comparison(ctx: StageContext, reference: pd.DataFrame, current: pd.DataFrame) -> dict[str, str]:
     """The sweetviz comparison in the run's outputs/ (only inside a recorded run); its link, or why it is missing."""
-    from millpond.comparison import COMPARISON, write_comparison
+    from millpond.drift_report import COMPARISON, write_comparison
     from millpond.errors import ReportError
 
     out = ctx.output(COMPARISON)

@@ -1,4 +1,4 @@
-"""Sweetviz comparison reports: reference (the champion's training data) against the current window.
+"""Sweetviz drift reports: reference (the champion's training data) against the current window, feature by feature.
 
 The drift stage writes one into its run record (``outputs/comparison.html``) so a reader can
 see every feature's distribution side by side, split by the target. Rows are sampled so the
