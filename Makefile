@@ -23,7 +23,12 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=. --ServerApp.ip=127.0.0.1
+	$(BIN)/jupyter lab --notebook-dir=. --ServerApp.ip=127.0.0.1 $(LAB_FLAGS)
+
+# JupyterLab on loopback that asks nothing of the network (no update checks, no PyPI extension manager);
+# it refuses root without --allow-root (containers run as root).
+LAB_FLAGS := --LabApp.extension_manager=readonly --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate \
+	$(if $(filter 0,$(shell id -u)),--allow-root)
 
 notebooks: $(STAMP)
 	$(BIN)/python scripts/build_notebooks.py

@@ -30,7 +30,8 @@ INTROS = {
     "`champion` alias atomically (keeping `previous`) when the policy says so, then smoke-tests the new champion.",
 }
 EXTRAS = {
-    "drift": "plots.drift_impact(result.tables.get(\"drift per feature (by impact)\"))",
+    "drift": "plots.drift_impact(result.tables.get(\"drift per feature (by impact)\"))\n"
+    "drift_report.show_link(result.summary)",
     "train": "plots.training_report(result)",
 }
 COMMENTS = {
@@ -74,12 +75,13 @@ def build(stage: str, params: dict) -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "millpond", "display_name": "Python 3 (millpond)", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
+    nb.metadata["jupytext"] = {"formats": "ipynb,py:percent"}  # paired: review notebooks/<stage>.py in git
     cells = [
         nbformat.v4.new_markdown_cell(f"# {stage.capitalize()}\n\n{INTROS[stage]}\n\n"
                                       "Run by `millpond run`/`millpond cycle`, by plain papermill with a use-case YAML, "
                                       "or top to bottom here with the defaults below."),
         nbformat.v4.new_code_cell(parameters_source(params), metadata={"tags": ["parameters"]}),
-        nbformat.v4.new_code_cell(f'from millpond import plots, stages\n\nresult = stages.run("{stage}", globals())\nresult.display()'),
+        nbformat.v4.new_code_cell(f'from millpond import {"drift_report, " if stage == "drift" else ""}plots, stages\n\nresult = stages.run("{stage}", globals())\nresult.display()'),
     ]
     if stage in EXTRAS:
         cells.append(nbformat.v4.new_code_cell(EXTRAS[stage]))
@@ -90,12 +92,22 @@ def build(stage: str, params: dict) -> nbformat.NotebookNode:
     return nb
 
 
+def percent_script(nb: nbformat.NotebookNode) -> str:
+    """The notebook as its jupytext ``py:percent`` pair (what JupyterLab with jupytext keeps in sync)."""
+    import jupytext
+
+    return jupytext.writes(nb, fmt="py:percent")
+
+
 def main() -> int:
     params = yaml.safe_load((ROOT / "params" / "churn.yaml").read_text(encoding="utf-8"))
     for stage in INTROS:
         path = ROOT / "notebooks" / f"{stage}.ipynb"
-        nbformat.write(build(stage, params), path)
-        print(f"wrote {path.relative_to(ROOT)}")
+        nb = build(stage, params)
+        nbformat.write(nb, path)
+        paired = path.with_suffix(".py")
+        paired.write_text(percent_script(nb), encoding="utf-8")
+        print(f"wrote {path.relative_to(ROOT)} and {paired.relative_to(ROOT)}")
     return 0
 
 

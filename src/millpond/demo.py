@@ -6,8 +6,9 @@ import sys
 import time
 
 from millpond.params import load_use_case
-from millpond.console import print_table
-from millpond.runner import CYCLE_COLUMNS, CycleResult, completed_cycle, cycle_row, run_cycle
+from millpond.console import print_run_summary, print_table
+from millpond.progress import StatusLine
+from millpond.runner import CYCLE_COLUMNS, CycleResult, completed_cycle, cycle_row, refresh_runs_index, run_cycle
 from millpond.workspace import Workspace
 
 DEMO_PARAMS = "params/churn.yaml"
@@ -35,10 +36,14 @@ def run_demo(ws: Workspace, *, windows: int = 12, rows: int = 20_000, seed: int 
         print(f"demo data: {len(paths)} windows x {rows} rows in {ws.relative(raw)}")
     results: list[CycleResult] = []
     ok = True
+    status = StatusLine()
+    demo_started = time.perf_counter()
     for index, window in enumerate(labels, start=1):
         started = time.perf_counter()
         done = completed_cycle(ws, use_case.use_case, window)
-        result = done if done is not None else run_cycle(ws, DEMO_PARAMS, window)
+        on_stage = status.stage_callback(f"[{index:>2}/{len(labels)}] {window}")
+        result = done if done is not None else run_cycle(ws, DEMO_PARAMS, window, on_stage=on_stage)
+        status.clear()
         results.append(result)
         row = cycle_row(result)
         note = "already completed, reused" if done is not None else f"{time.perf_counter() - started:.0f} s"
@@ -50,4 +55,6 @@ def run_demo(ws: Workspace, *, windows: int = 12, rows: int = 20_000, seed: int 
             break
     print()
     print_table([cycle_row(r) for r in results], CYCLE_COLUMNS)
+    refresh_runs_index(ws)
+    print_run_summary(ws, results, time.perf_counter() - demo_started)
     return ok

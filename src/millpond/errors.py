@@ -150,3 +150,16 @@ class CycleLockedError(RunError):
 
 class ScheduleError(MillpondError, ValueError):
     """A schedule (cron expression, crontab entry, window calendar) is invalid."""
+
+
+# --- reports and views --------------------------------------------------------
+class ReportError(MillpondError, RuntimeError):
+    """An HTML report, the runs index or a comparison report cannot be written."""
+
+
+class ViewError(MillpondError, RuntimeError):
+    """An interactive view (a dtale session) cannot be started for the requested run."""
+
+
+class PortInUseError(ViewError, OSError):
+    """The port asked for an interactive view is already taken on 127.0.0.1."""

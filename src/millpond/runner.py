@@ -138,6 +138,7 @@ def execute_stage(
         name = name if name.replace("-", "_").isidentifier() else Path(params_path).stem
         cycle_id = cycle_id or new_cycle_id(name, window)
         run_dir = runs.prepare(cycle_id, order or STAGES.index(stage) + 1, stage)
+        write_report(run_dir, name, stage, window, "failed", str(exc))
         runs.record(run_dir, use_case=name, window=window, stage=stage, params=raw, status="failed",
                     started_at=started, finished_at=datetime.now(UTC), error=str(exc), repo_dir=ws.root)
         raise
@@ -172,6 +173,7 @@ def execute_stage(
         timings.update(_cell_timings(notebook_out))
         timings["kernel_and_overhead_seconds"] = max(0.0, wall - timings["cells_seconds"])
     summary = scraps.get("summary") or {}
+    write_report(run_dir, name, stage, window, status, error or (str(scraps.get("reason") or "") if status == "skipped" else None))
     record = runs.record(
         run_dir, use_case=name, window=window, stage=stage, params=raw, status=status,
         started_at=started, finished_at=datetime.now(UTC), error=error,
@@ -199,7 +201,8 @@ def cycle_params_change(ws: Workspace, params_path: str | Path, use_case: str) -
 
 
 def run_cycle(
-    ws: Workspace, params_path: str | Path, window: str, *, stages: tuple[str, ...] = STAGES, progress: bool = False
+    ws: Workspace, params_path: str | Path, window: str, *, stages: tuple[str, ...] = STAGES, progress: bool = False,
+    on_stage: Any = None,
 ) -> CycleResult:
     """Run the stages of one window in order, stopping at the first failure."""
     check_window(window)
@@ -212,6 +215,8 @@ def run_cycle(
     runs = RunStore(ws.runs)
     extra = {"params_change": cycle_params_change(ws, params_path, name)}
     for order, stage in enumerate(stages, start=1):
+        if on_stage is not None:  # a live status line: on_stage(stage, index, total)
+            on_stage(stage, order, len(stages))
         try:
             execute_stage(ws, params_path, stage, window, cycle_id=result.cycle_id, order=order, progress=progress,
                           extra=extra)
@@ -220,7 +225,32 @@ def run_cycle(
             result.bad_input = isinstance(exc, ParamsError)
             break
     result.records = runs.cycle(result.cycle_id)
+    refresh_runs_index(ws)
     return result
+
+
+def write_report(run_dir: Path, use_case: str, stage: str, window: str, status: str, error: str | None) -> None:
+    """Render the run folder's notebook as report.html before it is recorded (a report failure only warns)."""
+    from millpond.errors import ReportError
+    from millpond.reports import render_report
+
+    run_id = f"{run_dir.parent.name}/{run_dir.name}"
+    try:
+        render_report(run_dir, title=f"{use_case} · {stage} · {window}", status=status,
+                      meta=f"run {run_id}", error=error if status == "failed" else None)
+    except ReportError as exc:
+        log.warning("%s", exc)
+
+
+def refresh_runs_index(ws: Workspace) -> Path | None:
+    """Rewrite runs/index.html (the cycle calls it at its end); a failure only warns."""
+    from millpond.reports import write_runs_index
+
+    try:
+        return write_runs_index(ws)
+    except (MillpondError, OSError) as exc:
+        log.warning("runs/index.html not refreshed: %s", exc)
+        return None
 
 
 def cycle_row(result: CycleResult) -> dict[str, Any]:

@@ -223,14 +223,31 @@ def run_drift(ctx: StageContext) -> StageResult:
     out = ctx.output("drift_table.csv")
     if out is not None:
         table.to_csv(out, index=False)
+    comparison = _write_comparison(ctx, reference, current)
     reason = "; ".join(
         part for part in (
             "impactful data drift in " + ", ".join(verdict["drifted_features"]) if verdict["drift_detected"] else "no impactful data drift",
             model["reason"],
         ) if part
     )
-    summary = {**entry, "model_drift_reason": model["reason"], "n_drifted": int(verdict["n_drifted"])}
+    summary = {**entry, "model_drift_reason": model["reason"], "n_drifted": int(verdict["n_drifted"]),
+               "mart_version": ctx.marts.latest(ctx.name, ctx.window).version, **comparison}
     return StageResult("drift", "succeeded", reason, summary, {"drift per feature (by impact)": table.round(4)})
+
+
+def _write_comparison(ctx: StageContext, reference: pd.DataFrame, current: pd.DataFrame) -> dict[str, str]:
+    """The sweetviz comparison in the run's outputs/ (only inside a recorded run); its link, or why it is missing."""
+    from millpond.drift_report import COMPARISON, write_comparison
+    from millpond.errors import ReportError
+
+    out = ctx.output(COMPARISON)
+    if out is None:
+        return {}
+    try:
+        write_comparison(reference, current, out, features=ctx.use_case.feature_columns, target=ctx.use_case.target)
+    except ReportError as exc:
+        return {"comparison_error": str(exc)}
+    return {"comparison": f"outputs/{COMPARISON}"}
 
 
 def retrain_reasons(ctx: StageContext) -> list[str]:

@@ -1,0 +1,54 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (millpond)
+#     language: python
+#     name: millpond
+# ---
+
+# %% [markdown]
+# # Ingest
+#
+# Reads the window's raw rows, checks columns and dtypes against the use case, and stores a content-addressed feature-mart version (Parquet + manifest).
+#
+# Run by `millpond run`/`millpond cycle`, by plain papermill with a use-case YAML, or top to bottom here with the defaults below.
+
+# %% tags=["parameters"]
+window: str = "2025-03"  # window to process, e.g. 2025-03
+use_case: str = 'churn'  # use-case name; also the mart and model name
+description: str = 'Monthly customer churn (embedded synthetic demo data)'  # what the use case is
+task: str = 'classification'  # classification or regression
+source: dict = {'path': 'feature_marts/raw/churn/churn_{window}.csv'}  # raw source: path with {window}, or url + query
+key: str = 'customer_id'  # unique key of a row
+target: str = 'churned'  # label column
+columns: dict = {'customer_id': 'str', 'tenure_months': 'int', 'contract': 'str', 'internet_service': 'str', 'payment_method': 'str', 'region': 'str', 'senior_citizen': 'int', 'monthly_charges': 'float', 'total_charges': 'float', 'support_calls': 'int', 'churned': 'int'}  # expected raw columns and their dtypes
+features: list | None = None  # default None: every column but key and target
+categorical: list | None = None  # default None: the str and bool features
+model: dict = {'family': 'hist_gradient_boosting', 'params': {'max_iter': 200, 'learning_rate': 0.08}}  # model family and hyperparameters
+training: dict = {'windows': 2, 'holdout_fraction': 0.25}  # which windows a candidate trains on
+retrain: dict = {'on_data_drift': True, 'on_model_drift': True}  # when the train stage fits a candidate
+drift: dict = {'kpi_tolerance': 0.02}  # drift thresholds (defaults in millpond.drift_stats.DriftThresholds)
+promotion: dict = {'metric': 'roc_auc', 'min_improvement': 0.0, 'approval': 'auto'}  # how a candidate wins
+scoring: dict = {'batch_rows': 100000, 'challenger_mode': 'shadow', 'split_fraction': 0.1, 'smoke_latency_ms': 2000}  # record batches, challenger shadow/split, smoke test budget
+mart: list | None = None  # default None: extra sources, transform, load mode, data contract
+schedule: dict = {'catch_up': True, 'max_windows': 12, 'retries': 2, 'backoff_seconds': 30}  # unattended runs: due windows, catch-up, retries
+retention: dict = {'keep_days': 90, 'keep_versions': 5}  # what millpond gc may remove
+run_id: str = ""  # set by the millpond runner
+run_dir: str = ""  # set by the millpond runner: where outputs are recorded
+workspace: str = ""  # default: found from the current directory upwards
+
+# %%
+from millpond import plots, stages
+
+result = stages.run("ingest", globals())
+result.display()
+
+# %% tags=["glue"]
+result.glue()
