@@ -55,9 +55,9 @@ def test_tampered_model_is_refused_without_output(scoring_workspace: Workspace, 
         handle.write(b"tampered")
     mart = MartStore(ws.feature_marts).latest("churn", "2025-03").data_path
     code = _cli(ws, "score", "--model", "churn@champion", "--input", str(mart), "--output", str(tmp_path / "out.parquet"))
-    assert code == 2 and "was altered on disk" in capsys.readouterr().err
+    assert code == 3 and "was altered on disk" in capsys.readouterr().err
     assert not (tmp_path / "out.parquet").exists() and not (ws.model_store / "churn" / "captures").exists()
-    assert _cli(ws, "smoke", "churn@champion") == 2
+    assert _cli(ws, "smoke", "churn@champion") == 3
     assert "was altered on disk" in capsys.readouterr().err
 
 
