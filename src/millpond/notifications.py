@@ -106,3 +106,22 @@ def notify(ws: Workspace, use_case: str, spec: NotifySpec, event: str, *, actor:
     except Exception as exc:  # noqa: BLE001 - the events log still holds it
         log.warning("audit entry for notification %s failed: %s", event, exc)
     return {"event": event, "channels": channels}
+
+
+def notify_failure(ws: Workspace, params_path: str | os.PathLike[str], use_case: str, window: str, error: str) -> None:
+    """Notify a failed cycle (channels from the params when they validate, else the events log only); never raises."""
+    from millpond.errors import MillpondError
+    from millpond.params import load_use_case
+
+    spec = NotifySpec()
+    try:
+        spec = load_use_case(ws.resolve(params_path)).notify
+    except MillpondError:
+        pass
+    try:
+        if (ws.model_store / use_case).is_dir():
+            notify(ws, use_case, spec, "failure", window=window, reason=error.splitlines()[0] if error else "")
+        else:  # no model folder (bad params, first window): no audit log to write to
+            notify_event(ws, "notify.failure", use_case=use_case, window=window, error=error)
+    except Exception as exc:  # noqa: BLE001 - never fails the caller
+        log.warning("failure notification for %s %s failed: %s", use_case, window, exc)
