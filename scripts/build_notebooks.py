@@ -23,14 +23,17 @@ INTROS = {
     "and logs the champion's KPI when labels are present.",
     "drift": "Data drift per feature between the champion's training data and this window (PSI, KS, chi-square, "
     "Jensen-Shannon, normalised Wasserstein, median shift), weighted by the champion's feature importance; "
-    "model drift: the champion's KPI at this window against the two windows before it.",
+    "model drift: the champion's KPI at this window (bootstrap interval) against the two windows before it and the benchmark; "
+    "the label-free CBPE estimate of ROC AUC next to the realised one.",
     "train": "Fits a candidate when the retrain policy asks for one (no champion, impactful drift, model drift or schedule), "
     "measures it on held-out rows of this window and stores it with its lineage.",
     "promote": "Compares the window's candidate with the champion on the same held-out labelled rows, switches the "
     "`champion` alias atomically (keeping `previous`) when the policy says so, then smoke-tests the new champion.",
 }
 EXTRAS = {
-    "drift": "plots.drift_impact(result.tables.get(\"drift per feature (by impact)\"))",
+    "drift": "plots.drift_impact(result.tables.get(\"drift per feature (by impact)\"))\n"
+    "plots.drift_distributions(result.data)\n"
+    "plots.estimate_vs_realised(result.data.get(\"estimates\"))",
     "train": "plots.training_report(result)",
 }
 COMMENTS = {
@@ -52,6 +55,7 @@ COMMENTS = {
     "mart": "default None: extra sources, transform, load mode, data contract",
     "schedule": "unattended runs: due windows, catch-up, retries",
     "retention": "what millpond gc may remove",
+    "notify": "notifications: email (SMTP) and webhook; credentials as ${ENV} only",
 }
 TYPES = {dict: "dict", list: "list", str: "str", int: "int", float: "float", bool: "bool"}
 
