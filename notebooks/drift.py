@@ -16,7 +16,7 @@
 # %% [markdown]
 # # Drift
 #
-# Data drift per feature between the champion's training data and this window (PSI, KS, chi-square, Jensen-Shannon, normalised Wasserstein, median shift), weighted by the champion's feature importance; model drift: the champion's KPI at this window against the two windows before it.
+# Data drift per feature between the champion's training data and this window (PSI, KS, chi-square, Jensen-Shannon, normalised Wasserstein, median shift), weighted by the champion's feature importance; model drift: the champion's KPI at this window (bootstrap interval) against the two windows before it and the benchmark; the label-free CBPE estimate of ROC AUC next to the realised one.
 #
 # Run by `millpond run`/`millpond cycle`, by plain papermill with a use-case YAML, or top to bottom here with the defaults below.
 
@@ -40,6 +40,7 @@ scoring: dict = {'batch_rows': 100000, 'challenger_mode': 'shadow', 'split_fract
 mart: list | None = None  # default None: extra sources, transform, load mode, data contract
 schedule: dict = {'catch_up': True, 'max_windows': 12, 'retries': 2, 'backoff_seconds': 30}  # unattended runs: due windows, catch-up, retries
 retention: dict = {'keep_days': 90, 'keep_versions': 5}  # what millpond gc may remove
+notify: dict = {}  # notifications: email (SMTP) and webhook; credentials as ${ENV} only
 run_id: str = ""  # set by the millpond runner
 run_dir: str = ""  # set by the millpond runner: where outputs are recorded
 workspace: str = ""  # default: found from the current directory upwards
@@ -52,6 +53,8 @@ result.display()
 
 # %%
 plots.drift_impact(result.tables.get("drift per feature (by impact)"))
+plots.drift_distributions(result.data)
+plots.estimate_vs_realised(result.data.get("estimates"))
 drift_report.show_link(result.summary)
 
 # %% tags=["glue"]

@@ -40,6 +40,7 @@ scoring: dict = {'batch_rows': 100000, 'challenger_mode': 'shadow', 'split_fract
 mart: list | None = None  # default None: extra sources, transform, load mode, data contract
 schedule: dict = {'catch_up': True, 'max_windows': 12, 'retries': 2, 'backoff_seconds': 30}  # unattended runs: due windows, catch-up, retries
 retention: dict = {'keep_days': 90, 'keep_versions': 5}  # what millpond gc may remove
+notify: dict = {}  # notifications: email (SMTP) and webhook; credentials as ${ENV} only
 run_id: str = ""  # set by the millpond runner
 run_dir: str = ""  # set by the millpond runner: where outputs are recorded
 workspace: str = ""  # default: found from the current directory upwards

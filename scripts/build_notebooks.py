@@ -23,7 +23,8 @@ INTROS = {
     "and logs the champion's KPI when labels are present.",
     "drift": "Data drift per feature between the champion's training data and this window (PSI, KS, chi-square, "
     "Jensen-Shannon, normalised Wasserstein, median shift), weighted by the champion's feature importance; "
-    "model drift: the champion's KPI at this window against the two windows before it.",
+    "model drift: the champion's KPI at this window (bootstrap interval) against the two windows before it and the benchmark; "
+    "the label-free CBPE estimate of ROC AUC next to the realised one.",
     "train": "Fits a candidate when the retrain policy asks for one (no champion, impactful drift, model drift or schedule), "
     "measures it on held-out rows of this window and stores it with its lineage.",
     "promote": "Compares the window's candidate with the champion on the same held-out labelled rows, switches the "
@@ -31,6 +32,8 @@ INTROS = {
 }
 EXTRAS = {
     "drift": "plots.drift_impact(result.tables.get(\"drift per feature (by impact)\"))\n"
+    "plots.drift_distributions(result.data)\n"
+    "plots.estimate_vs_realised(result.data.get(\"estimates\"))\n"
     "drift_report.show_link(result.summary)",
     "train": "plots.training_report(result)",
 }
@@ -53,6 +56,7 @@ COMMENTS = {
     "mart": "default None: extra sources, transform, load mode, data contract",
     "schedule": "unattended runs: due windows, catch-up, retries",
     "retention": "what millpond gc may remove",
+    "notify": "notifications: email (SMTP) and webhook; credentials as ${ENV} only",
 }
 TYPES = {dict: "dict", list: "list", str: "str", int: "int", float: "float", bool: "bool"}
 

@@ -211,8 +211,24 @@ def cmd_models_rollback(args: argparse.Namespace, ws: Workspace, store: Any) -> 
     target = store.rollback(args.name, actor=actor, reason=args.reason)
     # Notification of rollbacks comes with the notification issue; until then the history and this log record it.
     logging.getLogger("millpond.models").warning("rollback of %s: champion %s -> %s by %s (%s)", args.name, before, target, actor, args.reason)
+    _record_manual_rollback(ws, args.name, actor=actor, reason=args.reason, before=before, target=target)
     print(f"{args.name}: champion {before} -> {target} (rolled back; recorded in {ws.relative(ws.model_store / args.name / 'history.jsonl')})")
     return EXIT_OK
+
+
+def _record_manual_rollback(ws: Workspace, name: str, *, actor: str, reason: str, before: str | None, target: str) -> None:
+    """Audit entry and notification (events log; e-mail/webhook when params/<name>.yaml configures them)."""
+    from millpond.audit import AuditLog
+    from millpond.notifications import notify
+    from millpond.params import NotifySpec, load_use_case
+
+    AuditLog(ws.model_store, name).append("rollback", actor=actor, reason=reason, version=before, champion_after=target)
+    spec = NotifySpec()
+    try:
+        spec = load_use_case(ws.params / f"{name}.yaml").notify
+    except MillpondError:
+        pass
+    notify(ws, name, spec, "rollback", actor=actor, reason=reason, version=before, champion=target)
 
 
 def cmd_models_compare(args: argparse.Namespace, ws: Workspace, store: Any) -> int:
@@ -248,7 +264,58 @@ def cmd_models_verify(args: argparse.Namespace, ws: Workspace, store: Any) -> in
     return EXIT_OK
 
 
-MODEL_COMMANDS = {"lineage": cmd_models_lineage, "rollback": cmd_models_rollback, "compare": cmd_models_compare, "verify": cmd_models_verify}
+def _approval_use_case(args: argparse.Namespace, ws: Workspace, store: Any) -> Any:
+    """The use case of an approval: --params, else params/<name>.yaml, else the params stored with the version."""
+    from millpond.params import load_use_case, validate_use_case
+
+    if args.params:
+        return load_use_case(ws.resolve(args.params))
+    default = ws.params / f"{args.name}.yaml"
+    if default.is_file():
+        return load_use_case(default)
+    return validate_use_case(store.get(args.name, args.version).metadata["params"], source=f"{args.name}@{args.version} metadata")
+
+
+def cmd_models_approve(args: argparse.Namespace, ws: Workspace, store: Any) -> int:
+    from millpond.approvals import approve, reject
+
+    use_case = _approval_use_case(args, ws, store)
+    if args.models_command == "approve":
+        outcome = approve(ws, use_case, args.version, by=args.by, reason=args.reason)
+        if outcome["outcome"] == "rolled_back":
+            print(f"{args.name}: {args.version} approved by {args.by} but its smoke test failed ({outcome['smoke']}); rolled back")
+            return EXIT_FAILED
+        print(f"{args.name}: {args.version} approved by {args.by} and promoted to champion (smoke test passed)")
+    else:
+        reject(ws, use_case, args.version, by=args.by, reason=args.reason)
+        print(f"{args.name}: {args.version} rejected by {args.by}; the champion is unchanged")
+    return EXIT_OK
+
+
+MODEL_COMMANDS = {"lineage": cmd_models_lineage, "rollback": cmd_models_rollback, "compare": cmd_models_compare, "verify": cmd_models_verify,
+                  "approve": cmd_models_approve, "reject": cmd_models_approve}
+
+
+def cmd_audit(args: argparse.Namespace, ws: Workspace) -> int:
+    from millpond.audit import AuditLog
+    from millpond.errors import AuditIntegrityError
+    from millpond.model_store import ModelStore
+
+    names = [args.name] if args.name else ModelStore(ws.model_store).names()
+    if args.audit_command == "show":
+        rows = [{k: str(e.get(k, ""))[:60] for k in ("seq", "time", "action", "actor", "version", "reason")}
+                for name in names for e in AuditLog(ws.model_store, name).entries()]
+        _dump(rows) if args.json else print_table(rows, ("seq", "time", "action", "actor", "version", "reason"))
+        return EXIT_OK
+    failures = []
+    for name in names:
+        try:
+            count = AuditLog(ws.model_store, name).verify()
+            print(f"{name}: {count} audit entries, hash chain intact")
+        except AuditIntegrityError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            failures.append(name)
+    return EXIT_INTEGRITY if failures else EXIT_OK
 
 
 def cmd_runs_rerun(args: argparse.Namespace, ws: Workspace) -> int:
@@ -552,7 +619,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p = models_sub.add_parser("verify", help="exit 3 and name the file when a model file was altered")
     p.add_argument("ref", help="NAME (every version) or NAME@<version|alias>")
+    for verb, text in (("approve", "promote a candidate awaiting approval (smoke test, rollback on failure)"),
+                       ("reject", "end a decision awaiting approval without promoting")):
+        p = models_sub.add_parser(verb, help=text)
+        p.add_argument("name")
+        p.add_argument("version", help="the candidate version awaiting approval (see millpond status)")
+        p.add_argument("--by", required=True, help="who decides (recorded in the audit log)")
+        p.add_argument("--reason", required=True, help="why (recorded in the audit log)")
+        p.add_argument("--params", help="use-case YAML (default: params/<name>.yaml)")
     models.set_defaults(func=cmd_models)
+
+    audit = sub.add_parser("audit", help="show or verify the hash-chained audit logs (exit 3 naming the broken line)")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    p = audit_sub.add_parser("verify", help="exit 3 naming the line when an audit log was edited or lines deleted")
+    p.add_argument("name", nargs="?", help="model name (default: every model)")
+    p = audit_sub.add_parser("show")
+    p.add_argument("name", nargs="?", help="model name (default: every model)")
+    p.add_argument("--json", action="store_true")
+    audit.set_defaults(func=cmd_audit)
 
     marts = sub.add_parser("marts", help="list and show feature-mart versions")
     marts_sub = marts.add_subparsers(dest="marts_command", required=True)

@@ -111,6 +111,19 @@ class PromotionError(MillpondError, ValueError):
     """A candidate cannot be compared or promoted."""
 
 
+class ApprovalError(PromotionError):
+    """An approval or rejection names a version with no open approval."""
+
+
+# --- governance ---------------------------------------------------------------
+class AuditIntegrityError(MillpondError, RuntimeError):
+    """The hash chain of an audit log is broken: a line was edited or deleted."""
+
+
+class NotificationError(MillpondError, ConnectionError):
+    """A notification channel (SMTP, webhook) failed; logged, never fails a cycle."""
+
+
 # --- runs ---------------------------------------------------------------------
 class RunError(MillpondError, RuntimeError):
     """Executing or recording a run failed."""

@@ -152,6 +152,12 @@ class DriftPolicy(DriftThresholds):
     """Data-drift thresholds plus model-drift tolerance."""
 
     kpi_tolerance: float = Field(0.02, ge=0, description="KPI drop against the mean of T-1 and T-2 that counts as model drift")
+    kpi_benchmark: float | None = Field(None, description="KPI the champion must reach; drift when the whole bootstrap interval is worse")
+    bootstrap_resamples: int = Field(200, ge=20, le=5000, description="bootstrap resamples of the KPI interval (vectorised)")
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="confidence level of bootstrap intervals")
+    estimate_tolerance: float = Field(
+        0.02, gt=0, description="|estimated - realised| KPI above which the label-free estimate is not trusted (concept drift)"
+    )
 
 
 class PromotionPolicy(_Strict):
@@ -160,6 +166,12 @@ class PromotionPolicy(_Strict):
     metric: str = "roc_auc"
     min_improvement: float = Field(0.0, description="candidate must beat the champion by at least this much")
     approval: Literal["auto", "manual"] = "auto"
+    guard_metric: str | None = Field(None, description="a second metric the candidate may not worsen by more than guard_max_regression")
+    guard_max_regression: float = Field(0.01, ge=0, description="largest allowed worsening of guard_metric against the champion")
+    require_significant: bool = Field(False, description="also require the paired bootstrap interval's lower end to meet min_improvement")
+    compare_previous: bool = Field(True, description="also compare with the champions of T-1 and T-2 (from the alias history)")
+    bootstrap_resamples: int = Field(200, ge=20, le=5000, description="paired bootstrap resamples of the metric difference")
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="confidence level of the paired difference interval")
 
 
 class LabelsSource(_Strict):
@@ -181,6 +193,46 @@ class ScoringSpec(_Strict):
     smoke_latency_ms: float = Field(2000.0, gt=0, description="the smoke test fails when scoring its rows takes longer")
     nullable: list[str] = Field(default_factory=list, description="features that may be missing at scoring even when training saw none")
     labels: LabelsSource | None = Field(None, description="late labels source for `millpond labels add` without a FILE")
+
+
+class EmailSpec(_Strict):
+    """SMTP e-mail notifications; credentials only as ${ENV_VAR} references, expanded when sending."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    host: str
+    port: int = Field(25, ge=1, le=65535)
+    sender: str = Field(alias="from", description="From: address")
+    to: list[str] = Field(min_length=1, description="recipients")
+    username: str | None = None
+    password: str | None = Field(None, description="must be a ${ENV_VAR} reference, never the password itself")
+    starttls: bool = False
+    timeout_seconds: float = Field(10.0, gt=0)
+
+    @field_validator("password")
+    @classmethod
+    def _env_only(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}", value):
+            raise ValueError("must be a ${ENV_VAR} reference (e.g. '${SMTP_PASSWORD}'), never the password itself")
+        return value
+
+
+class WebhookSpec(_Strict):
+    """HTTP webhook notifications: a JSON POST per event."""
+
+    url: str = Field(description="http(s) URL; ${ENV_VAR} references are expanded when sending")
+    timeout_seconds: float = Field(10.0, gt=0)
+    headers: dict[str, str] = Field(default_factory=dict, description="extra headers; values may be ${ENV_VAR} references")
+
+
+class NotifySpec(_Strict):
+    """Where notifications go besides logs/events.jsonl (always written)."""
+
+    email: EmailSpec | None = None
+    webhook: WebhookSpec | None = None
+    events: list[str] | None = Field(None, description="events to send by e-mail/webhook; default: all")
+
+
 class ScheduleSpec(_Strict):
     """Unattended runs: which windows are due, catch-up and retries of transient failures."""
 
@@ -226,6 +278,7 @@ class UseCase(_Strict):
     mart: MartSpec | None = Field(None, description="extra sources, transform, load mode and data contract")
     schedule: ScheduleSpec = ScheduleSpec()
     retention: RetentionPolicy = RetentionPolicy()
+    notify: NotifySpec = NotifySpec()
 
     @field_validator("use_case")
     @classmethod
@@ -250,6 +303,12 @@ class UseCase(_Strict):
             problems.append(
                 f"promotion.metric must be one of {', '.join(metrics)} for task {self.task!r}. "
                 f"Got {self.promotion.metric!r} instead.{did_you_mean(self.promotion.metric, metrics)}"
+            )
+        guard = self.promotion.guard_metric
+        if guard is not None and guard not in metrics:
+            problems.append(
+                f"promotion.guard_metric must be one of {', '.join(metrics)} for task {self.task!r}. "
+                f"Got {guard!r} instead.{did_you_mean(guard, metrics)}"
             )
         problems += _search_problems(self)
         if problems:

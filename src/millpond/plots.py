@@ -124,3 +124,49 @@ def training_report(result: Any) -> None:
     else:
         residuals(labels.astype(float), values)
     importance(data.get("importance"))
+
+
+def drift_distributions(data: dict[str, Any] | None, top: int = 4, bins: int = 30) -> None:
+    """Reference vs current distribution of the ``top`` most impactful features (histograms or category shares)."""
+    if not data or data.get("table") is None or data["table"].empty:
+        return
+    import matplotlib.pyplot as plt
+
+    table, reference, current = data["table"], data["reference"], data["current"]
+    features = table.sort_values("impact", ascending=False)["feature"].head(top).tolist()
+    fig, axes = plt.subplots(1, len(features), figsize=(4 * len(features), 3.2), squeeze=False)
+    for ax, feature in zip(axes[0], features):
+        ref, cur = reference[feature].dropna(), current[feature].dropna()
+        if feature in data.get("categorical", []):
+            shares = pd.DataFrame({"reference": ref.astype(str).value_counts(normalize=True),
+                                   "current": cur.astype(str).value_counts(normalize=True)}).fillna(0.0)
+            shares.plot.bar(ax=ax, color=["#7f8c8d", "#c0392b"], rot=30)
+            ax.set_ylabel("share")
+        else:
+            edges = np.histogram_bin_edges(np.concatenate([ref.to_numpy(float), cur.to_numpy(float)]), bins=bins)
+            ax.hist(ref, bins=edges, density=True, alpha=0.55, color="#7f8c8d", label="reference")
+            ax.hist(cur, bins=edges, density=True, alpha=0.55, color="#c0392b", label="current")
+            ax.legend(fontsize=8)
+        row = table.set_index("feature").loc[feature]
+        ax.set_title(f"{feature}\nimpact {row['impact']:.3f}", fontsize=9)
+    fig.suptitle("Reference (champion's training data) vs current window: most impactful features", fontsize=10)
+    fig.tight_layout()
+    plt.show()
+
+
+def estimate_vs_realised(history: pd.DataFrame | None) -> None:
+    """The label-free (CBPE) ROC AUC estimate next to the realised one, per window; red where they diverge."""
+    if history is None or history.empty:
+        return
+    import matplotlib.pyplot as plt
+
+    fig, ax = _axes("Estimated (CBPE, no labels) vs realised ROC AUC per window")
+    ax.plot(history["window"], history["estimated"], "o--", color="#2980b9", label="estimated")
+    ax.plot(history["window"], history["realised"], "s-", color="#2c3e50", label="realised")
+    bad = history[history["trusted"] == False]  # noqa: E712 - None means unknown
+    if not bad.empty:
+        ax.scatter(bad["window"], bad["estimated"], s=120, facecolors="none", edgecolors="#c0392b", label="not trusted (concept-like)")
+    ax.legend(fontsize=8)
+    ax.tick_params(axis="x", rotation=30)
+    fig.tight_layout()
+    plt.show()

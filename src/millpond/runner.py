@@ -26,7 +26,7 @@ from millpond.workspace import Workspace
 
 log = logging.getLogger(__name__)
 KERNEL_NAME = "millpond"
-CYCLE_COLUMNS = ("window", "champion", "kpi", "data_drift", "model_drift", "retrained", "promoted", "status")
+CYCLE_COLUMNS = ("window", "champion", "kpi", "kpi_estimate", "data_drift", "model_drift", "retrained", "promoted", "status")
 
 
 def kernel_name() -> str:
@@ -223,6 +223,9 @@ def run_cycle(
         except MillpondError as exc:
             result.error = str(exc)
             result.bad_input = isinstance(exc, ParamsError)
+            from millpond.notifications import notify_failure
+
+            notify_failure(ws, params_path, name, window, f"stage {stage}: {exc}")
             break
     result.records = runs.cycle(result.cycle_id)
     refresh_runs_index(ws)
@@ -274,12 +277,21 @@ def cycle_row(result: CycleResult) -> dict[str, Any]:
         "window": result.window,
         "champion": champion or "-",
         "kpi": f"{kpi:.4f}" if isinstance(kpi, float) else "-",
+        "kpi_estimate": _estimate_cell(drift),
         "data_drift": flag(drift, "data_drift"),
         "model_drift": flag(drift, "model_drift"),
         "retrained": "yes" if train else "no",
-        "promoted": "yes" if promoted else "no",
+        "promoted": "yes" if promoted else ("awaiting approval" if promote.get("awaiting_approval") else "no"),
         "status": f"failed at {failed[0]}" if failed else ("ok" if result.ok else "failed"),
     }
+
+
+def _estimate_cell(drift: dict[str, Any]) -> str:
+    """The label-free KPI estimate, marked '!' when the realised KPI diverges from it (concept-like drift)."""
+    estimate = drift.get("kpi_estimate")
+    if not isinstance(estimate, float):
+        return "-"
+    return f"{estimate:.4f}" + ("!" if drift.get("estimate_trusted") is False else "")
 
 
 def completed_cycle(ws: Workspace, use_case: str, window: str) -> CycleResult | None:

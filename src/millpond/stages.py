@@ -12,17 +12,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from millpond.contract import InputContract
 from millpond.errors import ModelVersionNotFoundError
 from millpond.marts import MartStore, ingest
 from millpond.model_store import ModelStore, ModelVersion
-from millpond.monitoring import MonitoringLog, model_drift
+from millpond.monitoring import MonitoringLog
 from millpond.params import UseCase, check_window
-from millpond.promote import decide
+from millpond.promote import Rival, decide, decide_governed  # noqa: F401 - decide kept for callers
 from millpond.provenance import code_version
-from millpond.training import FitResult, fit, holdout_mask, input_schema, split_training_data
+from millpond.training import FitResult, fit, holdout_mask, input_schema, metrics_from_scores, split_training_data
 from millpond.workspace import Workspace
 
 ACTOR = "millpond cycle"
@@ -199,25 +200,30 @@ def run_drift(ctx: StageContext) -> StageResult:
         return StageResult("drift", "skipped", "no champion yet: no reference data to compare with")
     uc = ctx.use_case
     reference = _training_frame(ctx, champion)
-    current = ctx.marts.latest(ctx.name, ctx.window).read()
+    mart = ctx.marts.latest(ctx.name, ctx.window)
+    current = mart.read()
     table = drift_table(
         reference, current, numeric=uc.numeric_columns, categorical=uc.categorical_columns,
         thresholds=uc.drift, importance=champion.metadata.get("importance"),
     )
     verdict = dataset_verdict(table, uc.drift)
-    kpi_entry = ctx.log.latest("kpi", ctx.window)
-    metric = uc.promotion.metric
-    current_kpi = kpi_entry["metrics"].get(metric) if kpi_entry else None
-    history = ctx.log.kpi_history(metric, before=ctx.window)
-    model = model_drift(current_kpi, history, tolerance=uc.drift.kpi_tolerance, higher_is_better=uc.metric_higher_is_better)
+    perf = champion_performance(ctx, champion, current)
+    model = perf["model"]
     entry = {
         "champion": champion.version,
         "data_drift": bool(verdict["drift_detected"]),
         "model_drift": bool(model["model_drift"]),
         "impact_total": float(verdict["impact_total"]),
         "drifted_features": list(verdict["drifted_features"]),
-        "kpi": current_kpi,
-        "kpi_history": history,
+        "kpi": perf["kpi"],
+        "kpi_interval": perf["kpi_interval"],
+        "kpi_history": perf["history"],
+        "kpi_benchmark": uc.drift.kpi_benchmark,
+        "kpi_basis": perf["basis"],
+        "kpi_estimate": perf["estimate"],
+        "kpi_estimate_interval": perf["estimate_interval"],
+        "kpi_estimate_is_estimate": True,
+        **perf["check"],
     }
     ctx.log.append("drift", ctx.window, run_id=ctx.run_id, **entry)
     out = ctx.output("drift_table.csv")
@@ -228,11 +234,107 @@ def run_drift(ctx: StageContext) -> StageResult:
         part for part in (
             "impactful data drift in " + ", ".join(verdict["drifted_features"]) if verdict["drift_detected"] else "no impactful data drift",
             model["reason"],
+            perf["check"]["estimate_note"] if perf["check"]["estimate_trusted"] is not True else "",
         ) if part
     )
     summary = {**entry, "model_drift_reason": model["reason"], "n_drifted": int(verdict["n_drifted"]),
-               "mart_version": ctx.marts.latest(ctx.name, ctx.window).version, **comparison}
-    return StageResult("drift", "succeeded", reason, summary, {"drift per feature (by impact)": table.round(4)})
+               "mart_version": mart.version, **comparison}
+    if entry["data_drift"] or entry["model_drift"]:
+        _notify(ctx, "drift", reason=reason, data_drift=entry["data_drift"], model_drift=entry["model_drift"],
+                drifted_features=entry["drifted_features"], kpi=entry["kpi"], kpi_estimate=entry["kpi_estimate"])
+    tables = {"drift per feature (by impact)": table.round(4)}
+    history = estimate_history(ctx.log, ctx.window, uc.drift.estimate_tolerance)
+    if not history.empty:
+        tables["estimated vs realised KPI (roc_auc) per window"] = history.round(4)
+    data = {"table": table, "reference": reference, "current": current, "numeric": uc.numeric_columns,
+            "categorical": uc.categorical_columns, "estimates": history}
+    return StageResult("drift", "succeeded", reason, summary, tables, data)
+
+
+def _notify(ctx: StageContext, event: str, **fields: Any) -> None:
+    """Send a notification (events log + audit always; e-mail/webhook when configured); never raises."""
+    import logging
+
+    from millpond.notifications import notify
+
+    try:
+        notify(ctx.workspace, ctx.name, ctx.use_case.notify, event, actor=ACTOR, window=ctx.window, run_id=ctx.run_id, **fields)
+    except Exception as exc:  # noqa: BLE001 - a notification never fails the cycle
+        logging.getLogger(__name__).warning("notification %s failed: %s", event, exc)
+
+
+def _audit(ctx: StageContext, action: str, *, reason: str, **fields: Any) -> None:
+    from millpond.audit import AuditLog
+
+    AuditLog(ctx.workspace.model_store, ctx.name).append(action, actor=ACTOR, reason=reason, window=ctx.window, run_id=ctx.run_id, **fields)
+
+
+def champion_performance(ctx: StageContext, champion: ModelVersion, current: pd.DataFrame) -> dict[str, Any]:
+    """The champion's KPI at this window with a bootstrap interval (labels in the mart) and its label-free CBPE estimate
+    (isotonic calibration on the champion's own held-out rows), model drift against T-1, T-2 and the benchmark."""
+    from millpond.performance import BOOTSTRAP_METRICS, Calibrator, Interval, bootstrap_metric, compare_kpi, estimate_check, estimate_interval
+    from millpond.training import predict_scores
+
+    uc = ctx.use_case
+    policy = uc.drift
+    metric = uc.promotion.metric
+    model = ctx.models.load(ctx.name, champion.version)[0]
+    scores = predict_scores(model, current[uc.feature_columns], uc)
+    labelled = current[uc.target].notna().to_numpy() if uc.target in current.columns else np.zeros(len(current), bool)
+    interval: Interval | None = None
+    kpi: float | None = None
+    if labelled.sum() >= 2 and metric in BOOTSTRAP_METRICS:
+        y = current[uc.target].to_numpy()[labelled]
+        interval = bootstrap_metric(metric, y, scores[labelled], resamples=policy.bootstrap_resamples,
+                                    confidence=policy.confidence, threshold=uc.scoring.threshold)
+        kpi = interval.value
+    elif labelled.sum() >= 2:
+        kpi = float(metrics_from_scores(current[uc.target].to_numpy()[labelled], scores[labelled], uc, threshold=uc.scoring.threshold)[metric])
+    estimate: Interval | None = None
+    if uc.task == "classification":
+        trained_for = champion.metadata.get("trained_for_window")
+        marts = [m for m in champion.metadata.get("training_marts", []) if m.get("window") == trained_for]
+        if marts:
+            frame = ctx.marts.get(ctx.name, marts[-1]["version"]).read()
+            holdout = frame[holdout_mask(frame, uc)]
+            y_hold = holdout[uc.target].to_numpy()
+            if len(np.unique(y_hold)) == 2:
+                calibrator = Calibrator.fit(y_hold, predict_scores(model, holdout[uc.feature_columns], uc))
+                estimate = estimate_interval(scores, calibrator, resamples=policy.bootstrap_resamples, confidence=policy.confidence)
+    history = ctx.log.kpi_history(metric, before=ctx.window)
+    basis = "realised"
+    target = interval
+    if target is None and estimate is not None and metric == "roc_auc":
+        target, basis = estimate, "estimate"
+    if target is None and kpi is not None:
+        target = Interval(kpi, kpi, kpi, policy.confidence, 0)
+    if target is None:
+        result = {"model_drift": False, "reason": "no labels and no estimate: model drift not assessed", "baseline": None, "delta": None}
+        basis = "none"
+    else:
+        result = compare_kpi(target, history, policy.kpi_benchmark, tolerance=policy.kpi_tolerance, higher_is_better=uc.metric_higher_is_better)
+        if basis == "estimate":
+            result["reason"] = "ESTIMATED (no labels yet): " + result["reason"]
+    realised_auc = kpi if metric == "roc_auc" else None
+    return {
+        "kpi": kpi, "kpi_interval": interval.as_dict() if interval else None, "history": history, "basis": basis,
+        "estimate": estimate.value if estimate else None, "estimate_interval": estimate.as_dict() if estimate else None,
+        "check": estimate_check(estimate.value if estimate else None, realised_auc, policy.estimate_tolerance), "model": result,
+    }
+
+
+def estimate_history(log: MonitoringLog, window: str, tolerance: float) -> pd.DataFrame:
+    """Per window up to ``window``: the label-free estimate logged by the drift stage and the realised ROC AUC
+    (from the mart, or from late labels added with ``millpond labels add``), with their gap."""
+    estimates = {e["window"]: e.get("kpi_estimate") for e in log.entries("drift") if e["window"] <= window}
+    realised = {e["window"]: e.get("metrics", {}).get("roc_auc") for e in log.entries("kpi") if e["window"] <= window}
+    rows = []
+    for w in sorted(estimates):
+        est, real = estimates[w], realised.get(w)
+        gap = est - real if est is not None and real is not None else None
+        rows.append({"window": w, "estimated": est, "realised": real, "gap": gap,
+                     "trusted": None if gap is None else abs(gap) <= tolerance})
+    return pd.DataFrame(rows)
 
 
 def _write_comparison(ctx: StageContext, reference: pd.DataFrame, current: pd.DataFrame) -> dict[str, str]:
@@ -321,6 +423,7 @@ def run_train(ctx: StageContext) -> StageResult:
         if out is not None:
             result.search.iterations.to_csv(out, index=False)
     data = {"task": uc.task, "holdout_scores": result.holdout_scores, "importance": importance}
+    _notify(ctx, "retrain", reason="; ".join(reasons), candidate=saved.version, metrics=summary["metrics"])
     return StageResult("train", "succeeded", "; ".join(reasons), summary, tables, data)
 
 
@@ -342,8 +445,41 @@ def find_candidate(ctx: StageContext) -> ModelVersion | None:
     return pending[-1] if pending else None
 
 
+def rivals_for(ctx: StageContext, candidate: str) -> list[Rival]:
+    """The champion, then (with ``promotion.compare_previous``) the models that were champion at T-1 and T-2.
+
+    The champion of an earlier window is the model whose KPI the score stage logged for it, else the alias history's
+    earlier champions; versions equal to the champion or the candidate are skipped.
+    """
+    champion = ctx.champion()
+    if champion is None:
+        return []
+    rivals = [Rival("champion", champion.version, ctx.models.load(ctx.name, champion.version)[0])]
+    if not ctx.use_case.promotion.compare_previous:
+        return rivals
+    per_window: dict[str, str] = {}
+    for entry in ctx.log.entries("kpi"):
+        if entry["window"] < ctx.window and entry.get("model_version"):
+            per_window[entry["window"]] = str(entry["model_version"])
+    earlier = [(f"champion of {w}", v) for w, v in sorted(per_window.items())[-2:][::-1]]
+    if len(earlier) < 2:
+        seen = [e.get("to") for e in ctx.models.history(ctx.name) if e.get("alias") == "champion" and e.get("to")]
+        earlier += [("earlier champion", v) for v in reversed(seen)]
+    taken = {champion.version, candidate}
+    for role, version in earlier:
+        if version in taken or len(rivals) >= 3:
+            continue
+        try:
+            rivals.append(Rival(role, version, ctx.models.load(ctx.name, version)[0]))
+            taken.add(version)
+        except ModelVersionNotFoundError:  # removed by gc: compare with what is left
+            continue
+    return rivals
+
+
 def run_promote(ctx: StageContext) -> StageResult:
-    """Compare the window's candidate with the champion on held-out labelled rows and switch the alias."""
+    """Compare the window's candidate with the champion and the champions of T-1 and T-2 on the same held-out labelled
+    rows (paired bootstrap), apply the policy, then promote (auto) or stop at 'awaiting approval' (manual)."""
     candidate = find_candidate(ctx)
     if candidate is None:
         return StageResult("promote", "skipped", "no undecided candidate trained for this window")
@@ -352,23 +488,61 @@ def run_promote(ctx: StageContext) -> StageResult:
     labelled = current[holdout_mask(current, uc)]
     candidate_model, candidate = ctx.models.load(ctx.name, candidate.version)
     champion = ctx.champion()
-    champion_model = ctx.models.load(ctx.name, champion.version)[0] if champion else None
-    decision = decide(candidate_model, champion_model, labelled, uc)
+    decision, comparison = decide_governed(candidate_model, rivals_for(ctx, candidate.version), labelled, uc)
     summary: dict[str, Any] = {"candidate": candidate.version, "champion_before": champion.version if champion else None, **decision.as_dict()}
+    summary["comparison"] = comparison.round(5).to_dict(orient="records")
+    tables = {"paired comparison on the held-out rows (gain = candidate better)": comparison.round(4)} if not comparison.empty else {}
+    record = {"candidate": candidate.version, "run_id": ctx.run_id, "comparison": summary["comparison"], **decision.as_dict()}
     if decision.promote and uc.promotion.approval == "manual":
-        ctx.log.append("decision", ctx.window, candidate=candidate.version, outcome="awaiting_approval", run_id=ctx.run_id, **decision.as_dict())
-        return StageResult("promote", "succeeded", "awaiting approval: " + decision.reason, {**summary, "promoted": False})
+        ctx.log.append("decision", ctx.window, outcome="awaiting_approval", **record)
+        _audit(ctx, "awaiting_approval", reason=decision.reason, version=candidate.version)
+        _notify(ctx, "awaiting_approval", reason=decision.reason, candidate=candidate.version,
+                approve=f"millpond models approve {ctx.name} {candidate.version} --by NAME --reason TEXT")
+        return StageResult("promote", "succeeded", "awaiting approval: " + decision.reason,
+                           {**summary, "promoted": False, "awaiting_approval": True}, tables)
     if not decision.promote:
-        ctx.log.append("decision", ctx.window, candidate=candidate.version, outcome="rejected", run_id=ctx.run_id, **decision.as_dict())
-        return StageResult("promote", "succeeded", "rejected: " + decision.reason, {**summary, "promoted": False})
-    ctx.models.promote(ctx.name, candidate.version, actor=ACTOR, reason=decision.reason)
-    smoke = smoke_test(ctx)
+        ctx.log.append("decision", ctx.window, outcome="rejected", **record)
+        _audit(ctx, "rejection", reason=decision.reason, version=candidate.version)
+        _notify(ctx, "rejection", reason=decision.reason, candidate=candidate.version)
+        return StageResult("promote", "succeeded", "rejected: " + decision.reason, {**summary, "promoted": False}, tables)
+    outcome = promote_and_smoke_test(ctx.workspace, uc, candidate.version, actor=ACTOR, reason=decision.reason, window=ctx.window, run_id=ctx.run_id)
+    ctx.log.append("decision", ctx.window, outcome=outcome["outcome"], smoke=outcome["smoke"] or None, **record)
+    if outcome["outcome"] == "rolled_back":
+        return StageResult("promote", "succeeded", f"rolled back: smoke test failed ({outcome['smoke']})", {**summary, "promoted": False}, tables)
+    return StageResult("promote", "succeeded", "promoted: " + decision.reason, {**summary, "promoted": True}, tables)
+
+
+def promote_and_smoke_test(ws: Workspace, uc: UseCase, version: str, *, actor: str, reason: str, window: str | None = None,
+                           run_id: str | None = None) -> dict[str, str]:
+    """Switch the champion alias to ``version``, smoke-test it, roll back when the test fails; audit and notify each step."""
+    from millpond.audit import AuditLog
+    from millpond.notifications import notify
+
+    models = ModelStore(ws.model_store)
+    audit = AuditLog(ws.model_store, uc.use_case)
+    before = models.aliases(uc.use_case).get("champion")
+    models.promote(uc.use_case, version, actor=actor, reason=reason)
+    audit.append("promotion", actor=actor, reason=reason, version=version, champion_before=before, window=window, run_id=run_id)
+    smoke = _smoke(models, uc)
     if smoke:
-        ctx.models.rollback(ctx.name, actor=ACTOR, reason=f"smoke test failed after promotion: {smoke}")
-        ctx.log.append("decision", ctx.window, candidate=candidate.version, outcome="rolled_back", run_id=ctx.run_id, smoke=smoke, **decision.as_dict())
-        return StageResult("promote", "succeeded", f"rolled back: smoke test failed ({smoke})", {**summary, "promoted": False})
-    ctx.log.append("decision", ctx.window, candidate=candidate.version, outcome="promoted", run_id=ctx.run_id, **decision.as_dict())
-    return StageResult("promote", "succeeded", "promoted: " + decision.reason, {**summary, "promoted": True})
+        why = f"smoke test failed after promotion: {smoke}"
+        target = models.rollback(uc.use_case, actor=actor, reason=why)
+        audit.append("rollback", actor=actor, reason=why, version=version, champion_after=target, window=window, run_id=run_id)
+        notify(ws, uc.use_case, uc.notify, "rollback", actor=actor, reason=why, version=version, champion=target, window=window)
+        return {"outcome": "rolled_back", "smoke": smoke}
+    notify(ws, uc.use_case, uc.notify, "promotion", actor=actor, reason=reason, version=version, champion_before=before, window=window)
+    return {"outcome": "promoted", "smoke": ""}
+
+
+def _smoke(models: ModelStore, uc: UseCase) -> str:
+    from millpond.scoring import Scorer
+    from millpond.smoke import run_smoke_test
+
+    try:
+        report = run_smoke_test(Scorer.load(models, uc.use_case, "champion", use_case=uc))
+    except Exception as exc:  # noqa: BLE001 - any failure fails the smoke test
+        return f"{type(exc).__name__}: {exc}"
+    return report.reason
 
 
 def smoke_test(ctx: StageContext) -> str:

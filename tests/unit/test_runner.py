@@ -37,6 +37,6 @@ def test_nothing_to_scrub_leaves_the_file_alone(tmp_path: Path) -> None:
 def test_cycle_row_of_an_empty_failed_cycle() -> None:
     row = cycle_row(CycleResult(cycle_id="c", window="2025-01", error="boom"))
     assert row == {
-        "window": "2025-01", "champion": "-", "kpi": "-", "data_drift": "-", "model_drift": "-",
+        "window": "2025-01", "champion": "-", "kpi": "-", "kpi_estimate": "-", "data_drift": "-", "model_drift": "-",
         "retrained": "no", "promoted": "no", "status": "failed",
     }

@@ -98,7 +98,8 @@ def test_smoke_failure_after_promotion_rolls_back(scoring_workspace: Workspace, 
     store = ModelStore(ws.model_store)
     first = store.aliases("churn")["champion"]
     uc = load_use_case(ws.params / "churn.yaml")
-    monkeypatch.setattr(stages, "decide", lambda *a, **k: __import__("millpond.promote", fromlist=["Decision"]).Decision(True, "forced", "roc_auc", 0.9, 0.8))
+    forced = __import__("millpond.promote", fromlist=["Decision"]).Decision(True, "forced", "roc_auc", 0.9, 0.8)
+    monkeypatch.setattr(stages, "decide_governed", lambda *a, **k: (forced, __import__("pandas").DataFrame()))
     monkeypatch.setattr(smoke, "_positive", lambda scorer, example: smoke.SmokeCheck("positive: input example scores", "failed", "forced"))
     result = stages.run_promote(stages.StageContext(ws, uc, "2025-02", run_id="p"))
     assert result.summary["promoted"] is False and "rolled back: smoke test failed (positive: input example scores: forced)" in result.reason

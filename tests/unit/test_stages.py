@@ -65,9 +65,9 @@ def test_failed_smoke_test_rolls_back_to_the_previous_champion(demo_workspace: W
     ctx = _ctx(demo_workspace, "2025-02")
     stages.run_ingest(ctx)
     monkeypatch.setattr(stages, "retrain_reasons", lambda ctx: ["forced by test"])
-    monkeypatch.setattr(stages, "decide", lambda *a, **k: _always_promote())
+    monkeypatch.setattr(stages, "decide_governed", lambda *a, **k: (_always_promote(), __import__("pandas").DataFrame()))
     stages.run_train(ctx)
-    monkeypatch.setattr(stages, "smoke_test", lambda ctx: "ValueError: broken")
+    monkeypatch.setattr(stages, "_smoke", lambda models, uc: "ValueError: broken")
     result = stages.run_promote(ctx)
     assert result.summary["promoted"] is False and "rolled back" in result.reason
     assert store.aliases("churn")["champion"] == first
