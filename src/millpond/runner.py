@@ -36,6 +36,23 @@ def kernel_name() -> str:
     return KERNEL_NAME if KERNEL_NAME in KernelSpecManager().find_kernel_specs() else "python3"
 
 
+def kernel_manager_logging_to(path: Path) -> type:
+    """A kernel manager class whose kernel process writes its own log lines (not cell output) to ``path``.
+
+    Cell output is captured in the notebook either way; this keeps IPKernelApp's
+    start-up and shutdown messages out of the terminal and cron logs, and in the run record.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+
+    class LoggedKernelManager(AsyncKernelManager):
+        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+            with open(path, "ab") as handle:  # the child keeps its own descriptor
+                kw["stdout"] = kw["stderr"] = handle
+                await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    return LoggedKernelManager
+
+
 _URL_PASSWORD = re.compile(r"://[^:/@\s]+:([^@\s]+)@")
 
 
@@ -158,6 +175,7 @@ def execute_stage(
         pm.execute_notebook(
             str(ws.notebooks / f"{stage}.ipynb"), str(notebook_out), parameters=parameters,
             kernel_name=kernel_name(), cwd=str(ws.root), progress_bar=progress, log_output=False,
+            kernel_manager_class=kernel_manager_logging_to(run_dir / "kernel.log"),
         )
     except Exception as exc:  # noqa: BLE001 - every failure is recorded, then re-raised as StageFailedError
         status = "failed"

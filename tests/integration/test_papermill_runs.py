@@ -25,8 +25,9 @@ def _cli(ws: Workspace, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "millpond", "--workspace", str(ws.root), *args], capture_output=True, text=True, timeout=600)
 
 
-def test_a_cycle_runs_every_stage_and_records_it(demo_workspace: Workspace) -> None:
+def test_a_cycle_runs_every_stage_and_records_it(demo_workspace: Workspace, capfd: pytest.CaptureFixture[str]) -> None:
     result = run_cycle(demo_workspace, "params/churn.yaml", "2025-01")
+    assert "IPKernelApp" not in capfd.readouterr().err
     assert result.ok, result.error
     assert [(r.stage, r.status) for r in result.records] == [
         ("ingest", "succeeded"), ("score", "skipped"), ("drift", "skipped"), ("train", "succeeded"), ("promote", "succeeded"),
@@ -41,6 +42,7 @@ def test_a_cycle_runs_every_stage_and_records_it(demo_workspace: Workspace) -> N
         assert manifest["params"]["use_case"] == "churn" and manifest["window"] == "2025-01"
         assert manifest["packages"]["papermill"] and "commit" in manifest["code"]
         assert manifest["extra"]["timings"]["wall_seconds"] > 0
+        assert "kernel.log" in manifest["files"]  # the kernel's own log lines stay in the record, not the terminal
     assert RunStore(demo_workspace.runs).verify() == []
 
     shown = _cli(demo_workspace, "runs", "show", train.run_id, "--json")
