@@ -62,9 +62,10 @@ def write_comparison(
     # rc_context and its figures are closed before a notebook cell could show them.
     try:
         with matplotlib.rc_context(), warnings.catch_warnings():
+            # sweetviz's own deprecation noise under pandas 3, and tqdm.auto's "IProgress not found" in kernels
+            warnings.simplefilter("ignore")
             import sweetviz
 
-            warnings.simplefilter("ignore")  # sweetviz's own deprecation noise under pandas 3
             report = sweetviz.DataframeReport([left, names[0]], use_target, [right, names[1]], "off", None, verbosity="off")
             report.show_html(str(target_path), open_browser=False, layout="vertical")
     except Exception as exc:  # noqa: BLE001 - sweetviz raises many types; name what failed

@@ -66,6 +66,7 @@ def test_every_run_record_holds_its_report_and_still_verifies(reported: Workspac
     drift = _run(reported, "drift", window="2025-02")
     assert drift.scraps["summary"]["comparison"] == "outputs/comparison.html"
     assert "outputs/comparison.html" in drift.manifest["files"]
+    assert "Warning" not in (drift.path / "notebook.ipynb").read_text()  # no library warnings in the reader's report
     shown = _cli(reported, "report", drift.run_id.split("/")[0][-9:] + "/03-drift")
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.strip() == str(drift.path / REPORT)
