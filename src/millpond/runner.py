@@ -87,16 +87,23 @@ def scrub_notebook(path: Path, params: dict[str, Any]) -> None:
 
 
 def _cell_timings(notebook: Path) -> dict[str, float]:
-    """Where a stage's time went: kernel start + papermill overhead versus cells (first cell = imports)."""
+    """Where a stage's time went: all cells, the stage cell (millpond imports + the work) and the glue cell
+    (scrapbook's import + glue); the runner adds kernel start and papermill's overhead as the rest."""
     import nbformat
 
     nb = nbformat.read(notebook, as_version=4)
-    durations = [float(c.get("metadata", {}).get("papermill", {}).get("duration") or 0.0) for c in nb.cells]
-    meta = nb.metadata.get("papermill", {})
-    total = float(meta.get("duration") or 0.0)
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    first = float(code[0].get("metadata", {}).get("papermill", {}).get("duration") or 0.0) if code else 0.0
-    return {"notebook_seconds": total, "cells_seconds": sum(durations), "imports_cell_seconds": first}
+
+    def seconds(cell: Any) -> float:
+        return float(cell.get("metadata", {}).get("papermill", {}).get("duration") or 0.0)
+
+    stage = [seconds(c) for c in nb.cells if c.cell_type == "code" and "stages.run(" in c.source]
+    glue = [seconds(c) for c in nb.cells if "glue" in c.get("metadata", {}).get("tags", [])]
+    return {
+        "notebook_seconds": float(nb.metadata.get("papermill", {}).get("duration") or 0.0),
+        "cells_seconds": sum(seconds(c) for c in nb.cells),
+        "stage_cell_seconds": sum(stage),
+        "glue_cell_seconds": sum(glue),
+    }
 
 
 def _read_scraps(notebook: Path) -> dict[str, Any]:
