@@ -413,10 +413,16 @@ def cmd_score(args: argparse.Namespace, ws: Workspace) -> int:
     role = next((a for a in ("champion", "challenger") if aliases.get(a) == version), "adhoc")
     scorer = Scorer.load(store, name, version, role=role, use_case=use_case)
     window = check_window(args.window)
-    result = score_file(
-        ws.resolve(args.input), scorer, captures=CaptureStore(ws.model_store, name), window=window,
-        output=ws.resolve(args.output), run_id=args.run_id,
-    )
+    from millpond.progress import StatusLine
+
+    status = StatusLine()  # live "scored N of M rows" on a terminal, silent otherwise
+    try:
+        result = score_file(
+            ws.resolve(args.input), scorer, captures=CaptureStore(ws.model_store, name), window=window,
+            output=ws.resolve(args.output), run_id=args.run_id, on_progress=status.rows_callback(),
+        )
+    finally:
+        status.clear()
     print(f"scored {result.rows} rows with {name}@{scorer.version} -> {result.output}")
     for v, path in result.captures.items():
         print(f"  capture {v}: {ws.relative(path)}")

@@ -17,7 +17,7 @@ import socket
 import sys
 import uuid
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -73,28 +73,53 @@ def _now() -> str:
 
 def _nodes(tree: Any) -> Iterator[dict[str, Any]]:
     """Every dict in a skops schema, parents first, in file order."""
-    if isinstance(tree, dict):
-        yield tree
-    children = tree.values() if isinstance(tree, dict) else tree if isinstance(tree, list) else ()
-    for child in children:
-        yield from _nodes(child)
+    stack = [tree]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            yield item
+            stack.extend(reversed(item.values()))
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
 
 
-def _canonical_dump(model: object) -> bytes:
-    """skops bytes that depend only on the model: object ids and zip timestamps renumbered and fixed."""
+# "__id__": 123 or "file": "<name>" as skops' json.dumps(indent=2) writes them
+_ID_OR_FILE = re.compile(r'"(__id__|file)": (-?\d+|"(?:[^"\\]|\\.)*")')
+
+
+@dataclass(frozen=True)
+class _Dump:
+    """A canonical skops dump and every type its schema names (one parse serves both)."""
+
+    data: bytes
+    types: frozenset[str]
+
+
+def _canonical(model: object) -> _Dump:
+    """skops bytes that depend only on the model (object ids and zip timestamps renumbered and fixed), and its types.
+
+    The schema is parsed once; the renumbering is applied to skops' own schema text and checked against the
+    renumbered schema, so the bytes equal ``json.dumps(renumbered, indent=2)`` without re-encoding in Python.
+    """
     raw = sio.dumps(model)
     with zipfile.ZipFile(io.BytesIO(raw)) as src:
-        schema = json.loads(src.read("schema.json"))
+        text = src.read("schema.json").decode()
+        schema = json.loads(text)
         ids: dict[Any, int] = {}
         files: dict[str, str] = {}
-        for node in (n for n in _nodes(schema) if "__loader__" in n):
+        types: set[str] = set()
+        for node in _nodes(schema):
+            if "__module__" in node and "__class__" in node:
+                types.add(f"{node['__module__']}.{node['__class__']}")
+            if "__loader__" not in node:
+                continue
             if "__id__" in node:
                 node["__id__"] = ids.setdefault(node["__id__"], len(ids) + 1)
             if isinstance(node.get("file"), str):
                 node["file"] = files.setdefault(node["file"], f"{len(files) + 1}{Path(node['file']).suffix}")
         if set(src.namelist()) != {"schema.json", *files}:  # unknown layout: keep skops' own bytes
-            return raw
-        entries = [("schema.json", json.dumps(schema, indent=2).encode())]
+            return _Dump(raw, frozenset(types))
+        entries = [("schema.json", _renumbered_text(text, schema, ids, files))]
         entries += sorted(((new, src.read(old)) for old, new in files.items()), key=lambda item: item[0])
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as dst:
@@ -103,7 +128,26 @@ def _canonical_dump(model: object) -> bytes:
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
             dst.writestr(info, data)
-    return out.getvalue()
+    return _Dump(out.getvalue(), frozenset(types))
+
+
+def _renumbered_text(text: str, renumbered: Any, ids: dict[Any, int], files: dict[str, str]) -> bytes:
+    """``text`` with ids and file names replaced; falls back to re-encoding when the result is not ``renumbered``."""
+
+    def replace(match: re.Match[str]) -> str:
+        key, value = match.group(1), json.loads(match.group(2))
+        new = ids.get(value) if key == "__id__" and type(value) is int else files.get(value) if key == "file" and isinstance(value, str) else None
+        return match.group(0) if new is None else f'"{key}": {json.dumps(new)}'
+
+    fast = _ID_OR_FILE.sub(replace, text)
+    if json.loads(fast) == renumbered:
+        return fast.encode()
+    return json.dumps(renumbered, indent=2).encode()
+
+
+def _canonical_dump(model: object) -> bytes:
+    """skops bytes that depend only on the model: object ids and zip timestamps renumbered and fixed."""
+    return _canonical(model).data
 
 
 def model_sha256(model: object) -> str:
@@ -111,12 +155,17 @@ def model_sha256(model: object) -> str:
     return sha256_bytes(_canonical_dump(model))
 
 
-def _types_outside_allow_list(data: bytes) -> list[str]:
-    """Every type named in a skops dump (schema and skops' own audit) that is not in TRUSTED_TYPES."""
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        schema = json.loads(archive.read("schema.json"))
-    found = {f"{n['__module__']}.{n['__class__']}" for n in _nodes(schema) if "__module__" in n and "__class__" in n}
-    return sorted((found | set(sio.get_untrusted_types(data=data))) - set(TRUSTED_TYPES))
+def _types_outside_allow_list(data: bytes, schema_types: Iterable[str] | None = None) -> list[str]:
+    """Every type named in a skops dump (schema and skops' own audit) that is not in TRUSTED_TYPES.
+
+    ``schema_types`` are the types already read from the dump's schema (see :func:`_canonical`); without them
+    the schema is read here.
+    """
+    if schema_types is None:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            schema = json.loads(archive.read("schema.json"))
+        schema_types = {f"{n['__module__']}.{n['__class__']}" for n in _nodes(schema) if "__module__" in n and "__class__" in n}
+    return sorted((set(schema_types) | set(sio.get_untrusted_types(data=data))) - set(TRUSTED_TYPES))
 
 
 @dataclass(frozen=True)
@@ -230,8 +279,9 @@ class ModelStore:
         _check_name(name)
         if not isinstance(metadata, dict):
             raise ModelStoreError(f"metadata for model '{name}' must be a dict. Got {type(metadata).__name__} instead.")
-        data = _canonical_dump(model)
-        untrusted = _types_outside_allow_list(data)
+        dump = _canonical(model)
+        data = dump.data
+        untrusted = _types_outside_allow_list(data, dump.types)
         if untrusted:
             raise ModelIntegrityError(
                 f"Model '{name}' holds types outside the trusted list: {', '.join(untrusted)}. Use the estimators "

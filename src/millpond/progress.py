@@ -39,3 +39,18 @@ class StatusLine:
             self.update(f"{prefix} · {stage} ({index}/{total})")
 
         return show
+
+    def rows_callback(self, verb: str = "scored"):  # type: ignore[no-untyped-def]
+        """A ``score_file(on_progress=...)`` callback showing ``scored N of M rows (P%)`` (or ``scored N rows``)."""
+
+        def show(done: int, total: int | None) -> None:
+            self.update(rows_progress(verb, done, total))
+
+        return show
+
+
+def rows_progress(verb: str, done: int, total: int | None) -> str:
+    """``scored 1,500 of 3,000 rows (50%)``; without a total ``scored 1,500 rows``."""
+    if not total:
+        return f"{verb} {done:,} rows"
+    return f"{verb} {done:,} of {total:,} rows ({100 * done / total:.0f}%)"

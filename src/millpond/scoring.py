@@ -12,7 +12,7 @@ import csv
 import io
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -125,6 +125,21 @@ class ScoreResult:
     sample: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
+# called after each scored batch with (rows scored so far, rows in the input or None when unknown)
+ProgressCallback = Callable[[int, "int | None"], None]
+
+
+def input_rows(path: str | Path) -> int | None:
+    """Rows in a Parquet file from its footer (no rows read); None for CSV or an unreadable file."""
+    path = Path(path)
+    if _is_csv(path) or not path.is_file():
+        return None
+    try:
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    except (pa.ArrowInvalid, OSError):
+        return None
+
+
 def input_columns(path: Path) -> list[str]:
     """Column names of a Parquet or CSV file (without reading its rows)."""
     if _is_csv(path):
@@ -217,12 +232,15 @@ def score_batches(
     output: Path | None = None,
     run_id: str | None = None,
     source: str = "scoring input",
+    on_progress: ProgressCallback | None = None,
+    total_rows: int | None = None,
 ) -> ScoreResult:
     """Score record batches with the champion (and a challenger in shadow or split mode), writing incrementally.
 
     Each batch is checked against every model's input contract before it is scored. Captures (one part per
     model version) and the output file go to hidden staging files and are published only when every batch
     succeeded: a failure leaves nothing visible. Labels in the input (the target column) give KPIs per version.
+    ``on_progress(rows scored so far, total_rows)`` is called after each batch.
     """
     uc = champion.use_case
     spec = uc.scoring
@@ -312,6 +330,8 @@ def score_batches(
                     if len(result.sample) == 0:
                         result.sample = table.slice(0, 5).to_pandas()
                 result.rows += batch.num_rows
+                if on_progress is not None:
+                    on_progress(result.rows, total_rows)
                 for future in pending:  # Parquet encoding and disk writes overlap the next batch's scoring
                     future.result()
                 pending = [io_pool.submit(writer.write, table) for writer, table in writes]
@@ -362,9 +382,11 @@ def score_file(
     window: str = "adhoc",
     output: Path | None = None,
     run_id: str | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> ScoreResult:
-    """Score a Parquet or CSV file in record batches (see :func:`score_batches`)."""
+    """Score a Parquet or CSV file in record batches (see :func:`score_batches`); Parquet inputs report their total rows."""
     return score_batches(
         read_batches(path, champion.use_case, extra_columns=challenger.contract.columns if challenger else ()), champion, challenger=challenger, captures=captures,
         window=window, output=output, run_id=run_id, source=f"scoring input {path}",
+        on_progress=on_progress, total_rows=input_rows(path) if on_progress is not None else None,
     )

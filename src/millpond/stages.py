@@ -167,7 +167,14 @@ def run_score(ctx: StageContext) -> StageResult:
         challenger = Scorer.load(ctx.models, ctx.name, challenger_version, role="challenger", use_case=ctx.use_case)
     mart = ctx.marts.latest(ctx.name, ctx.window)
     captures = CaptureStore(ctx.workspace.model_store, ctx.name)
-    result = score_file(mart.data_path, scorer, challenger=challenger, captures=captures, window=ctx.window, run_id=ctx.run_id)
+    from millpond.progress import StatusLine
+
+    status = StatusLine()  # shows "scored N of M rows" only on a terminal (silent inside a papermill kernel)
+    try:
+        result = score_file(mart.data_path, scorer, challenger=challenger, captures=captures, window=ctx.window, run_id=ctx.run_id,
+                            on_progress=status.rows_callback())
+    finally:
+        status.clear()
     summary: dict[str, Any] = {
         "champion": scorer.version, "challenger": challenger.version if challenger else None,
         "challenger_mode": ctx.use_case.scoring.challenger_mode if challenger else None,

@@ -162,3 +162,31 @@ def test_model_references() -> None:
     assert parse_model_ref("churn@3f2a9c1b0d4e") == ("churn", "3f2a9c1b0d4e")
     with pytest.raises(ScoringError, match="must look like NAME@champion"):
         parse_model_ref("churn@")
+
+
+def test_progress_counts_every_batch_up_to_the_total(scoring_workspace: Workspace, tmp_path: Path) -> None:
+    champion, _ = _scorers(scoring_workspace, batch_rows=700)
+    path, frame = _mart(scoring_workspace)
+    calls: list[tuple[int, int | None]] = []
+    result = score_file(path, champion, output=tmp_path / "p.parquet", on_progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(700, 3000), (1400, 3000), (2100, 3000), (2800, 3000), (3000, 3000)] and result.rows == 3000
+    source = tmp_path / "in.csv"
+    frame.to_csv(source, index=False)
+    csv_calls: list[tuple[int, int | None]] = []
+    score_file(source, champion, output=tmp_path / "c.parquet", on_progress=lambda done, total: csv_calls.append((done, total)))
+    assert csv_calls[-1] == (3000, None) and [d for d, _ in csv_calls] == sorted(d for d, _ in csv_calls)
+
+
+def test_status_line_shows_scored_rows() -> None:
+    import io
+
+    from millpond.progress import StatusLine, rows_progress
+
+    assert rows_progress("scored", 1500, 3000) == "scored 1,500 of 3,000 rows (50%)"
+    assert rows_progress("scored", 1500, None) == "scored 1,500 rows"
+    stream = io.StringIO()
+    StatusLine(stream, enabled=True).rows_callback()(700, 3000)
+    assert stream.getvalue().startswith("\rscored 700 of 3,000 rows (23%)  [")
+    quiet = io.StringIO()
+    StatusLine(quiet).rows_callback()(700, 3000)  # not a terminal: nothing written
+    assert quiet.getvalue() == ""
