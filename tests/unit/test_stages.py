@@ -100,3 +100,20 @@ def test_tampered_champion_is_refused_by_score(demo_workspace: Workspace) -> Non
     with pytest.raises(ModelIntegrityError, match="altered"):
         stages.run_score(ctx)
     assert not (demo_workspace.model_store / "churn" / "captures" / "window=2025-02").exists()
+
+
+def test_cbpe_calibration_rows_are_the_champions_holdout_and_later_labelled_windows(demo_workspace: Workspace) -> None:
+    from millpond.training import holdout_mask
+
+    for window in ("2025-01", "2025-02"):
+        _cycle(demo_workspace, window)
+    ctx = _ctx(demo_workspace, "2025-03")
+    stages.run_ingest(ctx)
+    champion = ctx.champion()
+    assert champion is not None and champion.metadata["trained_for_window"] == "2025-01"
+    rows = stages.calibration_rows(ctx, champion)
+    first = ctx.marts.latest("churn", "2025-01").read()
+    held_out = first[holdout_mask(first, ctx.use_case)]
+    assert rows is not None and len(rows) == len(held_out) + 3000  # never the champion's training rows, nor window T
+    assert rows["customer_id"].iloc[: len(held_out)].tolist() == held_out["customer_id"].tolist()
+    assert rows["customer_id"].iloc[len(held_out):].tolist() == ctx.marts.latest("churn", "2025-02").read()["customer_id"].tolist()
