@@ -231,6 +231,11 @@ def _duplicated_keys(path: Path, unique: list[str]) -> pd.DataFrame:
             con.execute("SET memory_limit = '512MB'")
             con.execute("SET preserve_insertion_order = false")
             keys = ", ".join(f'"{c}"' for c in unique)
+            repeated = con.execute(
+                f"SELECT count(*) FROM (SELECT {keys} FROM read_parquet(?) GROUP BY ALL HAVING count(*) > 1)", [str(path)],
+            ).fetchone()
+            if not repeated or not repeated[0]:  # the common case reads the key columns only
+                return pd.DataFrame(index=pd.Index([], dtype="int64"))
             match = " AND ".join(f'rows."{c}" IS NOT DISTINCT FROM dup."{c}"' for c in unique)
             frame = con.execute(
                 f"WITH rows AS (SELECT * FROM read_parquet(?, file_row_number = true)), "
