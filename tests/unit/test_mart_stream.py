@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from millpond.errors import ContractViolationError
+from millpond.errors import ContractViolationError, SchemaError
 from millpond.marts import ingest
 from millpond.params import load_use_case
 from millpond.workspace import Workspace
@@ -71,3 +71,20 @@ def test_violation_in_a_later_batch_stores_nothing_and_quarantines_the_row(demo_
     rows = pd.read_csv(quarantine)
     assert rows["_row"].tolist() == [1, last, last + 1]
     assert rows["_violations"].tolist()[-1] == "monthly_charges: max 500"
+
+
+def test_text_in_an_int_column_of_a_later_batch_names_its_rows(demo_workspace: Workspace, tmp_path: Path) -> None:
+    ws = demo_workspace
+    uc = _use_case(ws)
+    raw = ws.raw / "churn" / "churn_2025-02.csv"
+    frame = pd.read_csv(raw, dtype={"customer_id": "str"})
+    frame["support_calls"] = frame["support_calls"].astype("str")
+    frame.loc[25, "support_calls"] = "many"
+    frame.to_csv(raw, index=False)
+    quarantine = tmp_path / "quarantine.csv"
+    with pytest.raises(SchemaError, match=r"\(rows 21-30\) does not match(.|\n)*column 'support_calls' should be int but holds text "
+                       r"in 1 row\(s\), e\.g\. 'many'(.|\n)*1 offending row"):
+        ingest(ws, uc, "2025-02", quarantine=quarantine, batch_rows=10)
+    assert not (ws.feature_marts / "churn" / "versions").exists() or not any((ws.feature_marts / "churn" / "versions").iterdir())
+    rows = pd.read_csv(quarantine)
+    assert rows["_row"].tolist() == [26] and rows["_violations"].tolist() == ["support_calls: type int"]
