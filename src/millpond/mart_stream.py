@@ -17,7 +17,6 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -118,10 +117,12 @@ def stream_to_parquet(
                 batch = next(batches)
             except StopIteration:
                 break
-            except pa.ArrowInvalid as exc:
-                if arrow_errors_mean_retry:
+            except (pa.ArrowException, OSError) as exc:
+                if arrow_errors_mean_retry and isinstance(exc, pa.ArrowInvalid):
                     raise _CsvTypesDoNotFit(str(exc)) from exc
-                raise MartError(f"Cannot read {origin}: {exc}") from exc
+                raise MartError(
+                    f"Cannot read {origin}: {exc}. Check that the file is complete, UTF-8 text (CSV) and uses the declared delimiter."
+                ) from exc
             if batch.num_rows == 0:
                 continue
             start = outcome.rows
@@ -269,7 +270,3 @@ def stream_file(
     return stream_to_parquet(record_batches(path, fmt, columns, delimiter=delimiter, batch_rows=batch_rows),
                              target, use_case, origin=origin, quarantine=quarantine)
 
-
-def describe_dtypes(outcome: StreamOutcome) -> dict[str, Any]:
-    """The manifest's ``columns`` entry (pandas dtypes, as the in-memory path records them)."""
-    return dict(outcome.dtypes)
