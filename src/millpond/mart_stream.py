@@ -28,9 +28,19 @@ from millpond.errors import MartError
 from millpond.params import ColumnRule, ContractSpec, UseCase
 
 BATCH_ROWS = 262_144  # rows per record batch: ~tens of MB for a typical mart row
-STREAM_MIN_BYTES = 64 * 2**20  # files at least this big stream; smaller ones are read whole
+STREAM_MIN_BYTES = 64 * 2**20  # CSV files at least this big stream (Parquet: by row count); smaller ones are read whole
 
 _ARROW_FAST = {"int": (pa.int64(),), "float": (pa.float64(),), "str": (pa.string(), pa.large_string())}
+
+
+def is_large(path: Path, fmt: str) -> bool:
+    """Whether a file should stream: CSV of ``STREAM_MIN_BYTES`` or more, Parquet of more than one batch of rows."""
+    if fmt == "parquet":
+        try:
+            return pq.ParquetFile(path).metadata.num_rows > BATCH_ROWS
+        except (pa.ArrowException, OSError):
+            return False  # unreadable: the in-memory path reports it
+    return path.stat().st_size >= STREAM_MIN_BYTES
 
 
 def record_batches(path: Path, fmt: str, columns: dict[str, str], *, delimiter: str, batch_rows: int,

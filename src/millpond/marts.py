@@ -366,7 +366,7 @@ def _streamed_source(ws: Workspace, use_case: UseCase, window: str, batch_rows: 
     if source.url or source.window_column or spec.transform or spec.sources or spec.load != "incremental":
         return None
     path = sources.source_file(ws, source, window)
-    if batch_rows is None and path.stat().st_size < mart_stream.STREAM_MIN_BYTES:
+    if batch_rows is None and not mart_stream.is_large(path, sources._file_format(source, path)):
         return None
     return path
 
