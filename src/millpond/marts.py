@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from millpond import sources
+from millpond import mart_stream, sources
 from millpond.contracts import Violation, check_contract, write_quarantine
 from millpond.errors import ContractViolationError, MartError, MartVersionNotFoundError, SchemaError, did_you_mean
 from millpond.params import MartSpec, UseCase, check_window
@@ -280,6 +280,7 @@ def _checked(window: str, frame: pd.DataFrame, use_case: UseCase, origin: str, q
 
 def ingest(
     ws: Workspace, use_case: UseCase, window: str, *, run_id: str | None = None, quarantine: Path | None = None,
+    batch_rows: int | None = None,
 ) -> IngestResult:
     """Read, transform, validate and store the mart version(s) of ``window``.
 
@@ -287,9 +288,14 @@ def ingest(
     rebuilds every window up to ``window`` from sources that hold them all
     (unchanged windows are no-ops). Every window is checked before any is stored;
     rows breaking the schema or the contract go to ``quarantine`` when given.
+    A plain file source of at least ``mart_stream.STREAM_MIN_BYTES`` (or any size
+    when ``batch_rows`` is given) streams in record batches of ``batch_rows`` rows.
     """
     check_window(window)
     spec = use_case.mart or MartSpec()
+    streamed = _streamed_source(ws, use_case, window, batch_rows)
+    if streamed is not None:
+        return _ingest_streamed(ws, use_case, window, streamed, batch_rows or mart_stream.BATCH_ROWS, run_id=run_id, quarantine=quarantine)
     full = spec.load == "full"
     tables, described = _load_tables(ws, use_case, None if full else window)
     build: dict[str, Any] = {}
@@ -350,3 +356,75 @@ def ingest(
     if full:
         result.windows = [item.window for item in checked]
     return result
+
+
+# --- streaming large file sources ------------------------------------------------
+def _streamed_source(ws: Workspace, use_case: UseCase, window: str, batch_rows: int | None) -> Path | None:
+    """The source file when this ingest streams: one file, no transform, incremental, big enough (or forced)."""
+    spec = use_case.mart or MartSpec()
+    source = use_case.source
+    if source.url or source.window_column or spec.transform or spec.sources or spec.load != "incremental":
+        return None
+    path = sources.source_file(ws, source, window)
+    if batch_rows is None and not mart_stream.is_large(path, sources._file_format(source, path)):
+        return None
+    return path
+
+
+def _ingest_streamed(
+    ws: Workspace, use_case: UseCase, window: str, path: Path, batch_rows: int, *, run_id: str | None, quarantine: Path | None,
+) -> IngestResult:
+    """Stream one file source into a staged version, check it, and publish it with one rename."""
+    spec = use_case.mart or MartSpec()
+    fmt = sources._file_format(use_case.source, path)
+    provenance = {"kind": "file", "path": ws.relative(path), "format": fmt, "sha256": sha256_file(path)}
+    build: dict[str, Any] = {}
+    if use_case.mart is not None:
+        build = {"load": spec.load, "sources": {"source": provenance["sha256"]}}
+    version = version_id(window, provenance, use_case, build=build or None)
+    origin = f"Raw data for window {window!r} ({provenance['path']})"
+    store = MartStore(ws.feature_marts)
+    folder = store.root / use_case.use_case / "versions"
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".staging-{version}-", dir=folder))
+    try:
+        outcome = mart_stream.stream_file(path, fmt, staging / "data.parquet", use_case, delimiter=use_case.source.delimiter or ",",
+                                          batch_rows=batch_rows, origin=origin, quarantine=quarantine)
+        report = outcome.report
+        if not report.ok:
+            offending = outcome.offending if outcome.offending is not None else pd.DataFrame()
+            written = write_quarantine(quarantine, offending, report.violations) if quarantine is not None else 0
+            raise _contract_error(origin, use_case, report.violations, written, quarantine)
+        final = folder / version
+        if (final / "manifest.json").exists():
+            shutil.rmtree(staging, ignore_errors=True)
+            return IngestResult(store._load(final), created=False, warnings=report.warnings)
+        manifest: dict[str, Any] = {
+            "mart": use_case.use_case, "version": version, "window": window, "columns": outcome.dtypes,
+            "declared_columns": dict(use_case.columns), "source": provenance,
+            "created_at": datetime.now(UTC).isoformat(timespec="microseconds"), "run_id": run_id,
+        }
+        if use_case.mart is not None:
+            manifest.update({
+                "sources": {"source": provenance}, "transform": None, "load": spec.load,
+                "contract": spec.contract.model_dump(mode="json") if spec.contract else None, "warnings": report.warnings,
+            })
+        manifest = {**manifest, "sha256": sha256_file(staging / "data.parquet"), "rows": outcome.rows}
+        atomic_write_json(staging / "manifest.json", manifest)
+        for file in staging.iterdir():
+            make_read_only(file)
+        created = publish_dir(staging, final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return IngestResult(store._load(final), created=created, warnings=report.warnings)
+
+
+def _contract_error(origin: str, use_case: UseCase, violations: list[Violation], written: int, quarantine: Path | None) -> ContractViolationError:
+    where = f"\n{written} offending row(s) written to {quarantine}." if written else ""
+    return ContractViolationError(
+        f"{origin} breaks the data contract of mart {use_case.use_case!r} ({len(violations)} violation(s)):\n"
+        + "\n".join(f"  - {v.describe()}" for v in violations)
+        + where
+        + "\nFix the source data, or the contract ('key', 'mart.contract' in the params). Nothing was stored."
+    )
