@@ -1,3 +1,41 @@
-"""millpond: notebook-first MLOps on one machine."""
+"""millpond: notebook-first MLOps on one machine.
+
+The public API, imported lazily so that ``import millpond`` (and the CLI) stays fast::
+
+    from millpond import Workspace, load_use_case, run_cycle
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "Workspace": "millpond.workspace",
+    "UseCase": "millpond.params",
+    "load_use_case": "millpond.params",
+    "MartStore": "millpond.marts",
+    "ingest": "millpond.marts",
+    "ModelStore": "millpond.model_store",
+    "RunStore": "millpond.runs",
+    "MonitoringLog": "millpond.monitoring",
+    "execute_stage": "millpond.runner",
+    "run_cycle": "millpond.runner",
+    "drift_table": "millpond.drift_stats",
+    "dataset_verdict": "millpond.drift_stats",
+    "DriftThresholds": "millpond.drift_stats",
+    "MillpondError": "millpond.errors",
+}
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'millpond' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
