@@ -15,6 +15,9 @@ import time
 from pathlib import Path
 
 
+SKIP = "from millpond.imports import skip_unused_format_checkers; skip_unused_format_checkers()\n"
+
+
 def _seconds(code: str) -> float:
     started = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
@@ -30,8 +33,11 @@ def _execute(cells: list[str], kernel: str) -> tuple[float, list[float]]:
     with tempfile.TemporaryDirectory() as tmp:
         src, out = Path(tmp) / "in.ipynb", Path(tmp) / "out.ipynb"
         nbformat.write(nb, src)
+        from millpond.runner import kernel_manager_logging_to
+
         started = time.perf_counter()
-        pm.execute_notebook(str(src), str(out), kernel_name=kernel, progress_bar=False, log_output=False)
+        pm.execute_notebook(str(src), str(out), kernel_name=kernel, progress_bar=False, log_output=False,
+                            kernel_manager_class=kernel_manager_logging_to(Path(tmp) / "kernel.log"))
         wall = time.perf_counter() - started
         done = nbformat.read(out, as_version=4)
     return wall, [float(c.metadata.papermill.duration or 0) for c in done.cells]
@@ -45,20 +51,25 @@ def main() -> int:
 
     kernel = kernel_name()
     rows: dict[str, list[float]] = {k: [] for k in (
-        "python start (bare interpreter)", "import papermill (CLI process)", "import millpond.cli (CLI process)",
+        "python start (bare interpreter)", "import papermill (CLI process)", "import papermill, iri grammar skipped (as the CLI does)",
+        "import millpond.cli (CLI process)",
         "papermill: empty notebook (kernel start + shutdown)", "in kernel: import scrapbook",
+        "in kernel: import scrapbook, iri grammar skipped (as glue does)",
         "in kernel: import millpond.stages (pandas, sklearn, skops…)",
     )}
     for _ in range(args.repeat):
         base = _seconds("pass")
         rows["python start (bare interpreter)"].append(base)
         rows["import papermill (CLI process)"].append(_seconds("import papermill") - base)
+        rows["import papermill, iri grammar skipped (as the CLI does)"].append(_seconds(SKIP + "import papermill") - base)
         rows["import millpond.cli (CLI process)"].append(_seconds("import millpond.cli") - base)
         wall, _ = _execute(["pass"], kernel)
         rows["papermill: empty notebook (kernel start + shutdown)"].append(wall)
         _, cells = _execute(["import scrapbook", "from millpond import plots, stages"], kernel)
         rows["in kernel: import scrapbook"].append(cells[0])
         rows["in kernel: import millpond.stages (pandas, sklearn, skops…)"].append(cells[1])
+        _, cells = _execute([SKIP + "import scrapbook"], kernel)
+        rows["in kernel: import scrapbook, iri grammar skipped (as glue does)"].append(cells[0])
     width = max(len(k) for k in rows)
     print(f"{'step'.ljust(width)}  median s  min s   (kernel: {kernel}, {args.repeat} repeats)")
     for name, values in rows.items():
