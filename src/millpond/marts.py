@@ -122,15 +122,20 @@ class MartStore:
         staging = Path(tempfile.mkdtemp(prefix=f".staging-{version}-", dir=folder))
         try:
             frame.to_parquet(staging / "data.parquet", index=False)
-            manifest = {**manifest, "sha256": sha256_file(staging / "data.parquet"), "rows": len(frame)}
-            atomic_write_json(staging / "manifest.json", manifest)
-            for file in staging.iterdir():
-                make_read_only(file)
-            created = publish_dir(staging, final)
+            created = self.seal(staging, final, manifest, rows=len(frame))
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         return IngestResult(self._load(final), created=created)
+
+    @staticmethod
+    def seal(staging: Path, final: Path, manifest: dict[str, Any], *, rows: int) -> bool:
+        """Write the manifest beside a staged ``data.parquet``, make both read-only and publish with one rename."""
+        manifest = {**manifest, "sha256": sha256_file(staging / "data.parquet"), "rows": rows}
+        atomic_write_json(staging / "manifest.json", manifest)
+        for file in staging.iterdir():
+            make_read_only(file)
+        return publish_dir(staging, final)
 
     def _load(self, folder: Path) -> MartVersion:
         manifest = read_json(folder / "manifest.json")
@@ -409,11 +414,7 @@ def _ingest_streamed(
                 "sources": {"source": provenance}, "transform": None, "load": spec.load,
                 "contract": spec.contract.model_dump(mode="json") if spec.contract else None, "warnings": report.warnings,
             })
-        manifest = {**manifest, "sha256": sha256_file(staging / "data.parquet"), "rows": outcome.rows}
-        atomic_write_json(staging / "manifest.json", manifest)
-        for file in staging.iterdir():
-            make_read_only(file)
-        created = publish_dir(staging, final)
+        created = store.seal(staging, final, manifest, rows=outcome.rows)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

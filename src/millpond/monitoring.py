@@ -64,15 +64,3 @@ class MonitoringLog:
             if entry["window"] < before and entry.get("metrics", {}).get(metric) is not None:
                 per_window[entry["window"]] = float(entry["metrics"][metric])
         return sorted(per_window.items())[-count:]
-
-
-def model_drift(current: float | None, history: list[tuple[str, float]], *, tolerance: float, higher_is_better: bool) -> dict[str, Any]:
-    """Compare a KPI with the mean of earlier windows; drift when it worsened by more than ``tolerance``."""
-    if current is None or not history:
-        return {"model_drift": False, "reason": "no KPI history to compare with", "baseline": None, "delta": None}
-    baseline = sum(v for _, v in history) / len(history)
-    delta = current - baseline if higher_is_better else baseline - current
-    drifted = delta < -tolerance
-    windows = ", ".join(w for w, _ in history)
-    reason = f"KPI {current:.4f} vs {baseline:.4f} (mean of {windows}): change {delta:+.4f}, tolerance {tolerance}"
-    return {"model_drift": drifted, "reason": reason, "baseline": baseline, "delta": delta}

@@ -9,7 +9,6 @@ so peak memory stays flat as rows grow and no half-written file is ever visible.
 from __future__ import annotations
 
 import csv
-import io
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from collections.abc import Callable, Iterable, Iterator
@@ -30,53 +29,9 @@ from millpond.contract import InputContract
 from millpond.errors import ScoringError, did_you_mean
 from millpond.model_store import ModelStore
 from millpond.params import UseCase, validate_use_case
-from millpond.storage import atomic_write_bytes
-from millpond.training import metrics_from_scores, predict_scores
+from millpond.training import metrics_from_scores
 
 
-def check_inputs(frame: pd.DataFrame, schema: dict[str, str]) -> None:
-    """Refuse input that lacks a column of the model's input schema."""
-    missing = [c for c in schema if c not in frame.columns]
-    if missing:
-        hints = "".join(did_you_mean(c, [str(x) for x in frame.columns]) for c in missing)
-        raise ScoringError(
-            f"Scoring input lacks column(s) {missing} that the model was trained on.{hints} "
-            f"Expected columns: {list(schema)}."
-        )
-    if frame.empty:
-        raise ScoringError("Scoring input has no rows.")
-
-
-def score_frame(model: object, frame: pd.DataFrame, use_case: UseCase, *, model_name: str, model_version: str, run_id: str | None) -> pd.DataFrame:
-    """Predictions with key, score, model version, run id and time."""
-    features = frame[use_case.feature_columns]
-    scores = predict_scores(model, features, use_case)
-    out = pd.DataFrame({use_case.key: frame[use_case.key].to_numpy()})
-    if use_case.task == "classification":
-        out["probability"] = scores
-        out["prediction"] = (scores >= 0.5).astype("int64")
-    else:
-        out["prediction"] = scores
-    out["model"] = model_name
-    out["model_version"] = model_version
-    out["run_id"] = run_id or ""
-    out["scored_at"] = pd.Timestamp(datetime.now(UTC))
-    if not np.isfinite(scores).all():
-        raise ScoringError(f"Model {model_name}@{model_version} produced non-finite scores; check the input for infinities.")
-    return out
-
-
-def write_predictions(predictions: pd.DataFrame, folder: Path, name: str) -> Path:
-    """Write predictions once (atomic) as Parquet; an existing file is never replaced."""
-    target = Path(folder) / f"{name}.parquet"
-    if target.exists():
-        raise ScoringError(f"Predictions {target} already exist; captures are never rewritten.")
-    buffer = io.BytesIO()
-    predictions.to_parquet(buffer, index=False)
-    return atomic_write_bytes(target, buffer.getvalue(), read_only=True)
-
-
-# --- batch scoring with capture ------------------------------------------------------
 SCORING_COLUMNS = ("prediction", "probability", "model", "model_version", "run_id", "scored_at")
 _ARROW_TYPES = {"int": pa.int64(), "float": pa.float64(), "str": pa.string(), "bool": pa.bool_()}
 _SPLIT_BUCKETS = 10_000
