@@ -44,6 +44,20 @@ def churn_params(workspace: Workspace) -> Path:
     return workspace.params / "churn.yaml"
 
 
+@pytest.fixture(params=["one_shot", "streamed"])
+def ingest_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a mart test twice: as small inputs ingest (whole), and forced through the streaming path in 1,000-row batches.
+
+    Both must give the same versions and the same error messages.
+    """
+    if request.param == "streamed":
+        from millpond import mart_stream, marts
+
+        monkeypatch.setattr(marts, "_streams", lambda *args, **kwargs: True)
+        monkeypatch.setattr(mart_stream, "BATCH_ROWS", 1000)
+    return str(request.param)
+
+
 def write_yaml(path: Path, data: dict) -> Path:
     import yaml
 

@@ -1,7 +1,8 @@
-"""Streaming ingest of large file sources: Arrow record batches in, one Parquet file out.
+"""Streaming ingest: Arrow record batches in, one Parquet file out.
 
-A mart version of a big CSV or Parquet file is never held in memory whole: the
-file is read in record batches, each batch is typed (``marts.conform`` rules)
+A big mart version is never held in memory whole: its rows arrive in record
+batches (``file_batches`` for one file, ``mart_inputs`` for DuckDB-built rows),
+each batch is typed (``mart_typing`` rules, problems added up over the window)
 and checked against the row-local contract rules, then appended to the staging
 ``data.parquet`` with a ``pyarrow.parquet.ParquetWriter``. Whole-window rules
 (minimum rows, no all-null column) use running counts; key uniqueness runs as
@@ -14,18 +15,23 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterator
+import hashlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from millpond import sources
 from millpond.contracts import ContractReport, Violation, _examples, _rule_violations
 from millpond.errors import MartError
-from millpond.params import ColumnRule, ContractSpec, UseCase
+from millpond.mart_typing import TypeProblems, column_problems, schema_error, type_columns
+from millpond.params import ColumnRule, ContractSpec, SourceSpec, UseCase
+from millpond.workspace import Workspace
 
 BATCH_ROWS = 262_144  # rows per record batch: ~tens of MB for a typical mart row
 STREAM_MIN_BYTES = 64 * 2**20  # CSV files at least this big stream (Parquet: by row count); smaller ones are read whole
@@ -101,30 +107,42 @@ class StreamOutcome:
     dtypes: dict[str, str] = field(default_factory=dict)
     report: ContractReport = field(default_factory=ContractReport)
     offending: pd.DataFrame | None = None
+    rows_sha256: str | None = None  # ``sources.frame_sha256`` of the typed rows, when asked for
 
 
 class _CsvTypesDoNotFit(Exception):
     """An Arrow-typed CSV read hit a value of another type: read again as text (pandas coercion finds the rows)."""
 
 
-def stream_to_parquet(
-    batches: Iterator[pa.RecordBatch], target: Path, use_case: UseCase, *, origin: str,
-    quarantine: Path | None, arrow_errors_mean_retry: bool = False,
-) -> StreamOutcome:
-    """Type, check and write every batch to ``target``; raise ``SchemaError`` on the first batch with bad types."""
-    from millpond.marts import conform
+ProgressCallback = Callable[[int, "int | None"], None]
 
+
+def stream_to_parquet(
+    batches: Iterable[pa.RecordBatch], target: Path, use_case: UseCase, *, origin: str, quarantine: Path | None,
+    empty_message: str | None = None, names_if_empty: list[str] | None = None, hash_rows: bool = False,
+    on_progress: ProgressCallback | None = None, total_rows: int | None = None, arrow_errors_mean_retry: bool = False,
+) -> StreamOutcome:
+    """Type, check and write every batch to ``target``.
+
+    Problems are counted over the whole window, so the ``SchemaError`` or contract
+    report says what the one-shot path would; ``empty_message`` is the error for a
+    window without rows (else that is a ``min_rows`` violation).
+    """
     declared = list(use_case.columns)
     contract = use_case.mart.contract if use_case.mart and use_case.mart.contract else ContractSpec()
     outcome = StreamOutcome()
     nulls = dict.fromkeys(declared, 0)
     schema: pa.Schema | None = None
+    structural: list[str] | None = None
+    type_problems = TypeProblems()
     suspects: list[pd.DataFrame] = []
     writer: pq.ParquetWriter | None = None
+    digest = hashlib.sha256() if hash_rows else None
+    iterator = iter(batches)
     try:
         while True:
             try:
-                batch = next(batches)
+                batch = next(iterator)
             except StopIteration:
                 break
             except (pa.ArrowException, OSError) as exc:
@@ -133,30 +151,40 @@ def stream_to_parquet(
                 raise MartError(
                     f"Cannot read {origin}: {exc}. Check that the file is complete, UTF-8 text (CSV) and uses the declared delimiter."
                 ) from exc
+            names = [str(n) for n in batch.schema.names]
+            if structural is None:
+                structural = column_problems(names, use_case)
             if batch.num_rows == 0:
                 continue
             start = outcome.rows
+            outcome.rows += batch.num_rows
             index = pd.RangeIndex(start, start + batch.num_rows)
-            names = list(batch.schema.names)
-            fast = {
-                n: batch.column(names.index(n)) for n in declared
-                if schema is not None and n in names and batch.schema.field(n).type in _ARROW_FAST.get(use_case.columns[n], ())
-                and batch.column(names.index(n)).null_count == 0
+            failing = bool(structural) or bool(type_problems)
+            present = [n for n in declared if n in names]
+            fast = {} if failing or hash_rows or schema is None else {
+                n: batch.column(names.index(n)) for n in present
+                if batch.schema.field(n).type in _ARROW_FAST.get(use_case.columns[n], ()) and batch.column(names.index(n)).null_count == 0
             }
-            if set(names) != set(declared):
-                fast = {}
-            slow = [n for n in names if n not in fast]
+            slow = [n for n in present if n not in fast]
             raw = batch.select(slow).to_pandas() if slow else pd.DataFrame(index=range(batch.num_rows))
             raw.index = index
-            where = f"{origin} (rows {start + 1}-{start + batch.num_rows})"
-            if fast:
-                typed_part = conform_subset(raw, use_case, [n for n in declared if n not in fast], origin=where, quarantine=quarantine)
-            else:
-                typed_part = conform(raw, use_case, origin=where, quarantine=quarantine)
+            typed, problems = type_columns(raw, use_case, slow)
+            if problems:
+                whole = batch.to_pandas()
+                whole.index = index
+                type_problems.add(problems, whole)
+            if structural or type_problems:
+                continue
+            typed_part = pd.DataFrame(typed, index=index)
             if schema is None:
+                typed_part = typed_part[declared]
                 schema = pa.Schema.from_pandas(typed_part, preserve_index=False)
                 outcome.dtypes = {c: str(t) for c, t in typed_part.dtypes.items()}
                 writer = pq.ParquetWriter(target, schema)
+                if digest is not None:
+                    digest.update(repr([(str(c), str(t)) for c, t in typed_part.dtypes.items()]).encode())
+            if digest is not None:
+                digest.update(pd.util.hash_pandas_object(typed_part[declared], index=False).to_numpy().tobytes())
             arrays = []
             for f in schema:
                 if f.name in fast:
@@ -169,7 +197,6 @@ def stream_to_parquet(
             table = pa.Table.from_arrays(arrays, schema=schema)
             assert writer is not None
             writer.write_table(table)
-            outcome.rows += batch.num_rows
             for f in schema:
                 nulls[f.name] += table.column(f.name).null_count
             if contract.columns:
@@ -181,15 +208,28 @@ def stream_to_parquet(
                     rows = table.take(pa.array(mask.to_numpy().nonzero()[0])).to_pandas()
                     rows.index = index[mask.to_numpy()]
                     suspects.append(rows)
+            if on_progress is not None:
+                on_progress(outcome.rows, total_rows)
     finally:
         if writer is not None:
             writer.close()
-    if schema is None:
-        raise MartError(f"{origin} has no rows: nothing to ingest.")
+    if outcome.rows == 0 and empty_message:
+        raise MartError(empty_message)
+    if structural is None:
+        structural = column_problems(names_if_empty, use_case) if names_if_empty is not None else []
+    if structural or type_problems:
+        error = schema_error(origin, structural, type_problems.merged(outcome.rows), quarantine=quarantine,
+                             offending=type_problems.offending_rows())
+        if type_problems.rows_dropped:
+            error = type(error)(f"{error}\n({type_problems.rows_dropped} more offending row(s) not written: the quarantine keeps "
+                                f"the first {type_problems.max_rows}.)")
+        raise error
     report = outcome.report
     if outcome.rows < max(contract.min_rows, 1):
         report.violations.append(Violation("", f"min_rows {max(contract.min_rows, 1)}", outcome.rows, detail="in the window"))
         return outcome
+    if digest is not None:
+        outcome.rows_sha256 = digest.hexdigest()
     for name in declared:
         if nulls[name] == outcome.rows:
             report.violations.append(Violation(name, "not all null", outcome.rows, [], None, "are all null: the column is empty"))
@@ -210,24 +250,6 @@ def stream_to_parquet(
         offending = found[~found.index.duplicated()].sort_index()
         outcome.offending = offending
     return outcome
-
-
-def conform_subset(raw: pd.DataFrame, use_case: UseCase, names: list[str], *, origin: str, quarantine: Path | None) -> pd.DataFrame:
-    """Type only ``names`` (the other declared columns already have their Arrow type); bad values raise like ``conform``."""
-    from millpond.marts import _coerce_with_rows, conform
-
-    typed: dict[str, pd.Series] = {}
-    for name in names:
-        column, problem, _ = _coerce_with_rows(name, use_case.columns[name], raw[name])
-        if problem or column is None:
-            conform(raw[names], _only(use_case, names), origin=origin, quarantine=quarantine)  # raises with the full message
-            raise AssertionError("conform accepted what _coerce_with_rows refused")  # pragma: no cover
-        typed[name] = column
-    return pd.DataFrame(typed, index=raw.index)
-
-
-def _only(use_case: UseCase, names: list[str]) -> UseCase:
-    return use_case.model_copy(update={"columns": {n: use_case.columns[n] for n in names}})
 
 
 def _duplicated_keys(path: Path, unique: list[str]) -> pd.DataFrame:
@@ -263,20 +285,64 @@ def _duplicated_keys(path: Path, unique: list[str]) -> pd.DataFrame:
     return frame
 
 
-def stream_file(
-    path: Path, fmt: str, target: Path, use_case: UseCase, *, delimiter: str, batch_rows: int, origin: str,
-    quarantine: Path | None,
-) -> StreamOutcome:
-    """Stream ``path`` into ``target``; a CSV whose values do not fit the declared Arrow types is re-read as text."""
-    columns = dict(use_case.columns)
-    if fmt == "csv":
+def file_batches(ws: Workspace, spec: SourceSpec, path: Path, window: str | None, columns: dict[str, str], *,
+                 batch_rows: int, typed_csv: bool = True) -> Iterator[pa.RecordBatch]:
+    """Record batches of a file source, filtered to ``window`` by its window column; unreadable files said plainly."""
+    fmt = sources.file_format(spec, path)
+    delimiter = spec.delimiter or ","
+    if fmt == "parquet":
+        parquet = sources.open_parquet(ws, path)
+        batches: Iterator[pa.RecordBatch] = parquet.iter_batches(batch_size=batch_rows)
+    else:
+        if path.stat().st_size == 0:
+            raise sources.empty_file_error(ws, path)
+        batches = record_batches(path, fmt, columns, delimiter=delimiter, batch_rows=batch_rows, typed_csv=typed_csv)
+    first = True
+    while True:
         try:
-            return stream_to_parquet(record_batches(path, fmt, columns, delimiter=delimiter, batch_rows=batch_rows),
-                                     target, use_case, origin=origin, quarantine=quarantine, arrow_errors_mean_retry=True)
+            batch = next(batches)
+        except StopIteration:
+            return
+        except pa.ArrowInvalid as exc:
+            if fmt == "csv" and ("UTF8" in str(exc) or "UTF-8" in str(exc)):
+                raise MartError(sources._not_utf8_message(ws, path)) from exc
+            if fmt == "parquet":
+                raise sources.parquet_error(ws, path, exc) from exc
+            raise
+        except OSError as exc:
+            if fmt == "parquet":
+                raise sources.parquet_error(ws, path, exc) from exc
+            raise
+        if first:
+            first = False
+            if fmt == "csv":
+                sources._check_delimiter(ws, path, list(batch.schema.names), len(columns), delimiter)
+            if spec.window_column and spec.window_column not in batch.schema.names:
+                raise MartError(f"Window column {spec.window_column!r} is missing from {ws.relative(path)}.")
+        if spec.window_column and window is not None:
+            labels = batch.column(spec.window_column)
+            keep = pc.equal(labels if pa.types.is_string(labels.type) else pc.cast(labels, pa.string()), window)
+            batch = batch.filter(pc.fill_null(keep, False))
+        yield batch
+
+
+def stream_file(
+    ws: Workspace, spec: SourceSpec, path: Path, window: str, target: Path, use_case: UseCase, *, batch_rows: int, origin: str,
+    quarantine: Path | None, on_progress: ProgressCallback | None = None,
+) -> StreamOutcome:
+    """Stream one file source into ``target``; a CSV whose values do not fit the declared Arrow types is re-read as text."""
+    columns = dict(use_case.columns)
+    empty = f"Window {window!r} has no rows in {ws.relative(path)}: nothing to ingest."
+    total = None
+    if sources.file_format(spec, path) == "parquet" and not spec.window_column:
+        total = sources.open_parquet(ws, path).metadata.num_rows
+    common: dict[str, Any] = {"origin": origin, "quarantine": quarantine, "empty_message": empty, "on_progress": on_progress, "total_rows": total}
+    if sources.file_format(spec, path) == "csv":
+        try:
+            return stream_to_parquet(file_batches(ws, spec, path, window, columns, batch_rows=batch_rows), target, use_case,
+                                     arrow_errors_mean_retry=True, **common)
         except _CsvTypesDoNotFit:
             target.unlink(missing_ok=True)
-        return stream_to_parquet(record_batches(path, fmt, columns, delimiter=delimiter, batch_rows=batch_rows, typed_csv=False),
-                                 target, use_case, origin=origin, quarantine=quarantine)
-    return stream_to_parquet(record_batches(path, fmt, columns, delimiter=delimiter, batch_rows=batch_rows),
-                             target, use_case, origin=origin, quarantine=quarantine)
-
+        return stream_to_parquet(file_batches(ws, spec, path, window, columns, batch_rows=batch_rows, typed_csv=False),
+                                 target, use_case, **common)
+    return stream_to_parquet(file_batches(ws, spec, path, window, columns, batch_rows=batch_rows), target, use_case, **common)

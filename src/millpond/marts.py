@@ -18,9 +18,10 @@ from typing import Any
 
 import pandas as pd
 
-from millpond import mart_stream, sources
+from millpond import mart_inputs, mart_stream, sources
 from millpond.contracts import Violation, check_contract, write_quarantine
 from millpond.errors import ContractViolationError, MartError, MartVersionNotFoundError, SchemaError, did_you_mean
+from millpond.mart_typing import conform
 from millpond.params import MartSpec, UseCase, check_window
 from millpond.sources import frame_sha256
 from millpond.transforms import read_transform, run_transform, transform_path
@@ -28,6 +29,7 @@ from millpond.storage import atomic_write_json, make_read_only, publish_dir, rea
 from millpond.workspace import Workspace
 
 MART_FORMAT = 1
+DESCRIBE_WHOLE_ROWS = 1_000_000  # above this, a version's summary is computed over the file, not in memory
 _MAX_EXAMPLES = 3
 
 
@@ -56,6 +58,42 @@ class MartVersion:
     def read(self, columns: list[str] | None = None) -> pd.DataFrame:
         """Load the version's rows."""
         return pd.read_parquet(self.data_path, columns=columns)
+
+    def head(self, n: int = 5) -> pd.DataFrame:
+        """The first ``n`` rows, without reading the rest."""
+        import pyarrow.parquet as pq
+
+        batches = pq.ParquetFile(self.data_path).iter_batches(batch_size=n)
+        first = next(batches, None)
+        return first.to_pandas() if first is not None else self.read().head(0)
+
+    def describe(self) -> pd.DataFrame:
+        """``DataFrame.describe().T`` of the numeric columns; above ``DESCRIBE_WHOLE_ROWS`` rows DuckDB computes it
+        over the file (quartiles then approximate), so a big version is never loaded whole."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        schema = pq.read_schema(self.data_path)
+        numeric = [f.name for f in schema if pa.types.is_integer(f.type) or pa.types.is_floating(f.type)]
+        if self.rows <= DESCRIBE_WHOLE_ROWS or not numeric:
+            return self.read(columns=numeric).describe().T
+        import duckdb
+
+        stats = ["count", "mean", "std", "min", "25%", "50%", "75%", "max"]
+        parts = []
+        for c in numeric:
+            q = '"' + c.replace('"', '""') + '"'
+            parts.append(f"count({q}), avg({q}), stddev_samp({q}), min({q}), approx_quantile({q}, 0.25), "
+                         f"approx_quantile({q}, 0.5), approx_quantile({q}, 0.75), max({q})")
+        con = duckdb.connect()
+        try:
+            con.execute("SET threads TO 1")
+            row = con.execute(f"SELECT {', '.join(parts)} FROM read_parquet(?)", [str(self.data_path)]).fetchone()
+        finally:
+            con.close()
+        assert row is not None
+        values = [[float(v) if v is not None else float("nan") for v in row[i * 8 : (i + 1) * 8]] for i in range(len(numeric))]
+        return pd.DataFrame(values, index=numeric, columns=stats)
 
 
 @dataclass
@@ -157,89 +195,6 @@ def read_raw(ws: Workspace, use_case: UseCase, window: str | None) -> tuple[pd.D
     return frame, provenance
 
 
-def _examples(values: pd.Series) -> str:
-    return ", ".join(repr(v) for v in values.head(_MAX_EXAMPLES).tolist())
-
-
-def _coerce_column(name: str, expected: str, column: pd.Series) -> tuple[pd.Series | None, str | None]:
-    """Cast a column to the declared dtype, or return a message saying why not."""
-    typed, problem, _ = _coerce_with_rows(name, expected, column)
-    return typed, problem
-
-
-def _coerce_with_rows(name: str, expected: str, column: pd.Series) -> tuple[pd.Series | None, str | None, pd.Index | None]:
-    """Cast a column to the declared dtype, or say why not and which rows are at fault."""
-    if expected == "str":
-        return column.astype("str").where(column.notna()), None, None
-    if expected == "datetime":
-        parsed = pd.to_datetime(column, errors="coerce")
-        bad = column[parsed.isna() & column.notna()]
-        if bad.empty:
-            return parsed, None, None
-        return None, f"column {name!r} should be datetime; {len(bad)} value(s) do not parse, e.g. {_examples(bad)}", bad.index
-    if expected == "bool":
-        if pd.api.types.is_bool_dtype(column):
-            return column.astype("bool"), None, None
-        mapped = column.astype("str").str.lower().map({"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False})
-        bad = column[mapped.isna()]
-        if bad.empty:
-            return mapped.astype("bool"), None, None
-        return None, f"column {name!r} should be bool; {len(bad)} value(s) are not, e.g. {_examples(bad)}", bad.index
-    numeric = pd.to_numeric(column, errors="coerce")
-    bad = column[numeric.isna() & column.notna()]
-    if not bad.empty:
-        return None, f"column {name!r} should be {expected} but holds text in {len(bad)} row(s), e.g. {_examples(bad)}", bad.index
-    if expected == "int":
-        if numeric.isna().all():
-            return None, f"column {name!r}, rule not all null: all {len(column)} row(s) are null: the column is empty", None
-        if numeric.isna().any():
-            missing = column[numeric.isna()]
-            return None, f"column {name!r} should be int but has {len(missing)} missing value(s); declare it 'float' or fill them", missing.index
-        if not (numeric == numeric.round()).all():
-            frac = column[numeric != numeric.round()]
-            return None, f"column {name!r} should be int but holds fractions in {len(frac)} row(s), e.g. {_examples(frac)}; declare it 'float'", frac.index
-        return numeric.astype("int64"), None, None
-    return numeric.astype("float64"), None, None
-
-
-def conform(frame: pd.DataFrame, use_case: UseCase, *, origin: str, quarantine: Path | None = None) -> pd.DataFrame:
-    """Check columns and dtypes against the use case and return a typed copy (declared column order).
-
-    Rows holding values of the wrong type are written to ``quarantine`` (CSV) when given.
-    """
-    problems: list[str] = []
-    bad_rows: list[Violation] = []
-    declared = list(use_case.columns)
-    present = [str(c) for c in frame.columns]
-    missing = [c for c in declared if c not in present]
-    extra = [c for c in present if c not in declared]
-    for name in missing:
-        problems.append(f"column {name!r} is missing.{did_you_mean(name, extra)}")
-    for name in extra:
-        if not any(did_you_mean(m, [name]) for m in missing):
-            problems.append(f"column {name!r} is not declared in 'columns'; add it to the params or drop it from the source")
-    typed: dict[str, pd.Series] = {}
-    for name in declared:
-        if name in missing:
-            continue
-        column, problem, rows = _coerce_with_rows(name, use_case.columns[name], frame[name])
-        if problem:
-            problems.append(problem)
-            if rows is not None:
-                bad_rows.append(Violation(name, f"type {use_case.columns[name]}", len(rows), index=rows))
-        elif column is not None:
-            typed[name] = column
-    if problems:
-        written = write_quarantine(quarantine, frame, bad_rows) if quarantine is not None else 0
-        raise SchemaError(
-            f"{origin} does not match the use case's columns ({len(problems)} problem(s)):\n"
-            + "\n".join(f"  - {p}" for p in problems)
-            + "\nFix the source data, or the 'columns' section of the params."
-            + (f"\n{written} offending row(s) written to {quarantine}." if written else "")
-        )
-    return pd.DataFrame(typed)[declared]
-
-
 def version_id(window: str, provenance: dict[str, Any], use_case: UseCase, *, build: dict[str, Any] | None = None) -> str:
     """Content address of a mart version: same sources, transform, window and schema give the same id."""
     content: dict[str, Any] = {"format": MART_FORMAT, "window": window, "source": provenance["sha256"], "columns": use_case.columns}
@@ -273,19 +228,13 @@ def _checked(window: str, frame: pd.DataFrame, use_case: UseCase, origin: str, q
     report = check_contract(typed, use_case)
     if not report.ok:
         written = write_quarantine(quarantine, typed, report.violations) if quarantine is not None else 0
-        where = f"\n{written} offending row(s) written to {quarantine}." if written else ""
-        raise ContractViolationError(
-            f"{origin} breaks the data contract of mart {use_case.use_case!r} ({len(report.violations)} violation(s)):\n"
-            + "\n".join(f"  - {v.describe()}" for v in report.violations)
-            + where
-            + "\nFix the source data, or the contract ('key', 'mart.contract' in the params). Nothing was stored."
-        )
+        raise _contract_error(origin, use_case, report.violations, written, quarantine)
     return _Window(window, typed, report.warnings)
 
 
 def ingest(
     ws: Workspace, use_case: UseCase, window: str, *, run_id: str | None = None, quarantine: Path | None = None,
-    batch_rows: int | None = None,
+    batch_rows: int | None = None, on_progress: mart_stream.ProgressCallback | None = None,
 ) -> IngestResult:
     """Read, transform, validate and store the mart version(s) of ``window``.
 
@@ -293,19 +242,21 @@ def ingest(
     rebuilds every window up to ``window`` from sources that hold them all
     (unchanged windows are no-ops). Every window is checked before any is stored;
     rows breaking the schema or the contract go to ``quarantine`` when given.
-    A plain file source of at least ``mart_stream.STREAM_MIN_BYTES`` (or any size
-    when ``batch_rows`` is given) streams in record batches of ``batch_rows`` rows.
+    Large inputs (a file of ``mart_stream.STREAM_MIN_BYTES`` or more, a Parquet
+    file of more than one batch, any database query), or any input when
+    ``batch_rows`` is given, stream in record batches of ``batch_rows`` rows;
+    the result is the same as the one-shot path's.
     """
     check_window(window)
+    if batch_rows is not None and batch_rows < 1:
+        raise MartError(f"batch_rows must be a positive number of rows; got {batch_rows}.")
+    if _streams(ws, use_case, window, batch_rows):
+        return _ingest_streamed(ws, use_case, window, batch_rows or mart_stream.BATCH_ROWS, run_id=run_id,
+                                quarantine=quarantine, on_progress=on_progress)
     spec = use_case.mart or MartSpec()
-    streamed = _streamed_source(ws, use_case, window, batch_rows)
-    if streamed is not None:
-        return _ingest_streamed(ws, use_case, window, streamed, batch_rows or mart_stream.BATCH_ROWS, run_id=run_id, quarantine=quarantine)
     full = spec.load == "full"
     tables, described = _load_tables(ws, use_case, None if full else window)
-    build: dict[str, Any] = {}
-    if use_case.mart is not None:
-        build = {"load": spec.load, "sources": {n: d["sha256"] for n, d in described.items()}}
+    build = _build(use_case, described)
     frame = tables["source"]
     origin = f"Raw data for window {window!r} ({described['source'].get('path') or described['source'].get('url')})"
     transform_info: dict[str, Any] | None = None
@@ -321,10 +272,9 @@ def ingest(
         column = str(use_case.source.window_column)
         if column not in frame.columns:
             raise SchemaError(f"{origin} has no window column {column!r}, which 'load: full' needs to split the mart into windows.")
-        labels = frame[column].astype("str")
+        labels = frame[column].astype("str").where(frame[column].notna())
         windows = sorted(w for w in labels.dropna().unique() if w <= window)
-        if window not in windows:
-            raise MartError(f"Window {window!r} has no rows in the sources: nothing to ingest (windows found: {', '.join(windows[-6:]) or 'none'}).")
+        _check_window_found(window, windows)
         parts = [(w, frame[labels == w].reset_index(drop=True)) for w in windows]
     else:
         parts = [(window, frame)]
@@ -332,28 +282,9 @@ def ingest(
     store = MartStore(ws.feature_marts)
     result: IngestResult | None = None
     for item in checked:
-        item_build = dict(build)
-        provenance = described["source"]
-        if full:
-            item_build["rows_sha256"] = frame_sha256(item.frame)
-            item_build.pop("sources", None)
-        version = version_id(item.window, provenance if not full else {"sha256": None}, use_case, build=item_build or None)
-        manifest: dict[str, Any] = {
-            "mart": use_case.use_case,
-            "version": version,
-            "window": item.window,
-            "columns": {c: str(t) for c, t in item.frame.dtypes.items()},
-            "declared_columns": dict(use_case.columns),
-            "source": provenance,
-            "created_at": datetime.now(UTC).isoformat(timespec="microseconds"),
-            "run_id": run_id,
-        }
-        if use_case.mart is not None:
-            manifest.update({
-                "sources": described, "transform": transform_info, "load": spec.load,
-                "contract": spec.contract.model_dump(mode="json") if spec.contract else None,
-                "warnings": item.warnings,
-            })
+        version, manifest = _describe_version(use_case, item.window, described, build, transform_info, item.warnings,
+                                              dtypes={c: str(t) for c, t in item.frame.dtypes.items()}, run_id=run_id,
+                                              rows_sha256=frame_sha256(item.frame) if full else None)
         published = store.publish(use_case.use_case, version, item.frame, manifest)
         if item.window == window:
             result = IngestResult(published.version, published.created, item.warnings)
@@ -363,62 +294,155 @@ def ingest(
     return result
 
 
-# --- streaming large file sources ------------------------------------------------
-def _streamed_source(ws: Workspace, use_case: UseCase, window: str, batch_rows: int | None) -> Path | None:
-    """The source file when this ingest streams: one file, no transform, incremental, big enough (or forced)."""
+def _build(use_case: UseCase, described: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """What, besides the main source, a version id covers: load mode and every source's hash."""
+    if use_case.mart is None:
+        return {}
+    return {"load": use_case.mart.load, "sources": {n: d["sha256"] for n, d in described.items()}}
+
+
+def _check_window_found(window: str, windows: list[str]) -> None:
+    if window not in windows:
+        raise MartError(f"Window {window!r} has no rows in the sources: nothing to ingest (windows found: {', '.join(windows[-6:]) or 'none'}).")
+
+
+def _describe_version(
+    use_case: UseCase, window: str, described: dict[str, dict[str, Any]], build: dict[str, Any], transform_info: dict[str, Any] | None,
+    warnings: list[str], *, dtypes: dict[str, str], run_id: str | None, rows_sha256: str | None,
+) -> tuple[str, dict[str, Any]]:
+    """The content-addressed id and the manifest of one window's version (one-shot and streamed paths alike)."""
     spec = use_case.mart or MartSpec()
-    source = use_case.source
-    if source.url or source.window_column or spec.transform or spec.sources or spec.load != "incremental":
-        return None
-    path = sources.source_file(ws, source, window)
-    if batch_rows is None and not mart_stream.is_large(path, sources._file_format(source, path)):
-        return None
-    return path
+    item_build = dict(build)
+    provenance = described["source"]
+    if rows_sha256 is not None:  # a full load: the window's own rows, not the whole source, address it
+        item_build["rows_sha256"] = rows_sha256
+        item_build.pop("sources", None)
+    version = version_id(window, provenance if rows_sha256 is None else {"sha256": None}, use_case, build=item_build or None)
+    manifest: dict[str, Any] = {
+        "mart": use_case.use_case,
+        "version": version,
+        "window": window,
+        "columns": dtypes,
+        "declared_columns": dict(use_case.columns),
+        "source": provenance,
+        "created_at": datetime.now(UTC).isoformat(timespec="microseconds"),
+        "run_id": run_id,
+    }
+    if use_case.mart is not None:
+        manifest.update({
+            "sources": described, "transform": transform_info, "load": spec.load,
+            "contract": spec.contract.model_dump(mode="json") if spec.contract else None,
+            "warnings": warnings,
+        })
+    return version, manifest
+
+
+# --- streaming large inputs ------------------------------------------------------------
+def _streams(ws: Workspace, use_case: UseCase, window: str, batch_rows: int | None) -> bool:
+    """Whether this ingest streams: asked for, a database source, or a file big enough to."""
+    spec = use_case.mart or MartSpec()
+    specs = [use_case.source, *spec.sources.values()]
+    if batch_rows is not None or any(s.url for s in specs):
+        return True
+    for source in specs:
+        path = sources.source_file(ws, source, None if spec.load == "full" else window)
+        if mart_stream.is_large(path, sources.file_format(source, path)):
+            return True
+    return False
+
+
+@dataclass
+class _StagedWindow:
+    window: str
+    staging: Path
+    outcome: mart_stream.StreamOutcome
+    origin: str
 
 
 def _ingest_streamed(
-    ws: Workspace, use_case: UseCase, window: str, path: Path, batch_rows: int, *, run_id: str | None, quarantine: Path | None,
+    ws: Workspace, use_case: UseCase, window: str, batch_rows: int, *, run_id: str | None, quarantine: Path | None,
+    on_progress: mart_stream.ProgressCallback | None,
 ) -> IngestResult:
-    """Stream one file source into a staged version, check it, and publish it with one rename."""
+    """Stream the sources into staged versions, check every window, then publish each with one rename."""
     spec = use_case.mart or MartSpec()
-    fmt = sources._file_format(use_case.source, path)
-    provenance = {"kind": "file", "path": ws.relative(path), "format": fmt, "sha256": sha256_file(path)}
-    build: dict[str, Any] = {}
-    if use_case.mart is not None:
-        build = {"load": spec.load, "sources": {"source": provenance["sha256"]}}
-    version = version_id(window, provenance, use_case, build=build or None)
-    origin = f"Raw data for window {window!r} ({provenance['path']})"
+    full = spec.load == "full"
     store = MartStore(ws.feature_marts)
     folder = store.root / use_case.use_case / "versions"
     folder.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".staging-{version}-", dir=folder))
+    work = Path(tempfile.mkdtemp(prefix=".work-", dir=folder))
+    staged: list[_StagedWindow] = []
+
+    def stage(w: str, batches: Any, origin: str, **options: Any) -> None:
+        staging = Path(tempfile.mkdtemp(prefix=f".staging-{w}-", dir=folder))
+        staged.append(_StagedWindow(w, staging, mart_stream.StreamOutcome(), origin))
+        staged[-1].outcome = mart_stream.stream_to_parquet(batches, staging / "data.parquet", use_case, origin=origin,
+                                                           quarantine=quarantine, on_progress=on_progress, **options)
+
     try:
-        outcome = mart_stream.stream_file(path, fmt, staging / "data.parquet", use_case, delimiter=use_case.source.delimiter or ",",
-                                          batch_rows=batch_rows, origin=origin, quarantine=quarantine)
-        report = outcome.report
-        if not report.ok:
-            offending = outcome.offending if outcome.offending is not None else pd.DataFrame()
-            written = write_quarantine(quarantine, offending, report.violations) if quarantine is not None else 0
-            raise _contract_error(origin, use_case, report.violations, written, quarantine)
-        final = folder / version
-        if (final / "manifest.json").exists():
-            shutil.rmtree(staging, ignore_errors=True)
-            return IngestResult(store._load(final), created=False, warnings=report.warnings)
-        manifest: dict[str, Any] = {
-            "mart": use_case.use_case, "version": version, "window": window, "columns": outcome.dtypes,
-            "declared_columns": dict(use_case.columns), "source": provenance,
-            "created_at": datetime.now(UTC).isoformat(timespec="microseconds"), "run_id": run_id,
-        }
-        if use_case.mart is not None:
-            manifest.update({
-                "sources": {"source": provenance}, "transform": None, "load": spec.load,
-                "contract": spec.contract.model_dump(mode="json") if spec.contract else None, "warnings": report.warnings,
-            })
-        created = store.seal(staging, final, manifest, rows=outcome.rows)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return IngestResult(store._load(final), created=created, warnings=report.warnings)
+        transform_info: dict[str, Any] | None = None
+        if not (use_case.source.url or spec.transform or spec.sources or full):
+            path = sources.source_file(ws, use_case.source, window)
+            described = {"source": sources.file_provenance(ws, use_case.source, path)}
+            origin = f"Raw data for window {window!r} ({described['source']['path']})"
+            staging = Path(tempfile.mkdtemp(prefix=f".staging-{window}-", dir=folder))
+            staged.append(_StagedWindow(window, staging, mart_stream.StreamOutcome(), origin))
+            staged[-1].outcome = mart_stream.stream_file(ws, use_case.source, path, window, staging / "data.parquet", use_case,
+                                                         batch_rows=batch_rows, origin=origin, quarantine=quarantine,
+                                                         on_progress=on_progress)
+        else:
+            con = mart_inputs.connect(work)
+            try:
+                described = {}
+                described["source"], where = mart_inputs.stage_source(
+                    ws, con, use_case.source, "source", None if full else window, work, columns=dict(use_case.columns), batch_rows=batch_rows)
+                if not full and mart_inputs.count_rows(con, "source") == 0:
+                    raise MartError(f"Window {window!r} has no rows in {where}: nothing to ingest.")
+                for name, source in spec.sources.items():
+                    described[name], _ = mart_inputs.stage_source(ws, con, source, name, None if full else window, work,
+                                                                  columns=None, batch_rows=batch_rows)
+                rows, transform_info = mart_inputs.build_rows(ws, con, use_case, work, list(described))
+                origin = (f"Output of transform {transform_info['path']} for window {window!r}" if transform_info else
+                          f"Raw data for window {window!r} ({described['source'].get('path') or described['source'].get('url')})")
+                if full:
+                    by_window, windows = mart_inputs.split_windows(con, rows, str(use_case.source.window_column), window, work, origin=origin)
+                    _check_window_found(window, windows)
+                    for w in windows:
+                        stage(w, mart_inputs.window_batches(con, by_window, w, batch_rows=batch_rows), origin.replace(repr(window), repr(w)),
+                              hash_rows=True)
+                else:
+                    batches, names, total = mart_inputs.file_rows(rows, batch_rows=batch_rows)
+                    stage(window, batches, origin, names_if_empty=names, total_rows=total)
+            finally:
+                con.close()
+        for item in staged:  # every window passes before any is stored
+            report = item.outcome.report
+            if not report.ok:
+                offending = item.outcome.offending if item.outcome.offending is not None else pd.DataFrame()
+                written = write_quarantine(quarantine, offending, report.violations) if quarantine is not None else 0
+                raise _contract_error(item.origin, use_case, report.violations, written, quarantine)
+        build = _build(use_case, described)
+        if transform_info:
+            build["transform"] = transform_info["sha256"]
+        result: IngestResult | None = None
+        for item in staged:
+            version, manifest = _describe_version(use_case, item.window, described, build, transform_info, item.outcome.report.warnings,
+                                                  dtypes=item.outcome.dtypes, run_id=run_id,
+                                                  rows_sha256=item.outcome.rows_sha256 if full else None)
+            final = folder / version
+            if (final / "manifest.json").exists():
+                created = False
+            else:
+                created = store.seal(item.staging, final, manifest, rows=item.outcome.rows)
+            if item.window == window:
+                result = IngestResult(store._load(final), created, item.outcome.report.warnings)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        for item in staged:
+            shutil.rmtree(item.staging, ignore_errors=True)
+    assert result is not None
+    if full:
+        result.windows = [item.window for item in staged]
+    return result
 
 
 def _contract_error(origin: str, use_case: UseCase, violations: list[Violation], written: int, quarantine: Path | None) -> ContractViolationError:

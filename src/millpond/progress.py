@@ -54,3 +54,33 @@ def rows_progress(verb: str, done: int, total: int | None) -> str:
     if not total:
         return f"{verb} {done:,} rows"
     return f"{verb} {done:,} of {total:,} rows ({100 * done / total:.0f}%)"
+
+
+class PeriodicLines:
+    """Prints a progress line at most every ``every`` seconds: for output nobody watches live (a kernel, a cron log)."""
+
+    def __init__(self, label: str, *, every: float = 15.0, stream: TextIO | None = None) -> None:
+        self.label = label
+        self.every = every
+        self.stream = stream or sys.stdout
+        self._started = self._last = time.perf_counter()
+
+    def rows_callback(self, verb: str):  # type: ignore[no-untyped-def]
+        """A ``(done, total)`` callback printing ``label: verb N of M rows (P%) [T s]`` now and then."""
+
+        def show(done: int, total: int | None) -> None:
+            now = time.perf_counter()
+            if now - self._last < self.every:
+                return
+            self._last = now
+            print(f"{self.label}: {rows_progress(verb, done, total)}  [{now - self._started:.0f} s]", file=self.stream, flush=True)
+
+        return show
+
+
+def rows_reporter(label: str, verb: str, *, every: float = 15.0):  # type: ignore[no-untyped-def]
+    """A live status line on a terminal, else a line every ``every`` seconds on stdout; returns ``(callback, finish)``."""
+    status = StatusLine()
+    if status.enabled:
+        return status.rows_callback(verb), status.clear
+    return PeriodicLines(label, every=every).rows_callback(verb), lambda: None

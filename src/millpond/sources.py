@@ -9,8 +9,10 @@ provenance keeps the URL as written in the params (inline passwords masked).
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -56,7 +58,7 @@ def source_file(ws: Workspace, spec: SourceSpec, window: str | None, *, name: st
     )
 
 
-def _file_format(spec: SourceSpec, path: Path) -> str:
+def file_format(spec: SourceSpec, path: Path) -> str:
     if spec.format:
         return spec.format
     suffix = path.suffix.lower()
@@ -68,24 +70,40 @@ def _file_format(spec: SourceSpec, path: Path) -> str:
 
 
 def _not_utf8_message(ws: Workspace, path: Path) -> str:
-    data = path.read_bytes()
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        byte = data[exc.start : exc.start + 1].hex()
-        return (
-            f"Raw file {ws.relative(path)} is not UTF-8 text: byte 0x{byte} at offset {exc.start} (line {line}) "
-            "cannot be decoded. Re-encode the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)."
-        )
+    """Where the first byte that is not UTF-8 sits (read in chunks: the file may be larger than memory)."""
+    carry, base, lines = b"", 0, 0
+    with path.open("rb") as handle:
+        while True:
+            chunk = handle.read(1 << 20)
+            data = carry + chunk
+            if not data:
+                break
+            try:
+                data.decode("utf-8")
+                carry = b""
+            except UnicodeDecodeError as exc:
+                if exc.reason == "unexpected end of data" and chunk:  # a character split between two reads
+                    carry = data[exc.start :]
+                    lines += data.count(b"\n", 0, exc.start)
+                    base += exc.start
+                    continue
+                line = lines + data.count(b"\n", 0, exc.start) + 1
+                return (
+                    f"Raw file {ws.relative(path)} is not UTF-8 text: byte 0x{data[exc.start : exc.start + 1].hex()} at offset "
+                    f"{base + exc.start} (line {line}) cannot be decoded. Re-encode the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)."
+                )
+            lines += data.count(b"\n")
+            base += len(data)
+            if not chunk:
+                break
     return f"Raw file {ws.relative(path)} is not UTF-8 text. Re-encode it as UTF-8."
 
 
-def _check_delimiter(ws: Workspace, path: Path, frame: pd.DataFrame, declared: int, delimiter: str) -> None:
+def _check_delimiter(ws: Workspace, path: Path, names: list[str], declared: int, delimiter: str) -> None:
     """A file read into one column whose name holds another delimiter was split with the wrong one."""
-    if declared < 2 or frame.shape[1] != 1:
+    if declared < 2 or len(names) != 1:
         return
-    header = str(frame.columns[0])
+    header = str(names[0])
     for candidate in _DELIMITERS:
         if candidate != delimiter and candidate in header:
             shown = {"\t": "\\t"}.get(candidate, candidate)
@@ -95,35 +113,91 @@ def _check_delimiter(ws: Workspace, path: Path, frame: pd.DataFrame, declared: i
             )
 
 
+def empty_file_error(ws: Workspace, path: Path) -> MartError:
+    return MartError(f"Raw file {ws.relative(path)} is empty: it has no header and no rows.")
+
+
+def parquet_error(ws: Workspace, path: Path, exc: BaseException) -> MartError:
+    return MartError(
+        f"Raw file {ws.relative(path)} is not a readable Parquet file (truncated or corrupt?): {exc}. "
+        "Re-export it, or check that the copy finished."
+    )
+
+
+def open_parquet(ws: Workspace, path: Path) -> Any:
+    """A ``pyarrow.parquet.ParquetFile``, or the error saying the file is truncated or corrupt."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise parquet_error(ws, path, exc) from exc
+
+
+def file_provenance(ws: Workspace, spec: SourceSpec, path: Path) -> dict[str, Any]:
+    return {"kind": "file", "path": ws.relative(path), "format": file_format(spec, path), "sha256": sha256_file(path)}
+
+
+def csv_chunks(
+    ws: Workspace, path: Path, spec: SourceSpec, *, columns: dict[str, str] | None, chunk_rows: int | None = None,
+) -> Any:
+    """``pandas.read_csv`` of a CSV source (whole, or an iterator of ``chunk_rows`` chunks), errors said plainly."""
+    declared = columns or {}
+    delimiter = spec.delimiter or ","
+    text_columns = {c: "str" for c, t in declared.items() if t == "str"}
+    if path.stat().st_size == 0:
+        raise empty_file_error(ws, path)
+    try:
+        if chunk_rows is None:
+            frame = pd.read_csv(path, dtype=text_columns, sep=delimiter)
+            _check_delimiter(ws, path, [str(c) for c in frame.columns], len(declared), delimiter)
+            return frame
+        return _checked_chunks(ws, path, pd.read_csv(path, dtype=text_columns, sep=delimiter, chunksize=chunk_rows), len(declared), delimiter)
+    except pd.errors.EmptyDataError as exc:
+        raise empty_file_error(ws, path) from exc
+    except UnicodeDecodeError as exc:
+        raise MartError(_not_utf8_message(ws, path)) from exc
+    except (ValueError, OSError) as exc:
+        raise MartError(f"Cannot read raw file {ws.relative(path)} as csv: {exc}") from exc
+
+
+def _checked_chunks(ws: Workspace, path: Path, reader: Any, declared: int, delimiter: str) -> Any:
+    first = True
+    with reader:
+        while True:
+            try:
+                chunk = next(reader)
+            except StopIteration:
+                return
+            except pd.errors.EmptyDataError as exc:
+                raise empty_file_error(ws, path) from exc
+            except UnicodeDecodeError as exc:
+                raise MartError(_not_utf8_message(ws, path)) from exc
+            except (ValueError, OSError) as exc:
+                raise MartError(f"Cannot read raw file {ws.relative(path)} as csv: {exc}") from exc
+            if first:
+                _check_delimiter(ws, path, [str(c) for c in chunk.columns], declared, delimiter)
+                first = False
+            yield chunk
+
+
 def read_file(
     ws: Workspace, spec: SourceSpec, window: str | None, *, name: str = "source",
     columns: dict[str, str] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Read a file source (filtered to ``window`` when it has a window column) and describe it."""
     path = source_file(ws, spec, window, name=name)
-    fmt = _file_format(spec, path)
-    declared = columns or {}
-    text_columns = {c: "str" for c, t in declared.items() if t == "str"}
-    delimiter = spec.delimiter or ","
-    try:
-        if fmt == "csv":
-            frame = pd.read_csv(path, dtype=text_columns, sep=delimiter)
-            _check_delimiter(ws, path, frame, len(declared), delimiter)
-        else:
+    fmt = file_format(spec, path)
+    if fmt == "csv":
+        frame = csv_chunks(ws, path, spec, columns=columns)
+    else:
+        try:
             frame = pd.read_parquet(path)
-    except pd.errors.EmptyDataError as exc:
-        raise MartError(f"Raw file {ws.relative(path)} is empty: it has no header and no rows.") from exc
-    except UnicodeDecodeError as exc:
-        raise MartError(_not_utf8_message(ws, path)) from exc
-    except (ValueError, OSError) as exc:
-        if fmt == "parquet":
-            raise MartError(
-                f"Raw file {ws.relative(path)} is not a readable Parquet file (truncated or corrupt?): {exc}. "
-                "Re-export it, or check that the copy finished."
-            ) from exc
-        raise MartError(f"Cannot read raw file {ws.relative(path)} as {fmt}: {exc}") from exc
+        except (ValueError, OSError) as exc:
+            raise parquet_error(ws, path, exc) from exc
     frame = _filter_window(frame, spec, window, origin=ws.relative(path))
-    return frame, {"kind": "file", "path": ws.relative(path), "format": fmt, "sha256": sha256_file(path)}
+    return frame, file_provenance(ws, spec, path)
 
 
 def _filter_window(frame: pd.DataFrame, spec: SourceSpec, window: str | None, *, origin: str) -> pd.DataFrame:
@@ -156,10 +230,16 @@ def _describe_db_error(exc: BaseException) -> str:
     return text.split("\n(Background on this error")[0].strip()
 
 
-def read_database(
-    ws: Workspace, spec: SourceSpec, window: str | None, *, name: str = "source",
-) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Run a source's query through SQLAlchemy and describe it (the URL as written, never expanded)."""
+DB_CHUNK_ROWS = 100_000  # rows fetched per round trip; fixed, so a query's content hash does not depend on --batch-rows
+
+
+def database_chunks(
+    ws: Workspace, spec: SourceSpec, window: str | None, *, name: str = "source", chunk_rows: int = DB_CHUNK_ROWS,
+) -> tuple[Iterator[pd.DataFrame], dict[str, Any]]:
+    """Stream a source's query in chunks through SQLAlchemy (server-side cursor); its provenance is filled in as it goes.
+
+    The provenance's ``sha256`` (a hash over every chunk) is final once the iterator is exhausted.
+    """
     import sqlalchemy as sa
     from sqlalchemy import exc as sa_exc
 
@@ -185,27 +265,64 @@ def read_database(
         engine = sa.create_engine(url)
     except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ImportError) as exc:
         raise MartError(f"Bad database URL {shown_url!r} for {label}: {_describe_db_error(exc)}. Check the driver name and install it.") from None
+    provenance: dict[str, Any] = {"kind": "database", "url": shown_url, "query": spec.query, "sha256": None, "path": None}
+    query = spec.query.replace("{window}", ":window")
+    params = {"window": window} if ":window" in query else {}
+
+    def failed(exc: BaseException) -> SourceQueryError:
+        return SourceQueryError(f"The query of {label} failed on {shown_url}: {_describe_db_error(exc)}\nQuery: {spec.query.strip()}")
+
     try:
-        try:
-            connection = engine.connect()
-        except sa_exc.DBAPIError as exc:
-            raise SourceUnavailableError(
-                f"Could not connect to {label} at {shown_url}: {_describe_db_error(exc)}. "
-                "Check that the server is up and the host, port and credentials are right."
-            ) from None
-        query = spec.query.replace("{window}", ":window")
-        with connection:
-            try:
-                frame = pd.read_sql_query(sa.text(query), connection, params={"window": window} if ":window" in query else None)
-            except (sa_exc.DBAPIError, pd.errors.DatabaseError) as exc:
-                if isinstance(exc, pd.errors.DatabaseError) and isinstance(exc.__cause__, sa_exc.DBAPIError):
-                    exc = exc.__cause__
-                raise SourceQueryError(f"The query of {label} failed on {shown_url}: {_describe_db_error(exc)}\nQuery: {spec.query.strip()}") from None
-    finally:
+        connection = engine.connect()
+    except sa_exc.DBAPIError as exc:
         engine.dispose()
-    frame = _filter_window(frame, spec, window, origin=f"the query of {label}")
-    provenance = {"kind": "database", "url": shown_url, "query": spec.query, "sha256": frame_sha256(frame), "path": None}
-    return frame, provenance
+        raise SourceUnavailableError(
+            f"Could not connect to {label} at {shown_url}: {_describe_db_error(exc)}. "
+            "Check that the server is up and the host, port and credentials are right."
+        ) from None
+    try:
+        result = connection.execution_options(stream_results=True, max_row_buffer=chunk_rows).execute(sa.text(query), params)
+        keys = list(result.keys())
+    except sa_exc.DBAPIError as exc:
+        connection.close()
+        engine.dispose()
+        raise failed(exc) from None
+
+    def chunks() -> Iterator[pd.DataFrame]:
+        digest = hashlib.sha256()
+        try:
+            yielded = False
+            while True:
+                try:
+                    rows = result.fetchmany(chunk_rows)
+                except sa_exc.DBAPIError as exc:
+                    raise failed(exc) from None
+                if not rows and yielded:
+                    break
+                frame = pd.DataFrame.from_records([tuple(r) for r in rows], columns=keys, coerce_float=True)
+                digest.update(frame_sha256(frame).encode())
+                yielded = True
+                yield frame
+                if not rows:
+                    break
+            provenance["sha256"] = digest.hexdigest()
+        finally:
+            result.close()
+            connection.close()
+            engine.dispose()
+
+    return chunks(), provenance
+
+
+def read_database(
+    ws: Workspace, spec: SourceSpec, window: str | None, *, name: str = "source",
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Run a source's query through SQLAlchemy and describe it (the URL as written, never expanded)."""
+    chunks, provenance = database_chunks(ws, spec, window, name=name)
+    frames = list(chunks)
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    label = f"source {name!r}" if name != "source" else "the source"
+    return _filter_window(frame, spec, window, origin=f"the query of {label}"), provenance
 
 
 def read_source(

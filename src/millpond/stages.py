@@ -131,10 +131,15 @@ class StageContext:
 
 def run_ingest(ctx: StageContext) -> StageResult:
     """Validate the window's raw rows and store them as a mart version."""
+    from millpond.progress import rows_reporter
+
     quarantine = ctx.run_dir / "outputs" / "quarantine.csv" if ctx.run_dir is not None else None
-    result = ingest(ctx.workspace, ctx.use_case, ctx.window, run_id=ctx.run_id, quarantine=quarantine)
+    show, finish = rows_reporter(f"ingest {ctx.window}", "checked")  # big inputs: a line every 15 s in the notebook
+    try:
+        result = ingest(ctx.workspace, ctx.use_case, ctx.window, run_id=ctx.run_id, quarantine=quarantine, on_progress=show)
+    finally:
+        finish()
     version = result.version
-    frame = version.read()
     summary = {
         "mart_version": version.version,
         "rows": version.rows,
@@ -147,7 +152,7 @@ def run_ingest(ctx: StageContext) -> StageResult:
     if result.windows:
         summary["windows_rebuilt"] = result.windows
     reason = "" if result.created else f"identical input: version {version.version} already stored, nothing written"
-    tables = {"first rows": frame.head(5), "numeric summary": frame.describe().T.round(3)}
+    tables = {"first rows": version.head(5), "numeric summary": version.describe().round(3)}
     return StageResult("ingest", "succeeded", reason, summary, tables)
 
 

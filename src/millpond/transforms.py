@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -44,6 +45,13 @@ def _error_line(message: str, sql: str) -> int | None:
     return None
 
 
+def _failed(exc: Exception, sql: str, shown: str, tables: list[str]) -> TransformError:
+    message = str(exc)
+    line = _error_line(message, sql)
+    where = f"{shown}, line {line}" if line else shown
+    return TransformError(f"Transform {where} failed: {message}\nTables available: {', '.join(tables)}. Fix the SQL file.")
+
+
 def run_transform(sql: str, tables: dict[str, pd.DataFrame], *, shown: str) -> pd.DataFrame:
     """Run ``sql`` in a fresh in-memory DuckDB where each source is a table; return the last statement's rows."""
     import duckdb
@@ -59,11 +67,19 @@ def run_transform(sql: str, tables: dict[str, pd.DataFrame], *, shown: str) -> p
                 raise TransformError(f"Transform {shown} returned no rows: its last statement must be a SELECT.")
             return relation.df()
         except duckdb.Error as exc:
-            message = str(exc)
-            line = _error_line(message, sql)
-            where = f"{shown}, line {line}" if line else shown
-            raise TransformError(
-                f"Transform {where} failed: {message}\nTables available: {', '.join(tables)}. Fix the SQL file."
-            ) from None
+            raise _failed(exc, sql, shown, list(tables)) from None
     finally:
         connection.close()
+
+
+def run_transform_to_parquet(connection: Any, sql: str, target: Path, *, shown: str, tables: list[str]) -> None:
+    """Run ``sql`` on ``connection`` (sources registered as views) and stream its last statement's rows to ``target``."""
+    import duckdb
+
+    try:
+        relation = connection.sql(sql)
+        if relation is None:
+            raise TransformError(f"Transform {shown} returned no rows: its last statement must be a SELECT.")
+        relation.to_parquet(str(target))
+    except duckdb.Error as exc:
+        raise _failed(exc, sql, shown, tables) from None

@@ -14,6 +14,8 @@ from millpond.params import load_use_case
 from millpond.workspace import Workspace
 from tests.conftest import tree_snapshot
 
+pytestmark = pytest.mark.usefixtures("ingest_mode")
+
 CONTRACT = {
     "columns": {
         "monthly_charges": {"nullable": False, "min": 0, "max": 500},

@@ -73,18 +73,177 @@ def test_violation_in_a_later_batch_stores_nothing_and_quarantines_the_row(demo_
     assert rows["_violations"].tolist()[-1] == "monthly_charges: max 500"
 
 
-def test_text_in_an_int_column_of_a_later_batch_names_its_rows(demo_workspace: Workspace, tmp_path: Path) -> None:
+def test_text_in_int_columns_of_several_batches_is_counted_over_the_whole_window(demo_workspace: Workspace, tmp_path: Path) -> None:
     ws = demo_workspace
     uc = _use_case(ws)
     raw = ws.raw / "churn" / "churn_2025-02.csv"
     frame = pd.read_csv(raw, dtype={"customer_id": "str"})
     frame["support_calls"] = frame["support_calls"].astype("str")
     frame.loc[25, "support_calls"] = "many"
+    frame.loc[45, "support_calls"] = "lots"
     frame.to_csv(raw, index=False)
     quarantine = tmp_path / "quarantine.csv"
-    with pytest.raises(SchemaError, match=r"\(rows 21-30\) does not match(.|\n)*column 'support_calls' should be int but holds text "
-                       r"in 1 row\(s\), e\.g\. 'many'(.|\n)*1 offending row"):
+    with pytest.raises(SchemaError, match=r"^Raw data for window '2025-02' \(feature_marts/raw/churn/churn_2025-02\.csv\) does not match "
+                       r"the use case's columns \(1 problem\(s\)\):\n  - column 'support_calls' should be int but holds text "
+                       r"in 2 row\(s\), e\.g\. 'many', 'lots'\n(.|\n)*2 offending row"):
         ingest(ws, uc, "2025-02", quarantine=quarantine, batch_rows=10)
     assert not (ws.feature_marts / "churn" / "versions").exists() or not any((ws.feature_marts / "churn" / "versions").iterdir())
     rows = pd.read_csv(quarantine)
-    assert rows["_row"].tolist() == [26] and rows["_violations"].tolist() == ["support_calls: type int"]
+    assert rows["_row"].tolist() == [26, 46] and rows["_violations"].tolist() == ["support_calls: type int"] * 2
+
+
+# --- every kind of mart streams to the same versions as the one-shot path -------------------------
+def _versions(ws: Workspace) -> dict[str, tuple[str, pd.DataFrame, dict]]:
+    from millpond.marts import MartStore
+
+    store = MartStore(ws.feature_marts)
+    return {v.window: (v.version, v.read(), {k: x for k, x in v.manifest.items() if k not in _VOLATILE}) for v in store.versions("churn")}
+
+
+def _same_as_one_shot(ws: Workspace, uc, window: str, batch_rows: int) -> dict:
+    one_shot = ingest(ws, uc, window)
+    expected = _versions(ws)
+    shutil.rmtree(ws.feature_marts / "churn" / "versions")
+    streamed = ingest(ws, uc, window, batch_rows=batch_rows)
+    got = _versions(ws)
+    assert streamed.created and streamed.version.version == one_shot.version.version and streamed.windows == one_shot.windows
+    assert set(got) == set(expected)
+    for w, (version, frame, manifest) in expected.items():
+        assert got[w][0] == version, f"window {w}: streamed id differs"
+        pd.testing.assert_frame_equal(got[w][1], frame)
+        assert got[w][2] == manifest
+    assert not ingest(ws, uc, window, batch_rows=batch_rows).created
+    assert not [p.name for p in (ws.feature_marts / "churn" / "versions").iterdir() if p.name.startswith(".")]
+    return got
+
+
+def test_transform_over_two_sources_streams_to_the_same_version(demo_workspace: Workspace) -> None:
+    from tests.unit.test_transforms import _setup
+
+    got = _same_as_one_shot(demo_workspace, _setup(demo_workspace), "2025-02", batch_rows=70)
+    assert set(got) == {"2025-02"}
+
+
+def test_full_load_streams_every_window_to_the_same_versions(demo_workspace: Workspace) -> None:
+    from tests.unit.test_transforms import _full_use_case, _one_file
+
+    _one_file(demo_workspace, ["2025-01", "2025-02", "2025-03"])
+    got = _same_as_one_shot(demo_workspace, _full_use_case(demo_workspace), "2025-02", batch_rows=70)
+    assert sorted(got) == ["2025-01", "2025-02"] and set(got["2025-01"][1]["month"]) == {"2025-01"}
+
+
+def test_full_load_through_a_transform_streams_to_the_same_versions(demo_workspace: Workspace) -> None:
+    from tests.unit.test_transforms import _setup
+
+    ws = demo_workspace
+    _setup(ws, sql="SELECT * REPLACE (lower(region) AS region) FROM source ORDER BY month DESC, customer_id")
+    frames = [pd.read_csv(ws.raw / "churn" / f"churn_{w}.csv", dtype={"customer_id": "str"}).assign(month=w) for w in ("2025-01", "2025-02")]
+    pd.concat(frames).to_csv(ws.raw / "all.csv", index=False)
+    data = yaml.safe_load((ws.params / "joined.yaml").read_text())
+    data["source"] = {"path": "feature_marts/raw/all.csv", "window_column": "month"}
+    data["columns"]["month"] = "str"
+    data["mart"].pop("sources")
+    data["mart"]["load"] = "full"
+    (ws.params / "joined.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    got = _same_as_one_shot(ws, load_use_case(ws.params / "joined.yaml"), "2025-02", batch_rows=70)
+    assert sorted(got) == ["2025-01", "2025-02"]
+    assert got["2025-02"][2]["transform"]["path"] == "feature_marts/churn/features.sql"
+
+
+def test_window_column_csv_streams_only_its_window(demo_workspace: Workspace) -> None:
+    ws = demo_workspace
+    frames = [pd.read_csv(ws.raw / "churn" / f"churn_{w}.csv", dtype={"customer_id": "str"}).assign(month=w) for w in ("2025-01", "2025-02")]
+    pd.concat(frames).to_csv(ws.raw / "all.csv", index=False)
+    data = yaml.safe_load((ws.params / "churn.yaml").read_text())
+    data["source"] = {"path": "feature_marts/raw/all.csv", "window_column": "month"}
+    data["columns"]["month"] = "str"
+    (ws.params / "single.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    got = _same_as_one_shot(ws, load_use_case(ws.params / "single.yaml"), "2025-02", batch_rows=70)
+    assert len(got["2025-02"][1]) == len(frames[1]) and set(got["2025-02"][1]["month"]) == {"2025-02"}
+
+
+def test_a_query_streams_in_chunks_to_the_same_version_whatever_the_batch_size(workspace: Workspace, small_demo_raw: Path,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from millpond import sources
+    from tests.unit.test_sources import QUERY, _database
+    from tests.unit.test_sources import _use_case as db_use_case
+
+    _database(workspace, small_demo_raw)
+    uc = db_use_case(workspace, {"url": "sqlite:///feature_marts/raw/churn.db", "query": QUERY})
+    whole = ingest(workspace, uc, "2025-02").version.read()
+    shutil.rmtree(workspace.feature_marts / "churn" / "versions")
+    monkeypatch.setattr(sources, "DB_CHUNK_ROWS", 1000)  # several round trips; the query's hash may change, the rows may not
+    fetched = []
+    real = sources.database_chunks
+
+    def counting(*args, **kwargs):
+        chunks, provenance = real(*args, **{**kwargs, "chunk_rows": 1000})
+        return (fetched.append(len(c)) or c for c in chunks), provenance
+
+    monkeypatch.setattr(sources, "database_chunks", counting)
+    chunked = ingest(workspace, uc, "2025-02", batch_rows=70)
+    assert len(fetched) >= 3 and max(fetched) <= 1000
+    pd.testing.assert_frame_equal(chunked.version.read(), whole)
+
+
+def test_a_large_parquet_source_streams_without_being_asked(demo_workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    from millpond import mart_stream
+
+    ws = demo_workspace
+    raw = ws.raw / "churn" / "churn_2025-01.csv"
+    pd.read_csv(raw, dtype={"customer_id": "str"}).to_parquet(raw.with_suffix(".parquet"), index=False)
+    data = yaml.safe_load((ws.params / "churn.yaml").read_text())
+    data["source"]["path"] = data["source"]["path"].replace(".csv", ".parquet")
+    (ws.params / "churn.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    streamed = []
+    real = mart_stream.stream_to_parquet
+    monkeypatch.setattr(mart_stream, "stream_to_parquet", lambda *a, **k: streamed.append(1) or real(*a, **k))
+    uc = load_use_case(ws.params / "churn.yaml")
+    ingest(ws, uc, "2025-01")
+    assert streamed == []  # 3,000 rows: one batch, read whole
+    monkeypatch.setattr(mart_stream, "BATCH_ROWS", 1000)
+    shutil.rmtree(ws.feature_marts / "churn" / "versions")
+    ingest(ws, uc, "2025-01")
+    assert streamed == [1]  # more rows than one batch: streamed
+
+
+def test_progress_is_reported_per_batch_and_printed_now_and_then(demo_workspace: Workspace) -> None:
+    import io
+
+    from millpond.progress import PeriodicLines
+
+    ws = demo_workspace
+    raw = ws.raw / "churn" / "churn_2025-01.csv"
+    pd.read_csv(raw, dtype={"customer_id": "str"}).to_parquet(raw.with_suffix(".parquet"), index=False)
+    data = yaml.safe_load((ws.params / "churn.yaml").read_text())
+    data["source"]["path"] = data["source"]["path"].replace(".csv", ".parquet")
+    (ws.params / "churn.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    seen: list[tuple[int, int | None]] = []
+    ingest(ws, load_use_case(ws.params / "churn.yaml"), "2025-01", batch_rows=1000, on_progress=lambda d, t: seen.append((d, t)))
+    assert seen == [(1000, 3000), (2000, 3000), (3000, 3000)]
+    out = io.StringIO()
+    show = PeriodicLines("ingest 2025-01", every=0, stream=out).rows_callback("checked")
+    show(1000, 3000)
+    assert out.getvalue().startswith("ingest 2025-01: checked 1,000 of 3,000 rows (33%)  [")
+    quiet = io.StringIO()
+    PeriodicLines("ingest", every=3600, stream=quiet).rows_callback("checked")(1000, 3000)
+    assert quiet.getvalue() == ""
+
+
+def test_summary_of_a_big_version_is_computed_over_the_file(demo_workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    from millpond import marts
+
+    version = ingest(demo_workspace, load_use_case(demo_workspace.params / "churn.yaml"), "2025-01").version
+    frame = version.read()
+    pd.testing.assert_frame_equal(version.head(5), frame.head(5))
+    exact = version.describe()
+    monkeypatch.setattr(marts, "DESCRIBE_WHOLE_ROWS", 0)
+    streamed = version.describe()
+    assert list(streamed.index) == list(exact.index) == ["tenure_months", "senior_citizen", "monthly_charges", "total_charges",
+                                                          "support_calls", "churned"]
+    assert list(streamed.columns) == list(exact.columns)
+    for stat in ("count", "mean", "std", "min", "max"):
+        pd.testing.assert_series_equal(streamed[stat], exact[stat].astype(float), check_names=False, rtol=1e-9)
+    spread = exact["max"] - exact["min"]
+    for stat in ("25%", "50%", "75%"):
+        assert ((streamed[stat] - exact[stat]).abs() <= 0.02 * spread + 1).all(), stat

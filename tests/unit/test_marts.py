@@ -12,6 +12,8 @@ from millpond.params import load_use_case
 from millpond.workspace import Workspace
 from tests.conftest import tree_snapshot
 
+pytestmark = pytest.mark.usefixtures("ingest_mode")
+
 
 def _use_case(ws: Workspace):
     return load_use_case(ws.params / "churn.yaml")

@@ -14,6 +14,8 @@ from millpond.params import load_use_case
 from millpond.workspace import Workspace
 from tests.conftest import tree_snapshot
 
+pytestmark = pytest.mark.usefixtures("ingest_mode")
+
 JOIN = """-- churn features: snapshot joined with support tickets per customer
 SELECT s.customer_id, s.tenure_months, s.contract, s.internet_service, s.payment_method, s.region,
        s.senior_citizen, s.monthly_charges, s.total_charges,
