@@ -26,7 +26,7 @@ from millpond.params import SourceSpec, UseCase
 from millpond.transforms import read_transform, run_transform_to_parquet, transform_path
 from millpond.workspace import Workspace
 
-MEMORY_LIMIT = "1GB"
+MEMORY_LIMIT = "512MB"
 _WINDOW = "__millpond_window"
 
 

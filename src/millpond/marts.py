@@ -9,6 +9,8 @@ A version is written into a hidden staging folder and published with one rename.
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -157,7 +159,8 @@ class MartStore:
         if (final / "manifest.json").exists():
             return IngestResult(self._load(final), created=False)
         folder.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".staging-{version}-", dir=folder))
+        sweep_abandoned(folder)
+        staging = _scratch(folder, f".staging-{version}")
         try:
             frame.to_parquet(staging / "data.parquet", index=False)
             created = self.seal(staging, final, manifest, rows=len(frame))
@@ -178,6 +181,33 @@ class MartStore:
     def _load(self, folder: Path) -> MartVersion:
         manifest = read_json(folder / "manifest.json")
         return MartVersion(manifest["mart"], manifest["version"], manifest["window"], folder, manifest)
+
+
+# --- scratch folders -----------------------------------------------------------------
+def _scratch(folder: Path, prefix: str) -> Path:
+    """A hidden folder beside the versions, named after this process so a sweep can tell when it was abandoned."""
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}-p{os.getpid()}-", dir=folder))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_abandoned(folder: Path) -> list[str]:
+    """Remove staging and work folders left by an ingest that was killed (its process is gone); return their names."""
+    removed = []
+    for entry in folder.glob(".*"):
+        found = re.search(r"-p(\d+)-", entry.name)
+        if entry.is_dir() and entry.name.startswith((".staging-", ".work-")) and found and not _alive(int(found.group(1))):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry.name)
+    return removed
 
 
 # --- reading raw sources ---------------------------------------------------------
@@ -369,11 +399,12 @@ def _ingest_streamed(
     store = MartStore(ws.feature_marts)
     folder = store.root / use_case.use_case / "versions"
     folder.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".work-", dir=folder))
+    sweep_abandoned(folder)
+    work = _scratch(folder, ".work")
     staged: list[_StagedWindow] = []
 
     def stage(w: str, batches: Any, origin: str, **options: Any) -> None:
-        staging = Path(tempfile.mkdtemp(prefix=f".staging-{w}-", dir=folder))
+        staging = _scratch(folder, f".staging-{w}")
         staged.append(_StagedWindow(w, staging, mart_stream.StreamOutcome(), origin))
         staged[-1].outcome = mart_stream.stream_to_parquet(batches, staging / "data.parquet", use_case, origin=origin,
                                                            quarantine=quarantine, on_progress=on_progress, **options)
@@ -384,7 +415,7 @@ def _ingest_streamed(
             path = sources.source_file(ws, use_case.source, window)
             described = {"source": sources.file_provenance(ws, use_case.source, path)}
             origin = f"Raw data for window {window!r} ({described['source']['path']})"
-            staging = Path(tempfile.mkdtemp(prefix=f".staging-{window}-", dir=folder))
+            staging = _scratch(folder, f".staging-{window}")
             staged.append(_StagedWindow(window, staging, mart_stream.StreamOutcome(), origin))
             staged[-1].outcome = mart_stream.stream_file(ws, use_case.source, path, window, staging / "data.parquet", use_case,
                                                          batch_rows=batch_rows, origin=origin, quarantine=quarantine,

@@ -247,3 +247,36 @@ def test_summary_of_a_big_version_is_computed_over_the_file(demo_workspace: Work
     spread = exact["max"] - exact["min"]
     for stat in ("25%", "50%", "75%"):
         assert ((streamed[stat] - exact[stat]).abs() <= 0.02 * spread + 1).all(), stat
+
+
+def test_a_kill_mid_ingest_leaves_no_version_and_the_next_ingest_sweeps_its_leftovers(demo_workspace: Workspace) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import millpond
+    from tests.unit.test_transforms import _setup
+
+    ws = demo_workspace
+    _setup(ws)  # a transform over two sources: the DuckDB work folder and a staging folder both exist when the kill lands
+    child = (
+        "import os, signal, sys\n"
+        "from millpond.marts import ingest\nfrom millpond.params import load_use_case\nfrom millpond.workspace import Workspace\n"
+        "ws = Workspace.find(sys.argv[1])\n"
+        "def kill(done, total):\n"
+        "    if done >= 1000:\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "ingest(ws, load_use_case(ws.params / 'joined.yaml'), '2025-02', batch_rows=500, on_progress=kill)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(millpond.__file__).parents[1])}
+    done = subprocess.run([sys.executable, "-c", child, str(ws.root)], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    folder = ws.feature_marts / "churn" / "versions"
+    left = sorted(p.name.split("-p")[0] for p in folder.iterdir())
+    assert left == [".staging-2025-02", ".work"]  # hidden scratch only: no version is visible
+    from millpond.marts import MartStore
+
+    assert MartStore(ws.feature_marts).versions("churn") == []
+    result = ingest(ws, load_use_case(ws.params / "joined.yaml"), "2025-02", batch_rows=500)
+    assert result.created and [p.name for p in folder.iterdir()] == [result.version.version]
