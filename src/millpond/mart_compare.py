@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from millpond.errors import MartVersionNotFoundError, did_you_mean
-from millpond.marts import MartStore, MartVersion
+from millpond.marts import DESCRIBE_WHOLE_ROWS, MartStore, MartVersion
 
 _NUMERIC_STATS = ("mean", "std", "min", "max")
 
@@ -64,8 +64,14 @@ def describe_version(version: MartVersion, *, with_summary: bool = True) -> dict
         "path": str(version.path),
     }
     if with_summary:
-        frame = version.read()
-        data["summary"] = {str(name): _summary(frame[name]) for name in frame.columns}
+        import pyarrow.parquet as pq
+
+        names = pq.read_schema(version.data_path).names
+        if version.rows <= DESCRIBE_WHOLE_ROWS:
+            frame = version.read()
+            data["summary"] = {str(name): _summary(frame[name]) for name in names}
+        else:  # a big version: one column in memory at a time
+            data["summary"] = {str(name): _summary(version.read(columns=[name])[name]) for name in names}
     return data
 
 

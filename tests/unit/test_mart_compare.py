@@ -56,3 +56,18 @@ def test_unknown_version_suggests_the_closest(demo_workspace: Workspace, capsys:
     first, _, _ = _two_versions(demo_workspace)
     assert main(["--workspace", str(demo_workspace.root), "marts", "show", f"churn@{first.version[:-1]}x"]) == 2
     assert f"Did you mean '{first.version}'?" in capsys.readouterr().err
+
+
+def test_summary_of_a_big_version_reads_one_column_at_a_time_and_says_the_same(demo_workspace: Workspace,
+                                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from millpond import mart_compare
+    from millpond.marts import MartVersion
+
+    version = ingest(demo_workspace, load_use_case(demo_workspace.params / "churn.yaml"), "2025-01").version
+    whole = mart_compare.describe_version(version)["summary"]
+    reads: list[list[str] | None] = []
+    real = MartVersion.read
+    monkeypatch.setattr(MartVersion, "read", lambda self, columns=None: reads.append(columns) or real(self, columns))
+    monkeypatch.setattr(mart_compare, "DESCRIBE_WHOLE_ROWS", 100)
+    assert mart_compare.describe_version(version)["summary"] == whole
+    assert all(columns is not None and len(columns) == 1 for columns in reads) and len(reads) == len(whole)
