@@ -2,7 +2,7 @@
 
 Exit codes: 0 done, 1 a stage failed (its run is recorded), 2 bad input
 (parameters, names, ids), 3 a stored record failed verification, 4 nothing due
-(``cycle --next``: every window is completed), 5 locked (another cycle of the
+(``cycle --next``: every window is completed), 5 locked (another cycle or stage run of the
 use case is running).
 """
 
@@ -29,9 +29,14 @@ def _dump(obj: Any) -> None:
 
 # --- commands --------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace, ws: Workspace) -> int:
-    from millpond.runner import execute_stage
+    from millpond.errors import CycleLockedError
+    from millpond.scheduler import run_stage_locked
 
-    record = execute_stage(ws, args.params, args.stage, args.window, progress=sys.stderr.isatty())
+    try:  # under the use case's lock, like `cycle`: a stage never races a cron cycle on the stores
+        record = run_stage_locked(ws, args.params, args.stage, args.window, progress=sys.stderr.isatty())
+    except CycleLockedError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
     reason = f" ({record.skip_reason or record.manifest.get('extra', {}).get('reason', '')})" if record.status == "skipped" else ""
     print(f"{record.stage} {record.window}: {record.status}{reason} -> run {record.run_id}")
     return EXIT_OK
