@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from millpond.provenance import redact
-from millpond.runs import RunStore
+from millpond.runs import RunStore, is_adhoc
 
 _ABSENT = "<absent>"
 
@@ -32,8 +32,8 @@ def diff_params(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict
 
 def params_change(runs: RunStore, use_case: str, params: dict[str, Any]) -> dict[str, Any]:
     """The diff of ``params`` (redacted) against the params of the use case's latest recorded run."""
-    previous = runs.list(use_case=use_case, limit=1)
-    if not previous:
+    previous = next((r for r in runs.list(use_case=use_case) if not is_adhoc(r)), None)  # ad-hoc scores are no baseline
+    if previous is None:
         return {"previous_run": None, "changed": {}}
-    before = previous[0].manifest.get("params") or {}
-    return {"previous_run": previous[0].run_id, "changed": diff_params(before, json.loads(json.dumps(redact(params), default=str)))}
+    before = previous.manifest.get("params") or {}
+    return {"previous_run": previous.run_id, "changed": diff_params(before, json.loads(json.dumps(redact(params), default=str)))}

@@ -2,7 +2,7 @@
 
 Exit codes: 0 done, 1 a stage failed (its run is recorded), 2 bad input
 (parameters, names, ids), 3 a stored record failed verification, 4 nothing due
-(``cycle --next``: every window is completed), 5 locked (another cycle of the
+(``cycle --next``: every window is completed), 5 locked (another cycle or stage run of the
 use case is running).
 """
 
@@ -29,9 +29,14 @@ def _dump(obj: Any) -> None:
 
 # --- commands --------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace, ws: Workspace) -> int:
-    from millpond.runner import execute_stage
+    from millpond.errors import CycleLockedError
+    from millpond.scheduler import run_stage_locked
 
-    record = execute_stage(ws, args.params, args.stage, args.window, progress=sys.stderr.isatty())
+    try:  # under the use case's lock, like `cycle`: a stage never races a cron cycle on the stores
+        record = run_stage_locked(ws, args.params, args.stage, args.window, progress=sys.stderr.isatty())
+    except CycleLockedError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
     reason = f" ({record.skip_reason or record.manifest.get('extra', {}).get('reason', '')})" if record.status == "skipped" else ""
     print(f"{record.stage} {record.window}: {record.status}{reason} -> run {record.run_id}")
     return EXIT_OK
@@ -400,34 +405,31 @@ def cmd_marts_diff(args: argparse.Namespace, store: Any) -> int:
 
 
 def cmd_score(args: argparse.Namespace, ws: Workspace) -> int:
-    from millpond.capture import CaptureStore
-    from millpond.model_store import ModelStore
-    from millpond.params import check_window, load_use_case
-    from millpond.scoring import Scorer, parse_model_ref, score_file
-
-    name, ref = parse_model_ref(args.model)
-    store = ModelStore(ws.model_store)
-    use_case = load_use_case(ws.resolve(args.params)) if args.params else None
-    version = store.get(name, ref).version
-    aliases = store.aliases(name)
-    role = next((a for a in ("champion", "challenger") if aliases.get(a) == version), "adhoc")
-    scorer = Scorer.load(store, name, version, role=role, use_case=use_case)
-    window = check_window(args.window)
+    from millpond.adhoc import score_adhoc
     from millpond.progress import StatusLine
 
     status = StatusLine()  # live "scored N of M rows" on a terminal, silent otherwise
+    command = " ".join(["millpond score", "--model", args.model, "--input", args.input, "--output", args.output,
+                        *(["--params", args.params] if args.params else []), "--window", args.window,
+                        *(["--run-id", args.run_id] if args.run_id else [])])
     try:
-        result = score_file(
-            ws.resolve(args.input), scorer, captures=CaptureStore(ws.model_store, name), window=window,
-            output=ws.resolve(args.output), run_id=args.run_id, on_progress=status.rows_callback(),
-        )
+        scored = score_adhoc(ws, args.model, args.input, args.output, params_path=args.params, window=args.window,
+                             run_id=args.run_id, on_progress=status.rows_callback(), command=command)
+    except MillpondError as exc:
+        status.clear()
+        for note in getattr(exc, "__notes__", []):  # which failed run was recorded
+            print(note, file=sys.stderr)
+        raise
     finally:
         status.clear()
-    print(f"scored {result.rows} rows with {name}@{scorer.version} -> {result.output}")
+    result, record = scored.result, scored.record
+    summary = record.scraps["summary"]
+    print(f"scored {result.rows} rows with {summary['model']}@{summary['model_version']} -> {result.output}")
     for v, path in result.captures.items():
         print(f"  capture {v}: {ws.relative(path)}")
     for v, metrics in result.metrics.items():
         print(f"  {v}: {json.dumps({k: round(x, 4) for k, x in metrics.items()})}")
+    print(f"  recorded as run {record.run_id} (millpond runs show {record.run_id})")
     return EXIT_OK
 
 
@@ -657,7 +659,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     marts.set_defaults(func=cmd_marts)
 
-    p = sub.add_parser("score", help="score a Parquet/CSV file with a model version (captured like every scoring run)")
+    p = sub.add_parser("score", help="score a Parquet/CSV file with a model version (captured and recorded as a run like every scoring run)")
     p.add_argument("--model", required=True, help="NAME@champion, NAME@challenger, NAME@previous or NAME@<version>")
     p.add_argument("--input", required=True, help="Parquet or CSV file with the key and the model's input columns")
     p.add_argument("--output", required=True, help="predictions file (.parquet or .csv), replaced atomically")

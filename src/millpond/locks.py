@@ -76,10 +76,11 @@ def read_holder(ws: Workspace, use_case: str) -> dict[str, Any] | None:
 
 
 def describe_holder(holder: dict[str, Any]) -> str:
-    """``PID 123 on host h since 2025-…`` (what a waiting user needs to know)."""
+    """``PID 123 on host h since 2025-… running `millpond cycle …``` (what a waiting user needs to know)."""
     if not holder.get("pid"):
         return "another process (it has not written its PID yet)"
-    return f"PID {holder['pid']} on host {holder.get('host', '?')} since {holder.get('started_at', '?')}"
+    text = f"PID {holder['pid']} on host {holder.get('host', '?')} since {holder.get('started_at', '?')}"
+    return text + (f" running `{holder['command']}`" if holder.get("command") else "")
 
 
 @dataclass
@@ -106,9 +107,9 @@ class CycleLock:
             holder = _read_holder(fd)
             os.close(fd)
             raise CycleLockedError(
-                f"Use case {self.use_case!r} in {self.ws.root} is locked by {describe_holder(holder)}: another cycle is "
-                f"running, this one exits without doing anything. Wait for it to finish (lock file "
-                f"{self.ws.relative(self.path)}; `millpond status` shows it)."
+                f"Use case {self.use_case!r} in {self.ws.root} is locked by {describe_holder(holder)}: another cycle "
+                f"or stage run of this use case is running, this one exits without doing anything. Wait for it to "
+                f"finish and start this one again (lock file {self.ws.relative(self.path)}; `millpond status` shows it)."
             ) from None
         previous = _read_holder(fd)
         self.stale_holder = previous or None

@@ -110,6 +110,26 @@ def render_report(
     return target
 
 
+def render_summary_report(
+    run_dir: str | os.PathLike[str], *, title: str, status: str, meta: str = "", error: str | None = None,
+    facts: dict[str, Any] | None = None, sample: Any = None,
+) -> Path:
+    """Write ``run_dir/report.html`` for a run without a notebook (an ad-hoc CLI run): banner, facts, a sample table."""
+    rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_fmt(v))}</td></tr>" for k, v in (facts or {}).items())
+    parts = [f'<table class="mp-facts" id="mp-facts">{rows}</table>'] if rows else []
+    if sample is not None and len(sample):
+        parts.append("<h2>first rows of the output</h2>" + sample.to_html(index=False, border=0, classes="mp-sample"))
+    page = (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{_STYLE}body{{font-family:system-ui,sans-serif}}table{{border-collapse:collapse;font-size:13px;margin:8px 20px}}"
+        "th,td{border:1px solid #ddd;padding:4px 8px;text-align:left}</style></head>\n<body>\n"
+        f"{_banner(title, status, meta, error, toggle=False)}\n<main>{''.join(parts)}</main>\n</body></html>\n"
+    )
+    target = Path(run_dir) / REPORT
+    atomic_write_text(target, page)
+    return target
+
+
 def report_for(ws: Workspace, record: RunRecord) -> Path:
     """The HTML report of a run: the one in its record, or a rendering under logs/reports/ for older runs."""
     inside = Path(record.path) / REPORT

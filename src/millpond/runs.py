@@ -106,6 +106,17 @@ class RunRecord:
         return f"RunRecord({self.run_id!r}, status={self.status!r})"
 
 
+ADHOC_KIND = "cli"  # scraps["kind"] (and extra["kind"]) of a run recorded by a command outside any cycle
+
+
+def is_adhoc(record: RunRecord) -> bool:
+    """Whether ``record`` is an ad-hoc run (``millpond score``) rather than a cycle's stage; read from the index only.
+
+    Readers that mean "the use case's last cycle" (status, the params diff) skip these.
+    """
+    return (record.scraps or {}).get("kind") == ADHOC_KIND
+
+
 def _row(run_id: str, manifest: dict[str, Any], manifest_sha256: str) -> dict[str, Any]:
     timings = manifest["timings"]
     return {

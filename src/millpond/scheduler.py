@@ -329,3 +329,29 @@ def run_next(
                          f"{label} completes")
                 break
     return outcome
+
+
+def run_stage_locked(
+    ws: Workspace, params_path: str | Path, stage: str, window: str, *, execute: Executor = execute_stage,
+    echo: Callable[[str], None] = print, progress: bool = False,
+) -> RunRecord:
+    """``millpond run STAGE``: one stage of one window under the use case's lock (the one cycles take).
+
+    Raises :class:`~millpond.errors.CycleLockedError` at once, before anything is recorded or stored, when a
+    cycle or another stage run of the use case holds the lock. Parameters that do not validate are left to
+    ``execute``, which records the failed run and raises :class:`~millpond.errors.ParamsError`: without a valid
+    use case there is no lock to name.
+    """
+    try:
+        name = load_params(ws, params_path).use_case
+    except ParamsError:
+        return execute(ws, params_path, stage, window, progress=progress)
+    command = f"millpond run {stage} --params {params_path} --window {window}"
+    with CycleLock(ws, name, command=command) as lock:
+        if lock.stale_holder:
+            echo(f"taking over the lock left by PID {lock.stale_holder.get('pid')} on host "
+                 f"{lock.stale_holder.get('host')} since {lock.stale_holder.get('started_at')} (that process is gone)")
+            notify_event(ws, "lock_taken_over", use_case=name, previous=lock.stale_holder)
+        for record in recover_interrupted(ws, name):
+            echo(f"recorded interrupted run {record.run_id} as failed")
+        return execute(ws, params_path, stage, window, progress=progress)

@@ -10,7 +10,7 @@ from millpond.locks import read_holder
 from millpond.model_store import ModelStore
 from millpond.monitoring import MonitoringLog
 from millpond.params import STAGES
-from millpond.runs import RunStore
+from millpond.runs import RunStore, is_adhoc
 from millpond.scheduler import available_windows, completed_windows, load_params, plan_windows
 from millpond.workspace import Workspace
 
@@ -52,14 +52,14 @@ def use_case_status(ws: Workspace, params_path: str, now: datetime | None = None
         row["champion"] = champion.version if champion else None
         row["champion_created_at"] = champion.created_at if champion else None
         row["champion_age"] = _age(champion.created_at if champion else None, now)
-        last = runs.list(use_case=name, limit=1)
+        last = next((r for r in runs.list(use_case=name) if not is_adhoc(r)), None)  # an ad-hoc score is no cycle
         if last:
-            records = sorted(runs.cycle(last[0].cycle_id), key=lambda r: r.run_id)
+            records = sorted(runs.cycle(last.cycle_id), key=lambda r: r.run_id)
             final = {r.stage: r for r in records}
             failing = [s for s in STAGES if s in final and final[s].status == "failed"]
             complete = set(final) >= set(STAGES)
-            row["last_cycle"] = last[0].cycle_id
-            row["last_window"] = last[0].window
+            row["last_cycle"] = last.cycle_id
+            row["last_window"] = last.window
             row["last_time"] = records[-1].finished_at
             row["last_result"] = (f"failed at {failing[0]}" if failing else "ok" if complete
                                   else f"incomplete (after {records[-1].stage})")
