@@ -11,7 +11,7 @@ ingests them once per case, each in a fresh process so peak RSS is its own:
 
 Rows/s counts the source rows read (a two-window file counts both windows).
 
-    PYTHONPATH=src OMP_NUM_THREADS=1 python scripts/bench/bench_ingest.py [--rows 5000000] [--cases csv parquet ...]
+    PYTHONPATH=src OMP_NUM_THREADS=1 python scripts/bench/bench_ingest.py [--rows 5000000 [10000000 ...]] [--cases csv parquet ...]
 """
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ def measure(root: Path, case: str) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=5_000_000)
+    parser.add_argument("--rows", type=int, nargs="+", default=[5_000_000], help="one or more sizes: peak RSS should not grow with them")
     parser.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES))
     parser.add_argument("--child", nargs=2, metavar=("ROOT", "CASE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -160,23 +160,23 @@ def main() -> None:
         print(json.dumps(measure(Path(args.child[0]), args.child[1])))
         return
     results = []
-    for case in args.cases:
+    for rows, case in [(r, c) for c in args.cases for r in args.rows]:
         with tempfile.TemporaryDirectory(prefix="millpond-bench-") as tmp:
             root = Path(tmp)
             (root / "pyproject.toml").write_text("[tool.millpond]\n")
             (root / "feature_marts" / "raw").mkdir(parents=True)
             (root / "params").mkdir()
             started = time.perf_counter()
-            params, files = generate_case(root, case, args.rows)
+            params, files = generate_case(root, case, rows)
             gen_seconds = time.perf_counter() - started
             (root / "params" / f"{case}.yaml").write_text(yaml.safe_dump(params))
             done = subprocess.run([sys.executable, __file__, "--child", str(root), case], capture_output=True, text=True)
             if done.returncode:
                 sys.exit(f"{case} failed:\n{done.stderr[-3000:]}")
             numbers = json.loads(done.stdout.strip().splitlines()[-1])
-            results.append({"case": case, "rows": args.rows, "stored": numbers["rows"], "file_mb": sum(f.stat().st_size for f in files) / 2**20,
+            results.append({"case": case, "rows": rows, "stored": numbers["rows"], "file_mb": sum(f.stat().st_size for f in files) / 2**20,
                             "generate_s": gen_seconds, "ingest_s": numbers["seconds"],
-                            "rows_per_s": args.rows / numbers["seconds"], "peak_rss_mb": numbers["peak_rss_mb"]})
+                            "rows_per_s": rows / numbers["seconds"], "peak_rss_mb": numbers["peak_rss_mb"]})
     print(f"{'case':<14} {'source rows':>11} {'stored':>10} {'input MB':>9} {'ingest s':>9} {'rows/s':>12} {'peak RSS MB':>12}")
     for r in results:
         print(f"{r['case']:<14} {r['rows']:>11,} {r['stored']:>10,} {r['file_mb']:>9.0f} {r['ingest_s']:>9.1f} "

@@ -34,6 +34,7 @@ from millpond.params import ColumnRule, ContractSpec, SourceSpec, UseCase
 from millpond.workspace import Workspace
 
 BATCH_ROWS = 262_144  # rows per record batch: ~tens of MB for a typical mart row
+KEY_CHECK_MEMORY = "256MB"  # DuckDB's limit for the key-uniqueness GROUP BY; it spills to disk beyond
 STREAM_MIN_BYTES = 64 * 2**20  # CSV files at least this big stream (Parquet: by row count); smaller ones are read whole
 
 _ARROW_FAST = {"int": (pa.int64(),), "float": (pa.float64(),), "str": (pa.string(), pa.large_string())}
@@ -261,7 +262,7 @@ def _duplicated_keys(path: Path, unique: list[str]) -> pd.DataFrame:
         con = duckdb.connect()
         try:
             con.execute(f"SET temp_directory = '{spill}'")
-            con.execute("SET memory_limit = '512MB'")
+            con.execute(f"SET memory_limit = '{KEY_CHECK_MEMORY}'")
             con.execute("SET preserve_insertion_order = false")
             keys = ", ".join(f'"{c}"' for c in unique)
             repeated = con.execute(
