@@ -77,13 +77,15 @@ def weighted_average_precision(y: np.ndarray, scores: np.ndarray, weights: np.nd
     order = np.argsort(-scores, kind="mergesort")  # rows by descending score
     s = scores[order]
     w = np.atleast_2d(weights)[:, order].astype("float64")
+    pos = w * (y[order] == 1)
     starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])  # groups of tied scores = thresholds
-    pos = np.add.reduceat(w * (y[order] == 1), starts, axis=1)
+    if len(starts) < len(s):
+        pos, w = np.add.reduceat(pos, starts, axis=1), np.add.reduceat(w, starts, axis=1)
     tps = np.cumsum(pos, axis=1)  # weighted true positives at each threshold (its group's last row)
-    seen = np.cumsum(np.add.reduceat(w, starts, axis=1), axis=1)  # weighted rows at or above it
-    precision = np.divide(tps, seen, out=np.zeros_like(tps), where=seen > 0)  # seen == 0 only where pos == 0 too
+    seen = np.cumsum(w, axis=1, out=w)  # weighted rows at or above it
+    precision = np.divide(tps, seen, out=seen, where=seen > 0)  # seen == 0 (left as 0) only where pos == 0 too
     with np.errstate(invalid="ignore", divide="ignore"):
-        return (pos * precision).sum(axis=1) / tps[:, -1]
+        return np.einsum("ij,ij->i", pos, precision) / tps[:, -1]
 
 
 def weighted_f1(y: np.ndarray, scores: np.ndarray, counts: np.ndarray, threshold: float) -> np.ndarray:

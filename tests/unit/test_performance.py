@@ -170,6 +170,17 @@ def test_new_classification_metrics_equal_sklearn_with_ties_and_on_repeated_rows
         assert value == pytest.approx(reference(y[idx], s[idx]), abs=1e-12)
 
 
+def test_average_precision_without_ties_equals_sklearn() -> None:
+    rng = np.random.default_rng(8)
+    y, s = rng.integers(0, 2, 800), rng.random(800)
+    assert len(np.unique(s)) == len(s)  # the path that skips grouping
+    assert point_metric("pr_auc", y, s) == pytest.approx(average_precision_score(y, s), abs=1e-12)
+    counts = resample_counts(len(y), 4, seed=6)
+    for row, value in zip(counts, resampled_metric("pr_auc", y, s, counts)):
+        idx = np.repeat(np.arange(len(y)), row)
+        assert value == pytest.approx(average_precision_score(y[idx], s[idx]), abs=1e-12)
+
+
 def test_average_precision_with_tied_groups_spanning_both_classes() -> None:
     y = np.array([1, 0, 1, 1, 0, 0, 1, 0, 0, 1])
     s = np.array([0.9, 0.9, 0.9, 0.7, 0.7, 0.4, 0.4, 0.4, 0.1, 0.1])
