@@ -4,7 +4,14 @@ Everything is vectorised over resamples: a bootstrap draws a ``(resamples, rows)
 matrix of row counts once (:func:`resample_counts`) and every metric is computed
 from weighted sums, so a few hundred resamples of 20,000 rows cost well under a
 second. The same counts applied to two models' scores give a *paired* bootstrap
-of their difference.
+of their difference. Every metric the params accept is bootstrapped
+(:data:`BOOTSTRAP_METRICS`); each equals its scikit-learn function on the rows
+repeated as often as the counts say. Where a resample leaves a metric undefined
+(ROC AUC or average precision without positives, ROC AUC without negatives, F1
+with no true and no predicted positives) the value is NaN and the interval is
+taken over the other resamples (:attr:`Interval.resamples` says how many); R²
+on a resample with zero variance in ``y`` is scikit-learn's default
+(``force_finite=True``): 1.0 for perfect predictions, else 0.0.
 
 :func:`estimate_roc_auc` is confidence-based performance estimation (CBPE, as in
 NannyML): with calibrated probabilities ``p`` the expected ROC AUC is the
@@ -22,11 +29,13 @@ from typing import Any
 import numpy as np
 from sklearn.isotonic import IsotonicRegression
 
-from millpond.errors import DriftError
+from millpond.errors import DriftError, did_you_mean
+from millpond.params import CLASSIFICATION_METRICS, REGRESSION_METRICS
 
 HIGHER_IS_BETTER = {"roc_auc": True, "pr_auc": True, "accuracy": True, "f1": True, "r2": True,
                     "log_loss": False, "brier": False, "rmse": False, "mae": False, "mape": False}
-BOOTSTRAP_METRICS = ("roc_auc", "accuracy", "brier", "log_loss", "rmse", "mae")
+BOOTSTRAP_METRICS = CLASSIFICATION_METRICS + REGRESSION_METRICS  # every metric the params accept
+_MAPE_EPSILON = np.finfo(np.float64).eps  # as sklearn.metrics.mean_absolute_percentage_error: |y| below it counts as eps
 
 
 def resample_counts(rows: int, resamples: int, seed: int = 0) -> np.ndarray:
@@ -57,12 +66,73 @@ def weighted_roc_auc(y: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> 
         return (pos * (below + 0.5 * neg)).sum(axis=1) / (total_pos * total_neg)
 
 
+def weighted_average_precision(y: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Average precision of ``scores`` for 0/1 labels ``y`` under each row of ``weights`` (``(k, rows)``).
+
+    As :func:`sklearn.metrics.average_precision_score`: step-wise sum of precision × recall increase over the
+    distinct score thresholds, tied scores entering together. NaN for a row of ``weights`` without positives
+    (sklearn warns and returns 0.0 there; undefined resamples are left out of an interval instead).
+    """
+    y, scores = np.asarray(y, dtype="float64"), np.asarray(scores, dtype="float64")
+    order = np.argsort(-scores, kind="mergesort")  # rows by descending score
+    s = scores[order]
+    w = np.atleast_2d(weights)[:, order].astype("float64")
+    pos = w * (y[order] == 1)
+    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])  # groups of tied scores = thresholds
+    if len(starts) < len(s):
+        pos, w = np.add.reduceat(pos, starts, axis=1), np.add.reduceat(w, starts, axis=1)
+    tps = np.cumsum(pos, axis=1)  # weighted true positives at each threshold (its group's last row)
+    seen = np.cumsum(w, axis=1, out=w)  # weighted rows at or above it
+    precision = np.divide(tps, seen, out=seen, where=seen > 0)  # seen == 0 (left as 0) only where pos == 0 too
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.einsum("ij,ij->i", pos, precision) / tps[:, -1]
+
+
+def weighted_f1(y: np.ndarray, scores: np.ndarray, counts: np.ndarray, threshold: float) -> np.ndarray:
+    """F1 of the class ``scores >= threshold`` per row of ``counts``: 2 tp / (2 tp + fp + fn), NaN when that is 0 / 0
+    (no true and no predicted positives; sklearn warns and returns 0.0 there)."""
+    predicted, positive = np.asarray(scores) >= threshold, np.asarray(y) == 1
+    tp, fp, fn = (counts @ np.stack([predicted & positive, predicted & ~positive, ~predicted & positive], axis=1).astype("float64")).T
+    denominator = 2 * tp + fp + fn
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denominator > 0, 2 * tp / denominator, np.nan)
+
+
+def weighted_r2(y: np.ndarray, predictions: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Coefficient of determination per row of ``counts``, as :func:`sklearn.metrics.r2_score` with those weights.
+
+    A row whose counted ``y`` values are all equal (zero variance) gets sklearn's default (``force_finite=True``):
+    1.0 when the predictions are perfect there, else 0.0.
+    """
+    y, predictions = np.asarray(y, dtype="float64"), np.asarray(predictions, dtype="float64")
+    w = np.atleast_2d(counts).astype("float64")
+    total = w.sum(axis=1)
+    residual = w @ (y - predictions) ** 2
+    mean = (w @ y) / total
+    spread = (w * (y[None, :] - mean[:, None]) ** 2).sum(axis=1)  # two passes: no cancellation
+    drawn = w > 0
+    constant = np.where(drawn, y, np.inf).min(axis=1) == np.where(drawn, y, -np.inf).max(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(constant, np.where(residual == 0, 1.0, 0.0), 1.0 - residual / spread)
+
+
 def resampled_metric(metric: str, y: np.ndarray, scores: np.ndarray, counts: np.ndarray, *, threshold: float = 0.5) -> np.ndarray:
-    """The metric on every resample of ``counts`` (one value per row of ``counts``)."""
+    """The metric on every resample of ``counts`` (one value per row of ``counts``).
+
+    ``scores`` are positive-class probabilities (classification) or predictions (regression); ``threshold``
+    turns probabilities into classes for accuracy and F1.
+    """
     y = np.asarray(y, dtype="float64")
     scores = np.asarray(scores, dtype="float64")
+    counts = np.atleast_2d(counts)
     if metric == "roc_auc":
         return weighted_roc_auc(y, scores, counts)
+    if metric == "pr_auc":
+        return weighted_average_precision(y, scores, counts)
+    if metric == "f1":
+        return weighted_f1(y, scores, counts, threshold)
+    if metric == "r2":
+        return weighted_r2(y, scores, counts)
     if metric == "accuracy":
         loss = ((scores >= threshold) == (y == 1)).astype("float64")
     elif metric == "brier":
@@ -72,10 +142,13 @@ def resampled_metric(metric: str, y: np.ndarray, scores: np.ndarray, counts: np.
         loss = -(y * np.log(p) + (1 - y) * np.log(1 - p))
     elif metric in ("rmse", "mae"):
         loss = (scores - y) ** 2 if metric == "rmse" else np.abs(scores - y)
+    elif metric == "mape":
+        loss = np.abs(scores - y) / np.maximum(np.abs(y), _MAPE_EPSILON)
     else:
         raise DriftError(
-            f"No bootstrap for metric {metric!r}; bootstrapped metrics: {', '.join(BOOTSTRAP_METRICS)}. "
-            "Choose one of them as promotion.metric or promotion.guard_metric."
+            f"No bootstrap for metric {metric!r}: it is not a metric millpond knows.{did_you_mean(metric, BOOTSTRAP_METRICS)} "
+            f"Classification metrics: {', '.join(CLASSIFICATION_METRICS)}; regression metrics: {', '.join(REGRESSION_METRICS)}. "
+            "Use one of them as promotion.metric or promotion.guard_metric."
         )
     mean = counts @ loss / counts.sum(axis=1)
     return np.sqrt(mean) if metric == "rmse" else mean

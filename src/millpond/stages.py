@@ -23,7 +23,7 @@ from millpond.monitoring import MonitoringLog
 from millpond.params import UseCase, check_window
 from millpond.promote import Rival, decide, decide_governed  # noqa: F401 - decide kept for callers
 from millpond.provenance import code_version
-from millpond.training import FitResult, fit, holdout_mask, input_schema, metrics_from_scores, split_training_data
+from millpond.training import FitResult, fit, holdout_mask, input_schema, split_training_data
 from millpond.workspace import Workspace
 
 ACTOR = "millpond cycle"
@@ -284,7 +284,7 @@ def _audit(ctx: StageContext, action: str, *, reason: str, **fields: Any) -> Non
 def champion_performance(ctx: StageContext, champion: ModelVersion, current: pd.DataFrame) -> dict[str, Any]:
     """The champion's KPI at this window with a bootstrap interval (labels in the mart) and its label-free CBPE estimate
     (isotonic calibration on the champion's labelled out-of-sample rows, see calibration_rows), model drift against T-1, T-2 and the benchmark."""
-    from millpond.performance import BOOTSTRAP_METRICS, Calibrator, Interval, bootstrap_metric, compare_kpi, estimate_check, estimate_interval
+    from millpond.performance import Calibrator, Interval, bootstrap_metric, compare_kpi, estimate_check, estimate_interval
     from millpond.training import predict_scores
 
     uc = ctx.use_case
@@ -295,13 +295,11 @@ def champion_performance(ctx: StageContext, champion: ModelVersion, current: pd.
     labelled = current[uc.target].notna().to_numpy() if uc.target in current.columns else np.zeros(len(current), bool)
     interval: Interval | None = None
     kpi: float | None = None
-    if labelled.sum() >= 2 and metric in BOOTSTRAP_METRICS:
+    if labelled.sum() >= 2:  # every params metric is bootstrapped; an unknown one raises DriftError naming the valid ones
         y = current[uc.target].to_numpy()[labelled]
         interval = bootstrap_metric(metric, y, scores[labelled], resamples=policy.bootstrap_resamples,
                                     confidence=policy.confidence, threshold=uc.scoring.threshold)
         kpi = interval.value
-    elif labelled.sum() >= 2:
-        kpi = float(metrics_from_scores(current[uc.target].to_numpy()[labelled], scores[labelled], uc, threshold=uc.scoring.threshold)[metric])
     estimate: Interval | None = None
     if uc.task == "classification":
         rows = calibration_rows(ctx, champion)
@@ -313,8 +311,6 @@ def champion_performance(ctx: StageContext, champion: ModelVersion, current: pd.
     target = interval
     if target is None and estimate is not None and metric == "roc_auc":
         target, basis = estimate, "estimate"
-    if target is None and kpi is not None:
-        target = Interval(kpi, kpi, kpi, policy.confidence, 0)
     if target is None:
         result = {"model_drift": False, "reason": "no labels and no estimate: model drift not assessed", "baseline": None, "delta": None}
         basis = "none"

@@ -5,16 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import yaml
-from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
+from sklearn.metrics import (
+    average_precision_score, brier_score_loss, f1_score, log_loss, mean_absolute_percentage_error, r2_score, roc_auc_score,
+)
 
 from millpond.demo_data import generate_window
 from millpond.errors import DriftError
-from millpond.params import validate_use_case
+from millpond.params import CLASSIFICATION_METRICS, REGRESSION_METRICS, validate_use_case
 from millpond.performance import (
-    Calibrator, Interval, bootstrap_metric, compare_kpi, estimate_check, estimate_roc_auc, paired_difference,
-    point_metric, resample_counts, weighted_roc_auc,
+    BOOTSTRAP_METRICS, HIGHER_IS_BETTER, Calibrator, Interval, bootstrap_metric, compare_kpi, estimate_check, estimate_roc_auc,
+    paired_difference, point_metric, resample_counts, resampled_metric, weighted_roc_auc,
 )
-from millpond.training import fit, predict_scores, split_training_data
+from millpond.promote import Rival, compare_paired, decide_governed
+from millpond.training import fit, metrics_from_scores, predict_scores, split_training_data
 from tests.conftest import REPO
 
 
@@ -40,8 +43,9 @@ def test_mean_metrics_equal_sklearn(data: tuple[np.ndarray, np.ndarray]) -> None
     y, s = data
     assert point_metric("brier", y, s) == pytest.approx(brier_score_loss(y, s), abs=1e-12)
     assert point_metric("log_loss", y, np.clip(s, 0.01, 0.99)) == pytest.approx(log_loss(y, np.clip(s, 0.01, 0.99)), abs=1e-12)
-    with pytest.raises(DriftError, match="No bootstrap for metric 'pr_auc'"):
-        point_metric("pr_auc", y, s)
+    with pytest.raises(DriftError, match=r"No bootstrap for metric 'prauc': it is not a metric millpond knows\. Did you mean 'pr_auc'\? "
+                                         r"Classification metrics: roc_auc, pr_auc, .*; regression metrics: rmse, mae, mape, r2\."):
+        point_metric("prauc", y, s)
 
 
 def test_bootstrap_interval_brackets_the_value_and_a_paired_difference_of_a_model_with_itself_is_zero(data: tuple[np.ndarray, np.ndarray]) -> None:
@@ -125,3 +129,181 @@ def test_cbpe_estimate_in_demo_conditions_calibrates_on_every_labelled_out_of_sa
     # calibrated on the ~5,000 held-out rows alone, the isotonic steps overfit where the shifted scores land
     holdout_only = Calibrator.fit(frames["holdout"][uc.target].to_numpy(), predict_scores(model, frames["holdout"][uc.feature_columns], uc))
     assert estimate_roc_auc(scores, holdout_only) - realised > 0.01
+
+
+# --- pr_auc, f1, mape, r2: every metric the params accept is bootstrapped --------------------------------
+def _f1(y: np.ndarray, s: np.ndarray) -> float:
+    return float(f1_score(y, s >= 0.5))
+
+
+CLASSIFIERS = {"pr_auc": average_precision_score, "f1": _f1}
+REGRESSORS = {"mape": mean_absolute_percentage_error, "r2": r2_score}
+
+
+@pytest.fixture
+def regression() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(5)
+    y = np.round(rng.normal(3.0, 2.0, 1500), 1)
+    y[rng.choice(len(y), 60, replace=False)] = 0.0  # zeros: sklearn's MAPE divides by eps there
+    return y, y + np.round(rng.normal(0.0, 1.0, len(y)), 1)
+
+
+def test_every_metric_the_params_accept_is_bootstrapped(data: tuple[np.ndarray, np.ndarray], regression: tuple[np.ndarray, np.ndarray]) -> None:
+    assert sorted(BOOTSTRAP_METRICS) == sorted(CLASSIFICATION_METRICS + REGRESSION_METRICS) == sorted(HIGHER_IS_BETTER)
+    counts = resample_counts(len(data[0]), 20, seed=2)
+    for metric in CLASSIFICATION_METRICS:
+        assert np.isfinite(resampled_metric(metric, data[0], np.clip(data[1], 0.01, 0.99), counts)).all(), metric
+    counts = resample_counts(len(regression[0]), 20, seed=2)
+    for metric in REGRESSION_METRICS:
+        assert np.isfinite(resampled_metric(metric, *regression, counts)).all(), metric
+
+
+@pytest.mark.parametrize("metric", list(CLASSIFIERS))
+def test_new_classification_metrics_equal_sklearn_with_ties_and_on_repeated_rows(data: tuple[np.ndarray, np.ndarray], metric: str) -> None:
+    y, s = data
+    assert len(np.unique(s)) < 150  # rounded scores: heavy ties, also at the 0.5 threshold
+    reference = CLASSIFIERS[metric]
+    assert point_metric(metric, y, s) == pytest.approx(reference(y, s), abs=1e-12)
+    counts = resample_counts(len(y), 6, seed=4)
+    for row, value in zip(counts, resampled_metric(metric, y, s, counts)):
+        idx = np.repeat(np.arange(len(y)), row)
+        assert value == pytest.approx(reference(y[idx], s[idx]), abs=1e-12)
+
+
+def test_average_precision_without_ties_equals_sklearn() -> None:
+    rng = np.random.default_rng(8)
+    y, s = rng.integers(0, 2, 800), rng.random(800)
+    assert len(np.unique(s)) == len(s)  # the path that skips grouping
+    assert point_metric("pr_auc", y, s) == pytest.approx(average_precision_score(y, s), abs=1e-12)
+    counts = resample_counts(len(y), 4, seed=6)
+    for row, value in zip(counts, resampled_metric("pr_auc", y, s, counts)):
+        idx = np.repeat(np.arange(len(y)), row)
+        assert value == pytest.approx(average_precision_score(y[idx], s[idx]), abs=1e-12)
+
+
+def test_average_precision_with_tied_groups_spanning_both_classes() -> None:
+    y = np.array([1, 0, 1, 1, 0, 0, 1, 0, 0, 1])
+    s = np.array([0.9, 0.9, 0.9, 0.7, 0.7, 0.4, 0.4, 0.4, 0.1, 0.1])
+    assert point_metric("pr_auc", y, s) == pytest.approx(average_precision_score(y, s), abs=1e-15)
+    # by hand: thresholds 0.9 (2 of 3 positive), 0.7 (3 of 5), 0.4 (4 of 8), 0.1 (5 of 10); recall steps 2,1,1,1 of 5
+    assert point_metric("pr_auc", y, s) == pytest.approx((2 * 2 / 3 + 3 / 5 + 4 / 8 + 5 / 10) / 5, abs=1e-15)
+    counts = np.array([[0, 0, 0, 2, 1, 0, 3, 1, 2, 1]])  # the top tie group drawn zero times
+    idx = np.repeat(np.arange(len(y)), counts[0])
+    assert resampled_metric("pr_auc", y, s, counts)[0] == pytest.approx(average_precision_score(y[idx], s[idx]), abs=1e-15)
+
+
+@pytest.mark.parametrize("metric", list(REGRESSORS))
+def test_new_regression_metrics_equal_sklearn_with_zeros_in_y_and_on_repeated_rows(regression: tuple[np.ndarray, np.ndarray], metric: str) -> None:
+    y, pred = regression
+    reference = REGRESSORS[metric]
+    nonzero = y != 0
+    # without zeros in y every value is O(1): absolute 1e-12
+    assert point_metric(metric, y[nonzero], pred[nonzero]) == pytest.approx(reference(y[nonzero], pred[nonzero]), abs=1e-12)
+    # with zeros MAPE is ~1e13 (|error| / eps): the same 1e-12, relative
+    assert point_metric(metric, y, pred) == pytest.approx(reference(y, pred), rel=1e-12, abs=1e-12)
+    counts = resample_counts(len(y), 6, seed=4)
+    for row, value in zip(counts, resampled_metric(metric, y, pred, counts)):
+        idx = np.repeat(np.arange(len(y)), row)
+        assert value == pytest.approx(reference(y[idx], pred[idx]), rel=1e-12, abs=1e-12)
+
+
+def test_mape_is_sklearns_everywhere_so_the_promotion_score_and_the_paired_gain_agree(regression: tuple[np.ndarray, np.ndarray]) -> None:
+    y, pred = regression
+    uc = validate_use_case({**yaml.safe_load((REPO / "params" / "churn.yaml").read_text()), "task": "regression",
+                            "promotion": {"metric": "mape"}})
+    assert metrics_from_scores(y, pred, uc)["mape"] == pytest.approx(point_metric("mape", y, pred), rel=1e-12)
+    assert point_metric("mape", y, pred) > 1e12  # the zeros dominate, as in sklearn (and in search scoring)
+
+
+def test_one_class_resamples_give_nan_for_pr_auc_and_undefined_f1_and_the_interval_drops_them() -> None:
+    """Documented choice: where sklearn warns and returns 0.0 (AP without positives; F1 with no true and no predicted
+    positives) we return NaN, as ROC AUC does; well-defined one-class cases equal sklearn."""
+    y = np.array([0, 0, 1, 1, 0, 1])
+    s = np.array([0.2, 0.6, 0.7, 0.9, 0.3, 0.4])
+    negatives_only = np.array([[2, 0, 0, 0, 1, 0]])       # no positives, nothing predicted positive
+    negatives_flagged = np.array([[1, 2, 0, 0, 0, 0]])    # no positives, one negative predicted positive
+    positives_only = np.array([[0, 0, 1, 2, 0, 3]])
+    with pytest.warns(UserWarning, match="No positive class found"):
+        assert average_precision_score([0, 0, 0], [0.2, 0.2, 0.3]) == 0.0  # sklearn's value we do not copy
+    assert np.isnan(resampled_metric("pr_auc", y, s, negatives_only)[0])
+    assert np.isnan(resampled_metric("pr_auc", y, s, negatives_flagged)[0])
+    assert resampled_metric("pr_auc", y, s, positives_only)[0] == average_precision_score([1] * 6, s[[2, 3, 3, 5, 5, 5]]) == 1.0
+    assert np.isnan(resampled_metric("f1", y, s, negatives_only)[0])
+    assert resampled_metric("f1", y, s, negatives_flagged)[0] == f1_score([0, 0, 0], [0, 1, 1]) == 0.0
+    expected_f1 = f1_score([1] * 6, s[[2, 3, 3, 5, 5, 5]] >= 0.5)
+    assert resampled_metric("f1", y, s, positives_only)[0] == pytest.approx(expected_f1, abs=1e-15)
+    assert np.isnan(point_metric("pr_auc", np.zeros(4), s[:4])) and np.isnan(point_metric("f1", np.zeros(4), np.zeros(4)))
+    # tiny data: some resamples have no positives; the interval is over the defined ones and says how many
+    tiny_y, tiny_s = np.array([0, 0, 0, 0, 0, 1, 1]), np.array([0.1, 0.2, 0.3, 0.6, 0.4, 0.7, 0.35])
+    counts = resample_counts(len(tiny_y), 200, seed=0)
+    undefined = int(((counts[:, tiny_y == 1]).sum(axis=1) == 0).sum())
+    assert undefined > 0
+    for metric in ("pr_auc", "roc_auc"):
+        ci = bootstrap_metric(metric, tiny_y, tiny_s, resamples=200)
+        assert ci.resamples == 200 - undefined and np.isfinite([ci.low, ci.high]).all() and ci.low <= ci.high
+
+
+def test_r2_on_zero_variance_resamples_is_sklearns_default() -> None:
+    """force_finite=True (sklearn's default): constant y gives 1.0 for perfect predictions, else 0.0."""
+    y = np.array([3.0, 3.0, 5.0, 1.0, 3.0])
+    pred = np.array([3.0, 3.0, 4.0, 2.0, 2.5])
+    perfect = np.array([[2, 3, 0, 0, 0]])   # only the rows with y == 3 predicted exactly
+    imperfect = np.array([[1, 0, 0, 0, 4]])  # y == 3 everywhere, one prediction off
+    for counts, expected in ((perfect, 1.0), (imperfect, 0.0)):
+        idx = np.repeat(np.arange(len(y)), counts[0])
+        assert resampled_metric("r2", y, pred, counts)[0] == r2_score(y[idx], pred[idx]) == expected
+    assert point_metric("r2", np.full(6, 0.1), np.full(6, 0.1)) == 1.0  # 0.1 is inexact in binary; still exactly constant
+    assert point_metric("r2", np.full(6, 0.1), np.full(6, 0.2)) == 0.0
+    with np.errstate(invalid="ignore"):
+        assert np.isnan(r2_score(y[:2], pred[:2], force_finite=False))  # what we do not return
+    mixed = resampled_metric("r2", y, pred, np.vstack([perfect, imperfect, np.ones((1, 5), int)]))
+    assert mixed.tolist()[:2] == [1.0, 0.0] and mixed[2] == pytest.approx(r2_score(y, pred), abs=1e-12)
+
+
+def _fixed_model(probabilities: np.ndarray) -> object:
+    class Fixed:  # predict_scores calls predict_proba on the labelled rows, in order
+        def predict_proba(self, features: object) -> np.ndarray:
+            assert len(features) == len(probabilities)  # type: ignore[arg-type]
+            return np.column_stack([1 - probabilities, probabilities])
+
+    return Fixed()
+
+
+@pytest.mark.parametrize("metric", ["pr_auc", "f1"])
+def test_drift_kpi_interval_works_with_pr_auc_and_f1(data: tuple[np.ndarray, np.ndarray], metric: str) -> None:
+    """What stages.champion_performance calls: bootstrap_metric with the promotion metric, then compare_kpi."""
+    y, s = data
+    ci = bootstrap_metric(metric, y, s, resamples=200, confidence=0.95, threshold=0.5)
+    assert ci.low < ci.value < ci.high and ci.resamples == 200 and ci.high - ci.low < 0.1
+    assert ci.value == pytest.approx(CLASSIFIERS[metric](y, s), abs=1e-12)
+    steady = compare_kpi(ci, [("2025-05", ci.value), ("2025-06", ci.value)], None, tolerance=0.02, higher_is_better=True)
+    assert steady["model_drift"] is False and "within" in steady["reason"]
+    dropped = compare_kpi(ci, [("2025-05", ci.high + 0.05)], None, tolerance=0.02, higher_is_better=True)
+    assert dropped["model_drift"] is True
+
+
+def test_promotion_paired_bootstrap_works_with_pr_auc_and_guard_f1() -> None:
+    """What the promote stage calls: decide_governed -> compare_paired -> paired_difference for metric and guard."""
+    import pandas as pd
+
+    data = yaml.safe_load((REPO / "params" / "churn.yaml").read_text())
+    data["promotion"] = {**data["promotion"], "metric": "pr_auc", "guard_metric": "f1", "guard_max_regression": 0.05,
+                         "bootstrap_resamples": 150}
+    uc = validate_use_case(data)
+    labelled = generate_window("2025-05", 600)
+    y = labelled[uc.target].to_numpy()
+    rng = np.random.default_rng(9)
+    good = np.clip(0.55 * y + rng.normal(0.2, 0.15, len(y)), 0.001, 0.999)
+    poor = np.clip(good + rng.normal(0.0, 0.35, len(y)), 0.001, 0.999)
+    rivals = [Rival("champion", "c0ffee000001", _fixed_model(poor)), Rival("champion of 2025-04", "c0ffee000002", _fixed_model(poor))]
+    table = compare_paired(_fixed_model(good), rivals, labelled, uc)
+    assert list(table["metric"]) == ["pr_auc", "pr_auc"] and list(table["guard"]) == ["f1", "f1"]
+    gain = average_precision_score(y, good) - average_precision_score(y, poor)
+    assert table.loc[0, "metric_gain"] == pytest.approx(gain, abs=1e-12) and table.loc[0, "metric_gain_low"] > 0
+    assert table.loc[0, "guard_gain"] == pytest.approx(f1_score(y, good >= 0.5) - f1_score(y, poor >= 0.5), abs=1e-12)
+    decision, _ = decide_governed(_fixed_model(good), rivals, labelled, uc)
+    assert decision.promote is True and "candidate pr_auc" in decision.reason and "guard f1" in decision.reason
+    assert decision.champion_score == pytest.approx(average_precision_score(y, poor), abs=1e-12)
+    worse, table = decide_governed(_fixed_model(poor), [Rival("champion", "c0ffee000001", _fixed_model(good))], labelled, uc)
+    assert worse.promote is False and table.loc[0, "metric_gain_high"] < 0
+    assert isinstance(table, pd.DataFrame)
