@@ -151,5 +151,5 @@ def window_batches(con: Any, by_window: Path, window: str, *, batch_rows: int) -
 
 def file_rows(path: Path, *, batch_rows: int) -> tuple[Iterator[pa.RecordBatch], list[str], int]:
     """Record batches of a Parquet file, its column names (also when it has no rows) and its row count."""
-    parquet = pq.ParquetFile(path)
+    parquet = pq.ParquetFile(path, pre_buffer=False)  # pre-buffering keeps every column chunk read so far alive
     return parquet.iter_batches(batch_size=batch_rows), list(parquet.schema_arrow.names), parquet.metadata.num_rows

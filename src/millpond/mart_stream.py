@@ -54,7 +54,7 @@ def record_batches(path: Path, fmt: str, columns: dict[str, str], *, delimiter: 
                    typed_csv: bool = True) -> Iterator[pa.RecordBatch]:
     """Record batches of a CSV or Parquet file; CSV columns get their declared Arrow types when ``typed_csv``."""
     if fmt == "parquet":
-        yield from pq.ParquetFile(path).iter_batches(batch_size=batch_rows)
+        yield from pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=batch_rows)
         return
     import pyarrow.csv as pacsv
 
@@ -265,10 +265,12 @@ def _duplicated_keys(path: Path, unique: list[str]) -> pd.DataFrame:
             con.execute(f"SET memory_limit = '{KEY_CHECK_MEMORY}'")
             con.execute("SET preserve_insertion_order = false")
             keys = ", ".join(f'"{c}"' for c in unique)
+            # Equal keys have equal 64-bit hashes, so no repeated hash means no repeated key: the common case groups
+            # 8-byte hashes of the key columns only; a repeat (or a hash collision) is then confirmed exactly below.
             repeated = con.execute(
-                f"SELECT count(*) FROM (SELECT {keys} FROM read_parquet(?) GROUP BY ALL HAVING count(*) > 1)", [str(path)],
+                f"SELECT count(*) FROM (SELECT hash({keys}) AS h FROM read_parquet(?) GROUP BY h HAVING count(*) > 1)", [str(path)],
             ).fetchone()
-            if not repeated or not repeated[0]:  # the common case reads the key columns only
+            if not repeated or not repeated[0]:
                 return pd.DataFrame(index=pd.Index([], dtype="int64"))
             match = " AND ".join(f'rows."{c}" IS NOT DISTINCT FROM dup."{c}"' for c in unique)
             frame = con.execute(

@@ -137,7 +137,7 @@ def read_batches(
                 for start in range(0, batch.num_rows, rows):
                     yield batch.slice(start, rows)
         else:
-            yield from pq.ParquetFile(path).iter_batches(batch_size=rows, columns=columns)
+            yield from pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=rows, columns=columns)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, UnicodeDecodeError) as exc:
         raise ScoringError(f"Cannot read scoring input {path}: {exc}. Check its columns against the declared dtypes in 'columns'.") from exc
 

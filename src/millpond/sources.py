@@ -130,7 +130,7 @@ def open_parquet(ws: Workspace, path: Path) -> Any:
     import pyarrow.parquet as pq
 
     try:
-        return pq.ParquetFile(path)
+        return pq.ParquetFile(path, pre_buffer=False)  # pre-buffering keeps every column chunk read so far alive
     except (pa.ArrowException, OSError) as exc:
         raise parquet_error(ws, path, exc) from exc
 
