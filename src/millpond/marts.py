@@ -203,7 +203,7 @@ def sweep_abandoned(folder: Path) -> list[str]:
     """Remove staging and work folders left by an ingest that was killed (its process is gone); return their names."""
     removed = []
     for entry in folder.glob(".*"):
-        found = re.search(r"-p(\d+)-", entry.name)
+        found = re.search(r"-p(\d+)-[a-z0-9_]+$", entry.name)  # mkdtemp's random suffix has no '-'; a window may
         if entry.is_dir() and entry.name.startswith((".staging-", ".work-")) and found and not _alive(int(found.group(1))):
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry.name)

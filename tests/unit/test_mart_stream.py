@@ -280,3 +280,26 @@ def test_a_kill_mid_ingest_leaves_no_version_and_the_next_ingest_sweeps_its_left
     assert MartStore(ws.feature_marts).versions("churn") == []
     result = ingest(ws, load_use_case(ws.params / "joined.yaml"), "2025-02", batch_rows=500)
     assert result.created and [p.name for p in folder.iterdir()] == [result.version.version]
+
+
+def test_sweep_removes_only_folders_of_processes_that_are_gone(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from millpond.marts import sweep_abandoned
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    dead = int(gone.stdout)
+    names = {
+        f".staging-2025-01-abc-p{dead}-x1y2z3ab": False,   # its process is gone: swept
+        f".work-p{dead}-q9w8e7r6": False,
+        f".staging-w-p{dead}-x-p{os.getpid()}-k2j3h4g5": True,  # a window that looks like a pid: the last one counts
+        f".work-p{os.getpid()}-a1b2c3d4": True,            # a live ingest's folder: kept
+        f"2025-01-abcdef123456": True,                      # a published version: never touched
+    }
+    for name in names:
+        (tmp_path / name).mkdir()
+    removed = sweep_abandoned(tmp_path)
+    assert sorted(removed) == sorted(n for n, keep in names.items() if not keep)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(n for n, keep in names.items() if keep)
