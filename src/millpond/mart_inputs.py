@@ -49,6 +49,7 @@ def connect(work: Path) -> Any:
     con.execute(f"SET memory_limit = {_literal(MEMORY_LIMIT)}")
     con.execute("SET threads TO 1")
     con.execute("SET preserve_insertion_order = true")
+    con.execute("SET enable_progress_bar = false")  # it would draw into the notebook; millpond reports progress itself
     return con
 
 

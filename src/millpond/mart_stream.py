@@ -264,6 +264,7 @@ def _duplicated_keys(path: Path, unique: list[str]) -> pd.DataFrame:
             con.execute(f"SET temp_directory = '{spill}'")
             con.execute(f"SET memory_limit = '{KEY_CHECK_MEMORY}'")
             con.execute("SET preserve_insertion_order = false")
+            con.execute("SET enable_progress_bar = false")
             keys = ", ".join(f'"{c}"' for c in unique)
             # Equal keys have equal 64-bit hashes, so no repeated hash means no repeated key: the common case groups
             # 8-byte hashes of the key columns only; a repeat (or a hash collision) is then confirmed exactly below.

@@ -90,6 +90,7 @@ class MartVersion:
         con = duckdb.connect()
         try:
             con.execute("SET threads TO 1")
+            con.execute("SET enable_progress_bar = false")
             row = con.execute(f"SELECT {', '.join(parts)} FROM read_parquet(?)", [str(self.data_path)]).fetchone()
         finally:
             con.close()

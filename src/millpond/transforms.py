@@ -59,6 +59,7 @@ def run_transform(sql: str, tables: dict[str, pd.DataFrame], *, shown: str) -> p
     connection = duckdb.connect(":memory:")
     try:
         connection.execute("SET threads TO 1")
+        connection.execute("SET enable_progress_bar = false")
         for name, frame in tables.items():
             connection.register(name, frame)
         try:
