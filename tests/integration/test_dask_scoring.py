@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -119,3 +120,34 @@ def test_scheduler_address_is_validated() -> None:
     params["scoring"] = {**params.get("scoring", {}), "dask_scheduler": "127.0.0.1:8786"}
     with pytest.raises(ParamsError, match=r"scoring.dask_scheduler.*tcp://127.0.0.1:8786"):
         validate_use_case(params)
+
+
+def _dask_params(ws: Workspace, address: str, **extra: object) -> str:
+    params = yaml.safe_load((ws.params / "churn.yaml").read_text())
+    params["scoring"] = {**params.get("scoring", {}), "dask_scheduler": address, **extra}
+    (ws.params / "dask.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
+    return "params/dask.yaml"
+
+
+def test_score_notebook_runs_on_dask_and_fails_recorded_without_it(
+    scheduler: str, scoring_workspace: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from millpond.cli import main
+
+    ws = scoring_workspace
+    shutil.copytree(Path(__file__).resolve().parents[2] / "notebooks", ws.root / "notebooks")
+    before = tree_snapshot(ws.model_store)
+    down = f"tcp://127.0.0.1:{_free_port()}"
+    args = ["--workspace", str(ws.root), "run", "score", "--window", "2025-03", "--params"]
+    assert main([*args, _dask_params(ws, down, dask_timeout_seconds=1)]) != 0
+    assert f"Dask scheduler at {down}" in capsys.readouterr().err
+    (failed,) = RunStore(ws.runs).list()
+    assert failed.status == "failed" and down in failed.manifest["error"]
+    assert tree_snapshot(ws.model_store) == before  # no capture, no staging file
+
+    assert main([*args, _dask_params(ws, scheduler)]) == 0
+    done = next(r for r in RunStore(ws.runs).list() if r.status == "succeeded")
+    summary = done.manifest["scraps"]["summary"]
+    local = stages.run_score(stages.StageContext(ws, load_use_case(ws.params / "churn.yaml"), "2025-03", run_id="local"))
+    assert summary["rows"] == local.summary["rows"] == 3000 and summary["kpi"] == local.summary["kpi"]
+    assert summary["served"] == local.summary["served"]
