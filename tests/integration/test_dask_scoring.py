@@ -19,6 +19,7 @@ from millpond.marts import MartStore
 from millpond.model_store import ModelStore
 from millpond.params import load_use_case, validate_use_case
 from millpond.runs import RunStore
+from millpond.scheduler import is_transient
 from millpond.scoring import Scorer, score_file
 from millpond.workspace import Workspace
 from tests.conftest import tree_snapshot
@@ -143,6 +144,7 @@ def test_score_notebook_runs_on_dask_and_fails_recorded_without_it(
     assert f"Dask scheduler at {down}" in capsys.readouterr().err
     (failed,) = RunStore(ws.runs).list()
     assert failed.status == "failed" and down in failed.manifest["error"]
+    assert is_transient(failed.manifest["error"])  # cron retries it with back-off like an unreachable database
     assert tree_snapshot(ws.model_store) == before  # no capture, no staging file
 
     assert main([*args, _dask_params(ws, scheduler)]) == 0
