@@ -157,6 +157,10 @@ class SourceUnavailableError(MartError, TransientError):
     """A raw source (database, network share) did not answer; it may answer later, so the scheduler retries it."""
 
 
+class ClusterUnavailableError(TransientError):
+    """The Dask scheduler named in the params does not answer, or has no workers; it may answer later."""
+
+
 class CycleLockedError(RunError):
     """Another cycle of the same use case holds the workspace lock."""
 

@@ -193,6 +193,17 @@ class ScoringSpec(_Strict):
     smoke_latency_ms: float = Field(2000.0, gt=0, description="the smoke test fails when scoring its rows takes longer")
     nullable: list[str] = Field(default_factory=list, description="features that may be missing at scoring even when training saw none")
     labels: LabelsSource | None = Field(None, description="late labels source for `millpond labels add` without a FILE")
+    dask_scheduler: str | None = Field(None, description=(
+        "Dask scheduler address, e.g. 'tcp://127.0.0.1:8786': batches are scored on its workers (same numbers as "
+        "in-process); start one with `dask scheduler --host 127.0.0.1 --no-dashboard`; None scores in this process"))
+    dask_timeout_seconds: float = Field(10.0, gt=0, description="how long to wait for the Dask scheduler to answer before failing")
+
+    @field_validator("dask_scheduler")
+    @classmethod
+    def _dask_address(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^(tcp|tls|inproc|ucx)://[^\s/]+$", value):
+            raise ValueError(f"must look like 'tcp://127.0.0.1:8786' (protocol://host:port). Got {value!r} instead")
+        return value
 
 
 class EmailSpec(_Strict):

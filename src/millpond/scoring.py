@@ -57,13 +57,14 @@ class Scorer:
     contract: InputContract
     role: str = "champion"
     metadata: dict[str, Any] = field(default_factory=dict)
+    store_root: Path | None = None  # the model store it was loaded from (Dask workers load it from there too)
 
     @classmethod
     def load(cls, store: ModelStore, name: str, ref: str, *, role: str = "champion", use_case: UseCase | None = None) -> Scorer:
         """Load through the store (sha256 checked before skops loads); the use case defaults to the one it was trained with."""
         model, version = store.load(name, ref)
         uc = use_case or validate_use_case(version.metadata["params"], source=f"metadata of {name}@{version.version}")
-        return cls(name, version.version, model, uc, InputContract.for_model(version.metadata, model), role, version.metadata)
+        return cls(name, version.version, model, uc, InputContract.for_model(version.metadata, model), role, version.metadata, store.root)
 
 
 @dataclass
@@ -154,14 +155,19 @@ def _constant(value: Any, n: int, type_: pa.DataType) -> pa.Array:
 
 def _score(scorer: Scorer, features: pd.DataFrame, threshold: float) -> tuple[np.ndarray, np.ndarray]:
     """(scores, predictions): probability and class, or the regression prediction twice."""
-    if scorer.use_case.task == "classification":
-        scores = np.asarray(scorer.model.predict_proba(features)[:, 1], dtype="float64")
+    return predict_frame(scorer.model, scorer.use_case.task, features, threshold, label=f"{scorer.name}@{scorer.version}")
+
+
+def predict_frame(model: Any, task: str, features: pd.DataFrame, threshold: float, *, label: str) -> tuple[np.ndarray, np.ndarray]:
+    """(scores, predictions) of ``model`` on ``features``: the one predict step, in this process or on a Dask worker."""
+    if task == "classification":
+        scores = np.asarray(model.predict_proba(features)[:, 1], dtype="float64")
         predictions = (scores >= threshold).astype("int64")
     else:
-        scores = np.asarray(scorer.model.predict(features), dtype="float64")
+        scores = np.asarray(model.predict(features), dtype="float64")
         predictions = scores
     if not np.isfinite(scores).all():
-        raise ScoringError(f"Model {scorer.name}@{scorer.version} produced non-finite scores; check the input for infinities.")
+        raise ScoringError(f"Model {label} produced non-finite scores; check the input for infinities.")
     return scores, predictions
 
 
@@ -212,7 +218,13 @@ def score_batches(
     scored = {s.version: 0 for s in scorers}
     result = ScoreResult(run_id=run_id, scored_at=scored_at.isoformat(), rows=0, served={s.version: 0 for s in scorers})
     stack = ExitStack()
+    client = None
     try:
+        if spec.dask_scheduler:  # connect first: an unreachable scheduler fails before any staging file exists
+            from millpond.cluster import connect
+
+            client = connect(spec.dask_scheduler, timeout=spec.dask_timeout_seconds)
+            stack.callback(client.close)
         if captures is not None:
             for s in scorers:
                 writers[s.version] = captures.open(window, s.version, tag)
@@ -222,33 +234,23 @@ def score_batches(
         pending: list[Future[None]] = []  # the previous batch's writes: at most one batch in flight
         stack.callback(io_pool.shutdown, wait=True, cancel_futures=True)
         with threadpool_limits(limits=uc.model.threads):
-            for batch in _prefetched(batches, io_pool):
-                if batch.num_rows == 0:
-                    continue
+            prepared = _prepared(_prefetched(batches, io_pool), scorers, features, split=split, source=source)
+            if client is not None:  # predict on the cluster's workers; results come back in input order
+                from millpond.cluster import scored_on_cluster
+
+                stream: Iterator[tuple[_Prepared, list[tuple[np.ndarray, np.ndarray]]]] = scored_on_cluster(
+                    client, prepared, threshold=spec.threshold, threads=uc.model.threads)
+            else:
+                stream = ((p, [_score(s, f, spec.threshold) for s, _, f in p.jobs]) for p in prepared)
+            stack.callback(stream.close)
+            for part, outcomes in stream:
+                batch = part.batch
                 names = batch.schema.names
-                frame = batch.select([c for c in features if c in names]).to_pandas()
-                where = f"{source} (rows {result.rows + 1}-{result.rows + batch.num_rows})"
-                for s in scorers:
-                    s.contract.validate(frame, nullable=spec.nullable, where=where)
-                if uc.key not in names:
-                    raise ScoringError(f"{where} lacks the key column '{uc.key}'.{did_you_mean(uc.key, names)}")
-                if split:
-                    to_challenger = split_mask(batch.column(uc.key).to_pandas(), spec.split_fraction)
-                    shares = {champion.version: ~to_challenger, challenger.version: to_challenger}  # type: ignore[union-attr]
-                else:
-                    shares = {s.version: None for s in scorers}
                 served_pred = served_score = None
                 writes: list[tuple[StagedWriter, pa.Table]] = []
                 model_version = None
                 target = batch.column(uc.target).to_numpy(zero_copy_only=False) if uc.target in names else None
-                for s in scorers:
-                    mask = shares[s.version]
-                    own = list(s.contract.columns) or uc.feature_columns
-                    sub_frame = frame if own == list(frame.columns) else frame[own]
-                    sub_frame = sub_frame if mask is None else sub_frame[mask]
-                    if len(sub_frame) == 0:
-                        continue
-                    scores, predictions = _score(s, sub_frame, spec.threshold)
+                for (s, mask, _), (scores, predictions) in zip(part.jobs, outcomes):
                     scored[s.version] += len(scores)
                     serves = s.role == "champion" or split
                     if target is not None:
@@ -314,6 +316,47 @@ def score_batches(
     finally:
         stack.close()
     return result
+
+
+@dataclass
+class _Prepared:
+    """One record batch checked against every input contract, with each model's share of its feature rows."""
+
+    batch: pa.RecordBatch
+    jobs: list[tuple[Scorer, np.ndarray | None, pd.DataFrame]]  # (scorer, its row mask or None, its feature rows)
+
+
+def _prepared(
+    batches: Iterable[pa.RecordBatch], scorers: list[Scorer], features: list[str], *, split: bool, source: str
+) -> Iterator[_Prepared]:
+    """Check each non-empty batch against every model's contract and cut the rows each model scores, in order."""
+    uc, spec = scorers[0].use_case, scorers[0].use_case.scoring
+    seen = 0
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        names = batch.schema.names
+        frame = batch.select([c for c in features if c in names]).to_pandas()
+        where = f"{source} (rows {seen + 1}-{seen + batch.num_rows})"
+        for s in scorers:
+            s.contract.validate(frame, nullable=spec.nullable, where=where)
+        if uc.key not in names:
+            raise ScoringError(f"{where} lacks the key column '{uc.key}'.{did_you_mean(uc.key, names)}")
+        if split:
+            to_challenger = split_mask(batch.column(uc.key).to_pandas(), spec.split_fraction)
+            shares: dict[str, np.ndarray | None] = {scorers[0].version: ~to_challenger, scorers[1].version: to_challenger}
+        else:
+            shares = {s.version: None for s in scorers}
+        jobs = []
+        for s in scorers:
+            mask = shares[s.version]
+            own = list(s.contract.columns) or uc.feature_columns
+            sub_frame = frame if own == list(frame.columns) else frame[own]
+            sub_frame = sub_frame if mask is None else sub_frame[mask]
+            if len(sub_frame):
+                jobs.append((s, mask, sub_frame))
+        seen += batch.num_rows
+        yield _Prepared(batch, jobs)
 
 
 def _prefetched(batches: Iterable[pa.RecordBatch], pool: ThreadPoolExecutor) -> Iterator[pa.RecordBatch]:
