@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from millpond import sources
+from millpond import duck, sources
 from millpond.errors import MartError, SchemaError
 from millpond.params import SourceSpec, UseCase
 from millpond.transforms import read_transform, run_transform_to_parquet, transform_path
@@ -39,18 +39,10 @@ def _ident(name: str) -> str:
 
 
 def connect(work: Path) -> Any:
-    """A fresh in-memory DuckDB that spills into ``work/spill``."""
-    import duckdb
-
+    """A fresh single-threaded in-memory DuckDB that spills into ``work/spill`` beyond ``MEMORY_LIMIT``."""
     spill = work / "spill"
     spill.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(":memory:")
-    con.execute(f"SET temp_directory = {_literal(str(spill))}")
-    con.execute(f"SET memory_limit = {_literal(MEMORY_LIMIT)}")
-    con.execute("SET threads TO 1")
-    con.execute("SET preserve_insertion_order = true")
-    con.execute("SET enable_progress_bar = false")  # it would draw into the notebook; millpond reports progress itself
-    return con
+    return duck.connect(threads=1, memory_limit=MEMORY_LIMIT, spill=spill)
 
 
 def _write_parts(frames: Iterable[pd.DataFrame], folder: Path) -> list[Path]:

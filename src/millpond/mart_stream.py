@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from millpond import sources
+from millpond import duck, sources
 from millpond.contracts import ContractReport, Violation, _examples, _rule_violations
 from millpond.errors import MartError
 from millpond.mart_typing import TypeProblems, column_problems, schema_error, type_columns
@@ -255,16 +255,10 @@ def stream_to_parquet(
 
 def _duplicated_keys(path: Path, unique: list[str]) -> pd.DataFrame:
     """Every row of the staged Parquet file whose ``unique`` columns repeat, indexed by row number (DuckDB, spills to disk)."""
-    import duckdb
-
     spill = tempfile.mkdtemp(prefix="millpond-duckdb-")
     try:
-        con = duckdb.connect()
+        con = duck.connect(threads=None, memory_limit=KEY_CHECK_MEMORY, spill=Path(spill), preserve_order=False)
         try:
-            con.execute(f"SET temp_directory = '{spill}'")
-            con.execute(f"SET memory_limit = '{KEY_CHECK_MEMORY}'")
-            con.execute("SET preserve_insertion_order = false")
-            con.execute("SET enable_progress_bar = false")
             keys = ", ".join(f'"{c}"' for c in unique)
             # Equal keys have equal 64-bit hashes, so no repeated hash means no repeated key: the common case groups
             # 8-byte hashes of the key columns only; a repeat (or a hash collision) is then confirmed exactly below.

@@ -79,7 +79,7 @@ class MartVersion:
         numeric = [f.name for f in schema if pa.types.is_integer(f.type) or pa.types.is_floating(f.type)]
         if self.rows <= DESCRIBE_WHOLE_ROWS or not numeric:
             return self.read(columns=numeric).describe().T
-        import duckdb
+        from millpond import duck
 
         stats = ["count", "mean", "std", "min", "25%", "50%", "75%", "max"]
         parts = []
@@ -87,10 +87,8 @@ class MartVersion:
             q = '"' + c.replace('"', '""') + '"'
             parts.append(f"count({q}), avg({q}), stddev_samp({q}), min({q}), approx_quantile({q}, 0.25), "
                          f"approx_quantile({q}, 0.5), approx_quantile({q}, 0.75), max({q})")
-        con = duckdb.connect()
+        con = duck.connect()
         try:
-            con.execute("SET threads TO 1")
-            con.execute("SET enable_progress_bar = false")
             row = con.execute(f"SELECT {', '.join(parts)} FROM read_parquet(?)", [str(self.data_path)]).fetchone()
         finally:
             con.close()

@@ -56,10 +56,10 @@ def run_transform(sql: str, tables: dict[str, pd.DataFrame], *, shown: str) -> p
     """Run ``sql`` in a fresh in-memory DuckDB where each source is a table; return the last statement's rows."""
     import duckdb
 
-    connection = duckdb.connect(":memory:")
+    from millpond import duck
+
+    connection = duck.connect()
     try:
-        connection.execute("SET threads TO 1")
-        connection.execute("SET enable_progress_bar = false")
         for name, frame in tables.items():
             connection.register(name, frame)
         try:
