@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -145,7 +144,10 @@ def measure(root: Path, case: str) -> dict[str, float]:
     clock = time.perf_counter()
     result = ingest(ws, uc, window)
     seconds = time.perf_counter() - clock
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM, the peak of this process's own memory: ru_maxrss would also count the parent's RSS at fork time
+    # (Linux keeps it across execve), i.e. the generator's frames.
+    with open("/proc/self/status") as status:
+        peak_mb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) / 1024
     stored = sum(MartStore(ws.feature_marts).latest(uc.use_case, w).rows for w in (result.windows or [window]))
     return {"rows": stored, "seconds": seconds, "peak_rss_mb": peak_mb}
 
