@@ -35,6 +35,7 @@ from millpond.workspace import Workspace
 
 BATCH_ROWS = 262_144  # rows per record batch: ~tens of MB for a typical mart row
 KEY_CHECK_MEMORY = "256MB"  # DuckDB's limit for the key-uniqueness GROUP BY; it spills to disk beyond
+CSV_BLOCK_BYTES = 1 << 20  # bytes per block the CSV reader parses (it reads dozens ahead)
 STREAM_MIN_BYTES = 64 * 2**20  # CSV files at least this big stream (Parquet: by row count); smaller ones are read whole
 
 _ARROW_FAST = {"int": (pa.int64(),), "float": (pa.float64(),), "str": (pa.string(), pa.large_string())}
@@ -64,14 +65,23 @@ def record_batches(path: Path, fmt: str, columns: dict[str, str], *, delimiter: 
         types = {c: pa.string() for c in columns}
     reader = pacsv.open_csv(
         path,
-        read_options=pacsv.ReadOptions(block_size=max(batch_rows * 64, 1 << 16)),
+        # The reader parses dozens of blocks ahead: small blocks keep that read-ahead small (1 MiB blocks: ~40 MB).
+        read_options=pacsv.ReadOptions(block_size=min(CSV_BLOCK_BYTES, max(batch_rows * 64, 1 << 16))),
         parse_options=pacsv.ParseOptions(delimiter=delimiter),
         convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=True),
     )
-    for batch in reader:
-        # CSV blocks are sized in bytes; split them so a batch never exceeds ``batch_rows``.
-        for start in range(0, batch.num_rows, batch_rows):
-            yield batch.slice(start, batch_rows)
+    pending: list[pa.RecordBatch] = []
+    count = 0
+    for block in reader:  # blocks are sized in bytes: regroup them into batches of exactly ``batch_rows`` rows
+        pending.append(block)
+        count += block.num_rows
+        while count >= batch_rows:
+            table = pa.Table.from_batches(pending).combine_chunks()
+            yield table.slice(0, batch_rows).to_batches()[0]
+            rest = table.slice(batch_rows)
+            pending, count = (rest.to_batches() if rest.num_rows else []), rest.num_rows
+    if count:
+        yield pa.Table.from_batches(pending).combine_chunks().to_batches()[0]
 
 
 def _suspects(frame: pd.DataFrame, contract: ContractSpec, columns: dict[str, str]) -> pd.Series:

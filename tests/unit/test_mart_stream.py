@@ -303,3 +303,17 @@ def test_sweep_removes_only_folders_of_processes_that_are_gone(tmp_path: Path) -
     removed = sweep_abandoned(tmp_path)
     assert sorted(removed) == sorted(n for n, keep in names.items() if not keep)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(n for n, keep in names.items() if keep)
+
+
+@pytest.mark.parametrize("batch_rows", [7, 1000, 2500])
+def test_csv_blocks_are_regrouped_into_batches_of_exactly_batch_rows(demo_workspace: Workspace, batch_rows: int) -> None:
+    from millpond import mart_stream
+
+    path = demo_workspace.raw / "churn" / "churn_2025-01.csv"
+    columns = dict(load_use_case(demo_workspace.params / "churn.yaml").columns)
+    batches = list(mart_stream.record_batches(path, "csv", columns, delimiter=",", batch_rows=batch_rows))
+    expected = pd.read_csv(path, dtype={"customer_id": "str"})
+    sizes = [b.num_rows for b in batches]
+    assert sum(sizes) == len(expected) and all(n == batch_rows for n in sizes[:-1]) and 0 < sizes[-1] <= batch_rows
+    got = pd.concat([b.to_pandas() for b in batches], ignore_index=True)
+    assert got["customer_id"].tolist() == expected["customer_id"].tolist()
