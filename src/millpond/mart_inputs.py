@@ -119,23 +119,89 @@ def build_rows(ws: Workspace, con: Any, use_case: UseCase, work: Path, tables: l
     return target, None
 
 
-def split_windows(con: Any, rows: Path, column: str, up_to: str, work: Path, *, origin: str) -> tuple[Path, list[str]]:
-    """Sort ``rows`` by window (source order kept within one) into ``work/by_window.parquet``; the windows up to ``up_to``."""
-    present = pq.ParquetFile(rows).schema_arrow.names
+def split_windows(
+    con: Any, rows: Path, column: str, up_to: str, work: Path, *, origin: str, batch_rows: int,
+) -> tuple[list[str], Iterator[tuple[str, Iterator[pa.RecordBatch]]]]:
+    """The windows of ``rows`` up to ``up_to`` and, window by window, their record batches (source order kept).
+
+    Rows already in ascending runs of their (text) window column, as appended data usually is,
+    are split in one pass; otherwise DuckDB sorts them by window first (spilling to disk).
+    Consume each window's batches before asking for the next window.
+    """
+    present = pq.ParquetFile(rows, pre_buffer=False).schema_arrow.names
     if column not in present:
         raise SchemaError(f"{origin} has no window column {column!r}, which 'load: full' needs to split the mart into windows.")
+    windows = _windows_in_runs(rows, column, up_to)
+    if windows is not None:
+        splitter = _RunSplitter(pq.ParquetFile(rows, pre_buffer=False).iter_batches(batch_size=batch_rows), column)
+        return windows, ((w, splitter.window(w)) for w in windows)
     target = work / "by_window.parquet"
     label = f"CAST({_ident(column)} AS VARCHAR)"
     con.execute(
         f"COPY (SELECT * EXCLUDE (file_row_number), {label} AS {_WINDOW} FROM read_parquet({_literal(str(rows))}, file_row_number = true) "
         f"WHERE {label} <= {_literal(up_to)} ORDER BY {_WINDOW}, file_row_number) TO {_literal(str(target))} (FORMAT parquet)"
     )
-    found = con.execute(f"SELECT DISTINCT {_WINDOW} FROM read_parquet({_literal(str(target))}) ORDER BY 1").fetchall()
-    return target, [str(w[0]) for w in found]
+    found = [str(w[0]) for w in con.execute(f"SELECT DISTINCT {_WINDOW} FROM read_parquet({_literal(str(target))}) ORDER BY 1").fetchall()]
+    return found, ((w, _window_batches(con, target, w, batch_rows=batch_rows)) for w in found)
 
 
-def window_batches(con: Any, by_window: Path, window: str, *, batch_rows: int) -> Iterator[pa.RecordBatch]:
-    """Record batches of one window of a ``split_windows`` file (row groups of other windows are skipped)."""
+def _windows_in_runs(rows: Path, column: str, up_to: str) -> list[str] | None:
+    """The windows up to ``up_to`` when a text window column holds ascending runs without nulls; else ``None``."""
+    import pyarrow.compute as pc
+
+    parquet = pq.ParquetFile(rows, pre_buffer=False)
+    kind = parquet.schema_arrow.field(column).type
+    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+        return None
+    runs: list[str] = []
+    for batch in parquet.iter_batches(columns=[column], batch_size=1 << 20):
+        labels = batch.column(0)
+        if labels.null_count:
+            return None
+        for value in pc.run_end_encode(labels).values.to_pylist():
+            if runs and value == runs[-1]:
+                continue
+            if runs and value < runs[-1]:
+                return None
+            runs.append(value)
+    return [w for w in runs if w <= up_to]
+
+
+class _RunSplitter:
+    """Hands out one pass over record batches as consecutive windows (the column holds ascending runs)."""
+
+    def __init__(self, batches: Iterator[pa.RecordBatch], column: str) -> None:
+        self._batches = batches
+        self._column = column
+        self._held: pa.RecordBatch | None = None
+
+    def _next(self) -> pa.RecordBatch | None:
+        if self._held is not None:
+            piece, self._held = self._held, None
+            return piece
+        return next(self._batches, None)
+
+    def window(self, window: str) -> Iterator[pa.RecordBatch]:
+        """The batches of ``window``: the rows from here to where the column's value changes."""
+        import pyarrow.compute as pc
+
+        while (piece := self._next()) is not None:
+            if piece.num_rows == 0:
+                continue
+            labels = piece.column(piece.schema.get_field_index(self._column))
+            if labels[0].as_py() != window:
+                self._held = piece
+                return
+            end = pc.run_end_encode(labels).run_ends[0].as_py()
+            if end < piece.num_rows:
+                self._held = piece.slice(end)
+                yield piece.slice(0, end)
+                return
+            yield piece
+
+
+def _window_batches(con: Any, by_window: Path, window: str, *, batch_rows: int) -> Iterator[pa.RecordBatch]:
+    """Record batches of one window of the sorted file (row groups of other windows are skipped)."""
     relation = con.sql(
         f"SELECT * EXCLUDE ({_WINDOW}) FROM read_parquet({_literal(str(by_window))}) WHERE {_WINDOW} = {_literal(window)}"
     )

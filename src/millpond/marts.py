@@ -434,11 +434,11 @@ def _ingest_streamed(
                 origin = (f"Output of transform {transform_info['path']} for window {window!r}" if transform_info else
                           f"Raw data for window {window!r} ({described['source'].get('path') or described['source'].get('url')})")
                 if full:
-                    by_window, windows = mart_inputs.split_windows(con, rows, str(use_case.source.window_column), window, work, origin=origin)
+                    windows, per_window = mart_inputs.split_windows(con, rows, str(use_case.source.window_column), window, work,
+                                                                    origin=origin, batch_rows=batch_rows)
                     _check_window_found(window, windows)
-                    for w in windows:
-                        stage(w, mart_inputs.window_batches(con, by_window, w, batch_rows=batch_rows), origin.replace(repr(window), repr(w)),
-                              hash_rows=True)
+                    for w, batches in per_window:
+                        stage(w, batches, origin.replace(repr(window), repr(w)), hash_rows=True)
                 else:
                     batches, names, total = mart_inputs.file_rows(rows, batch_rows=batch_rows)
                     stage(window, batches, origin, names_if_empty=names, total_rows=total)

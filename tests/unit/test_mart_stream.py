@@ -317,3 +317,28 @@ def test_csv_blocks_are_regrouped_into_batches_of_exactly_batch_rows(demo_worksp
     assert sum(sizes) == len(expected) and all(n == batch_rows for n in sizes[:-1]) and 0 < sizes[-1] <= batch_rows
     got = pd.concat([b.to_pandas() for b in batches], ignore_index=True)
     assert got["customer_id"].tolist() == expected["customer_id"].tolist()
+
+
+@pytest.mark.parametrize("order", ["appended", "shuffled"])
+def test_full_load_split_gives_each_window_its_rows_in_source_order(tmp_path: Path, order: str) -> None:
+    from millpond import mart_inputs
+
+    months = ["2025-01"] * 4 + ["2025-02"] * 5 + ["2025-03"] * 2
+    frame = pd.DataFrame({"month": months, "n": range(len(months))})
+    if order == "shuffled":
+        frame = frame.iloc[[4, 0, 9, 5, 1, 6, 2, 10, 7, 3, 8]].reset_index(drop=True)
+    rows = tmp_path / "rows.parquet"
+    frame.to_parquet(rows, index=False)
+    runs = mart_inputs._windows_in_runs(rows, "month", "2025-02")
+    assert runs == (["2025-01", "2025-02"] if order == "appended" else None)  # one pass, or a DuckDB sort
+    con = mart_inputs.connect(tmp_path)
+    try:
+        windows, per_window = mart_inputs.split_windows(con, rows, "month", "2025-02", tmp_path, origin="rows", batch_rows=3)
+        got = {w: pd.concat([b.to_pandas() for b in batches], ignore_index=True) for w, batches in per_window}
+    finally:
+        con.close()
+    assert windows == ["2025-01", "2025-02"]
+    for w in windows:
+        expected = frame[frame["month"] == w].reset_index(drop=True)
+        assert got[w]["n"].tolist() == expected["n"].tolist()
+        assert set(got[w]["month"]) == {w}
