@@ -44,7 +44,8 @@ def _read_holder(fd: int) -> dict[str, Any]:
     return holder if isinstance(holder, dict) else {}
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this machine."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -70,7 +71,7 @@ def read_holder(ws: Workspace, use_case: str) -> dict[str, Any] | None:
         os.close(fd)
     if not holder.get("pid"):
         return None
-    if holder.get("host") == socket.gethostname() and not _alive(int(holder["pid"])):
+    if holder.get("host") == socket.gethostname() and not process_alive(int(holder["pid"])):
         return None
     return holder
 

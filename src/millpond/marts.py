@@ -23,6 +23,7 @@ import pandas as pd
 from millpond import mart_inputs, mart_stream, sources
 from millpond.contracts import Violation, check_contract, write_quarantine
 from millpond.errors import ContractViolationError, MartError, MartVersionNotFoundError, SchemaError, did_you_mean
+from millpond.locks import process_alive
 from millpond.mart_typing import conform
 from millpond.params import MartSpec, UseCase, check_window
 from millpond.sources import frame_sha256
@@ -188,22 +189,12 @@ def _scratch(folder: Path, prefix: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=f"{prefix}-p{os.getpid()}-", dir=folder))
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def sweep_abandoned(folder: Path) -> list[str]:
     """Remove staging and work folders left by an ingest that was killed (its process is gone); return their names."""
     removed = []
     for entry in folder.glob(".*"):
         found = re.search(r"-p(\d+)-[a-z0-9_]+$", entry.name)  # mkdtemp's random suffix has no '-'; a window may
-        if entry.is_dir() and entry.name.startswith((".staging-", ".work-")) and found and not _alive(int(found.group(1))):
+        if entry.is_dir() and entry.name.startswith((".staging-", ".work-")) and found and not process_alive(int(found.group(1))):
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry.name)
     return removed

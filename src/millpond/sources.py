@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import itertools
 import os
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -148,12 +150,21 @@ def csv_chunks(
     text_columns = {c: "str" for c, t in declared.items() if t == "str"}
     if path.stat().st_size == 0:
         raise empty_file_error(ws, path)
-    try:
-        if chunk_rows is None:
+    if chunk_rows is None:
+        with _csv_errors(ws, path):
             frame = pd.read_csv(path, dtype=text_columns, sep=delimiter)
-            _check_delimiter(ws, path, [str(c) for c in frame.columns], len(declared), delimiter)
-            return frame
-        return _checked_chunks(ws, path, pd.read_csv(path, dtype=text_columns, sep=delimiter, chunksize=chunk_rows), len(declared), delimiter)
+        _check_delimiter(ws, path, [str(c) for c in frame.columns], len(declared), delimiter)
+        return frame
+    with _csv_errors(ws, path):
+        reader = pd.read_csv(path, dtype=text_columns, sep=delimiter, chunksize=chunk_rows)
+    return _checked_chunks(ws, path, reader, len(declared), delimiter)
+
+
+@contextmanager
+def _csv_errors(ws: Workspace, path: Path) -> Iterator[None]:
+    """pandas' CSV errors as messages that say what is wrong with the file and how to fix it."""
+    try:
+        yield
     except pd.errors.EmptyDataError as exc:
         raise empty_file_error(ws, path) from exc
     except UnicodeDecodeError as exc:
@@ -162,23 +173,15 @@ def csv_chunks(
         raise MartError(f"Cannot read raw file {ws.relative(path)} as csv: {exc}") from exc
 
 
-def _checked_chunks(ws: Workspace, path: Path, reader: Any, declared: int, delimiter: str) -> Any:
-    first = True
+def _checked_chunks(ws: Workspace, path: Path, reader: Any, declared: int, delimiter: str) -> Iterator[pd.DataFrame]:
     with reader:
-        while True:
-            try:
-                chunk = next(reader)
-            except StopIteration:
+        for number in itertools.count():
+            with _csv_errors(ws, path):
+                chunk = next(reader, None)
+            if chunk is None:
                 return
-            except pd.errors.EmptyDataError as exc:
-                raise empty_file_error(ws, path) from exc
-            except UnicodeDecodeError as exc:
-                raise MartError(_not_utf8_message(ws, path)) from exc
-            except (ValueError, OSError) as exc:
-                raise MartError(f"Cannot read raw file {ws.relative(path)} as csv: {exc}") from exc
-            if first:
+            if number == 0:
                 _check_delimiter(ws, path, [str(c) for c in chunk.columns], declared, delimiter)
-                first = False
             yield chunk
 
 

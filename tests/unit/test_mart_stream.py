@@ -27,16 +27,21 @@ def _use_case(ws: Workspace, **mart):
     return load_use_case(path)
 
 
+def _to_parquet_source(ws: Workspace) -> None:
+    """Window 2025-01 as a Parquet file, and the churn params pointing at Parquet files."""
+    raw = ws.raw / "churn" / "churn_2025-01.csv"
+    pd.read_csv(raw, dtype={"customer_id": "str"}).to_parquet(raw.with_suffix(".parquet"), index=False)
+    raw.unlink()
+    data = yaml.safe_load((ws.params / "churn.yaml").read_text())
+    data["source"]["path"] = data["source"]["path"].replace(".csv", ".parquet")
+    (ws.params / "churn.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+
+
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_tiny_batches_store_the_same_rows_and_manifest_as_one_shot(demo_workspace: Workspace, tmp_path: Path, fmt: str) -> None:
     ws = demo_workspace
-    raw = ws.raw / "churn" / "churn_2025-01.csv"
     if fmt == "parquet":
-        pd.read_csv(raw, dtype={"customer_id": "str"}).to_parquet(raw.with_suffix(".parquet"), index=False)
-        raw.unlink()
-        data = yaml.safe_load((ws.params / "churn.yaml").read_text())
-        data["source"]["path"] = data["source"]["path"].replace(".csv", ".parquet")
-        (ws.params / "churn.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+        _to_parquet_source(ws)
     uc = _use_case(ws)
     one_shot = ingest(ws, uc, "2025-01")
     expected_frame, expected_manifest = one_shot.version.read(), dict(one_shot.version.manifest)
@@ -190,11 +195,7 @@ def test_a_large_parquet_source_streams_without_being_asked(demo_workspace: Work
     from millpond import mart_stream
 
     ws = demo_workspace
-    raw = ws.raw / "churn" / "churn_2025-01.csv"
-    pd.read_csv(raw, dtype={"customer_id": "str"}).to_parquet(raw.with_suffix(".parquet"), index=False)
-    data = yaml.safe_load((ws.params / "churn.yaml").read_text())
-    data["source"]["path"] = data["source"]["path"].replace(".csv", ".parquet")
-    (ws.params / "churn.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    _to_parquet_source(ws)
     streamed = []
     real = mart_stream.stream_to_parquet
     monkeypatch.setattr(mart_stream, "stream_to_parquet", lambda *a, **k: streamed.append(1) or real(*a, **k))
@@ -213,11 +214,7 @@ def test_progress_is_reported_per_batch_and_printed_now_and_then(demo_workspace:
     from millpond.progress import PeriodicLines
 
     ws = demo_workspace
-    raw = ws.raw / "churn" / "churn_2025-01.csv"
-    pd.read_csv(raw, dtype={"customer_id": "str"}).to_parquet(raw.with_suffix(".parquet"), index=False)
-    data = yaml.safe_load((ws.params / "churn.yaml").read_text())
-    data["source"]["path"] = data["source"]["path"].replace(".csv", ".parquet")
-    (ws.params / "churn.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    _to_parquet_source(ws)
     seen: list[tuple[int, int | None]] = []
     ingest(ws, load_use_case(ws.params / "churn.yaml"), "2025-01", batch_rows=1000, on_progress=lambda d, t: seen.append((d, t)))
     assert seen == [(1000, 3000), (2000, 3000), (3000, 3000)]
