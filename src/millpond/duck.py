@@ -20,9 +20,9 @@ def connect(*, threads: int | None = 1, memory_limit: str | None = None, spill: 
     if threads is not None:
         con.execute(f"SET threads TO {int(threads)}")
     if spill is not None:
-        con.execute(f"SET temp_directory = '{_escaped(spill)}'")
+        con.execute(f"SET temp_directory = {literal(spill)}")
     if memory_limit is not None:
-        con.execute(f"SET memory_limit = '{_escaped(memory_limit)}'")
+        con.execute(f"SET memory_limit = {literal(memory_limit)}")
     con.execute(f"SET preserve_insertion_order = {'true' if preserve_order else 'false'}")
     try:
         con.execute("SET enable_progress_bar = false")
@@ -31,5 +31,6 @@ def connect(*, threads: int | None = 1, memory_limit: str | None = None, spill: 
     return con
 
 
-def _escaped(value: object) -> str:
-    return str(value).replace("'", "''")
+def literal(value: object) -> str:
+    """``value`` as a quoted SQL string literal."""
+    return "'" + str(value).replace("'", "''") + "'"

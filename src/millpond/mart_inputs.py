@@ -30,10 +30,6 @@ MEMORY_LIMIT = "512MB"
 _WINDOW = "__millpond_window"
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -73,7 +69,7 @@ def stage_source(
         label = f"source {name!r}" if name != "source" else "the source"
         origin = f"the query of {label}"
         parts = _write_parts(chunks, work / "inputs" / name)
-        relation = f"read_parquet([{', '.join(_literal(str(p)) for p in parts)}], union_by_name = true)"
+        relation = f"read_parquet([{', '.join(duck.literal(str(p)) for p in parts)}], union_by_name = true)"
         where = f"the query of {provenance['url']}"
     else:
         path = sources.source_file(ws, spec, window, name=name)
@@ -81,21 +77,21 @@ def stage_source(
         origin = where = ws.relative(path)
         if provenance["format"] == "parquet":
             sources.open_parquet(ws, path)
-            relation = f"read_parquet({_literal(str(path))})"
+            relation = f"read_parquet({duck.literal(str(path))})"
         else:
             frames = sources.csv_chunks(ws, path, spec, columns=columns, chunk_rows=batch_rows)
             parts = _write_parts(frames, work / "inputs" / name)
             if not parts:  # header only: pandas yields no chunk
                 header = sources.csv_chunks(ws, path, spec, columns=columns)
                 parts = _write_parts([header], work / "inputs" / name)
-            relation = f"read_parquet([{', '.join(_literal(str(p)) for p in parts)}], union_by_name = true)"
+            relation = f"read_parquet([{', '.join(duck.literal(str(p)) for p in parts)}], union_by_name = true)"
     filtered = f"SELECT * FROM {relation}"
     if spec.window_column:
         present = con.sql(f"SELECT * FROM {relation} LIMIT 0").columns
         if spec.window_column not in present:
             raise MartError(f"Window column {spec.window_column!r} is missing from {origin}.")
         if window is not None:
-            filtered += f" WHERE CAST({_ident(spec.window_column)} AS VARCHAR) = {_literal(window)}"
+            filtered += f" WHERE CAST({_ident(spec.window_column)} AS VARCHAR) = {duck.literal(window)}"
     con.execute(f"CREATE VIEW {_ident(name)} AS {filtered}")
     return provenance, where
 
@@ -115,7 +111,7 @@ def build_rows(ws: Workspace, con: Any, use_case: UseCase, work: Path, tables: l
         sql, sql_sha = read_transform(path, shown=shown)
         run_transform_to_parquet(con, sql, target, shown=shown, tables=tables)
         return target, {"path": shown, "sha256": sql_sha}
-    con.execute(f"COPY (SELECT * FROM source) TO {_literal(str(target))} (FORMAT parquet)")
+    con.execute(f"COPY (SELECT * FROM source) TO {duck.literal(str(target))} (FORMAT parquet)")
     return target, None
 
 
@@ -138,10 +134,10 @@ def split_windows(
     target = work / "by_window.parquet"
     label = f"CAST({_ident(column)} AS VARCHAR)"
     con.execute(
-        f"COPY (SELECT * EXCLUDE (file_row_number), {label} AS {_WINDOW} FROM read_parquet({_literal(str(rows))}, file_row_number = true) "
-        f"WHERE {label} <= {_literal(up_to)} ORDER BY {_WINDOW}, file_row_number) TO {_literal(str(target))} (FORMAT parquet)"
+        f"COPY (SELECT * EXCLUDE (file_row_number), {label} AS {_WINDOW} FROM read_parquet({duck.literal(str(rows))}, file_row_number = true) "
+        f"WHERE {label} <= {duck.literal(up_to)} ORDER BY {_WINDOW}, file_row_number) TO {duck.literal(str(target))} (FORMAT parquet)"
     )
-    found = [str(w[0]) for w in con.execute(f"SELECT DISTINCT {_WINDOW} FROM read_parquet({_literal(str(target))}) ORDER BY 1").fetchall()]
+    found = [str(w[0]) for w in con.execute(f"SELECT DISTINCT {_WINDOW} FROM read_parquet({duck.literal(str(target))}) ORDER BY 1").fetchall()]
     return found, ((w, _window_batches(con, target, w, batch_rows=batch_rows)) for w in found)
 
 
@@ -203,7 +199,7 @@ class _RunSplitter:
 def _window_batches(con: Any, by_window: Path, window: str, *, batch_rows: int) -> Iterator[pa.RecordBatch]:
     """Record batches of one window of the sorted file (row groups of other windows are skipped)."""
     relation = con.sql(
-        f"SELECT * EXCLUDE ({_WINDOW}) FROM read_parquet({_literal(str(by_window))}) WHERE {_WINDOW} = {_literal(window)}"
+        f"SELECT * EXCLUDE ({_WINDOW}) FROM read_parquet({duck.literal(str(by_window))}) WHERE {_WINDOW} = {duck.literal(window)}"
     )
     yield from relation.to_arrow_reader(batch_rows)
 

@@ -341,11 +341,10 @@ def stream_file(
     """Stream one file source into ``target``; a CSV whose values do not fit the declared Arrow types is re-read as text."""
     columns = dict(use_case.columns)
     empty = f"Window {window!r} has no rows in {ws.relative(path)}: nothing to ingest."
-    total = None
-    if sources.file_format(spec, path) == "parquet" and not spec.window_column:
-        total = sources.open_parquet(ws, path).metadata.num_rows
+    fmt = sources.file_format(spec, path)
+    total = sources.open_parquet(ws, path).metadata.num_rows if fmt == "parquet" and not spec.window_column else None
     common: dict[str, Any] = {"origin": origin, "quarantine": quarantine, "empty_message": empty, "on_progress": on_progress, "total_rows": total}
-    if sources.file_format(spec, path) == "csv":
+    if fmt == "csv":
         try:
             return stream_to_parquet(file_batches(ws, spec, path, window, columns, batch_rows=batch_rows), target, use_case,
                                      arrow_errors_mean_retry=True, **common)

@@ -16,6 +16,7 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -207,11 +208,11 @@ def source_file(ws: Workspace, use_case: UseCase, window: str) -> Path:
 
 
 def read_raw(ws: Workspace, use_case: UseCase, window: str | None) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Read the raw rows of one window (``None``: every window) of the main source and describe them."""
-    frame, provenance = sources.read_source(ws, use_case.source, window, columns=dict(use_case.columns))
+    """Read the raw rows of one window (``None``: every window) of the main file source and describe them
+    (database sources always stream: see ``_streams``)."""
+    frame, provenance = sources.read_file(ws, use_case.source, window, columns=dict(use_case.columns))
     if window is not None and frame.empty:
-        where = provenance.get("path") or f"the query of {provenance.get('url')}"
-        raise MartError(f"Window {window!r} has no rows in {where}: nothing to ingest.")
+        raise MartError(f"Window {window!r} has no rows in {provenance['path']}: nothing to ingest.")
     return frame, provenance
 
 
@@ -239,7 +240,7 @@ def _load_tables(ws: Workspace, use_case: UseCase, window: str | None) -> tuple[
     tables = {"source": frame}
     described = {"source": provenance}
     for name, spec in (use_case.mart.sources.items() if use_case.mart else ()):
-        tables[name], described[name] = sources.read_source(ws, spec, window, name=name)
+        tables[name], described[name] = sources.read_file(ws, spec, window, name=name)
     return tables, described
 
 
@@ -393,11 +394,15 @@ def _ingest_streamed(
     work = _scratch(folder, ".work")
     staged: list[_StagedWindow] = []
 
-    def stage(w: str, batches: Any, origin: str, **options: Any) -> None:
-        staging = _scratch(folder, f".staging-{w}")
-        staged.append(_StagedWindow(w, staging, mart_stream.StreamOutcome(), origin))
-        staged[-1].outcome = mart_stream.stream_to_parquet(batches, staging / "data.parquet", use_case, origin=origin,
-                                                           quarantine=quarantine, on_progress=on_progress, **options)
+    def stage(w: str, origin: str, write: Callable[[Path], mart_stream.StreamOutcome]) -> None:
+        """Stream window ``w`` into its own staging folder (registered first, so a failure removes it)."""
+        item = _StagedWindow(w, _scratch(folder, f".staging-{w}"), mart_stream.StreamOutcome(), origin)
+        staged.append(item)
+        item.outcome = write(item.staging / "data.parquet")
+
+    def batches_of(w: str, batches: Any, origin: str, **options: Any) -> None:
+        stage(w, origin, lambda target: mart_stream.stream_to_parquet(
+            batches, target, use_case, origin=origin, quarantine=quarantine, on_progress=on_progress, **options))
 
     try:
         transform_info: dict[str, Any] | None = None
@@ -405,11 +410,9 @@ def _ingest_streamed(
             path = sources.source_file(ws, use_case.source, window)
             described = {"source": sources.file_provenance(ws, use_case.source, path)}
             origin = f"Raw data for window {window!r} ({described['source']['path']})"
-            staging = _scratch(folder, f".staging-{window}")
-            staged.append(_StagedWindow(window, staging, mart_stream.StreamOutcome(), origin))
-            staged[-1].outcome = mart_stream.stream_file(ws, use_case.source, path, window, staging / "data.parquet", use_case,
-                                                         batch_rows=batch_rows, origin=origin, quarantine=quarantine,
-                                                         on_progress=on_progress)
+            stage(window, origin, lambda target: mart_stream.stream_file(
+                ws, use_case.source, path, window, target, use_case, batch_rows=batch_rows, origin=origin,
+                quarantine=quarantine, on_progress=on_progress))
         else:
             con = mart_inputs.connect(work)
             try:
@@ -429,10 +432,10 @@ def _ingest_streamed(
                                                                     origin=origin, batch_rows=batch_rows)
                     _check_window_found(window, windows)
                     for w, batches in per_window:
-                        stage(w, batches, origin.replace(repr(window), repr(w)), hash_rows=True)
+                        batches_of(w, batches, origin.replace(repr(window), repr(w)), hash_rows=True)
                 else:
                     batches, names, total = mart_inputs.file_rows(rows, batch_rows=batch_rows)
-                    stage(window, batches, origin, names_if_empty=names, total_rows=total)
+                    batches_of(window, batches, origin, names_if_empty=names, total_rows=total)
             finally:
                 con.close()
         for item in staged:  # every window passes before any is stored

@@ -294,17 +294,17 @@ def database_chunks(
     def chunks() -> Iterator[pd.DataFrame]:
         digest = hashlib.sha256()
         try:
-            yielded = False
+            first = True
             while True:
                 try:
                     rows = result.fetchmany(chunk_rows)
                 except sa_exc.DBAPIError as exc:
                     raise failed(exc) from None
-                if not rows and yielded:
+                if not rows and not first:
                     break
+                first = False  # an empty result still yields one (empty) frame, so its columns are known
                 frame = pd.DataFrame.from_records([tuple(r) for r in rows], columns=keys, coerce_float=True)
                 digest.update(frame_sha256(frame).encode())
-                yielded = True
                 yield frame
                 if not rows:
                     break
@@ -315,24 +315,3 @@ def database_chunks(
             engine.dispose()
 
     return chunks(), provenance
-
-
-def read_database(
-    ws: Workspace, spec: SourceSpec, window: str | None, *, name: str = "source",
-) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Run a source's query through SQLAlchemy and describe it (the URL as written, never expanded)."""
-    chunks, provenance = database_chunks(ws, spec, window, name=name)
-    frames = list(chunks)
-    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    label = f"source {name!r}" if name != "source" else "the source"
-    return _filter_window(frame, spec, window, origin=f"the query of {label}"), provenance
-
-
-def read_source(
-    ws: Workspace, spec: SourceSpec, window: str | None, *, name: str = "source",
-    columns: dict[str, str] | None = None,
-) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Read one source for ``window`` (``None``: every window, for a full load)."""
-    if spec.url:
-        return read_database(ws, spec, window, name=name)
-    return read_file(ws, spec, window, name=name, columns=columns)
