@@ -34,7 +34,7 @@ categorical: list | None = None  # default None: the str and bool features
 model: dict = {'family': 'hist_gradient_boosting', 'params': {'max_iter': 200, 'learning_rate': 0.08}}  # model family and hyperparameters
 training: dict = {'windows': 2, 'holdout_fraction': 0.25}  # which windows a candidate trains on
 retrain: dict = {'on_data_drift': True, 'on_model_drift': True}  # when the train stage fits a candidate
-drift: dict = {'kpi_tolerance': 0.02}  # drift thresholds (defaults in millpond.drift_stats.DriftThresholds)
+drift: dict = {'kpi_tolerance': 0.02}  # drift thresholds (defaults in millpond.config.params.DriftThresholds)
 promotion: dict = {'metric': 'roc_auc', 'min_improvement': 0.0, 'approval': 'auto'}  # how a candidate wins
 scoring: dict = {'batch_rows': 100000, 'challenger_mode': 'shadow', 'split_fraction': 0.1, 'smoke_latency_ms': 2000}  # record batches, challenger shadow/split, smoke test budget
 mart: list | None = None  # default None: extra sources, transform, load mode, data contract
@@ -46,7 +46,8 @@ run_dir: str = ""  # set by the millpond runner: where outputs are recorded
 workspace: str = ""  # default: found from the current directory upwards
 
 # %%
-from millpond import plots, stages
+from millpond.runs import stages
+from millpond.views import plots
 
 result = stages.run("score", globals())
 result.display()

@@ -31,9 +31,9 @@ INTROS = {
     "`champion` alias atomically (keeping `previous`) when the policy says so, then smoke-tests the new champion.",
 }
 EXTRAS = {
-    "drift": "plots.drift_impact(result.tables.get(\"drift per feature (by impact)\"))\n"
+    "drift": 'plots.drift_impact(result.tables.get("drift per feature (by impact)"))\n'
     "plots.drift_distributions(result.data)\n"
-    "plots.estimate_vs_realised(result.data.get(\"estimates\"))\n"
+    'plots.estimate_vs_realised(result.data.get("estimates"))\n'
     "drift_report.show_link(result.summary)",
     "train": "plots.training_report(result)",
 }
@@ -50,7 +50,7 @@ COMMENTS = {
     "model": "model family and hyperparameters",
     "training": "which windows a candidate trains on",
     "retrain": "when the train stage fits a candidate",
-    "drift": "drift thresholds (defaults in millpond.drift_stats.DriftThresholds)",
+    "drift": "drift thresholds (defaults in millpond.config.params.DriftThresholds)",
     "promotion": "how a candidate wins",
     "scoring": "record batches, challenger shadow/split, smoke test budget",
     "mart": "default None: extra sources, transform, load mode, data contract",
@@ -81,11 +81,15 @@ def build(stage: str, params: dict) -> nbformat.NotebookNode:
     nb.metadata["language_info"] = {"name": "python"}
     nb.metadata["jupytext"] = {"formats": "ipynb,py:percent"}  # paired: review notebooks/<stage>.py in git
     cells = [
-        nbformat.v4.new_markdown_cell(f"# {stage.capitalize()}\n\n{INTROS[stage]}\n\n"
-                                      "Run by `millpond run`/`millpond cycle`, by plain papermill with a use-case YAML, "
-                                      "or top to bottom here with the defaults below."),
+        nbformat.v4.new_markdown_cell(
+            f"# {stage.capitalize()}\n\n{INTROS[stage]}\n\n"
+            "Run by `millpond run`/`millpond cycle`, by plain papermill with a use-case YAML, "
+            "or top to bottom here with the defaults below."
+        ),
         nbformat.v4.new_code_cell(parameters_source(params), metadata={"tags": ["parameters"]}),
-        nbformat.v4.new_code_cell(f'from millpond import {"drift_report, " if stage == "drift" else ""}plots, stages\n\nresult = stages.run("{stage}", globals())\nresult.display()'),
+        nbformat.v4.new_code_cell(
+            f'{"from millpond.drift import comparison_report as drift_report" + chr(10) if stage == "drift" else ""}from millpond.runs import stages\nfrom millpond.views import plots\n\nresult = stages.run("{stage}", globals())\nresult.display()'
+        ),
     ]
     if stage in EXTRAS:
         cells.append(nbformat.v4.new_code_cell(EXTRAS[stage]))

@@ -1,4 +1,4 @@
-"""Write the synthetic churn demo data (see millpond.demo_data) into the workspace.
+"""Write the synthetic churn demo data (see millpond.demo.data) into the workspace.
 
     python scripts/make_demo_data.py                      # 12 windows x 20,000 rows into feature_marts/raw/churn
     python scripts/make_demo_data.py --concept-drift-from none --force
@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from millpond.demo_data import LAYOUTS, generate_churn, month_index, window_labels
+from millpond.demo.data import LAYOUTS, generate_churn, month_index, window_labels
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "feature_marts" / "raw" / "churn"
 SETTINGS_FILE = "_settings.json"
-GENERATOR_VERSION = 1  # bump when millpond.demo_data changes what it writes
+GENERATOR_VERSION = 1  # bump when millpond.demo.data changes what it writes
 
 
 def _month(value: str) -> str:
@@ -47,8 +47,10 @@ def _churn_rates(paths: list[Path], labels: list[str]) -> tuple[int, dict[str, f
     if len(paths) == 1 and paths[0].name == "churn.parquet":
         df = pd.read_parquet(paths[0], columns=["month", "churned"])
         return len(df), df.groupby("month")["churned"].mean().to_dict()
-    frames = [pd.read_csv(p, usecols=["churned"]) if p.suffix == ".csv" else pd.read_parquet(p, columns=["churned"])
-              for p in paths]
+    frames = [
+        pd.read_csv(p, usecols=["churned"]) if p.suffix == ".csv" else pd.read_parquet(p, columns=["churned"])
+        for p in paths
+    ]
     return sum(len(f) for f in frames), {w: float(f["churned"].mean()) for w, f in zip(labels, frames)}
 
 
@@ -67,9 +69,14 @@ def main(argv: list[str] | None = None) -> int:
 
     out: Path = args.out.resolve()
     settings: dict[str, object] = {
-        "generator_version": GENERATOR_VERSION, "start": args.start, "windows": args.windows, "rows": args.rows,
-        "covariate_shift_from": args.covariate_shift_from, "concept_drift_from": args.concept_drift_from,
-        "seed": args.seed, "layout": args.layout,
+        "generator_version": GENERATOR_VERSION,
+        "start": args.start,
+        "windows": args.windows,
+        "rows": args.rows,
+        "covariate_shift_from": args.covariate_shift_from,
+        "concept_drift_from": args.concept_drift_from,
+        "seed": args.seed,
+        "layout": args.layout,
     }
     if args.windows < 1 or args.rows < 1:
         parser.error(f"--windows and --rows must be >= 1. Got {args.windows} and {args.rows}.")
@@ -80,9 +87,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"up to date: {out} (same settings; --force to regenerate)")
             return 0
     settings_path.unlink(missing_ok=True)  # an interrupted run must not look up to date
-    paths = generate_churn(out, start=args.start, windows=args.windows, rows_per_window=args.rows,
-                           covariate_shift_from=args.covariate_shift_from,
-                           concept_drift_from=args.concept_drift_from, seed=args.seed, layout=args.layout)
+    paths = generate_churn(
+        out,
+        start=args.start,
+        windows=args.windows,
+        rows_per_window=args.rows,
+        covariate_shift_from=args.covariate_shift_from,
+        concept_drift_from=args.concept_drift_from,
+        seed=args.seed,
+        layout=args.layout,
+    )
     settings_path.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
     for path in paths:
         print(f"wrote {path}")

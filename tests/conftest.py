@@ -16,10 +16,12 @@ WINDOWS = ("2025-01", "2025-02", "2025-03", "2025-04", "2025-05")
 @pytest.fixture(scope="session")
 def small_demo_raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Five monthly windows of 3,000 rows: covariate shift from 2025-03, concept drift from 2025-04."""
-    from millpond.demo_data import generate_churn
+    from millpond.demo.data import generate_churn
 
     out = tmp_path_factory.mktemp("raw") / "churn"
-    generate_churn(out, windows=len(WINDOWS), rows_per_window=3000, covariate_shift_from="2025-03", concept_drift_from="2025-04")
+    generate_churn(
+        out, windows=len(WINDOWS), rows_per_window=3000, covariate_shift_from="2025-03", concept_drift_from="2025-04"
+    )
     return out
 
 
@@ -51,7 +53,8 @@ def ingest_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
     Both must give the same versions and the same error messages.
     """
     if request.param == "streamed":
-        from millpond import mart_stream, marts
+        from millpond.marts import store as marts
+        from millpond.marts import stream as mart_stream
 
         monkeypatch.setattr(marts, "_streams", lambda *args, **kwargs: True)
         monkeypatch.setattr(mart_stream, "BATCH_ROWS", 1000)
@@ -73,9 +76,9 @@ def tree_snapshot(root: Path) -> dict[str, bytes]:
 @pytest.fixture(scope="session")
 def scoring_template(tmp_path_factory: pytest.TempPathFactory, small_demo_raw: Path) -> Path:
     """A workspace with marts 2025-01..03, a champion trained on 2025-01 and a challenger trained on 2025-02 (built once)."""
-    from millpond import stages
-    from millpond.model_store import ModelStore
-    from millpond.params import load_use_case
+    from millpond.config.params import load_use_case
+    from millpond.models.store import ModelStore
+    from millpond.runs import stages
 
     root = tmp_path_factory.mktemp("scoring-template")
     (root / "pyproject.toml").write_text("[tool.millpond]\n", encoding="utf-8")
@@ -90,7 +93,9 @@ def scoring_template(tmp_path_factory: pytest.TempPathFactory, small_demo_raw: P
     stages.run_promote(first)
     every = uc.model_copy(update={"retrain": uc.retrain.model_copy(update={"every_n_windows": 1})})
     trained = stages.run_train(stages.StageContext(ws, every, "2025-02", run_id="template/2025-02"))
-    ModelStore(ws.model_store).set_alias("churn", "challenger", trained.summary["candidate"], actor="test", reason="challenger for tests")
+    ModelStore(ws.model_store).set_alias(
+        "churn", "challenger", trained.summary["candidate"], actor="test", reason="challenger for tests"
+    )
     return root
 
 

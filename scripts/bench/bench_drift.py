@@ -1,4 +1,4 @@
-"""Benchmark millpond.drift_stats.drift_table against plain scipy loops.
+"""Benchmark millpond.drift.stats.drift_table against plain scipy loops.
 
 Generates a seeded reference and a shifted current frame (``--rows`` rows x 20
 numeric + 10 categorical columns, ~1% missing; a third of the columns shifted
@@ -34,7 +34,7 @@ import pandas as pd
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
-from millpond.drift_stats import drift_table
+from millpond.drift.stats import drift_table
 
 N_NUMERIC, N_CATEGORICAL = 20, 10
 CLEAR_REFS = Path("/proc/self/clear_refs")
@@ -132,8 +132,13 @@ def measure(run: Callable[[], object], repeat: int) -> dict[str, float]:
     run()
     traced_peak = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
-    return {"first_s": first, "best_s": min(times), "cpu_s": min(cpus), "peak_rss_mb": peak_rss,
-            "tracemalloc_mb": traced_peak}
+    return {
+        "first_s": first,
+        "best_s": min(times),
+        "cpu_s": min(cpus),
+        "peak_rss_mb": peak_rss,
+        "tracemalloc_mb": traced_peak,
+    }
 
 
 def main() -> None:
@@ -144,8 +149,10 @@ def main() -> None:
 
     ref, cur, numeric, categorical = make_frames(args.rows)
     data_mb = (ref.memory_usage(deep=True).sum() + cur.memory_usage(deep=True).sum()) / 2**20
-    print(f"{args.rows:,} rows x ({N_NUMERIC} numeric + {N_CATEGORICAL} categorical), reference and current: "
-          f"{data_mb:,.0f} MB of data, RSS {rss_mb():,.0f} MB")
+    print(
+        f"{args.rows:,} rows x ({N_NUMERIC} numeric + {N_CATEGORICAL} categorical), reference and current: "
+        f"{data_mb:,.0f} MB of data, RSS {rss_mb():,.0f} MB"
+    )
     if not CLEAR_REFS.exists():
         print("warning: /proc/self/clear_refs missing; peak RSS includes data generation")
 
@@ -157,8 +164,10 @@ def main() -> None:
     print(f"\n{'method':42s} {'first s':>8s} {'best s':>8s} {'cpu s':>8s} {'peak RSS MB':>12s} {'tracemalloc MB':>15s}")
     for label, run in methods.items():
         m = measure(run, args.repeat)
-        print(f"{label:42s} {m['first_s']:8.2f} {m['best_s']:8.2f} {m['cpu_s']:8.2f} {m['peak_rss_mb']:12.0f} "
-              f"{m['tracemalloc_mb']:15.0f}")
+        print(
+            f"{label:42s} {m['first_s']:8.2f} {m['best_s']:8.2f} {m['cpu_s']:8.2f} {m['peak_rss_mb']:12.0f} "
+            f"{m['tracemalloc_mb']:15.0f}"
+        )
     table = drift_table(ref, cur, numeric=numeric, categorical=categorical)
     strong = sorted(c for c in numeric + categorical if int(c[-2:]) % 3 == 0)
     print(f"\ndrifted features: {sorted(table.loc[table['drifted'], 'feature'])}")

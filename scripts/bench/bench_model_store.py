@@ -25,11 +25,11 @@ import pandas as pd
 import yaml
 from threadpoolctl import threadpool_limits
 
-from millpond.demo_data import generate_churn
-from millpond.model_store import ModelStore
-from millpond.params import validate_use_case
-from millpond.profiling import prediction_latency, profile_call
-from millpond.training import build_pipeline, input_schema, predict_scores
+from millpond.config.params import validate_use_case
+from millpond.demo.data import generate_churn
+from millpond.models.profiling import prediction_latency, profile_call
+from millpond.models.store import ModelStore
+from millpond.models.training import build_pipeline, input_schema, predict_scores
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -60,20 +60,37 @@ def main() -> int:
                 started = time.perf_counter()
                 profile.update(prediction_latency(lambda rows_: predict_scores(model, rows_, use_case), holdout))  # noqa: B023
                 latency = time.perf_counter() - started
-            metadata = {"use_case": use_case.use_case, "profile": profile, "input_schema": input_schema(use_case),
-                        "input_example": features.head(5).to_dict(orient="records"), "params": use_case.model_dump(mode="json")}
+            metadata = {
+                "use_case": use_case.use_case,
+                "profile": profile,
+                "input_schema": input_schema(use_case),
+                "input_example": features.head(5).to_dict(orient="records"),
+                "params": use_case.model_dump(mode="json"),
+            }
             store = ModelStore(Path(tmp) / f"store{round_}")
             started = time.perf_counter()
             saved = store.save("churn", model, metadata)
             save = time.perf_counter() - started
             added = max(0.0, profiled - bare) + latency + save
-            rows.append({"round": round_, "bare_fit_s": bare, "profiled_fit_s": profiled, "latency_s": latency,
-                         "save_s": save, "added_s": added, "added_pct": 100 * added / bare, "size_kb": saved.metadata["size_bytes"] / 1024})
+            rows.append(
+                {
+                    "round": round_,
+                    "bare_fit_s": bare,
+                    "profiled_fit_s": profiled,
+                    "latency_s": latency,
+                    "save_s": save,
+                    "added_s": added,
+                    "added_pct": 100 * added / bare,
+                    "size_kb": saved.metadata["size_bytes"] / 1024,
+                }
+            )
     table = pd.DataFrame(rows)
     median = {"round": "median", **{c: statistics.median(table[c]) for c in table.columns if c != "round"}}
     table = pd.concat([table, pd.DataFrame([median])], ignore_index=True)
-    print(f"model store cost vs bare fit: {args.rows:,} rows, {use_case.model.family} {use_case.model.params}, "
-          f"{use_case.model.threads} thread(s)")
+    print(
+        f"model store cost vs bare fit: {args.rows:,} rows, {use_case.model.family} {use_case.model.params}, "
+        f"{use_case.model.threads} thread(s)"
+    )
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     verdict = "meets" if median["added_pct"] < 5 else "misses"
     print(f"\nstore adds {median['added_pct']:.2f}% to the bare fit (median): {verdict} the < 5% target")

@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from millpond.params import CLASSIFICATION_METRICS, REGRESSION_METRICS
-from millpond.performance import Calibrator, bootstrap_metric, estimate_interval, paired_difference
+from millpond.config.params import CLASSIFICATION_METRICS, REGRESSION_METRICS
+from millpond.drift.performance import Calibrator, bootstrap_metric, estimate_interval, paired_difference
 
 RESAMPLES = 200
 
@@ -26,7 +26,9 @@ def _cases(rows: int, rng: np.random.Generator) -> dict[str, Callable[[], object
     for metric in CLASSIFICATION_METRICS + REGRESSION_METRICS:
         a, b, truth = (s, s2, y) if metric in CLASSIFICATION_METRICS else (p, p2, yr)
         cases[f"bootstrap {metric}"] = lambda m=metric, t=truth, a=a: bootstrap_metric(m, t, a, resamples=RESAMPLES)
-        cases[f"paired difference {metric}"] = lambda m=metric, t=truth, a=a, b=b: paired_difference(m, t, a, b, resamples=RESAMPLES)
+        cases[f"paired difference {metric}"] = lambda m=metric, t=truth, a=a, b=b: paired_difference(
+            m, t, a, b, resamples=RESAMPLES
+        )
     cases["CBPE estimate + interval"] = lambda: estimate_interval(s, calibrator, resamples=RESAMPLES)
     return cases
 

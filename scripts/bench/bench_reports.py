@@ -36,9 +36,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
 
-    from millpond.drift_report import write_comparison
-    from millpond.demo_data import generate_churn
-    from millpond.reports import render_report, render_runs_index
+    from millpond.demo.data import generate_churn
+    from millpond.drift.comparison_report import write_comparison
+    from millpond.runs.report import render_report, render_runs_index
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-reports-"))
     paths = generate_churn(tmp / "raw", windows=2, rows_per_window=args.rows, seed=1, covariate_shift_from="2025-02")
@@ -47,22 +47,54 @@ def main() -> None:
 
     nb = nbformat.v4.new_notebook()
     table = reference.describe().T.round(3).to_html()
-    nb.cells = [nbformat.v4.new_markdown_cell("# bench"), nbformat.v4.new_code_cell(
-        "table", outputs=[nbformat.v4.new_output("execute_result", {"text/html": table}, execution_count=1)])]
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# bench"),
+        nbformat.v4.new_code_cell(
+            "table", outputs=[nbformat.v4.new_output("execute_result", {"text/html": table}, execution_count=1)]
+        ),
+    ]
     run_dir = tmp / "run"
     run_dir.mkdir()
     nbformat.write(nb, run_dir / "notebook.ipynb")
-    rows = [{"run_id": f"c{i}/03-drift", "use_case": "churn", "window": "2025-02", "stage": "drift", "status": "succeeded",
-             "started": "2025-03-01 10:00:00", "duration_s": 1.0 * i, "metrics": "impact 0.4", "champion": "abc",
-             "drift": "data drift", "note": ""} for i in range(args.runs)]
+    rows = [
+        {
+            "run_id": f"c{i}/03-drift",
+            "use_case": "churn",
+            "window": "2025-02",
+            "stage": "drift",
+            "status": "succeeded",
+            "started": "2025-03-01 10:00:00",
+            "duration_s": 1.0 * i,
+            "metrics": "impact 0.4",
+            "champion": "abc",
+            "drift": "data drift",
+            "note": "",
+        }
+        for i in range(args.runs)
+    ]
 
     results = [
-        ("render_report (nbconvert lab template)", best(lambda: render_report(run_dir, title="t", status="succeeded"), args.repeat)),
+        (
+            "render_report (nbconvert lab template)",
+            best(lambda: render_report(run_dir, title="t", status="succeeded"), args.repeat),
+        ),
         (f"render_runs_index ({args.runs} runs)", best(lambda: render_runs_index(rows, {}), args.repeat)),
-        (f"write_comparison (sample 5000 of {args.rows})", best(lambda: write_comparison(
-            reference, current, tmp / "c.html", features=features, target="churned"), args.repeat)),
-        (f"write_comparison (all {args.rows} rows)", best(lambda: write_comparison(
-            reference, current, tmp / "c.html", features=features, target="churned", max_rows=args.rows), args.repeat)),
+        (
+            f"write_comparison (sample 5000 of {args.rows})",
+            best(
+                lambda: write_comparison(reference, current, tmp / "c.html", features=features, target="churned"),
+                args.repeat,
+            ),
+        ),
+        (
+            f"write_comparison (all {args.rows} rows)",
+            best(
+                lambda: write_comparison(
+                    reference, current, tmp / "c.html", features=features, target="churned", max_rows=args.rows
+                ),
+                args.repeat,
+            ),
+        ),
     ]
     width = max(len(name) for name, _ in results)
     print(f"{'what':<{width}}  seconds")

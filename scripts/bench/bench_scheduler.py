@@ -18,11 +18,11 @@ from pathlib import Path
 
 import yaml
 
-from millpond.locks import CycleLock
-from millpond.params import STAGES, validate_use_case
-from millpond.runs import RunStore, _row
-from millpond.scheduler import available_windows, completed_windows
-from millpond.status import workspace_status
+from millpond.config.params import STAGES, validate_use_case
+from millpond.ops.scheduler import available_windows, completed_windows
+from millpond.ops.status import workspace_status
+from millpond.runs.store import RunStore, _row
+from millpond.store.lock import CycleLock
 from millpond.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,14 +61,28 @@ def main() -> None:
             window = f"{2000 + c // 12:04d}-{c % 12 + 1:02d}"
             for order, stage in enumerate(STAGES, start=1):
                 run_id = f"20250101T{c:06d}Z-churn-{window}-abcd/{order:02d}-{stage}"
-                manifest = {"run_id": run_id, "cycle_id": run_id.split("/")[0], "stage": stage, "use_case": "churn",
-                            "window": window, "status": "succeeded", "error": None, "skip_reason": None, "scraps": {},
-                            "timings": {"started_at": "2025-01-01T00:00:00+00:00", "finished_at": "2025-01-01T00:00:01+00:00",
-                                        "duration_s": 1.0}}
+                manifest = {
+                    "run_id": run_id,
+                    "cycle_id": run_id.split("/")[0],
+                    "stage": stage,
+                    "use_case": "churn",
+                    "window": window,
+                    "status": "succeeded",
+                    "error": None,
+                    "skip_reason": None,
+                    "scraps": {},
+                    "timings": {
+                        "started_at": "2025-01-01T00:00:00+00:00",
+                        "finished_at": "2025-01-01T00:00:01+00:00",
+                        "duration_s": 1.0,
+                    },
+                }
                 rows.append(_row(run_id, manifest, "0" * 64))
         with sqlite3.connect(runs.index_path) as con:
             names = ", ".join(f'"{k}"' for k in rows[0])
-            con.executemany(f"INSERT INTO runs ({names}) VALUES ({', '.join('?' * len(rows[0]))})", [list(r.values()) for r in rows])
+            con.executemany(
+                f"INSERT INTO runs ({names}) VALUES ({', '.join('?' * len(rows[0]))})", [list(r.values()) for r in rows]
+            )
 
         def lock_round_trip() -> None:
             with CycleLock(ws, "churn"):

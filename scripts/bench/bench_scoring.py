@@ -33,11 +33,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from millpond.capture import CaptureStore
-from millpond.model_store import ModelStore
-from millpond.params import load_use_case
-from millpond.scoring import Scorer, score_file
-from millpond.training import fit
+from millpond.config.params import load_use_case
+from millpond.models.store import ModelStore
+from millpond.models.training import fit
+from millpond.scoring.batch import Scorer, score_file
+from millpond.scoring.capture import CaptureStore
 
 ROOT = Path(__file__).resolve().parents[2]
 CLEAR_REFS = Path("/proc/self/clear_refs")
@@ -52,19 +52,21 @@ def make_rows(n: int, start: int, rng: np.random.Generator) -> pd.DataFrame:
     monthly = np.round(rng.normal(65, 20, n).clip(15, 130), 2)
     support = rng.poisson(1.5, n)
     logit = -1.5 + 1.2 * (contract == "month-to-month") + 0.02 * (monthly - 65) - 0.03 * tenure + 0.3 * support
-    return pd.DataFrame({
-        "customer_id": np.char.add("C", (np.arange(start, start + n)).astype(str)),
-        "tenure_months": tenure,
-        "contract": contract,
-        "internet_service": internet,
-        "payment_method": np.array(["card", "bank", "check", "wallet"])[rng.choice(4, n)],
-        "region": np.array(["north", "south", "east", "west", "central"])[rng.choice(5, n)],
-        "senior_citizen": rng.integers(0, 2, n),
-        "monthly_charges": monthly,
-        "total_charges": np.round(monthly * np.maximum(tenure, 1), 2),
-        "support_calls": support,
-        "churned": (rng.random(n) < 1 / (1 + np.exp(-logit))).astype("int64"),
-    })
+    return pd.DataFrame(
+        {
+            "customer_id": np.char.add("C", (np.arange(start, start + n)).astype(str)),
+            "tenure_months": tenure,
+            "contract": contract,
+            "internet_service": internet,
+            "payment_method": np.array(["card", "bank", "check", "wallet"])[rng.choice(4, n)],
+            "region": np.array(["north", "south", "east", "west", "central"])[rng.choice(5, n)],
+            "senior_citizen": rng.integers(0, 2, n),
+            "monthly_charges": monthly,
+            "total_charges": np.round(monthly * np.maximum(tenure, 1), 2),
+            "support_calls": support,
+            "churned": (rng.random(n) < 1 / (1 + np.exp(-logit))).astype("int64"),
+        }
+    )
 
 
 def write_mart(path: Path, rows: int, *, labels: bool = False) -> None:
@@ -110,15 +112,20 @@ def main() -> None:
         uc = uc.model_copy(update={"scoring": uc.scoring.model_copy(update={"batch_rows": args.batch_rows})})
         train = make_rows(30_000, 10**9, np.random.default_rng(1))
         result = fit(train.iloc[:24_000], train.iloc[24_000:], uc)
-        from millpond.contract import InputContract
+        from millpond.scoring.input_contract import InputContract
 
         store = ModelStore(tmp / "model_store")
-        meta = {"params": uc.model_dump(mode="json"), "input_contract": InputContract.from_training(train, uc).as_dict()}
+        meta = {
+            "params": uc.model_dump(mode="json"),
+            "input_contract": InputContract.from_training(train, uc).as_dict(),
+        }
         saved = store.save("churn", result.model, meta)
         mart = tmp / "mart.parquet"
         started = time.perf_counter()
         write_mart(mart, args.rows, labels=args.labels)
-        print(f"mart: {args.rows:,} rows{' with labels' if args.labels else ''}, {mart.stat().st_size / 2**20:.0f} MiB, written in {time.perf_counter() - started:.1f} s")
+        print(
+            f"mart: {args.rows:,} rows{' with labels' if args.labels else ''}, {mart.stat().st_size / 2**20:.0f} MiB, written in {time.perf_counter() - started:.1f} s"
+        )
         scorer = Scorer.load(store, "churn", saved.version, use_case=uc)
         del train, result
         captures = CaptureStore(tmp / "model_store", "churn")
@@ -130,11 +137,17 @@ def main() -> None:
         _, t_bare, peak_bare, delta_bare = measured(lambda: scorer.model.predict_proba(frame))
         rows = res.rows
         print(f"\n{'method':<34} {'seconds':>8} {'rows/s':>11} {'peak RSS MB':>12} {'above start MB':>15}")
-        print(f"{'score_file + capture (batches)':<34} {t_stream:>8.1f} {rows / t_stream:>11,.0f} {peak_stream:>12.0f} {delta_stream:>15.0f}")
-        print(f"{'bare predict_proba (in memory)':<34} {t_bare:>8.1f} {rows / t_bare:>11,.0f} {peak_bare:>12.0f} {delta_bare:>15.0f}")
+        print(
+            f"{'score_file + capture (batches)':<34} {t_stream:>8.1f} {rows / t_stream:>11,.0f} {peak_stream:>12.0f} {delta_stream:>15.0f}"
+        )
+        print(
+            f"{'bare predict_proba (in memory)':<34} {t_bare:>8.1f} {rows / t_bare:>11,.0f} {peak_bare:>12.0f} {delta_bare:>15.0f}"
+        )
         ratio = t_bare / t_stream
         print(f"\nthroughput ratio (batch scoring / bare predict): {ratio:.2f}  (target >= 0.75)")
-        print(f"peak RSS while batch scoring: {peak_stream:.0f} MB  (target < 1536 MB); capture part {capture_mib:.0f} MiB")
+        print(
+            f"peak RSS while batch scoring: {peak_stream:.0f} MB  (target < 1536 MB); capture part {capture_mib:.0f} MiB"
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

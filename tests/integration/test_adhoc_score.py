@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 import yaml
 
-from millpond.changes import params_change
 from millpond.cli import main
-from millpond.marts import MartStore
-from millpond.model_store import ModelStore
-from millpond.runs import RunStore, is_adhoc
-from millpond.storage import sha256_file
+from millpond.marts.store import MartStore
+from millpond.models.store import ModelStore
+from millpond.runs.params_diff import params_change
+from millpond.runs.store import RunStore, is_adhoc
+from millpond.store.files import sha256_file
 from millpond.workspace import Workspace
 from tests.conftest import tree_snapshot
 
@@ -30,8 +30,21 @@ def test_adhoc_score_is_recorded_verified_listed_and_indexed(
     frame = MartStore(ws.feature_marts).latest("churn", "2025-03").read()
     frame.to_parquet(tmp_path / "in.parquet")  # with the labels: the record carries the KPI too
     champion = ModelStore(ws.model_store).get("churn", "champion")
-    assert _cli(ws, "score", "--model", "churn@champion", "--input", str(tmp_path / "in.parquet"),
-                "--output", str(tmp_path / "out.parquet"), "--window", "2025-03") == 0
+    assert (
+        _cli(
+            ws,
+            "score",
+            "--model",
+            "churn@champion",
+            "--input",
+            str(tmp_path / "in.parquet"),
+            "--output",
+            str(tmp_path / "out.parquet"),
+            "--window",
+            "2025-03",
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     (record,) = RunStore(ws.runs).list()
     assert f"recorded as run {record.run_id}" in printed
@@ -89,12 +102,25 @@ def test_a_bad_input_file_is_recorded_as_failed_with_nothing_stored_changed(
     frame.drop(columns="region").to_parquet(tmp_path / "in.parquet")
     before = tree_snapshot(ws.model_store)
     challenger = ModelStore(ws.model_store).get("churn", "challenger")
-    code = _cli(ws, "score", "--model", "churn@challenger", "--input", str(tmp_path / "in.parquet"), "--output", str(tmp_path / "o.csv"))
+    code = _cli(
+        ws,
+        "score",
+        "--model",
+        "churn@challenger",
+        "--input",
+        str(tmp_path / "in.parquet"),
+        "--output",
+        str(tmp_path / "o.csv"),
+    )
     err = capsys.readouterr().err
     (record,) = RunStore(ws.runs).list()
     assert code == 2 and "column 'region' is missing" in err and f"Recorded as failed run {record.run_id}" in err
     assert (record.use_case, record.stage, record.status) == ("churn", "score", "failed") and is_adhoc(record)
-    assert record.error is not None and record.error.startswith("InputContractError: ") and "'region' is missing" in record.error
+    assert (
+        record.error is not None
+        and record.error.startswith("InputContractError: ")
+        and "'region' is missing" in record.error
+    )
     assert record.manifest["inputs"]["file_sha256"] == sha256_file(tmp_path / "in.parquet")
     assert record.manifest["inputs"]["model"] == f"churn@{challenger.version}" and record.manifest["outputs"] == {}
     assert tree_snapshot(ws.model_store) == before  # no capture part, no staging file left
@@ -102,10 +128,14 @@ def test_a_bad_input_file_is_recorded_as_failed_with_nothing_stored_changed(
     assert _cli(ws, "runs", "verify") == 0
 
 
-def test_an_unknown_model_version_is_recorded_as_failed(scoring_workspace: Workspace, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_unknown_model_version_is_recorded_as_failed(
+    scoring_workspace: Workspace, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     ws = scoring_workspace
     before = tree_snapshot(ws.model_store)
-    code = _cli(ws, "score", "--model", "churn@champoin", "--input", "x.parquet", "--output", str(tmp_path / "out.parquet"))
+    code = _cli(
+        ws, "score", "--model", "churn@champoin", "--input", "x.parquet", "--output", str(tmp_path / "out.parquet")
+    )
     assert code == 2 and "Did you mean 'champion'?" in capsys.readouterr().err
     (record,) = RunStore(ws.runs).list()
     assert (record.use_case, record.window, record.status) == ("churn", "adhoc", "failed")

@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from millpond.errors import StageFailedError
-from millpond.marts import MartStore
-from millpond.runner import execute_stage, run_cycle
-from millpond.runs import RunStore
+from millpond.marts.store import MartStore
+from millpond.runs.runner import execute_stage, run_cycle
+from millpond.runs.store import RunStore
 from millpond.workspace import Workspace
 from tests.conftest import tree_snapshot
 
@@ -22,7 +22,12 @@ pytestmark = pytest.mark.integration
 
 
 def _cli(ws: Workspace, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "millpond", "--workspace", str(ws.root), *args], capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "millpond", "--workspace", str(ws.root), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_a_cycle_runs_every_stage_and_records_it(demo_workspace: Workspace, capfd: pytest.CaptureFixture[str]) -> None:
@@ -30,7 +35,11 @@ def test_a_cycle_runs_every_stage_and_records_it(demo_workspace: Workspace, capf
     assert "IPKernelApp" not in capfd.readouterr().err
     assert result.ok, result.error
     assert [(r.stage, r.status) for r in result.records] == [
-        ("ingest", "succeeded"), ("score", "skipped"), ("drift", "skipped"), ("train", "succeeded"), ("promote", "succeeded"),
+        ("ingest", "succeeded"),
+        ("score", "skipped"),
+        ("drift", "skipped"),
+        ("train", "succeeded"),
+        ("promote", "succeeded"),
     ]
     train = result.records[3]
     assert train.scraps["summary"]["metrics"]["roc_auc"] > 0.7
@@ -62,7 +71,9 @@ def test_a_cycle_runs_every_stage_and_records_it(demo_workspace: Workspace, capf
 def test_a_failing_stage_keeps_its_notebook_and_changes_nothing(demo_workspace: Workspace) -> None:
     execute_stage(demo_workspace, "params/churn.yaml", "ingest", "2025-01")
     before = tree_snapshot(demo_workspace.feature_marts)
-    with pytest.raises(StageFailedError, match=r"Stage 'ingest' failed for window '2026-07': SourceNotFoundError") as info:
+    with pytest.raises(
+        StageFailedError, match=r"Stage 'ingest' failed for window '2026-07': SourceNotFoundError"
+    ) as info:
         execute_stage(demo_workspace, "params/churn.yaml", "ingest", "2026-07")
     assert "notebook.ipynb" in str(info.value)
     assert tree_snapshot(demo_workspace.feature_marts) == before
@@ -90,8 +101,20 @@ def test_plain_papermill_with_the_use_case_yaml(demo_workspace: Workspace, tmp_p
     papermill = Path(sys.executable).with_name("papermill")
     out = tmp_path / "ingest-out.ipynb"
     done = subprocess.run(
-        [str(papermill), str(demo_workspace.notebooks / "ingest.ipynb"), str(out), "-f", "params/churn.yaml", "-p", "window", "2025-02"],
-        cwd=demo_workspace.root, capture_output=True, text=True, timeout=300,
+        [
+            str(papermill),
+            str(demo_workspace.notebooks / "ingest.ipynb"),
+            str(out),
+            "-f",
+            "params/churn.yaml",
+            "-p",
+            "window",
+            "2025-02",
+        ],
+        cwd=demo_workspace.root,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     import scrapbook as sb

@@ -16,10 +16,10 @@ import pandas as pd
 import pytest
 import yaml
 
+from millpond.config.params import load_use_case
 from millpond.errors import SourceQueryError
-from millpond.marts import MartStore, ingest
-from millpond.params import load_use_case
-from millpond.runner import execute_stage
+from millpond.marts.store import MartStore, ingest
+from millpond.runs.runner import execute_stage
 from millpond.workspace import Workspace
 from tests.conftest import WINDOWS, tree_snapshot
 
@@ -85,7 +85,17 @@ def postgres() -> Iterator[PostgresServer]:
         subprocess.run([*prefix, *cmd], check=True, capture_output=True, text=True, timeout=120)
 
     try:
-        run(str(bin_dir / "initdb"), "-D", str(data), "-U", server.user, "--auth=scram-sha-256", f"--pwfile={pwfile}", "-E", "UTF8")
+        run(
+            str(bin_dir / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            server.user,
+            "--auth=scram-sha-256",
+            f"--pwfile={pwfile}",
+            "-E",
+            "UTF8",
+        )
         options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
         run(str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(base / "log"), "-w", "-t", "60", "start")
     except subprocess.CalledProcessError as exc:
@@ -94,16 +104,24 @@ def postgres() -> Iterator[PostgresServer]:
     try:
         import psycopg
 
-        with psycopg.connect(host="127.0.0.1", port=port, user=server.user, password=PASSWORD, dbname="postgres", autocommit=True) as conn:
+        with psycopg.connect(
+            host="127.0.0.1", port=port, user=server.user, password=PASSWORD, dbname="postgres", autocommit=True
+        ) as conn:
             conn.execute(f"CREATE DATABASE {server.database}")
         yield server
     finally:
-        subprocess.run([*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"], capture_output=True, timeout=120)
+        subprocess.run(
+            [*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
+            capture_output=True,
+            timeout=120,
+        )
         shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture
-def pg_workspace(demo_workspace: Workspace, postgres: PostgresServer, small_demo_raw: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
+def pg_workspace(
+    demo_workspace: Workspace, postgres: PostgresServer, small_demo_raw: Path, monkeypatch: pytest.MonkeyPatch
+) -> Workspace:
     import sqlalchemy as sa
 
     engine = sa.create_engine(postgres.url(PASSWORD))
@@ -125,18 +143,24 @@ def _bytes_under(root: Path) -> list[tuple[Path, bytes]]:
 
 
 def test_ingest_stage_from_postgres_keeps_the_password_out_of_every_record(
-    pg_workspace: Workspace, postgres: PostgresServer, small_demo_raw: Path,
+    pg_workspace: Workspace,
+    postgres: PostgresServer,
+    small_demo_raw: Path,
 ) -> None:
     record = execute_stage(pg_workspace, "params/pg.yaml", "ingest", "2025-02")
     assert record.status == "succeeded"
     version = MartStore(pg_workspace.feature_marts).latest("churn", "2025-02")
-    expected = pd.read_csv(small_demo_raw / "churn_2025-02.csv", dtype={"customer_id": "str"}).sort_values("customer_id")
+    expected = pd.read_csv(small_demo_raw / "churn_2025-02.csv", dtype={"customer_id": "str"}).sort_values(
+        "customer_id"
+    )
     assert version.rows == len(expected)
     assert version.read()["monthly_charges"].tolist() == expected["monthly_charges"].tolist()
     assert version.manifest["source"]["url"] == f"postgresql+psycopg://millpond:***@127.0.0.1:{postgres.port}/churn"
     assert version.manifest["run_id"] == record.run_id
     stored = _bytes_under(pg_workspace.runs) + _bytes_under(pg_workspace.feature_marts)
-    assert any(path.name == "notebook.ipynb" for path, _ in stored) and any(path.name == "manifest.json" for path, _ in stored)
+    assert any(path.name == "notebook.ipynb" for path, _ in stored) and any(
+        path.name == "manifest.json" for path, _ in stored
+    )
     assert [str(path) for path, data in stored if PASSWORD.encode() in data] == []
 
 
@@ -146,7 +170,10 @@ def test_failing_query_on_postgres_shows_the_server_message(pg_workspace: Worksp
     path = pg_workspace.params / "pg_bad.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     before = tree_snapshot(pg_workspace.feature_marts)
-    with pytest.raises(SourceQueryError, match=r'The query of the source failed on postgresql\+psycopg://millpond:\*\*\*@127\.0\.0\.1:\d+/churn: column "mnth" does not exist') as info:
+    with pytest.raises(
+        SourceQueryError,
+        match=r'The query of the source failed on postgresql\+psycopg://millpond:\*\*\*@127\.0\.0\.1:\d+/churn: column "mnth" does not exist',
+    ) as info:
         ingest(pg_workspace, load_use_case(path), "2025-02")
     assert PASSWORD not in str(info.value)
     assert tree_snapshot(pg_workspace.feature_marts) == before

@@ -16,11 +16,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from millpond.drift_view import find_drift_run, serve_drift_view
 from millpond.errors import PortInUseError, RunNotFoundError, StageFailedError, ViewError
-from millpond.reports import REPORT, write_runs_index
-from millpond.runner import execute_stage, run_cycle
-from millpond.runs import RunStore
+from millpond.runs.report import REPORT, write_runs_index
+from millpond.runs.runner import execute_stage, run_cycle
+from millpond.runs.store import RunStore
+from millpond.views.dtale_view import find_drift_run, serve_drift_view
 from millpond.workspace import Workspace
 from tests.browser import browser, console_errors, screenshot  # noqa: F401 - browser is a fixture
 from tests.conftest import REPO, tree_snapshot
@@ -51,8 +51,12 @@ def _run(ws: Workspace, stage: str, status: str = "succeeded", window: str | Non
 
 
 def _cli(ws: Workspace, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "millpond", "--workspace", str(ws.root), *args],
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "millpond", "--workspace", str(ws.root), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_every_run_record_holds_its_report_and_still_verifies(reported: Workspace) -> None:
@@ -83,7 +87,9 @@ def test_report_of_an_unknown_run_suggests_a_close_one(reported: Workspace) -> N
 def test_drift_view_refuses_runs_without_drift_output(reported: Workspace) -> None:
     before = tree_snapshot(reported.runs)
     ingest = _run(reported, "ingest", window="2025-02")
-    with pytest.raises(ViewError, match=r"is a 'ingest' run; a drift view needs a drift run\. The drift run of that cycle is "):
+    with pytest.raises(
+        ViewError, match=r"is a 'ingest' run; a drift view needs a drift run\. The drift run of that cycle is "
+    ):
         find_drift_run(reported, ingest.run_id)
     with pytest.raises(RunNotFoundError, match="Did you mean"):
         find_drift_run(reported, ingest.run_id.replace("ingest", "drfit"))
@@ -127,7 +133,9 @@ def test_failed_run_report_shows_the_error(reported: Workspace, browser) -> None
     assert browser.find_element(By.ID, "mp-status").text == "failed"
     assert "SourceNotFoundError" in browser.find_element(By.ID, "mp-error").text
     assert "An Exception was encountered" in browser.find_element(By.TAG_NAME, "main").text  # papermill's banner
-    traceback = [e for e in browser.find_elements(By.CSS_SELECTOR, ".jp-OutputArea-output") if "SourceNotFoundError" in e.text]
+    traceback = [
+        e for e in browser.find_elements(By.CSS_SELECTOR, ".jp-OutputArea-output") if "SourceNotFoundError" in e.text
+    ]
     assert traceback and traceback[0].is_displayed()
     screenshot(browser, "report-failed")
     assert console_errors(browser) == []
@@ -146,7 +154,10 @@ def test_runs_index_lists_every_run_and_sorts(reported: Workspace, browser) -> N
     assert "data drift" in cells["drift"].find_element(By.CSS_SELECTOR, "td:nth-child(8)").text
     assert "roc_auc" in cells["score"].find_element(By.CSS_SELECTOR, "td:nth-child(6)").text
     browser.find_elements(By.CSS_SELECTOR, "#runs th")[2].click()  # stage, ascending
-    stages = [r.find_element(By.CSS_SELECTOR, "td:nth-child(3)").text for r in browser.find_elements(By.CSS_SELECTOR, "#runs tbody tr")]
+    stages = [
+        r.find_element(By.CSS_SELECTOR, "td:nth-child(3)").text
+        for r in browser.find_elements(By.CSS_SELECTOR, "#runs tbody tr")
+    ]
     assert stages == sorted(stages)
     screenshot(browser, "runs-index")
     cells["drift"].find_element(By.TAG_NAME, "a").click()
@@ -173,8 +184,21 @@ def test_live_dtale_drift_view_lists_the_columns_and_stops_on_ctrl_c(reported: W
 
     drift = _run(reported, "drift", window="2025-02")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "millpond", "--workspace", str(reported.root), "drift", "view", drift.run_id, "--timeout", "300"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "millpond",
+            "--workspace",
+            str(reported.root),
+            "drift",
+            "view",
+            drift.run_id,
+            "--timeout",
+            "300",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         first = proc.stdout.readline()
@@ -201,13 +225,15 @@ def test_notebooks_run_top_to_bottom_with_their_defaults(reported: Workspace, tm
     """What a person does in JupyterLab: open each stage notebook and run all cells, no injected parameters."""
     from nbclient import NotebookClient
 
-    from millpond.runner import kernel_name
+    from millpond.runs.runner import kernel_name
 
     root = tmp_path / "ws"
     shutil.copytree(reported.root, root, ignore=shutil.ignore_patterns("runs"))
     for stage in ("ingest", "score", "drift", "train", "promote"):
         nb = nbformat.read(root / "notebooks" / f"{stage}.ipynb", as_version=4)
-        NotebookClient(nb, kernel_name=kernel_name(), timeout=600, resources={"metadata": {"path": str(root / "notebooks")}}).execute()
+        NotebookClient(
+            nb, kernel_name=kernel_name(), timeout=600, resources={"metadata": {"path": str(root / "notebooks")}}
+        ).execute()
         statuses = [o for c in nb.cells for o in c.get("outputs", []) if "text/markdown" in o.get("data", {})]
         assert statuses and statuses[0]["data"]["text/markdown"].startswith(f"**{stage}: "), stage
     assert (root / "feature_marts" / "churn" / "versions").is_dir()

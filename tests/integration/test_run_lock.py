@@ -13,16 +13,16 @@ import yaml
 
 from millpond.cli import main
 from millpond.errors import CycleLockedError
-from millpond.locks import CycleLock, lock_path, read_holder
-from millpond.runs import RunStore
-from millpond.scheduler import run_stage_locked
+from millpond.ops.scheduler import run_stage_locked
+from millpond.runs.store import RunStore
+from millpond.store.lock import CycleLock, lock_path, read_holder
 from millpond.workspace import Workspace
 from tests.conftest import tree_snapshot
 
 HOLDER_COMMAND = "millpond cycle --params params/churn.yaml --next"
 HOLD = f"""
 import sys
-from millpond.locks import CycleLock
+from millpond.store.lock import CycleLock
 from millpond.workspace import Workspace
 lock = CycleLock(Workspace.find(sys.argv[1]), "churn", command={HOLDER_COMMAND!r}).acquire()
 print("held", flush=True)
@@ -45,7 +45,9 @@ def test_run_is_refused_while_a_cycle_holds_the_lock_then_works_after_release(
 ) -> None:
     ws = demo_workspace
     before = _stores(ws)
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(ws.root)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(ws.root)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         code = _cli(ws, "run", "ingest", "--params", "params/churn.yaml", "--window", "2025-01")
@@ -76,16 +78,27 @@ def test_the_stage_runs_while_holding_the_lock_that_names_it(workspace: Workspac
 
     def execute(ws: Workspace, params_path: Any, stage: str, window: str, *, progress: bool = False) -> str:
         seen.update(read_holder(ws, "churn") or {})
-        with pytest.raises(CycleLockedError, match=r"locked by PID \d+ .* running `millpond run train --params params/churn.yaml --window 2025-02`"):
+        with pytest.raises(
+            CycleLockedError,
+            match=r"locked by PID \d+ .* running `millpond run train --params params/churn.yaml --window 2025-02`",
+        ):
             CycleLock(ws, "churn").acquire()  # what a cron cycle starting now meets
         return "recorded"
 
-    assert run_stage_locked(workspace, "params/churn.yaml", "train", "2025-02", execute=execute, echo=lambda _: None) == "recorded"
-    assert seen["pid"] == os.getpid() and seen["command"] == "millpond run train --params params/churn.yaml --window 2025-02"
+    assert (
+        run_stage_locked(workspace, "params/churn.yaml", "train", "2025-02", execute=execute, echo=lambda _: None)
+        == "recorded"
+    )
+    assert (
+        seen["pid"] == os.getpid()
+        and seen["command"] == "millpond run train --params params/churn.yaml --window 2025-02"
+    )
     assert read_holder(workspace, "churn") is None
 
 
-def test_bad_params_still_exit_2_with_a_recorded_failed_run(workspace: Workspace, churn_params: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_params_still_exit_2_with_a_recorded_failed_run(
+    workspace: Workspace, churn_params: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = yaml.safe_load(churn_params.read_text())
     data["traning"] = data.pop("training")
     (workspace.params / "bad.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")

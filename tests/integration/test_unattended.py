@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from millpond.events import read_events
-from millpond.locks import lock_path
-from millpond.runs import RunStore
-from millpond.scheduler import INTERRUPTED, completed_windows
+from millpond.governance.events import read_events
+from millpond.ops.scheduler import INTERRUPTED, completed_windows
+from millpond.runs.store import RunStore
+from millpond.store.lock import lock_path
 from millpond.workspace import Workspace
 from tests.conftest import REPO
 
@@ -55,7 +55,9 @@ def _holder(ws: Workspace) -> dict:
 
 
 def test_cron_script_recovers_from_a_kill_refuses_a_second_cycle_and_catches_up_in_order(
-    workspace: Workspace, small_demo_raw: Path, tmp_path: Path,
+    workspace: Workspace,
+    small_demo_raw: Path,
+    tmp_path: Path,
 ) -> None:
     ws = workspace
     command = _cron_workspace(ws, small_demo_raw, ("2025-01", "2025-02"))
@@ -88,7 +90,9 @@ def test_cron_script_recovers_from_a_kill_refuses_a_second_cycle_and_catches_up_
     assert sorted(done) == ["2025-01", "2025-02"] and done["2025-01"] < done["2025-02"]  # oldest first
     assert runs.verify() == []
     assert [e["event"] for e in read_events(ws) if e["event"] in ("lock_taken_over", "interrupted_run_recorded")] == [
-        "lock_taken_over", "interrupted_run_recorded"]
+        "lock_taken_over",
+        "interrupted_run_recorded",
+    ]
     assert json.loads((ws.model_store / "churn" / "aliases.json").read_text())["champion"]
 
     # 3. nothing left: exit 4 with a message

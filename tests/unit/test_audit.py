@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from millpond.audit import GENESIS, AuditLog
 from millpond.cli import main
 from millpond.errors import AuditIntegrityError
+from millpond.governance.audit import GENESIS, AuditLog
 from millpond.workspace import Workspace
 
 
@@ -27,10 +27,19 @@ def test_entries_chain_to_each_other(workspace: Workspace) -> None:
     assert log.verify() == 4 and log.problems() == []
 
 
-@pytest.mark.parametrize("damage, line", [
-    ("edit_middle", 3), ("delete_middle", 2), ("delete_last", 4), ("edit_last", 4), ("garbage", 2),
-])
-def test_any_edit_or_deletion_is_found_and_named(workspace: Workspace, damage: str, line: int, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "damage, line",
+    [
+        ("edit_middle", 3),
+        ("delete_middle", 2),
+        ("delete_last", 4),
+        ("edit_last", 4),
+        ("garbage", 2),
+    ],
+)
+def test_any_edit_or_deletion_is_found_and_named(
+    workspace: Workspace, damage: str, line: int, capsys: pytest.CaptureFixture[str]
+) -> None:
     log = _log(workspace)
     lines = log.path.read_text().splitlines(keepends=True)
     if damage == "edit_middle":

@@ -13,7 +13,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 from threadpoolctl import threadpool_limits
 
-from millpond.demo_data import COLUMNS, generate_churn, generate_window, window_labels
+from millpond.demo.data import COLUMNS, generate_churn, generate_window, window_labels
 
 REPO = Path(__file__).resolve().parents[2]
 TEXT = ("customer_id", "contract", "internet_service", "payment_method", "region")
@@ -60,8 +60,13 @@ def test_columns_and_dtypes_read_back(small: dict[str, pd.DataFrame]) -> None:
     assert tuple(df.columns) == COLUMNS
     assert all(df[c].dtype == "str" for c in TEXT)
     assert {c: str(df[c].dtype) for c in NUMERIC + ("churned",)} == {
-        "tenure_months": "int64", "senior_citizen": "int64", "monthly_charges": "float64",
-        "total_charges": "float64", "support_calls": "int64", "churned": "int64"}
+        "tenure_months": "int64",
+        "senior_citizen": "int64",
+        "monthly_charges": "float64",
+        "total_charges": "float64",
+        "support_calls": "int64",
+        "churned": "int64",
+    }
     assert set(df["contract"]) == {"month-to-month", "one-year", "two-year"}
     assert set(df["internet_service"]) == {"dsl", "fiber", "none"}
     assert set(df["payment_method"]) == {"electronic-check", "mailed-check", "bank-transfer", "credit-card"}
@@ -108,7 +113,8 @@ def _fit(frames: list[pd.DataFrame]) -> HistGradientBoostingClassifier:
     df = pd.concat(frames, ignore_index=True)
     with threadpool_limits(1):  # 60k rows: one thread is fastest and immune to a busy machine
         return HistGradientBoostingClassifier(categorical_features="from_dtype", random_state=0).fit(
-            _x(df), df["churned"])
+            _x(df), df["churned"]
+        )
 
 
 def _x(df: pd.DataFrame) -> pd.DataFrame:
@@ -132,16 +138,19 @@ def test_concept_drift_hurts_old_model_and_retraining_recovers() -> None:
     assert _auc(new, w["2025-11"]) - _auc(old, w["2025-11"]) >= 0.05
 
 
-@pytest.mark.parametrize(("layout", "names"), [
-    ("per_window_csv", ["churn_2025-11.csv", "churn_2025-12.csv", "churn_2026-01.csv"]),
-    ("per_window_parquet", ["churn_2025-11.parquet", "churn_2025-12.parquet", "churn_2026-01.parquet"]),
-    ("single_parquet", ["churn.parquet"]),
-])
+@pytest.mark.parametrize(
+    ("layout", "names"),
+    [
+        ("per_window_csv", ["churn_2025-11.csv", "churn_2025-12.csv", "churn_2026-01.csv"]),
+        ("per_window_parquet", ["churn_2025-11.parquet", "churn_2025-12.parquet", "churn_2026-01.parquet"]),
+        ("single_parquet", ["churn.parquet"]),
+    ],
+)
 def test_layouts_write_what_they_say(tmp_path: Path, layout: str, names: list[str]) -> None:
     paths = generate_churn(tmp_path, start="2025-11", windows=3, rows_per_window=500, layout=layout)
     assert [p.name for p in paths] == names and sorted(p.name for p in tmp_path.iterdir()) == names
     df = pd.concat([pd.read_csv(p) if p.suffix == ".csv" else pd.read_parquet(p) for p in paths])
-    assert len(df) == 1500 and tuple(df.columns[:len(COLUMNS)]) == COLUMNS
+    assert len(df) == 1500 and tuple(df.columns[: len(COLUMNS)]) == COLUMNS
     if layout == "single_parquet":
         assert df["month"].dtype == "str" and sorted(df["month"].unique()) == ["2025-11", "2025-12", "2026-01"]
 

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from scipy import special, stats
 from scipy.spatial.distance import jensenshannon
 
-from millpond.drift_stats import (
+from millpond.drift.stats import (
     TABLE_COLUMNS,
     DriftThresholds,
     _smirnov,
@@ -65,16 +65,30 @@ def psi_formula(p: np.ndarray, q: np.ndarray, eps: float = 1e-4) -> float:
     return float(np.sum((q - p) * np.log(q / p)))
 
 
-def numeric_pair(seed: int, n1: int, n2: int, shift: float = 0.0,
-                 kind: str = "normal") -> tuple[np.ndarray, np.ndarray]:
+def numeric_pair(
+    seed: int, n1: int, n2: int, shift: float = 0.0, kind: str = "normal"
+) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     if kind == "ties":  # few distinct values: most of the pooled sample is tied
         return rng.integers(0, 4, n1).astype(float), (rng.integers(0, 4, n2) + (rng.random(n2) < shift)).astype(float)
     return rng.normal(0.0, 1.0, n1), rng.normal(shift, 1.0 + shift, n2)
 
 
-SIZES = [(1, 1), (1, 2), (2, 1), (3, 2), (3, 3), (50, 70), (500, 500), (999, 9000), (10_000, 10_000),  # exact
-         (10_001, 300), (20_000, 15_000), (30_000, 30_000), (120_000, 80_000)]  # asymptotic
+SIZES = [
+    (1, 1),
+    (1, 2),
+    (2, 1),
+    (3, 2),
+    (3, 3),
+    (50, 70),
+    (500, 500),
+    (999, 9000),
+    (10_000, 10_000),  # exact
+    (10_001, 300),
+    (20_000, 15_000),
+    (30_000, 30_000),
+    (120_000, 80_000),
+]  # asymptotic
 
 
 # --- KS ----------------------------------------------------------------------------------------------
@@ -108,8 +122,10 @@ def test_ks_pvalue_in_the_slow_smirnov_band_equals_scipy(seed: int, shift: float
     assert 0 < expected.pvalue < 0.05
 
 
-@pytest.mark.parametrize("n, nx2", [(n, nx2) for n in (141, 1_000, 9_999, 50_000, 200_000)
-                                     for nx2 in (2.2, 7.5, 30.0, 60.0, 369.9) if nx2 / n < 0.24])
+@pytest.mark.parametrize(
+    "n, nx2",
+    [(n, nx2) for n in (141, 1_000, 9_999, 50_000, 200_000) for nx2 in (2.2, 7.5, 30.0, 60.0, 369.9) if nx2 / n < 0.24],
+)
 def test_vectorised_smirnov_equals_scipy_special(n: int, nx2: float) -> None:
     x = math.sqrt(nx2 / n) * 1.000123  # the branch kstwo.sf hands to smirnov: 2.2 <= n x^2 < 370, x < 0.5
     assert _smirnov(n, x) == close_rel(special.smirnov(n, x))
@@ -153,7 +169,8 @@ def test_categories_compare_as_strings_and_drop_missing() -> None:
     assert psi_categorical(ref, cur) == 0.0
     assert chi_square_test(["1", 1, None], [1, "1", "2"]) == (
         close(stats.chi2_contingency(np.array([[2, 0], [2, 1]])).statistic),
-        close(stats.chi2_contingency(np.array([[2, 0], [2, 1]])).pvalue))
+        close(stats.chi2_contingency(np.array([[2, 0], [2, 1]])).pvalue),
+    )
 
 
 def test_unused_levels_of_a_pandas_categorical_are_ignored() -> None:
@@ -165,8 +182,10 @@ def test_unused_levels_of_a_pandas_categorical_are_ignored() -> None:
 
 # --- PSI and Jensen-Shannon --------------------------------------------------------------------------
 @pytest.mark.parametrize("seed", [0, 1, 2])
-@pytest.mark.parametrize("n1, n2, kind", [(1, 1, "normal"), (3, 2, "normal"), (200, 300, "normal"),
-                                          (5_000, 4_000, "normal"), (3_000, 3_000, "ties")])
+@pytest.mark.parametrize(
+    "n1, n2, kind",
+    [(1, 1, "normal"), (3, 2, "normal"), (200, 300, "normal"), (5_000, 4_000, "normal"), (3_000, 3_000, "ties")],
+)
 def test_psi_and_jensen_shannon_match_independent_binning(seed: int, n1: int, n2: int, kind: str) -> None:
     ref, cur = numeric_pair(seed, n1, n2, shift=0.4, kind=kind)
     p, q = binned_shares(ref, cur, bins=10)
@@ -240,13 +259,16 @@ def test_nans_and_nones_are_dropped_first() -> None:
     assert median_shift(ref_nan, cur_nan) == median_shift(ref, cur)
 
 
-@pytest.mark.parametrize("ref, cur, message", [
-    ([], [1.0], "reference has no non-null values"),
-    ([1.0], [np.nan, None], "current has no non-null values"),
-    ([1.0, np.inf], [1.0], "reference holds 1 infinite values"),
-    (np.ones((2, 2)), [1.0], "reference must be 1-D.*got 2 dimensions"),
-    (["a", "b"], [1.0], "reference must hold numbers.*categorical"),
-])
+@pytest.mark.parametrize(
+    "ref, cur, message",
+    [
+        ([], [1.0], "reference has no non-null values"),
+        ([1.0], [np.nan, None], "current has no non-null values"),
+        ([1.0, np.inf], [1.0], "reference holds 1 infinite values"),
+        (np.ones((2, 2)), [1.0], "reference must be 1-D.*got 2 dimensions"),
+        (["a", "b"], [1.0], "reference must hold numbers.*categorical"),
+    ],
+)
 def test_bad_numeric_input_raises(ref: object, cur: object, message: str) -> None:
     with pytest.raises(DriftError, match=message):
         ks_test(ref, cur)
@@ -264,8 +286,9 @@ def test_bad_parameters_raise() -> None:
 
 
 # --- drift_table and the verdict ---------------------------------------------------------------------
-def frames(n_ref: int, n_cur: int, seed: int = 0,
-           shift: dict[str, float] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def frames(
+    n_ref: int, n_cur: int, seed: int = 0, shift: dict[str, float] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Columns x, y (numeric) and c (categorical); ``shift`` moves numeric means / tilts c in current."""
     shift = shift or {}
     rng = np.random.default_rng(seed)
@@ -273,8 +296,14 @@ def frames(n_ref: int, n_cur: int, seed: int = 0,
     def frame(n: int, side: str) -> pd.DataFrame:
         move = (lambda col: shift.get(col, 0.0)) if side == "cur" else (lambda col: 0.0)
         tilt = np.array([1.0, 1.0, 1.0 + 4 * move("c")])
-        return pd.DataFrame({"x": rng.normal(move("x"), 1.0, n), "y": rng.normal(move("y"), 1.0, n),
-                             "c": rng.choice(["u", "v", "w"], n, p=tilt / tilt.sum())})
+        return pd.DataFrame(
+            {
+                "x": rng.normal(move("x"), 1.0, n),
+                "y": rng.normal(move("y"), 1.0, n),
+                "c": rng.choice(["u", "v", "w"], n, p=tilt / tilt.sum()),
+            }
+        )
+
     return frame(n_ref, "ref"), frame(n_cur, "cur")
 
 
@@ -356,47 +385,67 @@ def test_small_reference_decides_by_pvalue_large_by_effect_size() -> None:
 
 
 def test_dataset_verdict_rule_on_a_handmade_table() -> None:
-    table = pd.DataFrame({
-        "feature": ["a", "b", "c", "d"], "drifted": [True, True, False, False],
-        "impact": [0.15, 0.05, 0.3, 0.0], "psi": [0.4, 0.3, 0.12, 0.11],
-    })
+    table = pd.DataFrame(
+        {
+            "feature": ["a", "b", "c", "d"],
+            "drifted": [True, True, False, False],
+            "impact": [0.15, 0.05, 0.3, 0.0],
+            "psi": [0.4, 0.3, 0.12, 0.11],
+        }
+    )
     verdict = dataset_verdict(table)
-    assert verdict == {"drift_detected": True, "impact_total": close(0.2), "n_drifted": 2,
-                       "drifted_features": ["a", "b"], "warning_features": ["c", "d"], "top_features": ["c", "a", "b"]}
+    assert verdict == {
+        "drift_detected": True,
+        "impact_total": close(0.2),
+        "n_drifted": 2,
+        "drifted_features": ["a", "b"],
+        "warning_features": ["c", "d"],
+        "top_features": ["c", "a", "b"],
+    }
     assert dataset_verdict(table, DriftThresholds(impact_threshold=0.21))["drift_detected"] is False
 
 
 def test_missing_column_names_it_with_a_suggestion() -> None:
     ref, cur = frames(50, 50)
-    with pytest.raises(DriftError, match=r"Column 'xx' is missing from the reference frame, whose columns are "
-                                         r"\['x', 'y', 'c'\]\. Did you mean 'x'\?"):
+    with pytest.raises(
+        DriftError,
+        match=r"Column 'xx' is missing from the reference frame, whose columns are "
+        r"\['x', 'y', 'c'\]\. Did you mean 'x'\?",
+    ):
         drift_table(ref, cur, numeric=["xx"], categorical=[])
     with pytest.raises(DriftError, match="Column 'c' is missing from the current frame"):
         drift_table(ref, cur.drop(columns="c"), numeric=[], categorical=["c"])
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda r, c: (r.iloc[:0], c), "The reference frame is empty"),
-    (lambda r, c: (r, c.assign(y=np.nan)), "Numeric column 'y' of the current frame has no non-null values"),
-    (lambda r, c: (r.assign(c=None), c), "Categorical column 'c' of the reference frame has no non-null values"),
-    (lambda r, c: (r.assign(y=r["c"]), c), "Numeric column 'y' of the reference frame must hold numbers"),
-    (lambda r, c: (r.to_numpy(), c), "The reference data must be a pandas DataFrame; got ndarray"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda r, c: (r.iloc[:0], c), "The reference frame is empty"),
+        (lambda r, c: (r, c.assign(y=np.nan)), "Numeric column 'y' of the current frame has no non-null values"),
+        (lambda r, c: (r.assign(c=None), c), "Categorical column 'c' of the reference frame has no non-null values"),
+        (lambda r, c: (r.assign(y=r["c"]), c), "Numeric column 'y' of the reference frame must hold numbers"),
+        (lambda r, c: (r.to_numpy(), c), "The reference data must be a pandas DataFrame; got ndarray"),
+    ],
+)
 def test_bad_frames_raise(change: object, message: str) -> None:
     ref, cur = change(*frames(50, 50))  # type: ignore[operator]
     with pytest.raises(DriftError, match=message):
         drift_table(ref, cur, numeric=["x", "y"], categorical=["c"])
 
 
-@pytest.mark.parametrize("numeric, categorical, importance, message", [
-    ([], [], None, "No features to compare"),
-    (["x", "c"], ["c"], None, r"listed once.*\['c'\]"),
-    (["x"], ["c"], {"x": 1.0, "cc": 1.0}, "importance names 'cc'.*Did you mean 'c'"),
-    (["x"], ["c"], {"x": -1.0, "c": 2.0}, "importance values must be finite, >= 0"),
-    (["x"], ["c"], {"x": 0.0}, "not all 0"),
-])
-def test_bad_feature_lists_and_importance_raise(numeric: list, categorical: list, importance: dict | None,
-                                                message: str) -> None:
+@pytest.mark.parametrize(
+    "numeric, categorical, importance, message",
+    [
+        ([], [], None, "No features to compare"),
+        (["x", "c"], ["c"], None, r"listed once.*\['c'\]"),
+        (["x"], ["c"], {"x": 1.0, "cc": 1.0}, "importance names 'cc'.*Did you mean 'c'"),
+        (["x"], ["c"], {"x": -1.0, "c": 2.0}, "importance values must be finite, >= 0"),
+        (["x"], ["c"], {"x": 0.0}, "not all 0"),
+    ],
+)
+def test_bad_feature_lists_and_importance_raise(
+    numeric: list, categorical: list, importance: dict | None, message: str
+) -> None:
     ref, cur = frames(50, 50)
     with pytest.raises(DriftError, match=message):
         drift_table(ref, cur, numeric=numeric, categorical=categorical, importance=importance)
@@ -404,9 +453,17 @@ def test_bad_feature_lists_and_importance_raise(numeric: list, categorical: list
 
 def test_thresholds_are_strict() -> None:
     assert DriftThresholds().model_dump() == {
-        "psi_warning": 0.1, "psi_alert": 0.25, "wasserstein": 0.1, "jensen_shannon": 0.1, "median_shift": 0.5,
-        "ks_pvalue": 0.05, "chi2_pvalue": 0.05, "pvalue_max_reference_rows": 1000, "psi_bins": 10,
-        "impact_threshold": 0.2}
+        "psi_warning": 0.1,
+        "psi_alert": 0.25,
+        "wasserstein": 0.1,
+        "jensen_shannon": 0.1,
+        "median_shift": 0.5,
+        "ks_pvalue": 0.05,
+        "chi2_pvalue": 0.05,
+        "pvalue_max_reference_rows": 1000,
+        "psi_bins": 10,
+        "impact_threshold": 0.2,
+    }
     with pytest.raises(ValidationError, match="psi_alrt"):
         DriftThresholds(psi_alrt=0.3)  # type: ignore[call-arg]
     with pytest.raises(ValidationError, match="psi_warning must not exceed psi_alert"):

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from millpond import stages
-from millpond.audit import AuditLog
 from millpond.cli import main
-from millpond.model_store import ModelStore
-from millpond.monitoring import MonitoringLog
-from millpond.params import load_use_case
-from millpond.status import open_approvals
+from millpond.config.params import load_use_case
+from millpond.governance.audit import AuditLog
+from millpond.models.monitoring import MonitoringLog
+from millpond.models.store import ModelStore
+from millpond.ops.status import open_approvals
+from millpond.runs import stages
 from millpond.workspace import Workspace
 from tests.conftest import write_yaml
 
@@ -38,18 +38,27 @@ def test_candidate_is_compared_with_the_champions_of_earlier_windows(demo_worksp
     rivals = [row["rival"] for row in out["promote"].summary["comparison"]]
     assert rivals == ["champion", "champion of 2025-03", "champion of 2025-02"]
     row = out["promote"].summary["comparison"][0]
-    assert row["metric"] == "roc_auc" and row["guard"] == "brier" and row["metric_gain_low"] <= row["metric_gain"] <= row["metric_gain_high"]
+    assert (
+        row["metric"] == "roc_auc"
+        and row["guard"] == "brier"
+        and row["metric_gain_low"] <= row["metric_gain"] <= row["metric_gain_high"]
+    )
     # concept drift from 2025-04: the candidate trained on it beats every older model on its held-out rows
     assert all(r["metric_gain_low"] > 0 for r in out["promote"].summary["comparison"])
     drift = out["drift"].summary
-    assert drift["kpi_interval"]["low"] < drift["kpi"] < drift["kpi_interval"]["high"] and drift["kpi_estimate"] is not None
+    assert (
+        drift["kpi_interval"]["low"] < drift["kpi"] < drift["kpi_interval"]["high"]
+        and drift["kpi_estimate"] is not None
+    )
     assert drift["estimate_trusted"] is False and "concept-like" in drift["estimate_note"]
     actions = [e["action"] for e in AuditLog(demo_workspace.model_store, "churn").entries()]
     assert actions.count("promotion") == 4 and "notification" in actions
     assert AuditLog(demo_workspace.model_store, "churn").verify() == len(actions)
 
 
-def test_manual_approval_waits_then_approve_and_reject_complete_it_once(demo_workspace: Workspace, capsys: pytest.CaptureFixture[str]) -> None:
+def test_manual_approval_waits_then_approve_and_reject_complete_it_once(
+    demo_workspace: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
     ws = demo_workspace
     params = _params(ws, "manual.yaml", approval="manual", min_improvement=-1.0, guard_max_regression=1.0)
     first = _cycle(ws, params, "2025-01")
@@ -60,14 +69,21 @@ def test_manual_approval_waits_then_approve_and_reject_complete_it_once(demo_wor
     again = stages.run_promote(stages.StageContext(ws, load_use_case(ws.resolve(params)), "2025-01"))
     assert again.status == "skipped"  # a later run does not re-ask
     cli = ["--workspace", str(ws.root), "models"]
-    assert main([*cli, "approve", "churn", candidate, "--by", "ana", "--reason", "reviewed the report", "--params", params]) == 0
+    assert (
+        main(
+            [*cli, "approve", "churn", candidate, "--by", "ana", "--reason", "reviewed the report", "--params", params]
+        )
+        == 0
+    )
     assert ModelStore(ws.model_store).aliases("churn")["champion"] == candidate and open_approvals(ws, "churn") == []
     assert main([*cli, "approve", "churn", candidate, "--by", "ana", "--reason", "again", "--params", params]) == 2
     assert "has no open approval: its decision is already 'promoted'" in capsys.readouterr().err
     second = _cycle(ws, params, "2025-02")
     pending = second["train"].summary["candidate"]
     assert second["promote"].summary["awaiting_approval"] is True
-    assert main([*cli, "reject", "churn", pending, "--by", "bo", "--reason", "wait for Q3 data", "--params", params]) == 0
+    assert (
+        main([*cli, "reject", "churn", pending, "--by", "bo", "--reason", "wait for Q3 data", "--params", params]) == 0
+    )
     assert ModelStore(ws.model_store).aliases("churn")["champion"] == candidate
     outcomes = [e["outcome"] for e in MonitoringLog(ws.model_store, "churn").entries("decision")]
     assert outcomes == ["awaiting_approval", "promoted", "awaiting_approval", "rejected_by_person"]

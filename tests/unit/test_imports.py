@@ -4,7 +4,7 @@ import sys
 
 def test_papermill_imports_without_the_iri_grammar_and_still_validates_notebooks() -> None:
     code = (
-        "from millpond.imports import skip_unused_format_checkers; skip_unused_format_checkers()\n"
+        "from millpond.runs.kernel_imports import skip_unused_format_checkers; skip_unused_format_checkers()\n"
         "import sys, papermill, scrapbook, nbformat\n"
         "assert 'rfc3987_syntax' not in sys.modules or sys.modules['rfc3987_syntax'] is None\n"
         "nb = nbformat.v4.new_notebook(); nb.cells.append(nbformat.v4.new_code_cell('1'))\n"

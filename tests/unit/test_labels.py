@@ -7,15 +7,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import tree_snapshot, write_yaml
-from millpond import stages
+from millpond.config.params import load_use_case, read_yaml
 from millpond.errors import LabelsError
-from millpond.labels import add_labels, kpi_table
-from millpond.marts import MartStore
-from millpond.monitoring import MonitoringLog
-from millpond.params import load_use_case, read_yaml
-from millpond.training import metrics_from_scores
+from millpond.marts.store import MartStore
+from millpond.models.monitoring import MonitoringLog
+from millpond.models.training import metrics_from_scores
+from millpond.runs import stages
+from millpond.scoring.labels import add_labels, kpi_table
 from millpond.workspace import Workspace
+from tests.conftest import tree_snapshot, write_yaml
 
 
 def _score_without_labels(ws: Workspace, window: str = "2025-03") -> tuple[pd.DataFrame, stages.StageResult]:
@@ -58,13 +58,18 @@ def test_labels_give_kpis_per_model_version(scoring_workspace: Workspace, tmp_pa
     ("edit", "message"),
     [
         (lambda f: pd.concat([f, f.head(2)]), r"2 duplicate key\(s\) in 'customer_id'"),
-        (lambda f: pd.concat([f, pd.DataFrame({"customer_id": ["nobody-1"], "churned": [1]})]), r"1 of 301 key\(s\) .* match no captured prediction of window '2025-03', e.g. \['nobody-1'\]"),
+        (
+            lambda f: pd.concat([f, pd.DataFrame({"customer_id": ["nobody-1"], "churned": [1]})]),
+            r"1 of 301 key\(s\) .* match no captured prediction of window '2025-03', e.g. \['nobody-1'\]",
+        ),
         (lambda f: f.rename(columns={"churned": "churn"}), r"lacks column\(s\) \['churned'\]. Did you mean 'churn'\?"),
         (lambda f: f.assign(churned=[None] + f["churned"].tolist()[1:]), r"1 missing value\(s\) in 'churned'"),
     ],
     ids=["duplicates", "unknown-keys", "missing-column", "missing-label"],
 )
-def test_bad_labels_are_refused_and_nothing_changes(scoring_workspace: Workspace, tmp_path: Path, edit, message: str) -> None:
+def test_bad_labels_are_refused_and_nothing_changes(
+    scoring_workspace: Workspace, tmp_path: Path, edit, message: str
+) -> None:
     ws = scoring_workspace
     truth, _ = _score_without_labels(ws)
     edit(truth.head(300)).to_csv(tmp_path / "labels.csv", index=False)

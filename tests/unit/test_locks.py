@@ -11,12 +11,12 @@ import sys
 import pytest
 
 from millpond.errors import CycleLockedError
-from millpond.locks import CycleLock, lock_path, read_holder
+from millpond.store.lock import CycleLock, lock_path, read_holder
 from millpond.workspace import Workspace
 
 HOLD = """
 import sys
-from millpond.locks import CycleLock
+from millpond.store.lock import CycleLock
 from millpond.workspace import Workspace
 lock = CycleLock(Workspace.find(sys.argv[1]), "churn", command="holder").acquire()
 print("held", flush=True)
@@ -38,7 +38,9 @@ def test_second_lock_fails_at_once_naming_the_holder(workspace: Workspace) -> No
 
 
 def test_a_lock_left_by_a_killed_process_is_taken_over(workspace: Workspace) -> None:
-    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(workspace.root)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(workspace.root)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
         with pytest.raises(CycleLockedError, match=rf"locked by PID {proc.pid} "):

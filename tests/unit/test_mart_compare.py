@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from millpond.cli import main
-from millpond.marts import ingest
-from millpond.params import load_use_case
+from millpond.config.params import load_use_case
+from millpond.marts.store import ingest
 from millpond.workspace import Workspace
 
 
@@ -24,23 +24,36 @@ def _two_versions(ws: Workspace):
     return first, second, frame
 
 
-def test_show_json_names_schema_rows_hashes_source_and_run(demo_workspace: Workspace, capsys: pytest.CaptureFixture[str]) -> None:
+def test_show_json_names_schema_rows_hashes_source_and_run(
+    demo_workspace: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
     first, second, _ = _two_versions(demo_workspace)
     assert main(["--workspace", str(demo_workspace.root), "marts", "show", f"churn@{first.version}", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["version"] == first.version and data["rows"] == 3000 and data["sha256"] == first.sha256
     assert data["schema"]["tenure_months"] == "int64" and data["window"] == "2025-01"
-    assert data["source"]["path"] == "feature_marts/raw/churn/churn_2025-01.csv" and data["run_id"] == "cycle-1/01-ingest"
+    assert (
+        data["source"]["path"] == "feature_marts/raw/churn/churn_2025-01.csv" and data["run_id"] == "cycle-1/01-ingest"
+    )
     assert data["summary"]["region"]["nulls"] == 0
     assert main(["--workspace", str(demo_workspace.root), "marts", "show", "churn"]) == 0
     text = capsys.readouterr().out
     assert f"churn@{second.version}  window 2025-01  rows 1000" in text and "cycle-2/01-ingest" in text
 
 
-def test_diff_reports_rows_schema_and_column_deltas(demo_workspace: Workspace, capsys: pytest.CaptureFixture[str]) -> None:
+def test_diff_reports_rows_schema_and_column_deltas(
+    demo_workspace: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
     first, second, frame = _two_versions(demo_workspace)
     old_mean = first.read()["monthly_charges"].mean()
-    args = ["--workspace", str(demo_workspace.root), "marts", "diff", f"churn@{first.version}", f"churn@{second.version}"]
+    args = [
+        "--workspace",
+        str(demo_workspace.root),
+        "marts",
+        "diff",
+        f"churn@{first.version}",
+        f"churn@{second.version}",
+    ]
     assert main([*args, "--json"]) == 0
     diff = json.loads(capsys.readouterr().out)
     assert diff["rows"] == {"old": 3000, "new": 1000, "delta": -2000}
@@ -58,10 +71,11 @@ def test_unknown_version_suggests_the_closest(demo_workspace: Workspace, capsys:
     assert f"Did you mean '{first.version}'?" in capsys.readouterr().err
 
 
-def test_summary_of_a_big_version_reads_one_column_at_a_time_and_says_the_same(demo_workspace: Workspace,
-                                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    from millpond import mart_compare
-    from millpond.marts import MartVersion
+def test_summary_of_a_big_version_reads_one_column_at_a_time_and_says_the_same(
+    demo_workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from millpond.marts import compare as mart_compare
+    from millpond.marts.store import MartVersion
 
     version = ingest(demo_workspace, load_use_case(demo_workspace.params / "churn.yaml"), "2025-01").version
     whole = mart_compare.describe_version(version)["summary"]

@@ -5,10 +5,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from millpond import marts as marts_module
+from millpond.config.params import load_use_case
 from millpond.errors import MartError, SchemaError, SourceNotFoundError
-from millpond.marts import MartStore, ingest
-from millpond.params import load_use_case
+from millpond.marts import store as marts_module
+from millpond.marts.store import MartStore, ingest
 from millpond.workspace import Workspace
 from tests.conftest import tree_snapshot
 
@@ -74,7 +74,9 @@ def _expect_refusal(ws: Workspace, window: str, error: type[Exception], match: s
 def test_missing_column_is_named_with_a_suggestion(demo_workspace: Workspace) -> None:
     path = _raw(demo_workspace, "2025-02")
     pd.read_csv(path).rename(columns={"tenure_months": "tenure_month"}).to_csv(path, index=False)
-    _expect_refusal(demo_workspace, "2025-02", SchemaError, r"column 'tenure_months' is missing\. Did you mean 'tenure_month'\?")
+    _expect_refusal(
+        demo_workspace, "2025-02", SchemaError, r"column 'tenure_months' is missing\. Did you mean 'tenure_month'\?"
+    )
 
 
 def test_extra_column_is_refused(demo_workspace: Workspace) -> None:
@@ -89,7 +91,12 @@ def test_wrong_dtype_names_column_count_and_examples(demo_workspace: Workspace) 
     frame["support_calls"] = frame["support_calls"].astype("str")
     frame.loc[:4, "support_calls"] = "many"
     frame.to_csv(path, index=False)
-    _expect_refusal(demo_workspace, "2025-02", SchemaError, r"column 'support_calls' should be int but holds text in 5 row\(s\), e\.g\. 'many'")
+    _expect_refusal(
+        demo_workspace,
+        "2025-02",
+        SchemaError,
+        r"column 'support_calls' should be int but holds text in 5 row\(s\), e\.g\. 'many'",
+    )
 
 
 def test_fractions_in_an_int_column_are_refused(demo_workspace: Workspace) -> None:
@@ -98,7 +105,9 @@ def test_fractions_in_an_int_column_are_refused(demo_workspace: Workspace) -> No
     frame["tenure_months"] = frame["tenure_months"].astype("float")
     frame.loc[0, "tenure_months"] = 2.5
     frame.to_csv(path, index=False)
-    _expect_refusal(demo_workspace, "2025-02", SchemaError, r"'tenure_months' should be int but holds fractions in 1 row")
+    _expect_refusal(
+        demo_workspace, "2025-02", SchemaError, r"'tenure_months' should be int but holds fractions in 1 row"
+    )
 
 
 def test_header_only_window_is_empty(demo_workspace: Workspace) -> None:
@@ -113,10 +122,14 @@ def test_empty_file(demo_workspace: Workspace) -> None:
 
 
 def test_missing_source_lists_what_exists(demo_workspace: Workspace) -> None:
-    _expect_refusal(demo_workspace, "2026-01", SourceNotFoundError, r"No raw source for window '2026-01'.*churn_2025-01\.csv")
+    _expect_refusal(
+        demo_workspace, "2026-01", SourceNotFoundError, r"No raw source for window '2026-01'.*churn_2025-01\.csv"
+    )
 
 
-def test_crash_while_publishing_leaves_nothing_visible(demo_workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_crash_while_publishing_leaves_nothing_visible(
+    demo_workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
     uc = _use_case(demo_workspace)
 
     def crash(staging: Path, final: Path) -> bool:

@@ -10,21 +10,24 @@ import pandas as pd
 import pytest
 import yaml
 
-from millpond import stages
 from millpond.cli import main
-from millpond.model_store import ModelStore
-from millpond.params import load_use_case
-from millpond.runs import RunStore, new_cycle_id
-from millpond.stages import StageContext
-from millpond.storage import sha256_file
+from millpond.config.params import load_use_case
+from millpond.models.store import ModelStore
+from millpond.runs import stages
+from millpond.runs.stages import StageContext
+from millpond.runs.store import RunStore, new_cycle_id
+from millpond.store.files import sha256_file
 from millpond.workspace import Workspace
 from tests.conftest import tree_snapshot, write_yaml
 
 
 def _params(ws: Workspace, max_iter: int) -> Path:
     data = yaml.safe_load((ws.params / "churn.yaml").read_text())
-    data["model"] = {"family": "hist_gradient_boosting", "params": {"learning_rate": 0.1},
-                     "search": {"method": "grid", "space": {"max_iter": [max_iter, max_iter + 10]}, "cv_folds": 2}}
+    data["model"] = {
+        "family": "hist_gradient_boosting",
+        "params": {"learning_rate": 0.1},
+        "search": {"method": "grid", "space": {"max_iter": [max_iter, max_iter + 10]}, "cv_folds": 2},
+    }
     data["training"] = {"windows": 2, "holdout_fraction": 0.25}
     return write_yaml(ws.params / f"tiny{max_iter}.yaml", data)
 
@@ -39,9 +42,18 @@ def _recorded(ws: Workspace, params: Path, window: str, stage_names: tuple[str, 
         ctx = StageContext(ws, use_case, window, run_id=f"{cycle}/{run_dir.name}", run_dir=run_dir)
         started = datetime.now(UTC)
         result = stages.RUNNERS[name](ctx)
-        runs.record(run_dir, use_case="churn", window=window, stage=name, params=yaml.safe_load(params.read_text()),
-                    status=result.status, started_at=started, finished_at=datetime.now(UTC),
-                    scraps={"status": result.status, "summary": stages._jsonable(result.summary)}, repo_dir=ws.root)
+        runs.record(
+            run_dir,
+            use_case="churn",
+            window=window,
+            stage=name,
+            params=yaml.safe_load(params.read_text()),
+            status=result.status,
+            started_at=started,
+            finished_at=datetime.now(UTC),
+            scraps={"status": result.status, "summary": stages._jsonable(result.summary)},
+            repo_dir=ws.root,
+        )
         out[name] = result
     return out
 
@@ -135,7 +147,9 @@ def test_a_tampered_model_file_is_refused_by_the_cli(two_versions, capsys) -> No
     code, _, err = _cli(ws, capsys, "models", "rollback", "churn")
     assert code == 3
     assert f"Model file {model_file} was altered on disk" in err and "restore it" in err
-    assert {k: v for k, v in tree_snapshot(ws.model_store).items() if not k.endswith(".lock")} == before  # nothing switched
+    assert {
+        k: v for k, v in tree_snapshot(ws.model_store).items() if not k.endswith(".lock")
+    } == before  # nothing switched
     code, _, err = _cli(ws, capsys, "models", "verify", "churn")
     assert code == 3 and "was altered on disk" in err
     code, out, _ = _cli(ws, capsys, "models", "verify", "churn@champion")

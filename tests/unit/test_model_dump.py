@@ -14,7 +14,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from millpond import model_store as ms
+from millpond.models import store as ms
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,9 @@ def model() -> Pipeline:
     rng = np.random.default_rng(3)
     x = pd.DataFrame({"tenure": rng.normal(size=120), "plan": rng.choice(["a", "b", "c"], 120)})
     y = (x["tenure"] > 0).astype(int)
-    pre = ColumnTransformer([("num", StandardScaler(), ["tenure"]), ("cat", OneHotEncoder(handle_unknown="ignore"), ["plan"])])
+    pre = ColumnTransformer(
+        [("num", StandardScaler(), ["tenure"]), ("cat", OneHotEncoder(handle_unknown="ignore"), ["plan"])]
+    )
     return Pipeline([("pre", pre), ("model", HistGradientBoostingClassifier(max_iter=5))]).fit(x, y)
 
 

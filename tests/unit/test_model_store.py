@@ -22,10 +22,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-from millpond import model_store as model_store_module
 from millpond.errors import ModelIntegrityError, ModelStoreError, ModelVersionNotFoundError
-from millpond.model_store import TRUSTED_TYPES, ModelStore, ModelVersion
-from millpond.storage import sha256_file
+from millpond.models import store as model_store_module
+from millpond.models.store import TRUSTED_TYPES, ModelStore, ModelVersion
+from millpond.store.files import sha256_file
 from tests.conftest import tree_snapshot
 
 NUMERIC, CATEGORICAL = ["tenure", "spend"], ["plan", "region"]
@@ -50,11 +50,18 @@ def frame() -> pd.DataFrame:
 
 
 def _pipeline(estimator: object, *, scale: bool = True) -> Pipeline:
-    numeric = Pipeline([("impute", SimpleImputer(strategy="median"))] + ([("scale", StandardScaler())] if scale else []))
-    categorical = Pipeline(
-        [("impute", SimpleImputer(strategy="most_frequent")), ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False))]
+    numeric = Pipeline(
+        [("impute", SimpleImputer(strategy="median"))] + ([("scale", StandardScaler())] if scale else [])
     )
-    pre = ColumnTransformer([("numeric", numeric, NUMERIC), ("categorical", categorical, CATEGORICAL)], verbose_feature_names_out=False)
+    categorical = Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="most_frequent")),
+            ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+        ]
+    )
+    pre = ColumnTransformer(
+        [("numeric", numeric, NUMERIC), ("categorical", categorical, CATEGORICAL)], verbose_feature_names_out=False
+    )
     return Pipeline([("preprocess", pre), ("model", estimator)])
 
 
@@ -118,7 +125,9 @@ def test_round_trip_gives_identical_predictions(
 def test_same_model_bytes_give_the_same_version_and_never_overwrite(tmp_path: Path, frame: pd.DataFrame) -> None:
     store = ModelStore(tmp_path)
     first = store.save("churn", _fit(frame, LogisticRegression(max_iter=500)), {"run_id": "first"})
-    refit = store.save("churn", _fit(frame, LogisticRegression(max_iter=500)), {"run_id": "second"})  # a fresh fit of the same model: same bytes
+    refit = store.save(
+        "churn", _fit(frame, LogisticRegression(max_iter=500)), {"run_id": "second"}
+    )  # a fresh fit of the same model: same bytes
     assert refit == first and refit.metadata["run_id"] == "first"
     other = store.save("churn", _logreg(frame, c=0.1), {"run_id": "third"})
     assert other.version != first.version
@@ -149,10 +158,17 @@ def test_a_model_with_untrusted_types_is_refused_at_save(tmp_path: Path, frame: 
     store = ModelStore(tmp_path)
     X, y = frame[NUMERIC].fillna(0), frame["churned"]
     custom = Pipeline([("double", Doubler()), ("model", LogisticRegression())]).fit(X, y)
-    with pytest.raises(ModelIntegrityError, match=r"outside the trusted list: tests\.unit\.test_model_store\.Doubler\."):
+    with pytest.raises(
+        ModelIntegrityError, match=r"outside the trusted list: tests\.unit\.test_model_store\.Doubler\."
+    ):
         store.save("churn", custom, {})
-    with_lambda = Pipeline([("f", FunctionTransformer(func=lambda a: a + 1)), ("model", LogisticRegression())]).fit(X, y)
-    with pytest.raises(ModelIntegrityError, match=r"list: sklearn\.preprocessing\._function_transformer\.FunctionTransformer, tests\.unit\.test_model_store\.<lambda>\."):
+    with_lambda = Pipeline([("f", FunctionTransformer(func=lambda a: a + 1)), ("model", LogisticRegression())]).fit(
+        X, y
+    )
+    with pytest.raises(
+        ModelIntegrityError,
+        match=r"list: sklearn\.preprocessing\._function_transformer\.FunctionTransformer, tests\.unit\.test_model_store\.<lambda>\.",
+    ):
         store.save("churn", with_lambda, {})
     assert store.names() == [] and not list(tmp_path.rglob("*.skops"))
     assert "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor" in TRUSTED_TYPES
@@ -243,7 +259,9 @@ def test_unknown_names_versions_and_aliases_suggest_the_closest(tmp_path: Path, 
             store.save(bad, object(), {})
 
 
-def test_a_crash_during_promote_keeps_the_old_champion(tmp_path: Path, frame: pd.DataFrame, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_crash_during_promote_keeps_the_old_champion(
+    tmp_path: Path, frame: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store = ModelStore(tmp_path)
     old, new = (store.save("churn", _logreg(frame, c=k), {}).version for k in (0.1, 1.0))
     store.promote("churn", old, actor="x", reason="first")
@@ -261,10 +279,17 @@ def test_a_crash_during_promote_keeps_the_old_champion(tmp_path: Path, frame: pd
     assert store.aliases("churn") == {"champion": old}
     assert store.load("churn", "champion")[1].version == old
     assert [h["to"] for h in store.history("churn")] == [old]
-    assert sorted(p.name for p in (tmp_path / "churn").iterdir()) == [".lock", "aliases.json", "history.jsonl", "versions"]
+    assert sorted(p.name for p in (tmp_path / "churn").iterdir()) == [
+        ".lock",
+        "aliases.json",
+        "history.jsonl",
+        "versions",
+    ]
 
 
-def test_a_crash_during_save_leaves_no_version(tmp_path: Path, frame: pd.DataFrame, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_crash_during_save_leaves_no_version(
+    tmp_path: Path, frame: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store = ModelStore(tmp_path)
     kept = store.save("churn", _logreg(frame, c=0.1), {})
 
@@ -292,7 +317,7 @@ import sys
 from pathlib import Path
 import numpy as np
 from sklearn.linear_model import LogisticRegression
-from millpond.model_store import ModelStore
+from millpond.models.store import ModelStore
 
 store = ModelStore(Path(sys.argv[1]))
 rng = np.random.default_rng(0)
@@ -362,5 +387,9 @@ def test_history_survives_a_torn_last_line(tmp_path: Path, frame: pd.DataFrame) 
     with open(tmp_path / "churn" / "history.jsonl", "a") as handle:
         handle.write('{"time": "2025-')  # a crash cut this append short
     store.promote("churn", b, actor="x", reason="")
-    assert [(h["alias"], h["to"]) for h in store.history("churn")] == [("champion", a), ("champion", b), ("previous", a)]
+    assert [(h["alias"], h["to"]) for h in store.history("churn")] == [
+        ("champion", a),
+        ("champion", b),
+        ("previous", a),
+    ]
     assert isinstance(store.get("churn", "previous"), ModelVersion)

@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from millpond.params import STAGES
+from millpond.config.params import STAGES
 
 REPO = Path(__file__).resolve().parents[2]
 jupytext = pytest.importorskip("jupytext", reason="jupytext is in the test extra: pip install -e '.[test]'")

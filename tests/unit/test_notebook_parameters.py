@@ -9,7 +9,7 @@ import nbformat
 import pytest
 import yaml
 
-from millpond.params import RUNTIME_PARAMETERS, STAGES, UseCase, validate_use_case
+from millpond.config.params import RUNTIME_PARAMETERS, STAGES, UseCase, validate_use_case
 
 REPO = Path(__file__).resolve().parents[2]
 

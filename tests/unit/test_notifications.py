@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from millpond.audit import AuditLog
-from millpond.events import read_events
-from millpond.notifications import notify
-from millpond.params import NotifySpec
+from millpond.config.params import NotifySpec
+from millpond.governance.audit import AuditLog
+from millpond.governance.events import read_events
+from millpond.governance.notifications import notify
 from millpond.workspace import Workspace
 
 
@@ -79,7 +79,7 @@ def http_sink() -> Iterator[Any]:
     received: list[dict[str, Any]] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server API
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             received.append({"path": self.path, "body": json.loads(body), "token": self.headers.get("X-Token")})
             status = 500 if self.path == "/broken" else 204
@@ -100,19 +100,35 @@ def http_sink() -> Iterator[Any]:
 
 
 def _spec(smtp: Any, http: Any, path: str = "/hook") -> NotifySpec:
-    return NotifySpec.model_validate({
-        "email": {"host": "127.0.0.1", "port": smtp.server_address[1], "from": "millpond@example.org", "to": ["ops@example.org"],
-                  "username": "millpond", "password": "${TEST_SMTP_PASSWORD}"},
-        "webhook": {"url": f"http://127.0.0.1:{http.server_address[1]}{path}", "headers": {"X-Token": "${TEST_HOOK_TOKEN}"}},
-    })
+    return NotifySpec.model_validate(
+        {
+            "email": {
+                "host": "127.0.0.1",
+                "port": smtp.server_address[1],
+                "from": "millpond@example.org",
+                "to": ["ops@example.org"],
+                "username": "millpond",
+                "password": "${TEST_SMTP_PASSWORD}",
+            },
+            "webhook": {
+                "url": f"http://127.0.0.1:{http.server_address[1]}{path}",
+                "headers": {"X-Token": "${TEST_HOOK_TOKEN}"},
+            },
+        }
+    )
 
 
 def test_event_goes_to_log_email_webhook_and_audit_without_the_credentials(
-    workspace: Workspace, smtp_sink: Any, http_sink: Any, monkeypatch: pytest.MonkeyPatch,
+    workspace: Workspace,
+    smtp_sink: Any,
+    http_sink: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("TEST_SMTP_PASSWORD", "s3cret-pw")
     monkeypatch.setenv("TEST_HOOK_TOKEN", "tok-123")
-    out = notify(workspace, "churn", _spec(smtp_sink, http_sink), "promotion", reason="candidate beats champion", version="abc")
+    out = notify(
+        workspace, "churn", _spec(smtp_sink, http_sink), "promotion", reason="candidate beats champion", version="abc"
+    )
     assert out["channels"] == {"email": "sent", "webhook": "sent"}
     (mail,) = smtp_sink.messages
     assert mail["auth"] == ("millpond", "s3cret-pw") and "ops@example.org" in mail["rcpt"][0]
@@ -121,13 +137,17 @@ def test_event_goes_to_log_email_webhook_and_audit_without_the_credentials(
     assert hook["body"]["event"] == "promotion" and hook["body"]["version"] == "abc" and hook["token"] == "tok-123"
     assert [e["event"] for e in read_events(workspace)] == ["notify.promotion"]
     (entry,) = AuditLog(workspace.model_store, "churn").entries()
-    assert entry["action"] == "notification" and entry["event"] == "promotion" and entry["channels"]["webhook"] == "sent"
+    assert (
+        entry["action"] == "notification" and entry["event"] == "promotion" and entry["channels"]["webhook"] == "sent"
+    )
     for path in workspace.root.rglob("*.json*"):
         text = path.read_text()
         assert "s3cret-pw" not in text and "tok-123" not in text, path
 
 
-def test_failing_channels_are_logged_and_never_raise(workspace: Workspace, smtp_sink: Any, http_sink: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failing_channels_are_logged_and_never_raise(
+    workspace: Workspace, smtp_sink: Any, http_sink: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("TEST_SMTP_PASSWORD", raising=False)
     monkeypatch.setenv("TEST_HOOK_TOKEN", "tok")
     out = notify(workspace, "churn", _spec(smtp_sink, http_sink, "/broken"), "failure", reason="stage train failed")

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from millpond.config.params import check_window, load_use_case, read_yaml, validate_use_case
 from millpond.errors import ParamsError
-from millpond.params import check_window, load_use_case, read_yaml, validate_use_case
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -55,7 +55,10 @@ def test_every_problem_is_listed_once() -> None:
 def test_metric_must_fit_the_task() -> None:
     data = churn()
     data["promotion"]["metric"] = "rocauc"
-    with pytest.raises(ParamsError, match=r"promotion\.metric must be one of roc_auc, .*Got 'rocauc' instead\. Did you mean 'roc_auc'\?"):
+    with pytest.raises(
+        ParamsError,
+        match=r"promotion\.metric must be one of roc_auc, .*Got 'rocauc' instead\. Did you mean 'roc_auc'\?",
+    ):
         validate_use_case(data)
 
 

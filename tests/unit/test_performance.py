@@ -6,18 +6,35 @@ import numpy as np
 import pytest
 import yaml
 from sklearn.metrics import (
-    average_precision_score, brier_score_loss, f1_score, log_loss, mean_absolute_percentage_error, r2_score, roc_auc_score,
+    average_precision_score,
+    brier_score_loss,
+    f1_score,
+    log_loss,
+    mean_absolute_percentage_error,
+    r2_score,
+    roc_auc_score,
 )
 
-from millpond.demo_data import generate_window
-from millpond.errors import DriftError
-from millpond.params import CLASSIFICATION_METRICS, REGRESSION_METRICS, validate_use_case
-from millpond.performance import (
-    BOOTSTRAP_METRICS, HIGHER_IS_BETTER, Calibrator, Interval, bootstrap_metric, compare_kpi, estimate_check, estimate_roc_auc,
-    paired_difference, point_metric, resample_counts, resampled_metric, weighted_roc_auc,
+from millpond.config.params import CLASSIFICATION_METRICS, REGRESSION_METRICS, validate_use_case
+from millpond.demo.data import generate_window
+from millpond.drift.performance import (
+    BOOTSTRAP_METRICS,
+    HIGHER_IS_BETTER,
+    Calibrator,
+    Interval,
+    bootstrap_metric,
+    compare_kpi,
+    estimate_check,
+    estimate_roc_auc,
+    paired_difference,
+    point_metric,
+    resample_counts,
+    resampled_metric,
+    weighted_roc_auc,
 )
-from millpond.promote import Rival, compare_paired, decide_governed
-from millpond.training import fit, metrics_from_scores, predict_scores, split_training_data
+from millpond.errors import DriftError
+from millpond.governance.promotion import Rival, compare_paired, decide_governed
+from millpond.models.training import fit, metrics_from_scores, predict_scores, split_training_data
 from tests.conftest import REPO
 
 
@@ -42,13 +59,20 @@ def test_weighted_auc_equals_sklearn_with_ties_and_with_resampled_rows(data: tup
 def test_mean_metrics_equal_sklearn(data: tuple[np.ndarray, np.ndarray]) -> None:
     y, s = data
     assert point_metric("brier", y, s) == pytest.approx(brier_score_loss(y, s), abs=1e-12)
-    assert point_metric("log_loss", y, np.clip(s, 0.01, 0.99)) == pytest.approx(log_loss(y, np.clip(s, 0.01, 0.99)), abs=1e-12)
-    with pytest.raises(DriftError, match=r"No bootstrap for metric 'prauc': it is not a metric millpond knows\. Did you mean 'pr_auc'\? "
-                                         r"Classification metrics: roc_auc, pr_auc, .*; regression metrics: rmse, mae, mape, r2\."):
+    assert point_metric("log_loss", y, np.clip(s, 0.01, 0.99)) == pytest.approx(
+        log_loss(y, np.clip(s, 0.01, 0.99)), abs=1e-12
+    )
+    with pytest.raises(
+        DriftError,
+        match=r"No bootstrap for metric 'prauc': it is not a metric millpond knows\. Did you mean 'pr_auc'\? "
+        r"Classification metrics: roc_auc, pr_auc, .*; regression metrics: rmse, mae, mape, r2\.",
+    ):
         point_metric("prauc", y, s)
 
 
-def test_bootstrap_interval_brackets_the_value_and_a_paired_difference_of_a_model_with_itself_is_zero(data: tuple[np.ndarray, np.ndarray]) -> None:
+def test_bootstrap_interval_brackets_the_value_and_a_paired_difference_of_a_model_with_itself_is_zero(
+    data: tuple[np.ndarray, np.ndarray],
+) -> None:
     y, s = data
     ci = bootstrap_metric("roc_auc", y, s, resamples=200)
     assert ci.low < ci.value < ci.high and ci.high - ci.low < 0.06 and ci.resamples == 200
@@ -61,14 +85,20 @@ def test_bootstrap_interval_brackets_the_value_and_a_paired_difference_of_a_mode
 
 def test_model_drift_needs_the_whole_interval_below_the_baseline() -> None:
     history = [("2025-01", 0.80), ("2025-02", 0.80)]
-    noisy = Interval(0.77, 0.74, 0.805, 0.95, 200)   # 0.03 lower, but the interval reaches the baseline: noise
+    noisy = Interval(0.77, 0.74, 0.805, 0.95, 200)  # 0.03 lower, but the interval reaches the baseline: noise
     assert compare_kpi(noisy, history, None, tolerance=0.02, higher_is_better=True)["model_drift"] is False
     real = Interval(0.77, 0.76, 0.78, 0.95, 200)
     out = compare_kpi(real, history, None, tolerance=0.02, higher_is_better=True)
     assert out["model_drift"] is True and out["delta"] == pytest.approx(-0.03) and "drift" in out["reason"]
     bench = compare_kpi(Interval(0.80, 0.79, 0.81, 0.95, 200), history, 0.85, tolerance=0.02, higher_is_better=True)
-    assert bench["model_drift"] is True and bench["below_benchmark"] is True and "benchmark 0.8500: below" in bench["reason"]
-    loss = compare_kpi(Interval(0.30, 0.28, 0.32, 0.95, 200), [("a", 0.2)], None, tolerance=0.02, higher_is_better=False)
+    assert (
+        bench["model_drift"] is True
+        and bench["below_benchmark"] is True
+        and "benchmark 0.8500: below" in bench["reason"]
+    )
+    loss = compare_kpi(
+        Interval(0.30, 0.28, 0.32, 0.95, 200), [("a", 0.2)], None, tolerance=0.02, higher_is_better=False
+    )
     assert loss["model_drift"] is True and loss["delta"] == pytest.approx(-0.1)
 
 
@@ -103,7 +133,9 @@ def test_cbpe_estimate_cannot_be_trusted_under_concept_drift(demo_champion: tupl
     assert estimate - realised > 0.04  # P(y|x) changed: the estimate is far too optimistic
     check = estimate_check(estimate, realised, 0.02)
     assert check["estimate_trusted"] is False and "concept-like drift" in check["estimate_note"]
-    assert estimate_check(estimate, None, 0.02)["estimate_note"].startswith("labels not there yet: the KPI shown is an ESTIMATE")
+    assert estimate_check(estimate, None, 0.02)["estimate_note"].startswith(
+        "labels not there yet: the KPI shown is an ESTIMATE"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +148,9 @@ def demo_first_champion() -> tuple[object, object, dict[str, object]]:
 
 
 @pytest.mark.parametrize("window", ["2025-07", "2025-08"])
-def test_cbpe_estimate_in_demo_conditions_calibrates_on_every_labelled_out_of_sample_row(demo_first_champion: tuple, window: str) -> None:
+def test_cbpe_estimate_in_demo_conditions_calibrates_on_every_labelled_out_of_sample_row(
+    demo_first_champion: tuple, window: str
+) -> None:
     """As the drift stage does (stages.calibration_rows): holdout + the later labelled windows before ``window``."""
     import pandas as pd
 
@@ -127,7 +161,9 @@ def test_cbpe_estimate_in_demo_conditions_calibrates_on_every_labelled_out_of_sa
     realised = roc_auc_score(frames[window][uc.target], scores)
     assert abs(estimate_roc_auc(scores, calibrator) - realised) < 0.01
     # calibrated on the ~5,000 held-out rows alone, the isotonic steps overfit where the shifted scores land
-    holdout_only = Calibrator.fit(frames["holdout"][uc.target].to_numpy(), predict_scores(model, frames["holdout"][uc.feature_columns], uc))
+    holdout_only = Calibrator.fit(
+        frames["holdout"][uc.target].to_numpy(), predict_scores(model, frames["holdout"][uc.feature_columns], uc)
+    )
     assert estimate_roc_auc(scores, holdout_only) - realised > 0.01
 
 
@@ -148,7 +184,9 @@ def regression() -> tuple[np.ndarray, np.ndarray]:
     return y, y + np.round(rng.normal(0.0, 1.0, len(y)), 1)
 
 
-def test_every_metric_the_params_accept_is_bootstrapped(data: tuple[np.ndarray, np.ndarray], regression: tuple[np.ndarray, np.ndarray]) -> None:
+def test_every_metric_the_params_accept_is_bootstrapped(
+    data: tuple[np.ndarray, np.ndarray], regression: tuple[np.ndarray, np.ndarray]
+) -> None:
     assert sorted(BOOTSTRAP_METRICS) == sorted(CLASSIFICATION_METRICS + REGRESSION_METRICS) == sorted(HIGHER_IS_BETTER)
     counts = resample_counts(len(data[0]), 20, seed=2)
     for metric in CLASSIFICATION_METRICS:
@@ -159,7 +197,9 @@ def test_every_metric_the_params_accept_is_bootstrapped(data: tuple[np.ndarray, 
 
 
 @pytest.mark.parametrize("metric", list(CLASSIFIERS))
-def test_new_classification_metrics_equal_sklearn_with_ties_and_on_repeated_rows(data: tuple[np.ndarray, np.ndarray], metric: str) -> None:
+def test_new_classification_metrics_equal_sklearn_with_ties_and_on_repeated_rows(
+    data: tuple[np.ndarray, np.ndarray], metric: str
+) -> None:
     y, s = data
     assert len(np.unique(s)) < 150  # rounded scores: heavy ties, also at the 0.5 threshold
     reference = CLASSIFIERS[metric]
@@ -189,16 +229,22 @@ def test_average_precision_with_tied_groups_spanning_both_classes() -> None:
     assert point_metric("pr_auc", y, s) == pytest.approx((2 * 2 / 3 + 3 / 5 + 4 / 8 + 5 / 10) / 5, abs=1e-15)
     counts = np.array([[0, 0, 0, 2, 1, 0, 3, 1, 2, 1]])  # the top tie group drawn zero times
     idx = np.repeat(np.arange(len(y)), counts[0])
-    assert resampled_metric("pr_auc", y, s, counts)[0] == pytest.approx(average_precision_score(y[idx], s[idx]), abs=1e-15)
+    assert resampled_metric("pr_auc", y, s, counts)[0] == pytest.approx(
+        average_precision_score(y[idx], s[idx]), abs=1e-15
+    )
 
 
 @pytest.mark.parametrize("metric", list(REGRESSORS))
-def test_new_regression_metrics_equal_sklearn_with_zeros_in_y_and_on_repeated_rows(regression: tuple[np.ndarray, np.ndarray], metric: str) -> None:
+def test_new_regression_metrics_equal_sklearn_with_zeros_in_y_and_on_repeated_rows(
+    regression: tuple[np.ndarray, np.ndarray], metric: str
+) -> None:
     y, pred = regression
     reference = REGRESSORS[metric]
     nonzero = y != 0
     # without zeros in y every value is O(1): absolute 1e-12
-    assert point_metric(metric, y[nonzero], pred[nonzero]) == pytest.approx(reference(y[nonzero], pred[nonzero]), abs=1e-12)
+    assert point_metric(metric, y[nonzero], pred[nonzero]) == pytest.approx(
+        reference(y[nonzero], pred[nonzero]), abs=1e-12
+    )
     # with zeros MAPE is ~1e13 (|error| / eps): the same 1e-12, relative
     assert point_metric(metric, y, pred) == pytest.approx(reference(y, pred), rel=1e-12, abs=1e-12)
     counts = resample_counts(len(y), 6, seed=4)
@@ -207,10 +253,17 @@ def test_new_regression_metrics_equal_sklearn_with_zeros_in_y_and_on_repeated_ro
         assert value == pytest.approx(reference(y[idx], pred[idx]), rel=1e-12, abs=1e-12)
 
 
-def test_mape_is_sklearns_everywhere_so_the_promotion_score_and_the_paired_gain_agree(regression: tuple[np.ndarray, np.ndarray]) -> None:
+def test_mape_is_sklearns_everywhere_so_the_promotion_score_and_the_paired_gain_agree(
+    regression: tuple[np.ndarray, np.ndarray],
+) -> None:
     y, pred = regression
-    uc = validate_use_case({**yaml.safe_load((REPO / "params" / "churn.yaml").read_text()), "task": "regression",
-                            "promotion": {"metric": "mape"}})
+    uc = validate_use_case(
+        {
+            **yaml.safe_load((REPO / "params" / "churn.yaml").read_text()),
+            "task": "regression",
+            "promotion": {"metric": "mape"},
+        }
+    )
     assert metrics_from_scores(y, pred, uc)["mape"] == pytest.approx(point_metric("mape", y, pred), rel=1e-12)
     assert point_metric("mape", y, pred) > 1e12  # the zeros dominate, as in sklearn (and in search scoring)
 
@@ -220,19 +273,25 @@ def test_one_class_resamples_give_nan_for_pr_auc_and_undefined_f1_and_the_interv
     positives) we return NaN, as ROC AUC does; well-defined one-class cases equal sklearn."""
     y = np.array([0, 0, 1, 1, 0, 1])
     s = np.array([0.2, 0.6, 0.7, 0.9, 0.3, 0.4])
-    negatives_only = np.array([[2, 0, 0, 0, 1, 0]])       # no positives, nothing predicted positive
-    negatives_flagged = np.array([[1, 2, 0, 0, 0, 0]])    # no positives, one negative predicted positive
+    negatives_only = np.array([[2, 0, 0, 0, 1, 0]])  # no positives, nothing predicted positive
+    negatives_flagged = np.array([[1, 2, 0, 0, 0, 0]])  # no positives, one negative predicted positive
     positives_only = np.array([[0, 0, 1, 2, 0, 3]])
     with pytest.warns(UserWarning, match="No positive class found"):
         assert average_precision_score([0, 0, 0], [0.2, 0.2, 0.3]) == 0.0  # sklearn's value we do not copy
     assert np.isnan(resampled_metric("pr_auc", y, s, negatives_only)[0])
     assert np.isnan(resampled_metric("pr_auc", y, s, negatives_flagged)[0])
-    assert resampled_metric("pr_auc", y, s, positives_only)[0] == average_precision_score([1] * 6, s[[2, 3, 3, 5, 5, 5]]) == 1.0
+    assert (
+        resampled_metric("pr_auc", y, s, positives_only)[0]
+        == average_precision_score([1] * 6, s[[2, 3, 3, 5, 5, 5]])
+        == 1.0
+    )
     assert np.isnan(resampled_metric("f1", y, s, negatives_only)[0])
     assert resampled_metric("f1", y, s, negatives_flagged)[0] == f1_score([0, 0, 0], [0, 1, 1]) == 0.0
     expected_f1 = f1_score([1] * 6, s[[2, 3, 3, 5, 5, 5]] >= 0.5)
     assert resampled_metric("f1", y, s, positives_only)[0] == pytest.approx(expected_f1, abs=1e-15)
-    assert np.isnan(point_metric("pr_auc", np.zeros(4), s[:4])) and np.isnan(point_metric("f1", np.zeros(4), np.zeros(4)))
+    assert np.isnan(point_metric("pr_auc", np.zeros(4), s[:4])) and np.isnan(
+        point_metric("f1", np.zeros(4), np.zeros(4))
+    )
     # tiny data: some resamples have no positives; the interval is over the defined ones and says how many
     tiny_y, tiny_s = np.array([0, 0, 0, 0, 0, 1, 1]), np.array([0.1, 0.2, 0.3, 0.6, 0.4, 0.7, 0.35])
     counts = resample_counts(len(tiny_y), 200, seed=0)
@@ -247,12 +306,14 @@ def test_r2_on_zero_variance_resamples_is_sklearns_default() -> None:
     """force_finite=True (sklearn's default): constant y gives 1.0 for perfect predictions, else 0.0."""
     y = np.array([3.0, 3.0, 5.0, 1.0, 3.0])
     pred = np.array([3.0, 3.0, 4.0, 2.0, 2.5])
-    perfect = np.array([[2, 3, 0, 0, 0]])   # only the rows with y == 3 predicted exactly
+    perfect = np.array([[2, 3, 0, 0, 0]])  # only the rows with y == 3 predicted exactly
     imperfect = np.array([[1, 0, 0, 0, 4]])  # y == 3 everywhere, one prediction off
     for counts, expected in ((perfect, 1.0), (imperfect, 0.0)):
         idx = np.repeat(np.arange(len(y)), counts[0])
         assert resampled_metric("r2", y, pred, counts)[0] == r2_score(y[idx], pred[idx]) == expected
-    assert point_metric("r2", np.full(6, 0.1), np.full(6, 0.1)) == 1.0  # 0.1 is inexact in binary; still exactly constant
+    assert (
+        point_metric("r2", np.full(6, 0.1), np.full(6, 0.1)) == 1.0
+    )  # 0.1 is inexact in binary; still exactly constant
     assert point_metric("r2", np.full(6, 0.1), np.full(6, 0.2)) == 0.0
     with np.errstate(invalid="ignore"):
         assert np.isnan(r2_score(y[:2], pred[:2], force_finite=False))  # what we do not return
@@ -276,7 +337,9 @@ def test_drift_kpi_interval_works_with_pr_auc_and_f1(data: tuple[np.ndarray, np.
     ci = bootstrap_metric(metric, y, s, resamples=200, confidence=0.95, threshold=0.5)
     assert ci.low < ci.value < ci.high and ci.resamples == 200 and ci.high - ci.low < 0.1
     assert ci.value == pytest.approx(CLASSIFIERS[metric](y, s), abs=1e-12)
-    steady = compare_kpi(ci, [("2025-05", ci.value), ("2025-06", ci.value)], None, tolerance=0.02, higher_is_better=True)
+    steady = compare_kpi(
+        ci, [("2025-05", ci.value), ("2025-06", ci.value)], None, tolerance=0.02, higher_is_better=True
+    )
     assert steady["model_drift"] is False and "within" in steady["reason"]
     dropped = compare_kpi(ci, [("2025-05", ci.high + 0.05)], None, tolerance=0.02, higher_is_better=True)
     assert dropped["model_drift"] is True
@@ -287,15 +350,23 @@ def test_promotion_paired_bootstrap_works_with_pr_auc_and_guard_f1() -> None:
     import pandas as pd
 
     data = yaml.safe_load((REPO / "params" / "churn.yaml").read_text())
-    data["promotion"] = {**data["promotion"], "metric": "pr_auc", "guard_metric": "f1", "guard_max_regression": 0.05,
-                         "bootstrap_resamples": 150}
+    data["promotion"] = {
+        **data["promotion"],
+        "metric": "pr_auc",
+        "guard_metric": "f1",
+        "guard_max_regression": 0.05,
+        "bootstrap_resamples": 150,
+    }
     uc = validate_use_case(data)
     labelled = generate_window("2025-05", 600)
     y = labelled[uc.target].to_numpy()
     rng = np.random.default_rng(9)
     good = np.clip(0.55 * y + rng.normal(0.2, 0.15, len(y)), 0.001, 0.999)
     poor = np.clip(good + rng.normal(0.0, 0.35, len(y)), 0.001, 0.999)
-    rivals = [Rival("champion", "c0ffee000001", _fixed_model(poor)), Rival("champion of 2025-04", "c0ffee000002", _fixed_model(poor))]
+    rivals = [
+        Rival("champion", "c0ffee000001", _fixed_model(poor)),
+        Rival("champion of 2025-04", "c0ffee000002", _fixed_model(poor)),
+    ]
     table = compare_paired(_fixed_model(good), rivals, labelled, uc)
     assert list(table["metric"]) == ["pr_auc", "pr_auc"] and list(table["guard"]) == ["f1", "f1"]
     gain = average_precision_score(y, good) - average_precision_score(y, poor)
@@ -304,6 +375,8 @@ def test_promotion_paired_bootstrap_works_with_pr_auc_and_guard_f1() -> None:
     decision, _ = decide_governed(_fixed_model(good), rivals, labelled, uc)
     assert decision.promote is True and "candidate pr_auc" in decision.reason and "guard f1" in decision.reason
     assert decision.champion_score == pytest.approx(average_precision_score(y, poor), abs=1e-12)
-    worse, table = decide_governed(_fixed_model(poor), [Rival("champion", "c0ffee000001", _fixed_model(good))], labelled, uc)
+    worse, table = decide_governed(
+        _fixed_model(poor), [Rival("champion", "c0ffee000001", _fixed_model(good))], labelled, uc
+    )
     assert worse.promote is False and table.loc[0, "metric_gain_high"] < 0
     assert isinstance(table, pd.DataFrame)

@@ -10,21 +10,28 @@ from pathlib import Path
 
 import pytest
 
-from millpond.provenance import DEFAULT_PACKAGES, code_version, package_versions, redact, redact_url
+from millpond.config.secrets import redact, redact_url
+from millpond.runs.provenance import DEFAULT_PACKAGES, code_version, package_versions
 
 
 def test_redact_masks_secret_keys_at_any_depth_case_insensitively() -> None:
     params = {
         "use_case": "churn",
         "source": {"kind": "sql", "DB_Password": "hunter22", "options": [{"apiKey": "abc123"}, {"port": 5432}]},
-        "notify": {"slack_token": "xoxb-1", "smtp": {"passwd": "pw1", "user": "ops"}, "credentials": {"user": "a", "key": "b"}},
-        "Private_Key": "-----BEGIN", "client_secret": 7,
+        "notify": {
+            "slack_token": "xoxb-1",
+            "smtp": {"passwd": "pw1", "user": "ops"},
+            "credentials": {"user": "a", "key": "b"},
+        },
+        "Private_Key": "-----BEGIN",
+        "client_secret": 7,
     }
     assert redact(params) == {
         "use_case": "churn",
         "source": {"kind": "sql", "DB_Password": "***", "options": [{"apiKey": "***"}, {"port": 5432}]},
         "notify": {"slack_token": "***", "smtp": {"passwd": "***", "user": "ops"}, "credentials": "***"},
-        "Private_Key": "***", "client_secret": "***",
+        "Private_Key": "***",
+        "client_secret": "***",
     }
 
 
@@ -55,7 +62,12 @@ def test_redact_hides_url_passwords_but_keeps_the_rest_of_the_url() -> None:
 
 def test_redact_keeps_env_references_and_empty_values() -> None:
     params = {"password": "${DB_PASSWORD}", "token": None, "api_key": "", "url": "postgresql://u:${DB_PW}@h/db"}
-    assert redact(params) == {"password": "${DB_PASSWORD}", "token": None, "api_key": "", "url": "postgresql://u:***@h/db"}
+    assert redact(params) == {
+        "password": "${DB_PASSWORD}",
+        "token": None,
+        "api_key": "",
+        "url": "postgresql://u:***@h/db",
+    }
     assert redact({"password": "${DB_PASSWORD}x"}) == {"password": "***"}  # not a bare reference
 
 
@@ -72,13 +84,27 @@ def test_package_versions_match_importlib_metadata() -> None:
     assert versions["pandas"] == metadata.version("pandas")
     assert versions["pandas"].split(".")[0] == "3"
     assert versions["millpond"] == metadata.version("millpond")
-    assert package_versions(["no-such-distribution-xyz", "numpy"]) == {"no-such-distribution-xyz": None, "numpy": metadata.version("numpy")}
+    assert package_versions(["no-such-distribution-xyz", "numpy"]) == {
+        "no-such-distribution-xyz": None,
+        "numpy": metadata.version("numpy"),
+    }
 
 
 def _git(repo: Path, *args: str) -> str:
-    done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True,
-                          env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t",
-                               "GIT_COMMITTER_EMAIL": "t@x", "HOME": str(repo), "PATH": "/usr/bin:/bin:/usr/local/bin"})
+    done = subprocess.run(
+        ["git", "-C", str(repo), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={
+            "GIT_AUTHOR_NAME": "t",
+            "GIT_AUTHOR_EMAIL": "t@x",
+            "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@x",
+            "HOME": str(repo),
+            "PATH": "/usr/bin:/bin:/usr/local/bin",
+        },
+    )
     return done.stdout.strip()
 
 

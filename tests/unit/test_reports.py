@@ -10,21 +10,35 @@ from pathlib import Path
 import pytest
 
 from millpond.errors import ReportError
-from millpond.progress import StatusLine
-from millpond.reports import REPORT, render_report, render_runs_index, report_for, write_runs_index
-from millpond.runs import RunStore
+from millpond.runs.progress import StatusLine
+from millpond.runs.report import REPORT, render_report, render_runs_index, report_for, write_runs_index
+from millpond.runs.store import RunStore
 from millpond.workspace import Workspace
 
 
 def _row(run_id: str, stage: str, status: str = "succeeded", **extra: object) -> dict[str, object]:
-    return {"run_id": run_id, "use_case": "churn", "window": "2025-02", "stage": stage, "status": status,
-            "started": "2025-03-01 10:00:00", "duration_s": 12.5, "metrics": "", "champion": "", "drift": "", "note": "",
-            **extra}
+    return {
+        "run_id": run_id,
+        "use_case": "churn",
+        "window": "2025-02",
+        "stage": stage,
+        "status": status,
+        "started": "2025-03-01 10:00:00",
+        "duration_s": 12.5,
+        "metrics": "",
+        "champion": "",
+        "drift": "",
+        "note": "",
+        **extra,
+    }
 
 
 def test_runs_index_is_self_contained_and_escapes_what_it_shows() -> None:
     page = render_runs_index(
-        [_row("c1/03-drift", "drift", drift="data drift, no model drift"), _row("c1/01-ingest", "ingest", "failed", note="<b>boom</b>")],
+        [
+            _row("c1/03-drift", "drift", drift="data drift, no model drift"),
+            _row("c1/01-ingest", "ingest", "failed", note="<b>boom</b>"),
+        ],
         {"c1/03-drift": "c1/03-drift/report.html"},
     )
     assert page.count("<tr>") == 3  # header + two runs
@@ -35,7 +49,9 @@ def test_runs_index_is_self_contained_and_escapes_what_it_shows() -> None:
 
 
 def test_report_without_a_notebook_shows_the_error(tmp_path: Path) -> None:
-    out = render_report(tmp_path, title="churn · ingest · 2025-01", status="failed", error="unknown key 'promotion.metirc'")
+    out = render_report(
+        tmp_path, title="churn · ingest · 2025-01", status="failed", error="unknown key 'promotion.metirc'"
+    )
     page = out.read_text()
     assert out == tmp_path / REPORT
     assert "unknown key &#x27;promotion.metirc&#x27;" in page and "mp-failed" in page
@@ -56,8 +72,17 @@ def test_bad_input_runs_get_a_report_and_the_index_links_it(tmp_path: Path) -> N
     run_dir = store.prepare("20250301T000000Z-churn-2025-02-abcd", 1, "ingest")
     render_report(run_dir, title="churn · ingest · 2025-02", status="failed", error="bad params")
     now = datetime.now(UTC)
-    record = store.record(run_dir, use_case="churn", window="2025-02", stage="ingest", params={}, status="failed",
-                          started_at=now, finished_at=now, error="bad params")
+    record = store.record(
+        run_dir,
+        use_case="churn",
+        window="2025-02",
+        stage="ingest",
+        params={},
+        status="failed",
+        started_at=now,
+        finished_at=now,
+        error="bad params",
+    )
     assert report_for(ws, record) == run_dir / REPORT and store.verify() == []
     page = write_runs_index(ws).read_text()
     assert f'href="{record.run_id}/{REPORT}"' in page and "bad params" in page

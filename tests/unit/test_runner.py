@@ -5,7 +5,7 @@ from pathlib import Path
 
 import nbformat
 
-from millpond.runner import CycleResult, _secret_strings, cycle_row, scrub_notebook
+from millpond.runs.runner import CycleResult, _secret_strings, cycle_row, scrub_notebook
 
 
 def test_secret_values_papermill_injected_are_scrubbed(tmp_path: Path) -> None:
@@ -37,6 +37,13 @@ def test_nothing_to_scrub_leaves_the_file_alone(tmp_path: Path) -> None:
 def test_cycle_row_of_an_empty_failed_cycle() -> None:
     row = cycle_row(CycleResult(cycle_id="c", window="2025-01", error="boom"))
     assert row == {
-        "window": "2025-01", "champion": "-", "kpi": "-", "kpi_estimate": "-", "data_drift": "-", "model_drift": "-",
-        "retrained": "no", "promoted": "no", "status": "failed",
+        "window": "2025-01",
+        "champion": "-",
+        "kpi": "-",
+        "kpi_estimate": "-",
+        "data_drift": "-",
+        "model_drift": "-",
+        "retrained": "no",
+        "promoted": "no",
+        "status": "failed",
     }

@@ -16,12 +16,16 @@ from typing import Any
 import pytest
 
 from millpond.errors import RunError, RunNotFoundError
-from millpond.runs import SCHEMA_VERSION, RunRecord, RunStore, new_cycle_id
-from millpond.storage import sha256_file
+from millpond.runs.store import SCHEMA_VERSION, RunRecord, RunStore, new_cycle_id
+from millpond.store.files import sha256_file
 
 T0 = datetime(2025, 3, 1, 6, 0, tzinfo=UTC)
-NOTEBOOK = {"cells": [{"cell_type": "code", "source": "x = 1", "outputs": [], "metadata": {}, "execution_count": 1}],
-            "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+NOTEBOOK = {
+    "cells": [{"cell_type": "code", "source": "x = 1", "outputs": [], "metadata": {}, "execution_count": 1}],
+    "metadata": {},
+    "nbformat": 4,
+    "nbformat_minor": 5,
+}
 SECRET_PASSWORD = "Hunter2-very-secret"
 URL_PASSWORD = "Pg-url-pw-9981"
 
@@ -31,24 +35,70 @@ def store(tmp_path: Path) -> RunStore:
     return RunStore(tmp_path / "runs")
 
 
-def _record(store: RunStore, cycle_id: str, order: int, stage: str, *, use_case: str = "churn", window: str = "2025-03",
-            status: str = "succeeded", started: datetime = T0, **kwargs: Any) -> RunRecord:
+def _record(
+    store: RunStore,
+    cycle_id: str,
+    order: int,
+    stage: str,
+    *,
+    use_case: str = "churn",
+    window: str = "2025-03",
+    status: str = "succeeded",
+    started: datetime = T0,
+    **kwargs: Any,
+) -> RunRecord:
     run_dir = store.prepare(cycle_id, order, stage)
     (run_dir / "notebook.ipynb").write_text(json.dumps(NOTEBOOK), encoding="utf-8")
     (run_dir / "outputs").mkdir()
     (run_dir / "outputs" / "table.csv").write_text("a,b\n1,2\n", encoding="utf-8")
-    return store.record(run_dir, use_case=use_case, window=window, stage=stage, params=kwargs.pop("params", {"use_case": use_case}),
-                        status=status, started_at=started, finished_at=started + timedelta(seconds=2.5), **kwargs)
+    return store.record(
+        run_dir,
+        use_case=use_case,
+        window=window,
+        stage=stage,
+        params=kwargs.pop("params", {"use_case": use_case}),
+        status=status,
+        started_at=started,
+        finished_at=started + timedelta(seconds=2.5),
+        **kwargs,
+    )
 
 
 def _cycle(store: RunStore, window: str = "2025-03", started: datetime = T0, use_case: str = "churn") -> str:
     cycle_id = new_cycle_id(use_case, window, now=started)
-    _record(store, cycle_id, 1, "ingest", window=window, started=started, use_case=use_case,
-            outputs={"mart": "sha256:" + "a" * 64}, scraps={"summary": {"rows": 3000}})
-    _record(store, cycle_id, 2, "score", window=window, started=started + timedelta(seconds=10), use_case=use_case,
-            status="skipped", skip_reason="no champion yet")
-    _record(store, cycle_id, 3, "drift", window=window, started=started + timedelta(seconds=20), use_case=use_case,
-            status="failed", error="DriftError: no reference")
+    _record(
+        store,
+        cycle_id,
+        1,
+        "ingest",
+        window=window,
+        started=started,
+        use_case=use_case,
+        outputs={"mart": "sha256:" + "a" * 64},
+        scraps={"summary": {"rows": 3000}},
+    )
+    _record(
+        store,
+        cycle_id,
+        2,
+        "score",
+        window=window,
+        started=started + timedelta(seconds=10),
+        use_case=use_case,
+        status="skipped",
+        skip_reason="no champion yet",
+    )
+    _record(
+        store,
+        cycle_id,
+        3,
+        "drift",
+        window=window,
+        started=started + timedelta(seconds=20),
+        use_case=use_case,
+        status="failed",
+        error="DriftError: no reference",
+    )
     return cycle_id
 
 
@@ -57,7 +107,9 @@ def test_new_cycle_id_is_sortable_and_validated() -> None:
     assert re.fullmatch(r"20250301T060000Z-churn-2025-03-[0-9a-f]{4}", cycle_id)
     later = new_cycle_id("churn", "2025-03", now=T0 + timedelta(seconds=1))
     assert sorted([later, cycle_id]) == [cycle_id, later]
-    assert new_cycle_id("churn", "2025-03", now=datetime(2025, 3, 1, 6, 0)).startswith("20250301T060000Z-")  # naive = UTC
+    assert new_cycle_id("churn", "2025-03", now=datetime(2025, 3, 1, 6, 0)).startswith(
+        "20250301T060000Z-"
+    )  # naive = UTC
     for bad in ("a/b", "..", "", "a\\b"):
         with pytest.raises(RunError, match="without path separators"):
             new_cycle_id(bad, "2025-03")
@@ -71,7 +123,13 @@ def test_record_then_get_list_filter_and_cycle(store: RunStore) -> None:
 
     ingest = store.get(f"{cycle_id}/01-ingest")
     assert (ingest.run_id, ingest.cycle_id, ingest.stage, ingest.use_case, ingest.window, ingest.status) == (
-        f"{cycle_id}/01-ingest", cycle_id, "ingest", "churn", "2025-03", "succeeded")
+        f"{cycle_id}/01-ingest",
+        cycle_id,
+        "ingest",
+        "churn",
+        "2025-03",
+        "succeeded",
+    )
     assert ingest.started_at == "2025-03-01T06:00:00.000000+00:00"
     assert ingest.finished_at == "2025-03-01T06:00:02.500000+00:00"
     assert ingest.duration_s == 2.5
@@ -81,8 +139,14 @@ def test_record_then_get_list_filter_and_cycle(store: RunStore) -> None:
     assert (ingest.error, ingest.skip_reason) == (None, None)
 
     newest_first = store.list()
-    assert [r.run_id for r in newest_first] == [f"{other}/03-drift", f"{other}/02-score", f"{other}/01-ingest",
-                                                f"{cycle_id}/03-drift", f"{cycle_id}/02-score", f"{cycle_id}/01-ingest"]
+    assert [r.run_id for r in newest_first] == [
+        f"{other}/03-drift",
+        f"{other}/02-score",
+        f"{other}/01-ingest",
+        f"{cycle_id}/03-drift",
+        f"{cycle_id}/02-score",
+        f"{cycle_id}/01-ingest",
+    ]
     assert [r.run_id for r in store.list(window="2025-03", stage="score")] == [f"{cycle_id}/02-score"]
     assert store.list(status="skipped", window="2025-04")[0].skip_reason == "no champion yet"
     assert store.list(status="failed", cycle_id=cycle_id)[0].error == "DriftError: no reference"
@@ -126,33 +190,57 @@ def test_files_are_read_only_after_record(store: RunStore) -> None:
 
 
 def test_manifest_holds_hashes_versions_and_redacted_params(store: RunStore, tmp_path: Path) -> None:
-    params = {"use_case": "churn", "source": {"url": f"postgresql://ops:{URL_PASSWORD}@db.local/churn",
-                                              "password": SECRET_PASSWORD, "query": "select 1"},
-              "notify": {"token": "${SLACK_TOKEN}"}}
-    record = _record(store, new_cycle_id("churn", "2025-03", now=T0), 1, "ingest", params=params, status="failed",
-                     error=f"OperationalError: cannot reach postgresql://ops:{URL_PASSWORD}@db.local/churn",
-                     inputs={"raw": "sha256:" + "b" * 64}, scraps={"echo": {"password": SECRET_PASSWORD}},
-                     extra={"timings": {"wall_seconds": 3.0}})
+    params = {
+        "use_case": "churn",
+        "source": {
+            "url": f"postgresql://ops:{URL_PASSWORD}@db.local/churn",
+            "password": SECRET_PASSWORD,
+            "query": "select 1",
+        },
+        "notify": {"token": "${SLACK_TOKEN}"},
+    }
+    record = _record(
+        store,
+        new_cycle_id("churn", "2025-03", now=T0),
+        1,
+        "ingest",
+        params=params,
+        status="failed",
+        error=f"OperationalError: cannot reach postgresql://ops:{URL_PASSWORD}@db.local/churn",
+        inputs={"raw": "sha256:" + "b" * 64},
+        scraps={"echo": {"password": SECRET_PASSWORD}},
+        extra={"timings": {"wall_seconds": 3.0}},
+    )
     manifest = json.loads((record.path / "manifest.json").read_text())
     assert manifest == record.manifest
-    assert manifest["params"] == {"use_case": "churn", "source": {"url": "postgresql://ops:***@db.local/churn",
-                                                                  "password": "***", "query": "select 1"},
-                                  "notify": {"token": "${SLACK_TOKEN}"}}
+    assert manifest["params"] == {
+        "use_case": "churn",
+        "source": {"url": "postgresql://ops:***@db.local/churn", "password": "***", "query": "select 1"},
+        "notify": {"token": "${SLACK_TOKEN}"},
+    }
     assert manifest["error"] == "OperationalError: cannot reach postgresql://ops:***@db.local/churn"
     assert manifest["scraps"] == {"echo": {"password": "***"}}
-    assert manifest["files"] == {"notebook.ipynb": sha256_file(record.path / "notebook.ipynb"),
-                                 "outputs/table.csv": sha256_file(record.path / "outputs" / "table.csv")}
+    assert manifest["files"] == {
+        "notebook.ipynb": sha256_file(record.path / "notebook.ipynb"),
+        "outputs/table.csv": sha256_file(record.path / "outputs" / "table.csv"),
+    }
     assert manifest["inputs"] == {"raw": "sha256:" + "b" * 64} and manifest["outputs"] == {}
     assert manifest["packages"]["pandas"] == metadata.version("pandas")
     assert manifest["packages"]["papermill"] == metadata.version("papermill")
     assert manifest["code"] == {"commit": None, "dirty": None, "branch": None}  # tmp_path is not a git checkout
-    assert manifest["timings"] == {"started_at": "2025-03-01T06:00:00.000000+00:00",
-                                   "finished_at": "2025-03-01T06:00:02.500000+00:00", "duration_s": 2.5}
+    assert manifest["timings"] == {
+        "started_at": "2025-03-01T06:00:00.000000+00:00",
+        "finished_at": "2025-03-01T06:00:02.500000+00:00",
+        "duration_s": 2.5,
+    }
     assert (manifest["run_id"], manifest["status"], manifest["stage"]) == (record.run_id, "failed", "ingest")
     assert manifest["extra"] == {"timings": {"wall_seconds": 3.0}}
 
-    leaked = [p for p in tmp_path.rglob("*") if p.is_file()
-              and (SECRET_PASSWORD.encode() in p.read_bytes() or URL_PASSWORD.encode() in p.read_bytes())]
+    leaked = [
+        p
+        for p in tmp_path.rglob("*")
+        if p.is_file() and (SECRET_PASSWORD.encode() in p.read_bytes() or URL_PASSWORD.encode() in p.read_bytes())
+    ]
     assert leaked == []
     with sqlite3.connect(store.index_path) as con:
         dump = "\n".join(con.iterdump())
@@ -202,8 +290,10 @@ def test_verify_names_a_tampered_notebook(store: RunStore) -> None:
     notebook = record.path / "notebook.ipynb"
     _unlock(notebook)
     notebook.write_text(notebook.read_text().replace("x = 1", "x = 2"))
-    assert store.verify() == [f"runs/{record.run_id}/notebook.ipynb was altered after it was recorded (its sha256 "
-                              "differs from the manifest): restore it from a backup or re-run the stage."]
+    assert store.verify() == [
+        f"runs/{record.run_id}/notebook.ipynb was altered after it was recorded (its sha256 "
+        "differs from the manifest): restore it from a backup or re-run the stage."
+    ]
 
 
 def test_verify_names_a_tampered_manifest(store: RunStore) -> None:
@@ -242,8 +332,10 @@ def test_a_crash_before_indexing_is_reported_then_reindexed(store: RunStore) -> 
         con.execute("DELETE FROM runs WHERE run_id = ?", (lost,))
     con.close()
     assert [r.run_id for r in store.cycle(cycle_id)] == [f"{cycle_id}/01-ingest", f"{cycle_id}/03-drift"]
-    assert store.verify() == [f"runs/{lost} is not indexed (a crash between its manifest and the index write?): "
-                              "add it with RunStore.reindex()."]
+    assert store.verify() == [
+        f"runs/{lost} is not indexed (a crash between its manifest and the index write?): "
+        "add it with RunStore.reindex()."
+    ]
     assert store.reindex() == 1
     assert store.reindex() == 0
     assert store.verify() == []
@@ -256,8 +348,10 @@ def test_verify_reports_a_folder_that_was_never_recorded(store: RunStore) -> Non
     run_dir = store.prepare(new_cycle_id("churn", "2025-03", now=T0), 1, "ingest")
     (run_dir / "notebook.ipynb").write_text("{}")
     rel = run_dir.relative_to(store.root.parent).as_posix()
-    assert store.verify() == [f"{rel} has no manifest and is not indexed: a stage is still running or crashed "
-                              "before recording; delete the folder if none is running."]
+    assert store.verify() == [
+        f"{rel} has no manifest and is not indexed: a stage is still running or crashed "
+        "before recording; delete the folder if none is running."
+    ]
     assert store.reindex() == 0
 
 
@@ -286,8 +380,15 @@ def _worker(root: str, worker: int, count: int, barrier: Any) -> None:
     barrier.wait()
     for i in range(count):
         cycle_id = new_cycle_id("churn", f"2025-{worker:02d}")
-        _record(store, cycle_id, 1, "ingest", window=f"2025-{worker:02d}", started=T0 + timedelta(minutes=i),
-                scraps={"worker": worker, "i": i})
+        _record(
+            store,
+            cycle_id,
+            1,
+            "ingest",
+            window=f"2025-{worker:02d}",
+            started=T0 + timedelta(minutes=i),
+            scraps={"worker": worker, "i": i},
+        )
 
 
 def test_two_processes_recording_concurrently_leave_a_consistent_index(tmp_path: Path) -> None:

@@ -10,14 +10,20 @@ from typing import Any
 import pytest
 import yaml
 
+from millpond.config.params import validate_use_case
 from millpond.errors import CycleLockedError, ParamsError, StageFailedError
-from millpond.events import read_events
-from millpond.locks import CycleLock
-from millpond.params import validate_use_case
-from millpond.runs import RunStore, new_cycle_id
-from millpond.scheduler import (
-    INTERRUPTED, available_windows, completed_windows, is_transient, plan_windows, recover_interrupted, run_next,
+from millpond.governance.events import read_events
+from millpond.ops.scheduler import (
+    INTERRUPTED,
+    available_windows,
+    completed_windows,
+    is_transient,
+    plan_windows,
+    recover_interrupted,
+    run_next,
 )
+from millpond.runs.store import RunStore, new_cycle_id
+from millpond.store.lock import CycleLock
 from millpond.workspace import Workspace
 from tests.conftest import write_yaml
 
@@ -36,17 +42,36 @@ class FakeStages:
         self.ws, self.calls, self.failures = ws, [], failures or {}
         self.runs = RunStore(ws.runs)
 
-    def __call__(self, ws: Workspace, params_path: Any, stage: str, window: str, *, cycle_id: str, order: int,
-                 extra: dict[str, Any] | None = None, progress: bool = False) -> Any:
+    def __call__(
+        self,
+        ws: Workspace,
+        params_path: Any,
+        stage: str,
+        window: str,
+        *,
+        cycle_id: str,
+        order: int,
+        extra: dict[str, Any] | None = None,
+        progress: bool = False,
+    ) -> Any:
         self.calls.append((window, stage, order))
         run_dir = self.runs.prepare(cycle_id, order, stage)
         queue = self.failures.get((window, stage), [])
         error = queue.pop(0) if queue else None
         now = datetime.now(UTC)
         params = yaml.safe_load(ws.resolve(params_path).read_text())
-        record = self.runs.record(run_dir, use_case="churn", window=window, stage=stage, params=params,
-                                  status="failed" if error else "succeeded", started_at=now, finished_at=now,
-                                  error=error, extra=extra)
+        record = self.runs.record(
+            run_dir,
+            use_case="churn",
+            window=window,
+            stage=stage,
+            params=params,
+            status="failed" if error else "succeeded",
+            started_at=now,
+            finished_at=now,
+            error=error,
+            extra=extra,
+        )
         if error:
             raise StageFailedError(f"Stage {stage!r} failed for window {window!r}: {error}")
         return record
@@ -71,7 +96,11 @@ def test_windows_come_from_the_window_column(workspace: Workspace, churn_params:
 def test_monthly_calendar_lists_the_ended_months(workspace: Workspace, churn_params: Path) -> None:
     data = yaml.safe_load(churn_params.read_text())
     data["schedule"] = {"calendar": "monthly", "start": "2024-11"}
-    assert available_windows(workspace, validate_use_case(data), today=date(2025, 2, 14)) == ["2024-11", "2024-12", "2025-01"]
+    assert available_windows(workspace, validate_use_case(data), today=date(2025, 2, 14)) == [
+        "2024-11",
+        "2024-12",
+        "2025-01",
+    ]
     data["schedule"] = {"calendar": "monthly"}
     with pytest.raises(ParamsError, match="schedule.start as 'YYYY-MM'"):
         validate_use_case(data)
@@ -89,18 +118,24 @@ def test_plan_catches_up_oldest_first_with_a_maximum() -> None:
     assert plan_windows(available, {w: "c" for w in available}, catch_up=True, max_windows=3).due == []
 
 
-def test_run_next_catches_up_missed_windows_in_order_then_has_nothing_due(workspace: Workspace, churn_params: Path) -> None:
+def test_run_next_catches_up_missed_windows_in_order_then_has_nothing_due(
+    workspace: Workspace, churn_params: Path
+) -> None:
     _touch_windows(workspace, "2025-01", "2025-02", "2025-03")
     fake = FakeStages(workspace)
     outcome = run_next(workspace, "params/churn.yaml", execute=fake, echo=lambda _: None)
     assert [r.window for r in outcome.results] == ["2025-01", "2025-02", "2025-03"] and outcome.ok
-    assert [c[:2] for c in fake.calls[:6]] == [("2025-01", s) for s in ("ingest", "score", "drift", "train", "promote")] + [("2025-02", "ingest")]
+    assert [c[:2] for c in fake.calls[:6]] == [
+        ("2025-01", s) for s in ("ingest", "score", "drift", "train", "promote")
+    ] + [("2025-02", "ingest")]
     assert set(completed_windows(RunStore(workspace.runs), "churn")) == {"2025-01", "2025-02", "2025-03"}
     messages: list[str] = []
     again = run_next(workspace, "params/churn.yaml", execute=fake, echo=messages.append)
     assert again.results == [] and any("3 window(s) already completed" in m for m in messages)
     _touch_windows(workspace, "2025-04")
-    assert [r.window for r in run_next(workspace, "params/churn.yaml", execute=fake, echo=lambda _: None).results] == ["2025-04"]
+    assert [r.window for r in run_next(workspace, "params/churn.yaml", execute=fake, echo=lambda _: None).results] == [
+        "2025-04"
+    ]
 
 
 def test_transient_failures_are_retried_with_backoff(workspace: Workspace, churn_params: Path) -> None:
@@ -113,12 +148,18 @@ def test_transient_failures_are_retried_with_backoff(workspace: Workspace, churn
     outcome = run_next(workspace, "params/churn.yaml", execute=fake, sleep=slept.append, echo=lambda _: None)
     assert outcome.ok and slept == [0.01, 0.02]
     result = outcome.results[0]
-    assert [(r.stage, r.status) for r in result.records][:3] == [("ingest", "failed"), ("ingest", "failed"), ("ingest", "succeeded")]
+    assert [(r.stage, r.status) for r in result.records][:3] == [
+        ("ingest", "failed"),
+        ("ingest", "failed"),
+        ("ingest", "succeeded"),
+    ]
     assert [e["attempt"] for e in read_events(workspace, "stage_retry")] == [1, 2]
     assert "2025-01" in completed_windows(RunStore(workspace.runs), "churn")
 
 
-def test_a_stage_that_keeps_failing_ends_the_cycle_keeps_its_record_and_notifies(workspace: Workspace, churn_params: Path) -> None:
+def test_a_stage_that_keeps_failing_ends_the_cycle_keeps_its_record_and_notifies(
+    workspace: Workspace, churn_params: Path
+) -> None:
     data = yaml.safe_load(churn_params.read_text())
     data["schedule"] = {"retries": 1, "backoff_seconds": 0.0}
     write_yaml(churn_params, data)
@@ -126,17 +167,27 @@ def test_a_stage_that_keeps_failing_ends_the_cycle_keeps_its_record_and_notifies
     fake = FakeStages(workspace, {("2025-01", "score"): ["ConnectionRefusedError: no answer"] * 5})
     outcome = run_next(workspace, "params/churn.yaml", execute=fake, sleep=lambda s: None, echo=lambda _: None)
     assert not outcome.ok and [r.window for r in outcome.results] == ["2025-01"]  # 2025-02 waits
-    assert [(r.stage, r.status) for r in outcome.results[0].records] == [("ingest", "succeeded"), ("score", "failed"), ("score", "failed")]
+    assert [(r.stage, r.status) for r in outcome.results[0].records] == [
+        ("ingest", "succeeded"),
+        ("score", "failed"),
+        ("score", "failed"),
+    ]
     [event] = read_events(workspace, "cycle_failed")
     assert event["stage"] == "score" and event["window"] == "2025-01"
     # a permanent error is not retried
     fake2 = FakeStages(workspace, {("2025-01", "ingest"): ["SchemaError: column 'x' is missing"]})
-    outcome = run_next(workspace, "params/churn.yaml", execute=fake2, sleep=lambda s: pytest.fail("slept"), echo=lambda _: None)
+    outcome = run_next(
+        workspace, "params/churn.yaml", execute=fake2, sleep=lambda s: pytest.fail("slept"), echo=lambda _: None
+    )
     assert [(r.stage, r.status) for r in outcome.results[0].records] == [("ingest", "failed")]
 
 
 def test_is_transient_knows_the_family() -> None:
-    assert is_transient("SourceUnavailableError: x") and is_transient("TransientError: x") and is_transient("TimeoutError: t")
+    assert (
+        is_transient("SourceUnavailableError: x")
+        and is_transient("TransientError: x")
+        and is_transient("TimeoutError: t")
+    )
     assert not is_transient("SchemaError: x") and not is_transient(None) and not is_transient("ValueError: x")
 
 

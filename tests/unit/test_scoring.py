@@ -10,12 +10,12 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from millpond.capture import CaptureStore
+from millpond.config.params import load_use_case
 from millpond.errors import CaptureError, InputContractError, ScoringError
-from millpond.marts import MartStore
-from millpond.model_store import ModelStore
-from millpond.params import load_use_case
-from millpond.scoring import Scorer, parse_model_ref, score_file, split_mask
+from millpond.marts.store import MartStore
+from millpond.models.store import ModelStore
+from millpond.scoring.batch import Scorer, parse_model_ref, score_file, split_mask
+from millpond.scoring.capture import CaptureStore
 from millpond.workspace import Workspace
 
 
@@ -23,7 +23,10 @@ def _scorers(ws: Workspace, **scoring: object) -> tuple[Scorer, Scorer]:
     uc = load_use_case(ws.params / "churn.yaml")
     uc = uc.model_copy(update={"scoring": uc.scoring.model_copy(update=scoring)})
     store = ModelStore(ws.model_store)
-    return (Scorer.load(store, "churn", "champion", use_case=uc), Scorer.load(store, "churn", "challenger", role="challenger", use_case=uc))
+    return (
+        Scorer.load(store, "churn", "champion", use_case=uc),
+        Scorer.load(store, "churn", "challenger", role="challenger", use_case=uc),
+    )
 
 
 def _mart(ws: Workspace, window: str = "2025-02") -> tuple[Path, pd.DataFrame]:
@@ -36,21 +39,40 @@ def _visible_and_hidden(ws: Workspace) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()) if root.exists() else []
 
 
-def test_batches_give_the_bare_predictions_and_one_read_only_capture(scoring_workspace: Workspace, tmp_path: Path) -> None:
+def test_batches_give_the_bare_predictions_and_one_read_only_capture(
+    scoring_workspace: Workspace, tmp_path: Path
+) -> None:
     ws = scoring_workspace
     champion, _ = _scorers(ws, batch_rows=700)
     path, frame = _mart(ws)
     out = tmp_path / "predictions.parquet"
-    result = score_file(path, champion, captures=CaptureStore(ws.model_store, "churn"), window="2025-02", output=out, run_id="run/1")
+    result = score_file(
+        path, champion, captures=CaptureStore(ws.model_store, "churn"), window="2025-02", output=out, run_id="run/1"
+    )
     expected = champion.model.predict_proba(frame[champion.use_case.feature_columns])[:, 1]
     written = pd.read_parquet(out)
     assert result.rows == len(frame) == 3000
-    assert list(written.columns) == ["customer_id", "prediction", "probability", "model", "model_version", "run_id", "scored_at"]
+    assert list(written.columns) == [
+        "customer_id",
+        "prediction",
+        "probability",
+        "model",
+        "model_version",
+        "run_id",
+        "scored_at",
+    ]
     np.testing.assert_array_equal(written["probability"].to_numpy(), expected)
     np.testing.assert_array_equal(written["prediction"].to_numpy(), (expected >= 0.5).astype("int64"))
     assert written["customer_id"].tolist() == frame["customer_id"].tolist()
     assert set(written["model_version"]) == {champion.version} and set(written["run_id"]) == {"run/1"}
-    part = ws.model_store / "churn" / "captures" / "window=2025-02" / f"model_version={champion.version}" / "part-run_1.parquet"
+    part = (
+        ws.model_store
+        / "churn"
+        / "captures"
+        / "window=2025-02"
+        / f"model_version={champion.version}"
+        / "part-run_1.parquet"
+    )
     assert result.captures == {champion.version: part}
     assert not part.stat().st_mode & stat.S_IWUSR
     captured = CaptureStore(ws.model_store, "churn").read("2025-02", champion.version)
@@ -77,7 +99,14 @@ def test_shadow_challenger_scores_every_row_unserved(scoring_workspace: Workspac
     ws = scoring_workspace
     champion, challenger = _scorers(ws, challenger_mode="shadow")
     path, frame = _mart(ws)
-    result = score_file(path, champion, challenger=challenger, captures=CaptureStore(ws.model_store, "churn"), window="2025-02", run_id="r")
+    result = score_file(
+        path,
+        champion,
+        challenger=challenger,
+        captures=CaptureStore(ws.model_store, "churn"),
+        window="2025-02",
+        run_id="r",
+    )
     assert result.served == {champion.version: 3000, challenger.version: 0}
     shadow = CaptureStore(ws.model_store, "churn").read("2025-02", challenger.version)
     assert len(shadow) == 3000 and not shadow["served"].any() and set(shadow["role"]) == {"challenger"}
@@ -91,8 +120,24 @@ def test_split_serves_a_stable_share_by_key_hash(scoring_workspace: Workspace, t
     champion, challenger = _scorers(ws, challenger_mode="split", split_fraction=0.3, batch_rows=1000)
     path, frame = _mart(ws)
     captures = CaptureStore(ws.model_store, "churn")
-    first = score_file(path, champion, challenger=challenger, captures=captures, window="2025-02", output=tmp_path / "a.parquet", run_id="a")
-    score_file(path, champion, challenger=challenger, captures=captures, window="2025-02", output=tmp_path / "b.parquet", run_id="b")
+    first = score_file(
+        path,
+        champion,
+        challenger=challenger,
+        captures=captures,
+        window="2025-02",
+        output=tmp_path / "a.parquet",
+        run_id="a",
+    )
+    score_file(
+        path,
+        champion,
+        challenger=challenger,
+        captures=captures,
+        window="2025-02",
+        output=tmp_path / "b.parquet",
+        run_id="b",
+    )
     mask = split_mask(frame["customer_id"], 0.3)
     assert first.served == {champion.version: int((~mask).sum()), challenger.version: int(mask.sum())}
     assert 0.25 < mask.mean() < 0.35
@@ -110,8 +155,14 @@ def test_missing_column_is_refused_and_nothing_is_written(scoring_workspace: Wor
     frame.drop(columns=["tenure_months"]).to_parquet(source)
     before = _visible_and_hidden(scoring_workspace)
     with pytest.raises(InputContractError, match=r"column 'tenure_months' is missing"):
-        score_file(source, champion, challenger=challenger, captures=CaptureStore(scoring_workspace.model_store, "churn"),
-                   window="2025-02", output=tmp_path / "out.parquet")
+        score_file(
+            source,
+            champion,
+            challenger=challenger,
+            captures=CaptureStore(scoring_workspace.model_store, "churn"),
+            window="2025-02",
+            output=tmp_path / "out.parquet",
+        )
     assert _visible_and_hidden(scoring_workspace) == before == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet", "ws"]
 
@@ -122,9 +173,17 @@ def test_a_bad_later_batch_leaves_no_partial_capture(scoring_workspace: Workspac
     frame.loc[2600, "contract"] = "lifetime"
     source = tmp_path / "in.parquet"
     frame.to_parquet(source)
-    with pytest.raises(InputContractError, match=r"(?s)rows 2501-3000\).*column 'contract' has 1 value\(s\) the model never saw, e.g. \['lifetime'\]"):
-        score_file(source, champion, captures=CaptureStore(scoring_workspace.model_store, "churn"), window="2025-02",
-                   output=tmp_path / "out.parquet")
+    with pytest.raises(
+        InputContractError,
+        match=r"(?s)rows 2501-3000\).*column 'contract' has 1 value\(s\) the model never saw, e.g. \['lifetime'\]",
+    ):
+        score_file(
+            source,
+            champion,
+            captures=CaptureStore(scoring_workspace.model_store, "churn"),
+            window="2025-02",
+            output=tmp_path / "out.parquet",
+        )
     assert _visible_and_hidden(scoring_workspace) == []
     assert not (tmp_path / "out.parquet").exists() and not list(tmp_path.glob(".out*"))
 
@@ -168,19 +227,23 @@ def test_progress_counts_every_batch_up_to_the_total(scoring_workspace: Workspac
     champion, _ = _scorers(scoring_workspace, batch_rows=700)
     path, frame = _mart(scoring_workspace)
     calls: list[tuple[int, int | None]] = []
-    result = score_file(path, champion, output=tmp_path / "p.parquet", on_progress=lambda done, total: calls.append((done, total)))
+    result = score_file(
+        path, champion, output=tmp_path / "p.parquet", on_progress=lambda done, total: calls.append((done, total))
+    )
     assert calls == [(700, 3000), (1400, 3000), (2100, 3000), (2800, 3000), (3000, 3000)] and result.rows == 3000
     source = tmp_path / "in.csv"
     frame.to_csv(source, index=False)
     csv_calls: list[tuple[int, int | None]] = []
-    score_file(source, champion, output=tmp_path / "c.parquet", on_progress=lambda done, total: csv_calls.append((done, total)))
+    score_file(
+        source, champion, output=tmp_path / "c.parquet", on_progress=lambda done, total: csv_calls.append((done, total))
+    )
     assert csv_calls[-1] == (3000, None) and [d for d, _ in csv_calls] == sorted(d for d, _ in csv_calls)
 
 
 def test_status_line_shows_scored_rows() -> None:
     import io
 
-    from millpond.progress import StatusLine, rows_progress
+    from millpond.runs.progress import StatusLine, rows_progress
 
     assert rows_progress("scored", 1500, 3000) == "scored 1,500 of 3,000 rows (50%)"
     assert rows_progress("scored", 1500, None) == "scored 1,500 rows"

@@ -6,19 +6,23 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from millpond import smoke, stages
-from millpond.contract import ColumnContract, InputContract
+from millpond.config.params import load_use_case
 from millpond.errors import InputContractError
-from millpond.model_store import ModelStore
-from millpond.params import load_use_case
-from millpond.scoring import Scorer
+from millpond.governance import deployment
+from millpond.models.store import ModelStore
+from millpond.runs import stages
+from millpond.scoring import smoke
+from millpond.scoring.batch import Scorer
+from millpond.scoring.input_contract import ColumnContract, InputContract
 from millpond.workspace import Workspace
 
-CONTRACT = InputContract({
-    "tenure": ColumnContract("int", nullable=False),
-    "charges": ColumnContract("float", nullable=True),
-    "plan": ColumnContract("str", nullable=False, categories=("basic", "pro")),
-})
+CONTRACT = InputContract(
+    {
+        "tenure": ColumnContract("int", nullable=False),
+        "charges": ColumnContract("float", nullable=True),
+        "plan": ColumnContract("str", nullable=False, categories=("basic", "pro")),
+    }
+)
 
 
 def _rows(**changes: object) -> pd.DataFrame:
@@ -37,7 +41,10 @@ def test_contract_accepts_good_rows_and_object_columns_of_the_right_kind() -> No
         (_rows().drop(columns="tenure"), r"column 'tenure' is missing"),
         (_rows(tenure=["one", "two"]), r"column 'tenure' must hold int values; got dtype .* \(e.g. \['one', 'two'\]\)"),
         (_rows(plan=[1, 2]), r"column 'plan' must hold str values"),
-        (_rows(plan=["basic", "gold"]), r"column 'plan' has 1 value\(s\) the model never saw, e.g. \['gold'\]; known categories: \['basic', 'pro'\]"),
+        (
+            _rows(plan=["basic", "gold"]),
+            r"column 'plan' has 1 value\(s\) the model never saw, e.g. \['gold'\]; known categories: \['basic', 'pro'\]",
+        ),
         (_rows(tenure=[1.0, np.nan]), r"column 'tenure' has 1 missing value\(s\), but the model saw none in training"),
     ],
     ids=["missing", "text-in-int", "int-in-str", "unseen", "nan"],
@@ -66,7 +73,7 @@ def test_champion_passes_every_case(scoring_workspace: Workspace) -> None:
         ("negative: NaN where forbidden", "passed"),
     ], report.rows()
     assert report.passed and report.reason == ""
-    assert stages.smoke_test(stages.StageContext(scoring_workspace, uc, "2025-02")) == ""
+    assert deployment.smoke_champion(stages.StageContext(scoring_workspace, uc, "2025-02").models, uc) == ""
 
 
 def test_latency_budget_and_a_lax_contract_fail_the_smoke_test(scoring_workspace: Workspace) -> None:
@@ -76,12 +83,16 @@ def test_latency_budget_and_a_lax_contract_fail_the_smoke_test(scoring_workspace
     report = smoke.run_smoke_test(scorer)
     assert not report.passed and "budget scoring.smoke_latency_ms" in report.reason
     lax = Scorer.load(ModelStore(scoring_workspace.model_store), "churn", "champion", use_case=uc)
-    lax.contract = InputContract({k: ColumnContract(c.dtype, c.nullable, None) for k, c in lax.contract.columns.items()})
+    lax.contract = InputContract(
+        {k: ColumnContract(c.dtype, c.nullable, None) for k, c in lax.contract.columns.items()}
+    )
     unknown = {c.name: c.status for c in smoke.run_smoke_test(lax).checks}
     assert unknown["negative: unseen category"] == "skipped"
 
 
-def test_a_scorer_without_validation_fails_the_negative_cases(scoring_workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_scorer_without_validation_fails_the_negative_cases(
+    scoring_workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
     uc = load_use_case(scoring_workspace.params / "churn.yaml")
     scorer = Scorer.load(ModelStore(scoring_workspace.model_store), "churn", "champion", use_case=uc)
     monkeypatch.setattr(InputContract, "validate", lambda self, *a, **k: None)
@@ -89,18 +100,32 @@ def test_a_scorer_without_validation_fails_the_negative_cases(scoring_workspace:
     status = {c.name: (c.status, c.detail) for c in report.checks}
     assert status["positive: input example scores"][0] == "passed"
     assert status["negative: unseen category"] == ("failed", "scored silently instead of being refused")
-    assert status["negative: missing column"][0] == "failed" and "instead of input validation" in status["negative: missing column"][1]
+    assert (
+        status["negative: missing column"][0] == "failed"
+        and "instead of input validation" in status["negative: missing column"][1]
+    )
     assert "negative: NaN where forbidden: scored silently" in report.reason
 
 
-def test_smoke_failure_after_promotion_rolls_back(scoring_workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_smoke_failure_after_promotion_rolls_back(
+    scoring_workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ws = scoring_workspace
     store = ModelStore(ws.model_store)
     first = store.aliases("churn")["champion"]
     uc = load_use_case(ws.params / "churn.yaml")
-    forced = __import__("millpond.promote", fromlist=["Decision"]).Decision(True, "forced", "roc_auc", 0.9, 0.8)
+    forced = __import__("millpond.governance.promotion", fromlist=["Decision"]).Decision(
+        True, "forced", "roc_auc", 0.9, 0.8
+    )
     monkeypatch.setattr(stages, "decide_governed", lambda *a, **k: (forced, __import__("pandas").DataFrame()))
-    monkeypatch.setattr(smoke, "_positive", lambda scorer, example: smoke.SmokeCheck("positive: input example scores", "failed", "forced"))
+    monkeypatch.setattr(
+        smoke,
+        "_positive",
+        lambda scorer, example: smoke.SmokeCheck("positive: input example scores", "failed", "forced"),
+    )
     result = stages.run_promote(stages.StageContext(ws, uc, "2025-02", run_id="p"))
-    assert result.summary["promoted"] is False and "rolled back: smoke test failed (positive: input example scores: forced)" in result.reason
+    assert (
+        result.summary["promoted"] is False
+        and "rolled back: smoke test failed (positive: input example scores: forced)" in result.reason
+    )
     assert store.aliases("churn")["champion"] == first

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 import yaml
 
+from millpond.config.params import load_use_case
 from millpond.errors import MartError, SourceQueryError, SourceUnavailableError
-from millpond.marts import ingest
-from millpond.params import load_use_case
+from millpond.marts.store import ingest
 from millpond.workspace import Workspace
 from tests.conftest import WINDOWS, tree_snapshot
 
@@ -24,7 +24,9 @@ def _database(ws: Workspace, small_demo_raw: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with sqlite3.connect(path) as connection:
         for window in WINDOWS[:2]:
-            frame = pd.read_csv(small_demo_raw / f"churn_{window}.csv", dtype={"customer_id": "str"}).assign(month=window)
+            frame = pd.read_csv(small_demo_raw / f"churn_{window}.csv", dtype={"customer_id": "str"}).assign(
+                month=window
+            )
             frame.to_sql("customers", connection, if_exists="append", index=False)
     return path
 
@@ -50,34 +52,60 @@ def test_sqlite_query_per_window_is_a_versioned_mart(workspace: Workspace, small
     first = ingest(workspace, uc, "2025-02", run_id="r1")
     expected = pd.read_csv(small_demo_raw / "churn_2025-02.csv", dtype={"customer_id": "str"})
     assert first.created and first.version.rows == len(expected)
-    pd.testing.assert_series_equal(first.version.read()["customer_id"], expected["customer_id"].astype(first.version.read()["customer_id"].dtype))
+    pd.testing.assert_series_equal(
+        first.version.read()["customer_id"], expected["customer_id"].astype(first.version.read()["customer_id"].dtype)
+    )
     source = first.version.manifest["source"]
-    assert source["kind"] == "database" and source["url"] == "sqlite:///feature_marts/raw/churn.db" and source["query"] == QUERY
+    assert (
+        source["kind"] == "database"
+        and source["url"] == "sqlite:///feature_marts/raw/churn.db"
+        and source["query"] == QUERY
+    )
     again = ingest(workspace, uc, "2025-02")
     assert not again.created and again.version.version == first.version.version
 
 
 def test_failing_query_shows_the_database_message(workspace: Workspace, small_demo_raw: Path) -> None:
     _database(workspace, small_demo_raw)
-    uc = _use_case(workspace, {"url": "sqlite:///feature_marts/raw/churn.db", "query": "SELECT * FROM customer WHERE month = {window}"})
-    _refuse(workspace, uc, SourceQueryError,
-            r"The query of the source failed on sqlite:///feature_marts/raw/churn.db: no such table: customer\nQuery: SELECT \* FROM customer")
+    uc = _use_case(
+        workspace,
+        {"url": "sqlite:///feature_marts/raw/churn.db", "query": "SELECT * FROM customer WHERE month = {window}"},
+    )
+    _refuse(
+        workspace,
+        uc,
+        SourceQueryError,
+        r"The query of the source failed on sqlite:///feature_marts/raw/churn.db: no such table: customer\nQuery: SELECT \* FROM customer",
+    )
 
 
 def test_missing_sqlite_file_is_unreachable(workspace: Workspace) -> None:
     uc = _use_case(workspace, {"url": "sqlite:///feature_marts/raw/nope.db", "query": QUERY})
-    _refuse(workspace, uc, SourceUnavailableError, r"Could not connect to the source: SQLite database feature_marts/raw/nope\.db does not exist")
+    _refuse(
+        workspace,
+        uc,
+        SourceUnavailableError,
+        r"Could not connect to the source: SQLite database feature_marts/raw/nope\.db does not exist",
+    )
     assert not (workspace.raw / "nope.db").exists()
 
 
-def test_unreachable_server_raises_the_retryable_connection_error(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unreachable_server_raises_the_retryable_connection_error(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pytest.importorskip("psycopg", reason="the PostgreSQL driver psycopg is not installed")
     with socket.socket() as probe:  # a free port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     monkeypatch.setenv("MP_TEST_DB_PASSWORD", "s3cr3t-Pw")
-    uc = _use_case(workspace, {"url": f"postgresql+psycopg://millpond:${{MP_TEST_DB_PASSWORD}}@127.0.0.1:{port}/churn", "query": QUERY})
-    with pytest.raises(SourceUnavailableError, match=rf"Could not connect to the source at postgresql\+psycopg://millpond:\*\*\*@127\.0\.0\.1:{port}/churn: .*refused") as info:
+    uc = _use_case(
+        workspace,
+        {"url": f"postgresql+psycopg://millpond:${{MP_TEST_DB_PASSWORD}}@127.0.0.1:{port}/churn", "query": QUERY},
+    )
+    with pytest.raises(
+        SourceUnavailableError,
+        match=rf"Could not connect to the source at postgresql\+psycopg://millpond:\*\*\*@127\.0\.0\.1:{port}/churn: .*refused",
+    ) as info:
         ingest(workspace, uc, "2025-02")
     assert isinstance(info.value, ConnectionError) and "s3cr3t-Pw" not in str(info.value)
 
@@ -86,7 +114,10 @@ def test_unreachable_server_raises_the_retryable_connection_error(workspace: Wor
     ("url", "match"),
     [
         ("not a url", r"Bad database URL 'not a url' for the source: Could not parse SQLAlchemy URL"),
-        ("nosuchdb://host/db", r"Bad database URL 'nosuchdb://host/db' for the source: Can't load plugin: sqlalchemy\.dialects:nosuchdb"),
+        (
+            "nosuchdb://host/db",
+            r"Bad database URL 'nosuchdb://host/db' for the source: Can't load plugin: sqlalchemy\.dialects:nosuchdb",
+        ),
     ],
 )
 def test_bad_url(workspace: Workspace, url: str, match: str) -> None:

@@ -6,16 +6,19 @@ from pathlib import Path
 
 import pytest
 
-from millpond import stages
-from millpond.model_store import ModelStore
-from millpond.monitoring import MonitoringLog
-from millpond.params import load_use_case
-from millpond.stages import StageContext
+from millpond.config.params import load_use_case
+from millpond.governance import deployment
+from millpond.models.monitoring import MonitoringLog
+from millpond.models.store import ModelStore
+from millpond.runs import stages
+from millpond.runs.stages import StageContext
 from millpond.workspace import Workspace
 
 
 def _ctx(ws: Workspace, window: str, params: str = "churn.yaml") -> StageContext:
-    return StageContext(workspace=ws, use_case=load_use_case(ws.params / params), window=window, run_id=f"test/{window}")
+    return StageContext(
+        workspace=ws, use_case=load_use_case(ws.params / params), window=window, run_id=f"test/{window}"
+    )
 
 
 def _cycle(ws: Workspace, window: str) -> dict[str, stages.StageResult]:
@@ -41,7 +44,9 @@ def test_stationary_window_scores_without_drift_or_retrain(demo_workspace: Works
     assert out["drift"].summary["data_drift"] is False, out["drift"].tables
     assert out["train"].status == "skipped"
     assert out["promote"].status == "skipped"
-    captures = list((demo_workspace.model_store / "churn" / "captures" / "window=2025-02").glob("model_version=*/part-*.parquet"))
+    captures = list(
+        (demo_workspace.model_store / "churn" / "captures" / "window=2025-02").glob("model_version=*/part-*.parquet")
+    )
     assert len(captures) == 1
 
 
@@ -58,16 +63,20 @@ def test_drift_triggers_retrain_and_the_decision_is_logged_once(demo_workspace: 
     assert again.status == "skipped" and "no undecided candidate" in again.reason
 
 
-def test_failed_smoke_test_rolls_back_to_the_previous_champion(demo_workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_smoke_test_rolls_back_to_the_previous_champion(
+    demo_workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _cycle(demo_workspace, "2025-01")
     store = ModelStore(demo_workspace.model_store)
     first = store.aliases("churn")["champion"]
     ctx = _ctx(demo_workspace, "2025-02")
     stages.run_ingest(ctx)
     monkeypatch.setattr(stages, "retrain_reasons", lambda ctx: ["forced by test"])
-    monkeypatch.setattr(stages, "decide_governed", lambda *a, **k: (_always_promote(), __import__("pandas").DataFrame()))
+    monkeypatch.setattr(
+        stages, "decide_governed", lambda *a, **k: (_always_promote(), __import__("pandas").DataFrame())
+    )
     stages.run_train(ctx)
-    monkeypatch.setattr(stages, "_smoke", lambda models, uc: "ValueError: broken")
+    monkeypatch.setattr(deployment, "smoke_champion", lambda models, uc: "ValueError: broken")
     result = stages.run_promote(ctx)
     assert result.summary["promoted"] is False and "rolled back" in result.reason
     assert store.aliases("churn")["champion"] == first
@@ -75,14 +84,15 @@ def test_failed_smoke_test_rolls_back_to_the_previous_champion(demo_workspace: W
 
 
 def _always_promote():
-    from millpond.promote import Decision
+    from millpond.governance.promotion import Decision
 
     return Decision(True, "forced", "roc_auc", 0.9, 0.8)
 
 
 def test_smoke_test_passes_on_a_real_champion(demo_workspace: Workspace) -> None:
     _cycle(demo_workspace, "2025-01")
-    assert stages.smoke_test(_ctx(demo_workspace, "2025-01")) == ""
+    ctx = _ctx(demo_workspace, "2025-01")
+    assert deployment.smoke_champion(ctx.models, ctx.use_case) == ""
 
 
 def test_tampered_champion_is_refused_by_score(demo_workspace: Workspace) -> None:
@@ -103,7 +113,7 @@ def test_tampered_champion_is_refused_by_score(demo_workspace: Workspace) -> Non
 
 
 def test_cbpe_calibration_rows_are_the_champions_holdout_and_later_labelled_windows(demo_workspace: Workspace) -> None:
-    from millpond.training import holdout_mask
+    from millpond.models.training import holdout_mask
 
     for window in ("2025-01", "2025-02"):
         _cycle(demo_workspace, window)
@@ -116,4 +126,7 @@ def test_cbpe_calibration_rows_are_the_champions_holdout_and_later_labelled_wind
     held_out = first[holdout_mask(first, ctx.use_case)]
     assert rows is not None and len(rows) == len(held_out) + 3000  # never the champion's training rows, nor window T
     assert rows["customer_id"].iloc[: len(held_out)].tolist() == held_out["customer_id"].tolist()
-    assert rows["customer_id"].iloc[len(held_out):].tolist() == ctx.marts.latest("churn", "2025-02").read()["customer_id"].tolist()
+    assert (
+        rows["customer_id"].iloc[len(held_out) :].tolist()
+        == ctx.marts.latest("churn", "2025-02").read()["customer_id"].tolist()
+    )

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import yaml
 
+from millpond.config.params import validate_use_case
 from millpond.errors import TrainingError
-from millpond.params import validate_use_case
-from millpond.training import build_pipeline, evaluate, fit, holdout_mask
+from millpond.models.training import build_pipeline, evaluate, fit, holdout_mask
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -51,7 +51,12 @@ def test_each_family_learns_churn(small_demo_raw: Path, family: str) -> None:
 
 
 def test_regression_task_reports_regression_metrics(small_demo_raw: Path) -> None:
-    uc = _use_case(task="regression", target="monthly_charges", promotion={"metric": "rmse"}, model={"family": "logistic_regression"})
+    uc = _use_case(
+        task="regression",
+        target="monthly_charges",
+        promotion={"metric": "rmse"},
+        model={"family": "logistic_regression"},
+    )
     assert "monthly_charges" not in uc.feature_columns
     frame = _frame(small_demo_raw, "2025-01")
     mask = holdout_mask(frame, uc)
@@ -81,14 +86,24 @@ def test_bad_model_params_name_the_estimator() -> None:
 @pytest.mark.parametrize("family", ["hist_gradient_boosting", "logistic_regression", "random_forest"])
 def test_each_family_fits_the_regression_task(small_demo_raw: Path, family: str) -> None:
     params = {"n_estimators": 20, "max_depth": 8} if family == "random_forest" else {}
-    uc = _use_case(task="regression", target="monthly_charges", promotion={"metric": "rmse"}, model={"family": family, "params": params})
+    uc = _use_case(
+        task="regression",
+        target="monthly_charges",
+        promotion={"metric": "rmse"},
+        model={"family": family, "params": params},
+    )
     frame = _frame(small_demo_raw, "2025-01")
     mask = holdout_mask(frame, uc)
     result = fit(frame[~mask], frame[mask], uc)
     assert result.metrics["r2"] > 0.5 and result.metrics["rmse"] > 0
-    assert type(result.model.named_steps["model"]).__name__ == {
-        "hist_gradient_boosting": "HistGradientBoostingRegressor", "logistic_regression": "Ridge", "random_forest": "RandomForestRegressor",
-    }[family]
+    assert (
+        type(result.model.named_steps["model"]).__name__
+        == {
+            "hist_gradient_boosting": "HistGradientBoostingRegressor",
+            "logistic_regression": "Ridge",
+            "random_forest": "RandomForestRegressor",
+        }[family]
+    )
     scores = result.holdout_scores
     assert len(scores) == mask.sum() and np.allclose(scores["label"], frame.loc[mask, "monthly_charges"])
 
@@ -99,15 +114,21 @@ def test_fit_is_profiled(small_demo_raw: Path) -> None:
     mask = holdout_mask(frame, uc)
     result = fit(frame[~mask], frame[mask], uc)
     profile = result.profile
-    assert set(profile) == {"fit_wall_seconds", "fit_cpu_seconds", "fit_peak_memory_bytes", "memory_method",
-                            "predict_ms_per_1000_rows", "predict_ms_per_row"}
+    assert set(profile) == {
+        "fit_wall_seconds",
+        "fit_cpu_seconds",
+        "fit_peak_memory_bytes",
+        "memory_method",
+        "predict_ms_per_1000_rows",
+        "predict_ms_per_row",
+    }
     assert profile["fit_wall_seconds"] == result.fit_seconds > 0 and profile["fit_cpu_seconds"] > 0
     assert profile["fit_peak_memory_bytes"] >= 0 and profile["memory_method"] in ("rss high-water mark", "tracemalloc")
     assert profile["predict_ms_per_1000_rows"] > 0 and profile["predict_ms_per_row"] > 0
 
 
 def test_peak_memory_sees_a_large_allocation() -> None:
-    from millpond.profiling import profile_call
+    from millpond.models.profiling import profile_call
 
     value, profile = profile_call(lambda: float(np.ones(20_000_000).sum()))  # 160 MB held during the call
     assert value == 20_000_000.0

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 import yaml
 
+from millpond.config.params import load_use_case
 from millpond.errors import ParamsError, TransformError
-from millpond.marts import MartStore, ingest
-from millpond.params import load_use_case
+from millpond.marts.store import MartStore, ingest
 from millpond.workspace import Workspace
 from tests.conftest import tree_snapshot
 
@@ -39,7 +39,11 @@ def _setup(ws: Workspace, sql: str = JOIN, load: str = "incremental") -> object:
     (ws.feature_marts / "churn" / "features.sql").write_text(sql)
     data = yaml.safe_load((ws.params / "churn.yaml").read_text())
     data["source"] = {"path": "feature_marts/raw/churn/snap_{window}.csv"}
-    data["mart"] = {"sources": {"tickets": {"path": "feature_marts/raw/churn/tickets_{window}.csv"}}, "transform": "features.sql", "load": load}
+    data["mart"] = {
+        "sources": {"tickets": {"path": "feature_marts/raw/churn/tickets_{window}.csv"}},
+        "transform": "features.sql",
+        "load": load,
+    }
     path = ws.params / "joined.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return load_use_case(path)
@@ -48,7 +52,9 @@ def _setup(ws: Workspace, sql: str = JOIN, load: str = "incremental") -> object:
 def test_transform_joins_sources_into_the_declared_columns(demo_workspace: Workspace) -> None:
     uc = _setup(demo_workspace)
     version = ingest(demo_workspace, uc, "2025-02").version
-    expected = pd.read_csv(demo_workspace.raw / "churn" / "churn_2025-02.csv", dtype={"customer_id": "str"}).sort_values("customer_id")
+    expected = pd.read_csv(
+        demo_workspace.raw / "churn" / "churn_2025-02.csv", dtype={"customer_id": "str"}
+    ).sort_values("customer_id")
     got = version.read()
     assert list(got.columns) == list(uc.columns)
     assert got["support_calls"].tolist() == expected["support_calls"].tolist()
@@ -74,21 +80,32 @@ def test_content_id_covers_the_transform_text_and_every_source(demo_workspace: W
 def test_transform_syntax_error_shows_duckdb_message_file_and_line(demo_workspace: Workspace) -> None:
     uc = _setup(demo_workspace, sql="SELECT customer_id,\n       tenure_months\nFROM source\nWHERE tenure_months >\n")
     before = tree_snapshot(demo_workspace.feature_marts)
-    with pytest.raises(TransformError, match=r"Transform feature_marts/churn/features\.sql, line 4 failed: Parser Error: syntax error at or near"):
+    with pytest.raises(
+        TransformError,
+        match=r"Transform feature_marts/churn/features\.sql, line 4 failed: Parser Error: syntax error at or near",
+    ):
         ingest(demo_workspace, uc, "2025-02")
     assert tree_snapshot(demo_workspace.feature_marts) == before
 
 
 def test_transform_unknown_column_names_the_line(demo_workspace: Workspace) -> None:
     uc = _setup(demo_workspace, sql="SELECT customer_id,\n  tenure_monts\nFROM source\n")
-    with pytest.raises(TransformError, match=r"features\.sql, line 2 failed: Binder Error: Referenced column \"tenure_monts\" not found"):
+    with pytest.raises(
+        TransformError,
+        match=r"features\.sql, line 2 failed: Binder Error: Referenced column \"tenure_monts\" not found",
+    ):
         ingest(demo_workspace, uc, "2025-02")
 
 
 def test_missing_transform_file_lists_the_sql_files(demo_workspace: Workspace) -> None:
     uc = _setup(demo_workspace)
-    (demo_workspace.feature_marts / "churn" / "features.sql").rename(demo_workspace.feature_marts / "churn" / "feature.sql")
-    with pytest.raises(TransformError, match=r"Transform feature_marts/churn/features\.sql does not exist \(SQL files there: feature\.sql\)"):
+    (demo_workspace.feature_marts / "churn" / "features.sql").rename(
+        demo_workspace.feature_marts / "churn" / "feature.sql"
+    )
+    with pytest.raises(
+        TransformError,
+        match=r"Transform feature_marts/churn/features\.sql does not exist \(SQL files there: feature\.sql\)",
+    ):
         ingest(demo_workspace, uc, "2025-02")
 
 
@@ -101,7 +118,9 @@ def test_extra_sources_need_a_transform(demo_workspace: Workspace) -> None:
 
 
 def _one_file(ws: Workspace, windows: list[str]) -> Path:
-    frames = [pd.read_csv(ws.raw / "churn" / f"churn_{w}.csv", dtype={"customer_id": "str"}).assign(month=w) for w in windows]
+    frames = [
+        pd.read_csv(ws.raw / "churn" / f"churn_{w}.csv", dtype={"customer_id": "str"}).assign(month=w) for w in windows
+    ]
     path = ws.raw / "all.parquet"
     pd.concat(frames, ignore_index=True).to_parquet(path, index=False)
     return path
@@ -142,5 +161,7 @@ def test_full_load_needs_a_window_column(demo_workspace: Workspace) -> None:
     data = yaml.safe_load((demo_workspace.params / "churn.yaml").read_text())
     data["mart"] = {"load": "full"}
     (demo_workspace.params / "bad.yaml").write_text(yaml.safe_dump(data))
-    with pytest.raises(ParamsError, match=r"mart\.load 'full' rebuilds every window, so it needs 'source\.window_column'"):
+    with pytest.raises(
+        ParamsError, match=r"mart\.load 'full' rebuilds every window, so it needs 'source\.window_column'"
+    ):
         load_use_case(demo_workspace.params / "bad.yaml")

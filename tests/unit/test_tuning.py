@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 import yaml
 
+from millpond.config.params import validate_use_case
 from millpond.errors import ParamsError
-from millpond.params import validate_use_case
-from millpond.training import fit, split_training_data
-from millpond.tuning import cv_splits
+from millpond.models.training import fit, split_training_data
+from millpond.models.tuning import cv_splits
 
 REPO = Path(__file__).resolve().parents[2]
 WINDOWS = ("2025-01", "2025-02", "2025-03")
@@ -20,7 +20,11 @@ WINDOWS = ("2025-01", "2025-02", "2025-03")
 
 def _use_case(search: dict | None, **changes):
     data = yaml.safe_load((REPO / "params" / "churn.yaml").read_text())
-    data["model"] = {"family": "hist_gradient_boosting", "params": {"max_iter": 20}, **({"search": search} if search else {})}
+    data["model"] = {
+        "family": "hist_gradient_boosting",
+        "params": {"max_iter": 20},
+        **({"search": search} if search else {}),
+    }
     data.update(changes)
     return validate_use_case(data)
 
@@ -68,18 +72,32 @@ def test_random_search_draws_n_iter_candidates_from_ranges_and_is_deterministic(
     train, holdout, windows = split_training_data(frames[:1], "2025-01", uc)
     first = fit(train, holdout, uc, windows=windows)
     table = first.search.iterations
-    assert len(table) == 3 and table["max_iter"].between(5, 30).all() and table["learning_rate"].between(0.01, 0.3).all()
+    assert (
+        len(table) == 3 and table["max_iter"].between(5, 30).all() and table["learning_rate"].between(0.01, 0.3).all()
+    )
     assert (table["mean"] > 0).all()  # log loss reported as itself, not negated
     assert table.loc[table["rank"] == 1, "mean"].iloc[0] == table["mean"].min()  # lower log loss is better
     again = fit(train, holdout, uc, windows=windows)
-    pd.testing.assert_frame_equal(table.drop(columns=["fit_seconds", "score_seconds"]), again.search.iterations.drop(columns=["fit_seconds", "score_seconds"]))
+    pd.testing.assert_frame_equal(
+        table.drop(columns=["fit_seconds", "score_seconds"]),
+        again.search.iterations.drop(columns=["fit_seconds", "score_seconds"]),
+    )
 
 
 def test_search_space_problems_are_listed_with_suggestions() -> None:
     with pytest.raises(ParamsError) as info:
-        _use_case({"method": "grid", "space": {"max_iters": [10], "learning_rate": {"low": 0.1, "high": 0.2}}, "scoring": "roc_uac"})
+        _use_case(
+            {
+                "method": "grid",
+                "space": {"max_iters": [10], "learning_rate": {"low": 0.1, "high": 0.2}},
+                "scoring": "roc_uac",
+            }
+        )
     message = str(info.value)
-    assert "model.search.space names 'max_iters', which HistGradientBoostingClassifier does not take. Did you mean 'max_iter'?" in message
+    assert (
+        "model.search.space names 'max_iters', which HistGradientBoostingClassifier does not take. Did you mean 'max_iter'?"
+        in message
+    )
     assert "a grid search needs a list of values" in message
     assert "model.search.scoring must be one of roc_auc" in message and "Did you mean 'roc_auc'?" in message
     with pytest.raises(ParamsError, match=r"unknown key 'model\.search\.methd'\. Did you mean 'method'\?"):
@@ -88,5 +106,12 @@ def test_search_space_problems_are_listed_with_suggestions() -> None:
         _use_case({"method": "bayes", "space": {"max_iter": [10]}})
     with pytest.raises(ParamsError, match=r"values for 'max_iter' must be a non-empty list"):
         _use_case({"space": {"max_iter": 10}})
-    with pytest.raises(ParamsError, match=r"model\.search\.scoring must be one of rmse, mae, mape, r2 for task 'regression'"):
-        _use_case({"space": {"max_iter": [10]}, "scoring": "roc_auc"}, task="regression", target="monthly_charges", promotion={"metric": "rmse"})
+    with pytest.raises(
+        ParamsError, match=r"model\.search\.scoring must be one of rmse, mae, mape, r2 for task 'regression'"
+    ):
+        _use_case(
+            {"space": {"max_iter": [10]}, "scoring": "roc_auc"},
+            task="regression",
+            target="monthly_charges",
+            promotion={"metric": "rmse"},
+        )

@@ -1,0 +1,659 @@
+"""Use-case parameter sets: YAML files validated by a typed schema before anything runs.
+
+A use-case YAML is also a papermill parameter file: its top-level keys are the
+stage notebooks' parameters. Unknown keys are errors that name the key path and
+suggest the closest valid key; every problem is collected and raised at once.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from millpond.config.families import estimator_class
+from millpond.errors import ParamsError, did_you_mean
+
+DType = Literal["int", "float", "str", "bool", "datetime"]
+Task = Literal["classification", "regression"]
+CLASSIFICATION_METRICS = ("roc_auc", "pr_auc", "log_loss", "brier", "f1", "accuracy")
+REGRESSION_METRICS = ("rmse", "mae", "mape", "r2")
+WINDOW_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+# The stages of one cycle, in order; each is notebooks/<stage>.ipynb.
+STAGES = ("ingest", "score", "drift", "train", "promote")
+# Notebook parameters that are not part of the use case: the window and where the runner records.
+RUNTIME_PARAMETERS = ("window", "run_id", "run_dir", "workspace")
+
+
+class DriftThresholds(BaseModel):
+    """When a feature counts as drifted, and when the dataset does.
+
+    A feature whose reference has at most ``pvalue_max_reference_rows`` non-null
+    rows is drifted when its test rejects (KS p-value for numeric, chi-square
+    p-value for categorical, below the level). Above that, p-values flag
+    negligible shifts, so (as Evidently does) the effect sizes decide: drifted
+    when any of PSI / ``psi_alert``, Jensen-Shannon / ``jensen_shannon`` and,
+    for numeric features, normalised Wasserstein / ``wasserstein`` and median
+    shift / ``median_shift`` reaches 1. ``drift_score`` is the largest of those
+    ratios capped at 1; the dataset drifts when the summed impact
+    (drift_score x normalised importance) of drifted features reaches
+    ``impact_threshold``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    psi_warning: float = Field(
+        0.1,
+        gt=0,
+        description=(
+            "PSI at or above this on a feature that did not drift is listed as a warning "
+            "(the usual rule of thumb: below 0.1 stable, 0.1-0.25 moderate)."
+        ),
+    )
+    psi_alert: float = Field(
+        0.25,
+        gt=0,
+        description=(
+            "PSI at or above this is a significant shift (the usual 0.25 rule of thumb); scales PSI in drift_score."
+        ),
+    )
+    wasserstein: float = Field(
+        0.1,
+        gt=0,
+        description=(
+            "Wasserstein distance in reference standard deviations at which a numeric feature drifts "
+            "(Evidently's default)."
+        ),
+    )
+    jensen_shannon: float = Field(
+        0.1,
+        gt=0,
+        description=(
+            "Jensen-Shannon distance (base 2, in [0, 1]) at which a feature drifts (Evidently's default). "
+            "For small shifts 0.1 matches a PSI of about 0.055, so it fires before psi_alert."
+        ),
+    )
+    median_shift: float = Field(
+        0.5,
+        gt=0,
+        description=(
+            "Median shift in reference IQRs at which a numeric feature drifts: half an IQR (0.67 sd for a normal) "
+            "moves a quarter of the mass across the old median; robust where outliers inflate the sd."
+        ),
+    )
+    ks_pvalue: float = Field(
+        0.05,
+        gt=0,
+        lt=1,
+        description=("A numeric feature with a small reference drifts when the KS p-value is below this."),
+    )
+    chi2_pvalue: float = Field(
+        0.05,
+        gt=0,
+        lt=1,
+        description=("A categorical feature with a small reference drifts when the chi-square p-value is below this."),
+    )
+    pvalue_max_reference_rows: int = Field(
+        1000,
+        ge=0,
+        description=(
+            "p-value tests decide only when the reference has at most this many non-null rows; above it the "
+            "effect sizes decide, as in Evidently (with many rows every negligible shift is 'significant')."
+        ),
+    )
+    psi_bins: int = Field(
+        10, ge=1, description=("Number of reference-quantile bins (deciles) for numeric PSI and Jensen-Shannon.")
+    )
+    impact_threshold: float = Field(
+        0.2,
+        gt=0,
+        le=1,
+        description=(
+            "The dataset drifts when the drifted features' summed impact reaches this, e.g. one fully drifted "
+            "feature holding a fifth of the model's importance. Lower than Evidently's 'half of the features' "
+            "because importance weighting already discounts the features the model ignores."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _warning_below_alert(self) -> DriftThresholds:
+        if self.psi_warning > self.psi_alert:
+            raise ValueError(
+                f"psi_warning must not exceed psi_alert; got psi_warning={self.psi_warning}, "
+                f"psi_alert={self.psi_alert}."
+            )
+        return self
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceSpec(_Strict):
+    """Where raw rows come from."""
+
+    path: str | None = Field(None, description="file path or glob, relative to the workspace; may hold {window}")
+    format: Literal["csv", "parquet"] | None = Field(None, description="inferred from the file suffix when absent")
+    window_column: str | None = Field(None, description="column holding the window when one file holds every window")
+    url: str | None = Field(None, description="SQLAlchemy URL; ${ENV_VAR} references are expanded at connect time")
+    query: str | None = Field(None, description="SQL query for a database source; may hold {window}")
+    delimiter: str | None = Field(None, description="CSV field delimiter; default ','")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> SourceSpec:
+        if bool(self.path) == bool(self.url):
+            raise ValueError("give exactly one of 'path' (files) or 'url' + 'query' (a database)")
+        if self.url and not self.query:
+            raise ValueError("a database source needs 'query' as well as 'url'")
+        return self
+
+
+class ColumnRule(_Strict):
+    """Data-contract rules for one column (its type is the one declared in 'columns')."""
+
+    nullable: bool = Field(True, description="false: a missing value breaks the contract")
+    min: float | None = Field(None, description="smallest allowed value (numeric columns)")
+    max: float | None = Field(None, description="largest allowed value (numeric columns)")
+    allowed: list[str | int | float | bool] | None = Field(None, description="allowed categories")
+    on_unseen: Literal["warn", "fail"] = Field("fail", description="what a value outside 'allowed' does")
+
+
+class ContractSpec(_Strict):
+    """A mart's data contract, checked on every ingested window before anything is stored."""
+
+    columns: dict[str, ColumnRule] = Field(default_factory=dict, description="per-column rules")
+    unique: list[str] | None = Field(None, description="columns whose combination must be unique; default: the key")
+    min_rows: int = Field(1, ge=0, description="fewer rows in a window breaks the contract")
+
+
+class MartSpec(_Strict):
+    """How the mart is built: extra sources, a DuckDB transform, the load mode and the data contract."""
+
+    sources: dict[str, SourceSpec] = Field(
+        default_factory=dict, description="extra named sources, tables of the transform"
+    )
+    transform: str | None = Field(
+        None, description="a .sql file in feature_marts/<mart>/, run by DuckDB over the sources"
+    )
+    load: Literal["incremental", "full"] = Field(
+        "incremental", description="incremental: this window only; full: rebuild every window"
+    )
+    contract: ContractSpec | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MartSpec:
+        problems = []
+        for name in self.sources:
+            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name) or name == "source":
+                problems.append(f"source name {name!r} must be a SQL identifier other than 'source'")
+        if self.sources and not self.transform:
+            problems.append("extra 'sources' need a 'transform' (.sql) that joins them")
+        if self.transform and (not self.transform.endswith(".sql") or "/" in self.transform or "\\" in self.transform):
+            problems.append(f"transform must be a .sql file name inside feature_marts/<mart>/; got {self.transform!r}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class SearchSpec(_Strict):
+    """Cross-validated hyperparameter search; its best candidate is refit on every training row."""
+
+    method: Literal["grid", "random"] = "grid"
+    space: dict[str, Any] = Field(
+        description="estimator parameter -> list of values; random search also takes {low, high, log, int}"
+    )
+    n_iter: int = Field(10, ge=1, description="candidates a random search draws")
+    cv_folds: int = Field(
+        3, ge=2, description="folds: time-ordered by window when the data spans 3+ windows, else stratified k-fold"
+    )
+    scoring: str | None = Field(None, description="metric the search maximises; default: promotion.metric")
+
+    @field_validator("space")
+    @classmethod
+    def _space(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if not value:
+            raise ValueError("must name at least one estimator parameter with a list of values")
+        for name, values in value.items():
+            if isinstance(values, dict):
+                unknown = set(values) - {"low", "high", "log", "int"}
+                if unknown or not {"low", "high"} <= set(values):
+                    raise ValueError(
+                        f"range for {name!r} needs 'low' and 'high' (optional 'log', 'int'); got keys {sorted(values)}"
+                    )
+                if not float(values["low"]) < float(values["high"]):
+                    raise ValueError(f"range for {name!r} needs low < high; got {values['low']} and {values['high']}")
+            elif not isinstance(values, list) or not values:
+                raise ValueError(
+                    f"values for {name!r} must be a non-empty list (or a {{low, high}} range); got {values!r}"
+                )
+        return value
+
+
+class ModelSpec(_Strict):
+    """Model family and its hyperparameters."""
+
+    family: Literal["hist_gradient_boosting", "logistic_regression", "random_forest"] = "hist_gradient_boosting"
+    params: dict[str, Any] = Field(default_factory=dict, description="passed to the estimator")
+    random_state: int = 0
+    threads: int = Field(
+        1, ge=1, description="OpenMP/BLAS threads for fit and predict; 1 avoids oversubscription on a busy machine"
+    )
+    search: SearchSpec | None = Field(
+        None, description="cross-validated hyperparameter search; None fits model.params as given"
+    )
+
+
+class TrainingSpec(_Strict):
+    """Which data a model trains on."""
+
+    windows: int = Field(3, ge=1, description="train on the latest N windows up to the current one")
+    holdout_fraction: float = Field(
+        0.25, gt=0, lt=0.9, description="share of the current window kept out for evaluation"
+    )
+    min_rows: int = Field(200, ge=10, description="refuse to train on fewer rows")
+
+
+class RetrainPolicy(_Strict):
+    """When the train stage fits a candidate."""
+
+    on_data_drift: bool = True
+    on_model_drift: bool = True
+    every_n_windows: int | None = Field(
+        None, ge=1, description="also retrain when the champion is this many windows old"
+    )
+
+
+class DriftPolicy(DriftThresholds):
+    """Data-drift thresholds plus model-drift tolerance."""
+
+    kpi_tolerance: float = Field(
+        0.02, ge=0, description="KPI drop against the mean of T-1 and T-2 that counts as model drift"
+    )
+    kpi_benchmark: float | None = Field(
+        None, description="KPI the champion must reach; drift when the whole bootstrap interval is worse"
+    )
+    bootstrap_resamples: int = Field(
+        200, ge=20, le=5000, description="bootstrap resamples of the KPI interval (vectorised)"
+    )
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="confidence level of bootstrap intervals")
+    estimate_tolerance: float = Field(
+        0.02,
+        gt=0,
+        description="|estimated - realised| KPI above which the label-free estimate is not trusted (concept drift)",
+    )
+
+
+class PromotionPolicy(_Strict):
+    """How a candidate wins."""
+
+    metric: str = "roc_auc"
+    min_improvement: float = Field(0.0, description="candidate must beat the champion by at least this much")
+    approval: Literal["auto", "manual"] = "auto"
+    guard_metric: str | None = Field(
+        None, description="a second metric the candidate may not worsen by more than guard_max_regression"
+    )
+    guard_max_regression: float = Field(
+        0.01, ge=0, description="largest allowed worsening of guard_metric against the champion"
+    )
+    require_significant: bool = Field(
+        False, description="also require the paired bootstrap interval's lower end to meet min_improvement"
+    )
+    compare_previous: bool = Field(
+        True, description="also compare with the champions of T-1 and T-2 (from the alias history)"
+    )
+    bootstrap_resamples: int = Field(
+        200, ge=20, le=5000, description="paired bootstrap resamples of the metric difference"
+    )
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="confidence level of the paired difference interval")
+
+
+class LabelsSource(_Strict):
+    """Where late ground truth for a window comes from (``millpond labels add`` without a FILE)."""
+
+    path: str = Field(description="CSV or Parquet file relative to the workspace; may hold {window}")
+
+
+class ScoringSpec(_Strict):
+    """How the score stage and ``millpond score`` run: batches, the challenger, the smoke test."""
+
+    batch_rows: int = Field(
+        100_000, ge=1, description="rows per Arrow record batch; peak memory grows with it, not with the input"
+    )
+    challenger_mode: Literal["shadow", "split"] = Field(
+        "shadow",
+        description="shadow: the challenger scores every row, unserved; split: it serves a deterministic share by key hash",
+    )
+    split_fraction: float = Field(0.1, gt=0, lt=1, description="share of keys the challenger serves in split mode")
+    threshold: float = Field(0.5, gt=0, lt=1, description="probability at or above which the predicted class is 1")
+    smoke_rows: int = Field(100, ge=1, description="rows the smoke test scores, drawn from the model's input example")
+    smoke_latency_ms: float = Field(2000.0, gt=0, description="the smoke test fails when scoring its rows takes longer")
+    nullable: list[str] = Field(
+        default_factory=list, description="features that may be missing at scoring even when training saw none"
+    )
+    labels: LabelsSource | None = Field(None, description="late labels source for `millpond labels add` without a FILE")
+    dask_scheduler: str | None = Field(
+        None,
+        description=(
+            "Dask scheduler address, e.g. 'tcp://127.0.0.1:8786': batches are scored on its workers (same numbers as "
+            "in-process); start one with `dask scheduler --host 127.0.0.1 --no-dashboard`; None scores in this process"
+        ),
+    )
+    dask_timeout_seconds: float = Field(
+        10.0, gt=0, description="how long to wait for the Dask scheduler to answer before failing"
+    )
+
+    @field_validator("dask_scheduler")
+    @classmethod
+    def _dask_address(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^(tcp|tls|inproc|ucx)://[^\s/]+$", value):
+            raise ValueError(f"must look like 'tcp://127.0.0.1:8786' (protocol://host:port). Got {value!r} instead")
+        return value
+
+
+class EmailSpec(_Strict):
+    """SMTP e-mail notifications; credentials only as ${ENV_VAR} references, expanded when sending."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    host: str
+    port: int = Field(25, ge=1, le=65535)
+    sender: str = Field(alias="from", description="From: address")
+    to: list[str] = Field(min_length=1, description="recipients")
+    username: str | None = None
+    password: str | None = Field(None, description="must be a ${ENV_VAR} reference, never the password itself")
+    starttls: bool = False
+    timeout_seconds: float = Field(10.0, gt=0)
+
+    @field_validator("password")
+    @classmethod
+    def _env_only(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}", value):
+            raise ValueError("must be a ${ENV_VAR} reference (e.g. '${SMTP_PASSWORD}'), never the password itself")
+        return value
+
+
+class WebhookSpec(_Strict):
+    """HTTP webhook notifications: a JSON POST per event."""
+
+    url: str = Field(description="http(s) URL; ${ENV_VAR} references are expanded when sending")
+    timeout_seconds: float = Field(10.0, gt=0)
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="extra headers; values may be ${ENV_VAR} references"
+    )
+
+
+class NotifySpec(_Strict):
+    """Where notifications go besides logs/events.jsonl (always written)."""
+
+    email: EmailSpec | None = None
+    webhook: WebhookSpec | None = None
+    events: list[str] | None = Field(None, description="events to send by e-mail/webhook; default: all")
+
+
+class ScheduleSpec(_Strict):
+    """Unattended runs: which windows are due, catch-up and retries of transient failures."""
+
+    calendar: Literal["data", "monthly"] = Field(
+        "data", description="'data': windows found in the raw source; 'monthly': every month from 'start' to last month"
+    )
+    start: str | None = Field(None, description="first window of the monthly calendar, e.g. '2025-01'")
+    catch_up: bool = Field(True, description="run missed windows oldest first; false: only the newest due window")
+    max_windows: int = Field(12, ge=1, description="most windows one scheduled run catches up")
+    retries: int = Field(2, ge=0, le=10, description="retries of a stage that failed with a transient error")
+    backoff_seconds: float = Field(30.0, ge=0, description="wait before the first retry; doubled for each further one")
+
+    @model_validator(mode="after")
+    def _start(self) -> ScheduleSpec:
+        if self.calendar == "monthly" and not (self.start and re.fullmatch(r"\d{4}-\d{2}", self.start)):
+            raise ValueError("schedule.calendar 'monthly' needs schedule.start as 'YYYY-MM', e.g. '2025-01'")
+        return self
+
+
+class RetentionPolicy(_Strict):
+    """What `millpond gc` may remove (never the lineage of champion, challenger, previous or a pending approval)."""
+
+    keep_days: int = Field(90, ge=0, description="keep everything younger than this many days")
+    keep_versions: int = Field(
+        5, ge=1, description="keep the newest N cycles, mart versions, model versions and capture windows"
+    )
+
+
+class UseCase(_Strict):
+    """One use case: a source, a target and the policies of its cycle."""
+
+    use_case: str
+    description: str = ""
+    task: Task = "classification"
+    source: SourceSpec
+    key: str
+    target: str
+    columns: dict[str, DType] = Field(description="expected raw columns and their dtypes")
+    features: list[str] | None = Field(None, description="default: every column but key, target and window column")
+    categorical: list[str] | None = Field(None, description="default: the 'str' and 'bool' columns among the features")
+    model: ModelSpec = ModelSpec()
+    training: TrainingSpec = TrainingSpec()
+    retrain: RetrainPolicy = RetrainPolicy()
+    drift: DriftPolicy = DriftPolicy()
+    promotion: PromotionPolicy = PromotionPolicy()
+    scoring: ScoringSpec = ScoringSpec()
+    mart: MartSpec | None = Field(None, description="extra sources, transform, load mode and data contract")
+    schedule: ScheduleSpec = ScheduleSpec()
+    retention: RetentionPolicy = RetentionPolicy()
+    notify: NotifySpec = NotifySpec()
+
+    @field_validator("use_case")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not NAME_PATTERN.match(value) or value == "raw":
+            raise ValueError(f"must be a name of letters, digits, '-' or '_' (not 'raw'); got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> UseCase:
+        problems: list[str] = []
+        for label, name in (
+            ("key", self.key),
+            ("target", self.target),
+            ("source.window_column", self.source.window_column),
+        ):
+            if name is not None and name not in self.columns:
+                problems.append(f"{label} {name!r} is not in 'columns'.{did_you_mean(name, self.columns)}")
+        for label, names in (("features", self.features), ("categorical", self.categorical)):
+            for name in names or ():
+                if name not in self.columns:
+                    problems.append(
+                        f"{label} lists {name!r}, which is not in 'columns'.{did_you_mean(name, self.columns)}"
+                    )
+        problems.extend(self._mart_problems())
+        metrics = CLASSIFICATION_METRICS if self.task == "classification" else REGRESSION_METRICS
+        if self.promotion.metric not in metrics:
+            problems.append(
+                f"promotion.metric must be one of {', '.join(metrics)} for task {self.task!r}. "
+                f"Got {self.promotion.metric!r} instead.{did_you_mean(self.promotion.metric, metrics)}"
+            )
+        guard = self.promotion.guard_metric
+        if guard is not None and guard not in metrics:
+            problems.append(
+                f"promotion.guard_metric must be one of {', '.join(metrics)} for task {self.task!r}. "
+                f"Got {guard!r} instead.{did_you_mean(guard, metrics)}"
+            )
+        problems += _search_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def _mart_problems(self) -> list[str]:
+        problems: list[str] = []
+        if self.mart is None:
+            return problems
+        contract = self.mart.contract
+        if contract is not None:
+            for name, rule in contract.columns.items():
+                if name not in self.columns:
+                    problems.append(
+                        f"mart.contract.columns lists {name!r}, which is not in 'columns'.{did_you_mean(name, self.columns)}"
+                    )
+                elif (rule.min is not None or rule.max is not None) and self.columns[name] not in ("int", "float"):
+                    problems.append(
+                        f"mart.contract.columns.{name}: min/max need an int or float column, {name!r} is {self.columns[name]}"
+                    )
+            for name in contract.unique or ():
+                if name not in self.columns:
+                    problems.append(
+                        f"mart.contract.unique lists {name!r}, which is not in 'columns'.{did_you_mean(name, self.columns)}"
+                    )
+        if self.mart.load == "full" and not self.source.window_column:
+            problems.append(
+                "mart.load 'full' rebuilds every window, so it needs 'source.window_column' (one file or query holding every window)"
+            )
+        return problems
+
+    # --- derived views -------------------------------------------------------
+    @property
+    def feature_columns(self) -> list[str]:
+        if self.features is not None:
+            return list(self.features)
+        skip = {self.key, self.target, self.source.window_column}
+        return [c for c in self.columns if c not in skip]
+
+    @property
+    def categorical_columns(self) -> list[str]:
+        if self.categorical is not None:
+            return [c for c in self.categorical if c in self.feature_columns]
+        return [c for c in self.feature_columns if self.columns[c] in ("str", "bool")]
+
+    @property
+    def numeric_columns(self) -> list[str]:
+        cats = set(self.categorical_columns)
+        return [c for c in self.feature_columns if c not in cats]
+
+    @property
+    def metric_higher_is_better(self) -> bool:
+        return self.promotion.metric not in ("log_loss", "brier", "rmse", "mae", "mape")
+
+    @classmethod
+    def from_namespace(cls, namespace: dict[str, Any], *, source: str = "notebook parameters") -> UseCase:
+        """Build a use case from a notebook's globals (the injected parameters)."""
+        data = {name: namespace[name] for name in cls.model_fields if name in namespace}
+        return validate_use_case(data, source=source)
+
+
+def _search_problems(use_case: UseCase) -> list[str]:
+    """Problems of model.search: estimator parameters that do not exist, ranges in a grid, a metric of the other task."""
+    search = use_case.model.search
+    if search is None:
+        return []
+
+    problems = []
+    estimator = estimator_class(use_case.model.family, use_case.task)
+    valid = sorted(estimator().get_params())
+    for name, values in search.space.items():
+        if name not in valid:
+            problems.append(
+                f"model.search.space names {name!r}, which {estimator.__name__} does not take.{did_you_mean(name, valid)} "
+                f"Parameters: {', '.join(valid)}."
+            )
+        if search.method == "grid" and isinstance(values, dict):
+            problems.append(
+                f"model.search.space.{name} is a range; a grid search needs a list of values (or use method: random)"
+            )
+    metrics = CLASSIFICATION_METRICS if use_case.task == "classification" else REGRESSION_METRICS
+    if search.scoring is not None and search.scoring not in metrics:
+        problems.append(
+            f"model.search.scoring must be one of {', '.join(metrics)} for task {use_case.task!r}. "
+            f"Got {search.scoring!r} instead.{did_you_mean(search.scoring, metrics)}"
+        )
+    return problems
+
+
+class _NoDatesLoader(yaml.SafeLoader):
+    """Safe loader that keeps '2025-03-01' a string, as papermill users expect."""
+
+
+_NoDatesLoader.yaml_implicit_resolvers = {
+    key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.copy().items()
+}
+
+
+def read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a YAML mapping with a safe loader that does not turn strings into dates."""
+    file = Path(path)
+    if not file.is_file():
+        hint = ""
+        if file.parent.is_dir():
+            hint = did_you_mean(file.name, [p.name for p in file.parent.glob("*.y*ml")])
+        raise ParamsError(f"Parameter file {file} does not exist.{hint} Pass an existing file with --params.")
+    try:
+        data = yaml.load(file.read_text(encoding="utf-8"), Loader=_NoDatesLoader)
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"Parameter file {file} is not valid YAML: {exc}") from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ParamsError(
+            f"Parameter file {file} must hold a mapping of parameter names to values, got {type(data).__name__}."
+        )
+    return data
+
+
+def _fields_at(loc: tuple[Any, ...]) -> list[str]:
+    """Valid key names at a location of the schema (for 'did you mean')."""
+    model: Any = UseCase
+    for part in loc:
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        model = field.annotation
+        # Optional sub-models (e.g. model.search): look inside the union for the model class
+        model = next((arg for arg in getattr(model, "__args__", ()) if hasattr(arg, "model_fields")), model)
+    return list(getattr(model, "model_fields", {}))
+
+
+def _describe(error: dict[str, Any]) -> str:
+    loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    path = ".".join(str(p) for p in loc) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        name = str(loc[-1])
+        valid = _fields_at(loc[:-1])
+        return f"unknown key '{path}'.{did_you_mean(name, valid)} Valid keys here: {', '.join(valid)}."
+    if error["type"] == "missing":
+        return f"missing required key '{path}'."
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if not loc:
+        return message
+    if error["type"] in ("literal_error", "enum"):
+        got = error.get("input")
+        expected = error.get("ctx", {}).get("expected", "")
+        hint = did_you_mean(str(got), re.findall(r"'([^']+)'", expected))
+        return f"'{path}' must be one of {expected}. Got {got!r} instead.{hint}"
+    return f"'{path}': {message}"
+
+
+def validate_use_case(data: dict[str, Any], *, source: str = "parameters") -> UseCase:
+    """Validate a mapping against :class:`UseCase`, raising one :class:`ParamsError` listing every problem."""
+    payload = {k: v for k, v in data.items() if k not in RUNTIME_PARAMETERS}
+    try:
+        return UseCase.model_validate(payload)
+    except ValidationError as exc:
+        lines = [_describe(err) for err in exc.errors()]
+        raise ParamsError(
+            f"{source} has {len(lines)} problem(s):\n" + "\n".join(f"  - {line}" for line in lines)
+        ) from None
+
+
+def load_use_case(path: str | os.PathLike[str]) -> UseCase:
+    """Read and validate a use-case YAML file."""
+    return validate_use_case(read_yaml(path), source=str(path))
+
+
+def check_window(window: str) -> str:
+    """Validate a window label (no path separators; e.g. '2025-03')."""
+    if not isinstance(window, str) or not WINDOW_PATTERN.match(window):
+        raise ParamsError(f"window must be a label such as '2025-03' (letters, digits, '-', '_', '.'); got {window!r}.")
+    return window

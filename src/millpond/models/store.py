@@ -1,0 +1,512 @@
+"""The model store: content-addressed versions, safe model files, aliases and their history.
+
+Layout per model: ``<name>/versions/<version>/{model.skops,metadata.json}`` (read-only),
+``<name>/aliases.json`` (the single source of truth, replaced atomically),
+``<name>/history.jsonl`` (append-only log of alias changes) and ``<name>/.lock``.
+Models are skops files (no pickle) and load only when their sha256 matches the store's.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import shutil
+import socket
+import sys
+import uuid
+import zipfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import filelock
+import sklearn
+import skops
+import skops.io as sio
+from skops.io.exceptions import UntrustedTypesFoundException
+
+from millpond.errors import ModelIntegrityError, ModelStoreError, ModelVersionNotFoundError, did_you_mean
+from millpond.store.files import atomic_write_json, make_read_only, publish_dir, read_json, sha256_bytes, sha256_file
+
+# Every type a millpond pipeline holds (Pipeline + ColumnTransformer + SimpleImputer/StandardScaler/OneHotEncoder
+# + one of LogisticRegression, Ridge, LinearRegression, HistGradientBoosting*, RandomForest*, DecisionTree*),
+# collected by dumping each supported pipeline (binary, multiclass, string/bool/int targets, regression) and
+# reading every type in the skops schema plus skops.io.get_untrusted_types. An explicit allow-list: a model
+# holding any other type is refused at save. skops warns that a crafted file can read out of bounds once
+# TreePredictor (and Tree) are trusted, so the sha256 check before loading is the real guard.
+TRUSTED_TYPES: tuple[str, ...] = (
+    "builtins.dict",
+    "builtins.list",
+    "builtins.slice",
+    "builtins.str",
+    "builtins.tuple",
+    "numpy.bool",
+    "numpy.dtype",
+    "numpy.float32",
+    "numpy.float64",
+    "numpy.int32",
+    "numpy.int64",
+    "numpy.uint64",
+    "numpy.ndarray",
+    "numpy.random._generator.Generator",
+    "sklearn._loss._loss.CyHalfBinomialLoss",
+    "sklearn._loss._loss.CyHalfMultinomialLoss",
+    "sklearn._loss._loss.CyHalfSquaredError",
+    "sklearn._loss.link.IdentityLink",
+    "sklearn._loss.link.Interval",
+    "sklearn._loss.link.LogitLink",
+    "sklearn._loss.link.MultinomialLogit",
+    "sklearn._loss.loss.HalfBinomialLoss",
+    "sklearn._loss.loss.HalfMultinomialLoss",
+    "sklearn._loss.loss.HalfSquaredError",
+    "sklearn.compose._column_transformer.ColumnTransformer",
+    "sklearn.pipeline.Pipeline",
+    "sklearn.impute._base.SimpleImputer",
+    "sklearn.preprocessing._data.StandardScaler",
+    "sklearn.preprocessing._encoders.OneHotEncoder",
+    "sklearn.preprocessing._label.LabelEncoder",
+    "sklearn.linear_model._base.LinearRegression",
+    "sklearn.linear_model._logistic.LogisticRegression",
+    "sklearn.linear_model._ridge.Ridge",
+    "sklearn.ensemble._forest.RandomForestClassifier",
+    "sklearn.ensemble._forest.RandomForestRegressor",
+    "sklearn.tree._classes.DecisionTreeClassifier",
+    "sklearn.tree._classes.DecisionTreeRegressor",
+    "sklearn.tree._tree.Tree",
+    "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
+    "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingRegressor",
+    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+)
+
+ALIASES: tuple[str, ...] = ("champion", "challenger", "previous")
+MODEL_FILE = "model.skops"
+METADATA_FILE = "metadata.json"
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def _nodes(tree: Any) -> Iterator[dict[str, Any]]:
+    """Every dict in a skops schema, parents first, in file order."""
+    stack = [tree]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            yield item
+            stack.extend(reversed(item.values()))
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
+
+
+# "__id__": 123 or "file": "<name>" as skops' json.dumps(indent=2) writes them
+_ID_OR_FILE = re.compile(r'"(__id__|file)": (-?\d+|"(?:[^"\\]|\\.)*")')
+
+
+@dataclass(frozen=True)
+class _Dump:
+    """A canonical skops dump and every type its schema names (one parse serves both)."""
+
+    data: bytes
+    types: frozenset[str]
+
+
+def _canonical(model: object) -> _Dump:
+    """skops bytes that depend only on the model (object ids and zip timestamps renumbered and fixed), and its types.
+
+    The schema is parsed once; the renumbering is applied to skops' own schema text and checked against the
+    renumbered schema, so the bytes equal ``json.dumps(renumbered, indent=2)`` without re-encoding in Python.
+    """
+    raw = sio.dumps(model)
+    with zipfile.ZipFile(io.BytesIO(raw)) as src:
+        text = src.read("schema.json").decode()
+        schema = json.loads(text)
+        ids: dict[Any, int] = {}
+        files: dict[str, str] = {}
+        types: set[str] = set()
+        for node in _nodes(schema):
+            if "__module__" in node and "__class__" in node:
+                types.add(f"{node['__module__']}.{node['__class__']}")
+            if "__loader__" not in node:
+                continue
+            if "__id__" in node:
+                node["__id__"] = ids.setdefault(node["__id__"], len(ids) + 1)
+            if isinstance(node.get("file"), str):
+                node["file"] = files.setdefault(node["file"], f"{len(files) + 1}{Path(node['file']).suffix}")
+        if set(src.namelist()) != {"schema.json", *files}:  # unknown layout: keep skops' own bytes
+            return _Dump(raw, frozenset(types))
+        entries = [("schema.json", _renumbered_text(text, schema, ids, files))]
+        entries += sorted(((new, src.read(old)) for old, new in files.items()), key=lambda item: item[0])
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as dst:
+        for entry_name, data in entries:
+            info = zipfile.ZipInfo(entry_name, date_time=_EPOCH)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            dst.writestr(info, data)
+    return _Dump(out.getvalue(), frozenset(types))
+
+
+def _renumbered_text(text: str, renumbered: Any, ids: dict[Any, int], files: dict[str, str]) -> bytes:
+    """``text`` with ids and file names replaced; falls back to re-encoding when the result is not ``renumbered``."""
+
+    def replace(match: re.Match[str]) -> str:
+        key, value = match.group(1), json.loads(match.group(2))
+        new = (
+            ids.get(value)
+            if key == "__id__" and type(value) is int
+            else files.get(value)
+            if key == "file" and isinstance(value, str)
+            else None
+        )
+        return match.group(0) if new is None else f'"{key}": {json.dumps(new)}'
+
+    fast = _ID_OR_FILE.sub(replace, text)
+    if json.loads(fast) == renumbered:
+        return fast.encode()
+    return json.dumps(renumbered, indent=2).encode()
+
+
+def _canonical_dump(model: object) -> bytes:
+    """skops bytes that depend only on the model: object ids and zip timestamps renumbered and fixed."""
+    return _canonical(model).data
+
+
+def model_sha256(model: object) -> str:
+    """The sha256 a model's file would have in the store (its version id is the first 12 characters)."""
+    return sha256_bytes(_canonical_dump(model))
+
+
+def _types_outside_allow_list(data: bytes, schema_types: Iterable[str] | None = None) -> list[str]:
+    """Every type named in a skops dump (schema and skops' own audit) that is not in TRUSTED_TYPES.
+
+    ``schema_types`` are the types already read from the dump's schema (see :func:`_canonical`); without them
+    the schema is read here.
+    """
+    if schema_types is None:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            schema = json.loads(archive.read("schema.json"))
+        schema_types = {
+            f"{n['__module__']}.{n['__class__']}" for n in _nodes(schema) if "__module__" in n and "__class__" in n
+        }
+    return sorted((set(schema_types) | set(sio.get_untrusted_types(data=data))) - set(TRUSTED_TYPES))
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One stored, immutable model version."""
+
+    name: str
+    version: str
+    path: Path
+    sha256: str
+    created_at: str
+    metadata: dict[str, Any] = field(repr=False, hash=False)
+
+    @property
+    def model_file(self) -> Path:
+        return self.path / MODEL_FILE
+
+
+class ModelStore:
+    """Versions, aliases and alias history of every model under one root folder."""
+
+    def __init__(self, root: Path, *, lock_timeout: float = 30.0) -> None:
+        self.root = Path(root)
+        self.lock_timeout = lock_timeout
+        self._locks: dict[str, filelock.FileLock] = {}
+
+    # --- reading ---------------------------------------------------------------
+    def names(self) -> list[str]:
+        """Model names that have a versions folder."""
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if not p.name.startswith(".") and (p / "versions").is_dir())
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        """Published versions of ``name``, oldest first (staging folders are ignored)."""
+        folder = self._require(name) / "versions"
+        found = [
+            self._read(name, p)
+            for p in folder.iterdir()
+            if not p.name.startswith(".") and (p / METADATA_FILE).is_file()
+        ]
+        return sorted(found, key=lambda v: (v.created_at, v.version))
+
+    def get(self, name: str, ref: str) -> ModelVersion:
+        """Resolve a version id, a unique id prefix (>= 4 chars), an alias or 'latest'."""
+        folder = self._require(name) / "versions"
+        if ref == "latest":
+            versions = self.versions(name)
+            if not versions:
+                raise ModelVersionNotFoundError(f"Model '{name}' has no versions yet; train one first.")
+            return versions[-1]
+        if ref in ALIASES:
+            aliases = self.aliases(name)
+            if ref not in aliases:
+                raise ModelVersionNotFoundError(
+                    f"Model '{name}' has no '{ref}' alias; set aliases: {aliases or 'none'}. "
+                    "Promote a version first (ModelStore.promote or set_alias)."
+                )
+            ref = aliases[ref]
+        ids = sorted(p.name for p in folder.iterdir() if not p.name.startswith(".") and (p / METADATA_FILE).is_file())
+        matches = [ref] if ref in ids else ([i for i in ids if i.startswith(ref)] if len(ref) >= 4 else [])
+        if len(matches) == 1:
+            return self._read(name, folder / matches[0])
+        if len(matches) > 1:
+            raise ModelVersionNotFoundError(
+                f"Version prefix '{ref}' of '{name}' is ambiguous: {', '.join(matches)}; give more characters."
+            )
+        hint = did_you_mean(ref, [*ids, *ALIASES, "latest"])
+        raise ModelVersionNotFoundError(
+            f"Model '{name}' has no version or alias '{ref}'.{hint} Versions: {', '.join(ids) or 'none'}; "
+            f"aliases: {', '.join(ALIASES)}, or 'latest'."
+        )
+
+    def load(self, name: str, ref: str) -> tuple[object, ModelVersion]:
+        """Load a model after checking its file against the sha256 the store recorded."""
+        version = self.verify(name, ref)
+        try:
+            model = sio.load(version.model_file, trusted=list(TRUSTED_TYPES))
+        except UntrustedTypesFoundException as exc:
+            raise ModelIntegrityError(f"Model file {version.model_file} holds untrusted types: {exc}") from exc
+        return model, version
+
+    def verify(self, name: str, ref: str) -> ModelVersion:
+        """Check a version's model file against the sha256 the store recorded (raises ModelIntegrityError)."""
+        version = self.get(name, ref)
+        try:
+            actual = sha256_file(version.model_file)
+        except FileNotFoundError as exc:
+            raise ModelIntegrityError(
+                f"Model file {version.model_file} is missing; restore it from a backup or roll back with "
+                f"`millpond models rollback {name}`."
+            ) from exc
+        if actual != version.sha256 or not actual.startswith(version.version):
+            raise ModelIntegrityError(
+                f"Model file {version.model_file} was altered on disk: sha256 {actual}, store recorded {version.sha256}; "
+                f"restore it or roll back with `millpond models rollback {name}`."
+            )
+        return version
+
+    def aliases(self, name: str) -> dict[str, str]:
+        """The current alias -> version mapping of ``name``."""
+        path = self._require(name) / "aliases.json"
+        return dict(read_json(path)) if path.exists() else {}
+
+    def history(self, name: str) -> list[dict[str, Any]]:
+        """Every recorded alias change of ``name``, oldest first (a line torn by a crash is skipped)."""
+        path = self._require(name) / "history.jsonl"
+        entries = []
+        for line in path.read_text(encoding="utf-8").splitlines() if path.exists() else []:
+            with suppress(json.JSONDecodeError):
+                entries.append(json.loads(line))
+        return entries
+
+    # --- writing ---------------------------------------------------------------
+    def save(self, name: str, model: object, metadata: dict[str, Any]) -> ModelVersion:
+        """Store ``model`` as a new content-addressed version (a no-op when the same bytes are stored)."""
+        _check_name(name)
+        if not isinstance(metadata, dict):
+            raise ModelStoreError(f"metadata for model '{name}' must be a dict. Got {type(metadata).__name__} instead.")
+        dump = _canonical(model)
+        data = dump.data
+        untrusted = _types_outside_allow_list(data, dump.types)
+        if untrusted:
+            raise ModelIntegrityError(
+                f"Model '{name}' holds types outside the trusted list: {', '.join(untrusted)}. Use the estimators "
+                "millpond supports, or review that code and add the type to millpond.models.store.TRUSTED_TYPES."
+            )
+        sha = sha256_bytes(data)
+        version = sha[:12]
+        versions_dir = self.root / name / "versions"
+        final = versions_dir / version
+        with self._locked(name, create=True):
+            if (final / METADATA_FILE).exists():
+                existing = self._read(name, final)
+                if existing.sha256 != sha:
+                    raise ModelIntegrityError(
+                        f"Version {version} of model '{name}' exists with sha256 {existing.sha256}, not {sha}."
+                    )
+                return existing
+            for stale in versions_dir.glob(".staging-*"):  # left by a crashed save; we hold the lock
+                shutil.rmtree(stale, ignore_errors=True)
+            staging = versions_dir / f".staging-{version}-{uuid.uuid4().hex[:8]}"
+            staging.mkdir(parents=True)
+            try:
+                with open(staging / MODEL_FILE, "wb") as handle:
+                    handle.write(data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                make_read_only(staging / MODEL_FILE)
+                record = {
+                    **metadata,
+                    "name": name,
+                    "version": version,
+                    "sha256": sha,
+                    "created_at": _now(),
+                    "size_bytes": len(data),
+                    "skops_version": skops.__version__,
+                    "sklearn_version": sklearn.__version__,
+                }
+                if isinstance(record.get("profile"), dict):
+                    record["profile"] = {**record["profile"], "serialized_bytes": len(data)}
+                atomic_write_json(staging / METADATA_FILE, record, read_only=True)  # also fsyncs the folder
+                if not publish_dir(staging, final):
+                    return self._read(name, final)
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
+        return self._read(name, final)
+
+    def set_alias(self, name: str, alias: str, version: str, *, actor: str, reason: str) -> None:
+        """Point ``alias`` at an existing version."""
+        _check_alias(alias)
+        with self._locked(name):
+            target = self.get(name, version).version
+            old = self.aliases(name)
+            if old.get(alias) != target:
+                self._switch(name, {**old, alias: target}, old, actor=actor, reason=reason, action="set")
+
+    def remove_alias(self, name: str, alias: str, *, actor: str, reason: str) -> None:
+        """Remove ``alias``."""
+        _check_alias(alias)
+        with self._locked(name):
+            old = self.aliases(name)
+            if alias not in old:
+                raise ModelVersionNotFoundError(
+                    f"Model '{name}' has no '{alias}' alias to remove; set aliases: {old or 'none'}."
+                )
+            self._switch(
+                name, {k: v for k, v in old.items() if k != alias}, old, actor=actor, reason=reason, action="remove"
+            )
+
+    def promote(self, name: str, version: str, *, actor: str, reason: str) -> None:
+        """Make ``version`` champion; the old champion becomes previous (one atomic aliases write)."""
+        with self._locked(name):
+            target = self.get(name, version).version
+            old = self.aliases(name)
+            if old.get("champion") == target:
+                return
+            new = {k: v for k, v in old.items() if not (k == "challenger" and v == target)}
+            if "champion" in old:
+                new["previous"] = old["champion"]
+            new["champion"] = target
+            self._switch(name, new, old, actor=actor, reason=reason, action="promote")
+
+    def rollback(self, name: str, *, actor: str, reason: str) -> str:
+        """Make previous champion again; previous becomes the champion before it when history knows it."""
+        with self._locked(name):
+            old = self.aliases(name)
+            if "previous" not in old:
+                raise ModelStoreError(
+                    f"Model '{name}' has no previous version to roll back to (aliases: {old or 'none'}). "
+                    "Promote an older version explicitly instead."
+                )
+            target, current = (
+                self.verify(name, old["previous"]).version,
+                old.get("champion"),
+            )  # never roll back onto a tampered file
+            # the champion `target` replaced last time, never the one being rolled back (None: target was the first)
+            replaced = (
+                e.get("from")
+                for e in reversed(self.history(name))
+                if e.get("alias") == "champion" and e.get("to") == target
+            )
+            earlier = next((v for v in replaced if v != current), None)
+            new = {k: v for k, v in old.items() if k != "previous"}
+            new["champion"] = target
+            if earlier is not None and (self.root / name / "versions" / earlier / METADATA_FILE).exists():
+                new["previous"] = earlier
+            self._switch(name, new, old, actor=actor, reason=reason, action="rollback")
+            return target
+
+    # --- helpers -----------------------------------------------------------------
+    def _require(self, name: str) -> Path:
+        _check_name(name)
+        folder = self.root / name
+        if not (folder / "versions").is_dir():
+            known = self.names()
+            raise ModelVersionNotFoundError(
+                f"No model named '{name}' in {self.root}.{did_you_mean(name, known)} Models: {', '.join(known) or 'none'}."
+            )
+        return folder
+
+    def _read(self, name: str, folder: Path) -> ModelVersion:
+        meta = read_json(folder / METADATA_FILE)
+        return ModelVersion(name, folder.name, folder, meta["sha256"], meta["created_at"], meta)
+
+    def _switch(
+        self, name: str, new: dict[str, str], old: dict[str, str], *, actor: str, reason: str, action: str
+    ) -> None:
+        """Replace aliases.json in one step, then log each changed alias."""
+        atomic_write_json(self.root / name / "aliases.json", new)
+        time = _now()
+        lines = [
+            {
+                "time": time,
+                "alias": alias,
+                "from": old.get(alias),
+                "to": new.get(alias),
+                "actor": actor,
+                "reason": reason,
+                "action": action,
+            }
+            for alias in ALIASES
+            if old.get(alias) != new.get(alias)
+        ]
+        path = self.root / name / "history.jsonl"
+        with open(path, "a+b") as handle:
+            torn = False
+            if handle.seek(0, os.SEEK_END) > 0:
+                handle.seek(-1, os.SEEK_END)
+                torn = handle.read(1) != b"\n"  # a crash cut the last line short
+            payload = "".join(json.dumps(line, sort_keys=True) + "\n" for line in lines).encode()
+            handle.write((b"\n" if torn else b"") + payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    @contextmanager
+    def _locked(self, name: str, *, create: bool = False) -> Iterator[None]:
+        """Hold the model's FileLock (re-entrant in this store); only save may create the model folder."""
+        path = (self.root / name if create else self._require(name)) / ".lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = self._locks.setdefault(name, filelock.FileLock(path, timeout=self.lock_timeout))
+        try:
+            lock.acquire()
+        except filelock.Timeout as exc:
+            holder = path.read_text(errors="replace").strip() or "an unknown process"
+            raise ModelStoreError(
+                f"Model '{name}' is locked by {holder} (lock file {path}); wait for that train or promote run to "
+                f"finish or stop it, then retry."
+            ) from exc
+        try:
+            if lock.lock_counter == 1:
+                path.write_text(
+                    f"pid {os.getpid()} on {socket.gethostname()} ({' '.join(sys.argv[:2])}) since {_now()}\n"
+                )
+            yield
+        finally:
+            lock.release()
+
+
+def _check_name(name: str) -> None:
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
+        raise ModelStoreError(
+            f"Model name {name!r} is not allowed: use letters, digits, '-' and '_' only (no path separators), e.g. 'churn'."
+        )
+
+
+def _check_alias(alias: str) -> None:
+    if alias not in ALIASES:
+        raise ModelStoreError(
+            f"Unknown alias '{alias}'; aliases are {', '.join(ALIASES)}.{did_you_mean(alias, ALIASES)}"
+        )

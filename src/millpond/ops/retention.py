@@ -1,0 +1,282 @@
+"""Retention: ``millpond gc`` removes what the policy allows, ``millpond du`` shows what takes the space.
+
+Something is removable only when it is older than ``keep_days`` AND not among the
+newest ``keep_versions`` of its kind AND not protected. Protected, always: the model
+versions behind any alias (champion, challenger, previous) or a pending approval, the
+mart versions they were trained on, the run cycles that produced them, and the mart
+versions the next training needs. gc holds each use case's cycle lock (a running
+cycle makes it skip that use case) and appends every removal to ``logs/retention.jsonl``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from millpond.errors import CycleLockedError, MillpondError
+from millpond.governance.events import notify_event
+from millpond.marts.store import MartStore
+from millpond.models.store import ModelStore
+from millpond.ops.scheduler import load_params
+from millpond.ops.status import open_approvals
+from millpond.runs.store import RunStore
+from millpond.store.lock import CycleLock
+from millpond.workspace import Workspace
+
+LOG_FILE = "retention.jsonl"
+
+
+@dataclass
+class Removal:
+    kind: str  # run_cycle, mart_version, model_version, capture
+    use_case: str
+    ref: str
+    path: Path
+    bytes: int
+    created: str
+
+
+@dataclass
+class GcReport:
+    removals: list[Removal] = field(default_factory=list)
+    kept: dict[str, list[str]] = field(default_factory=dict)  # protected refs, with why
+    skipped: list[str] = field(default_factory=list)  # use cases not collected, with why
+
+
+def size_of(path: Path) -> int:
+    """Bytes under ``path`` (files only; symlinks not followed)."""
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.lstat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def _utc(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def _removable(
+    items: list[tuple[str, datetime]], keep_versions: int, cutoff: datetime, protected: set[str]
+) -> list[str]:
+    """Refs older than ``cutoff``, not among the newest ``keep_versions``, not protected."""
+    newest_first = sorted(items, key=lambda item: item[1], reverse=True)
+    return [
+        ref
+        for index, (ref, created) in enumerate(newest_first)
+        if index >= keep_versions and created < cutoff and ref not in protected
+    ]
+
+
+def plan_gc(
+    ws: Workspace,
+    params_path: str,
+    *,
+    keep_days: int | None = None,
+    keep_versions: int | None = None,
+    now: datetime | None = None,
+) -> tuple[list[Removal], dict[str, list[str]]]:
+    """What gc would remove for one use case, and what it keeps because of lineage."""
+    use_case = load_params(ws, params_path)
+    name = use_case.use_case
+    days = use_case.retention.keep_days if keep_days is None else keep_days
+    keep = use_case.retention.keep_versions if keep_versions is None else keep_versions
+    cutoff = (now or datetime.now(UTC)) - timedelta(days=days)
+    models, marts, runs = ModelStore(ws.model_store), MartStore(ws.feature_marts), RunStore(ws.runs)
+    removals: list[Removal] = []
+    why: dict[str, list[str]] = {}
+
+    protected_models: dict[str, str] = {}
+    versions = models.versions(name) if (ws.model_store / name / "versions").is_dir() else []
+    if versions:
+        for alias, version in models.aliases(name).items():
+            protected_models.setdefault(version, f"alias {alias}")
+    for entry in open_approvals(ws, name):
+        protected_models.setdefault(str(entry["candidate"]), f"pending approval ({entry['window']})")
+    protected_marts: dict[str, str] = {}
+    protected_cycles: dict[str, str] = {}
+    for version in versions:
+        if version.version not in protected_models:
+            continue
+        reason = f"lineage of {name}@{version.version} ({protected_models[version.version]})"
+        for mart in version.metadata.get("training_marts", []):
+            protected_marts.setdefault(str(mart.get("version")), reason)
+        if version.metadata.get("run_id"):
+            protected_cycles.setdefault(str(version.metadata["run_id"]).split("/")[0], reason)
+    for entry in open_approvals(ws, name):
+        if entry.get("run_id"):
+            protected_cycles.setdefault(str(entry["run_id"]).split("/")[0], "pending approval")
+    mart_versions = marts.versions(name)
+    needed_windows = sorted({v.window for v in mart_versions})[-max(use_case.training.windows, keep) :]
+    for window in needed_windows:
+        protected_marts.setdefault(marts.latest(name, window).version, "needed by the next training")
+    why = {
+        "models": [f"{v}: {r}" for v, r in protected_models.items()],
+        "marts": [f"{v}: {r}" for v, r in protected_marts.items()],
+        "cycles": [f"{c}: {r}" for c, r in protected_cycles.items()],
+    }
+
+    for ref in _removable([(v.version, _utc(v.created_at)) for v in versions], keep, cutoff, set(protected_models)):
+        version = next(v for v in versions if v.version == ref)
+        removals.append(Removal("model_version", name, ref, version.path, size_of(version.path), version.created_at))
+    for ref in _removable(
+        [(v.version, _utc(v.manifest["created_at"])) for v in mart_versions], keep, cutoff, set(protected_marts)
+    ):
+        version = next(v for v in mart_versions if v.version == ref)
+        removals.append(
+            Removal("mart_version", name, ref, version.path, size_of(version.path), version.manifest["created_at"])
+        )
+    cycles: dict[str, str] = {}
+    for record in runs.list(use_case=name):
+        cycles[record.cycle_id] = max(cycles.get(record.cycle_id, ""), str(record.finished_at))
+    for ref in _removable([(c, _utc(t)) for c, t in cycles.items()], keep, cutoff, set(protected_cycles)):
+        removals.append(Removal("run_cycle", name, ref, ws.runs / ref, size_of(ws.runs / ref), cycles[ref]))
+    captures_dir = ws.model_store / name / "captures"
+    captures = [
+        (p.name, datetime.fromtimestamp(p.stat().st_mtime, UTC)) for p in captures_dir.glob("window=*") if p.is_dir()
+    ]
+    for ref in _removable(captures, keep, cutoff, set()):
+        path = captures_dir / ref
+        created = datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat(timespec="seconds")
+        removals.append(Removal("capture", name, ref, path, size_of(path), created))
+    return removals, why
+
+
+def _rmtree(path: Path) -> None:
+    def writable(func: Any, target: str, _exc: Any) -> None:
+        os.chmod(os.path.dirname(target), stat.S_IRWXU)
+        os.chmod(target, stat.S_IRWXU)
+        func(target)
+
+    for folder in [path, *(p for p in path.rglob("*") if p.is_dir())]:
+        folder.chmod(folder.stat().st_mode | stat.S_IWUSR | stat.S_IXUSR)
+    shutil.rmtree(path, onerror=writable)  # Python 3.11: onexc arrives in 3.12
+
+
+def collect(
+    ws: Workspace,
+    *,
+    keep_days: int | None = None,
+    keep_versions: int | None = None,
+    dry_run: bool = False,
+    now: datetime | None = None,
+) -> GcReport:
+    """Apply the retention policy of every use case in ``params/``."""
+    report = GcReport()
+    for params in sorted(p for p in ws.params.glob("*.y*ml") if p.is_file()):
+        relative = ws.relative(params)
+        try:
+            name = load_params(ws, relative).use_case
+            with CycleLock(ws, name, command="millpond gc"):
+                removals, why = plan_gc(ws, relative, keep_days=keep_days, keep_versions=keep_versions, now=now)
+                report.kept.update({f"{name} {k}": v for k, v in why.items()})
+                if not dry_run:
+                    _apply(ws, removals)
+                report.removals += removals
+        except CycleLockedError as exc:
+            report.skipped.append(f"{relative}: {str(exc).splitlines()[0]}")
+        except MillpondError as exc:
+            report.skipped.append(f"{relative}: {str(exc).splitlines()[0]}")
+    return report
+
+
+def _apply(ws: Workspace, removals: list[Removal]) -> None:
+    runs = RunStore(ws.runs)
+    log = ws.logs / LOG_FILE
+    log.parent.mkdir(parents=True, exist_ok=True)
+    for removal in removals:
+        if removal.kind == "run_cycle":
+            with runs._connect(write=True) as con:
+                con.execute("DELETE FROM runs WHERE cycle_id = ?", (removal.ref,))
+        if removal.path.exists():
+            _rmtree(removal.path)
+        entry = {
+            "time": datetime.now(UTC).isoformat(timespec="seconds"),
+            "action": "removed",
+            "kind": removal.kind,
+            "use_case": removal.use_case,
+            "ref": removal.ref,
+            "path": ws.relative(removal.path),
+            "bytes": removal.bytes,
+            "created": removal.created,
+        }
+        with open(log, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(entry, sort_keys=True) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+    if removals:
+        notify_event(ws, "gc", removed=len(removals), bytes=sum(r.bytes for r in removals))
+
+
+def disk_usage(ws: Workspace) -> list[dict[str, Any]]:
+    """What takes the space, biggest first: runs per use case, mart versions, raw data, models, captures, logs."""
+    rows: list[dict[str, Any]] = []
+    if ws.runs.is_dir():
+        per_use_case: dict[str, list[Path]] = {}
+        for record in RunStore(ws.runs).list():
+            per_use_case.setdefault(record.use_case, [])
+            if (ws.runs / record.cycle_id) not in per_use_case[record.use_case]:
+                per_use_case[record.use_case].append(ws.runs / record.cycle_id)
+        for name, folders in per_use_case.items():
+            rows.append(
+                {
+                    "what": f"runs ({name})",
+                    "path": ws.relative(ws.runs),
+                    "items": len(folders),
+                    "bytes": sum(size_of(f) for f in folders),
+                }
+            )
+    for folder in sorted(ws.feature_marts.glob("*/versions")):
+        rows.append(
+            {
+                "what": f"mart versions ({folder.parent.name})",
+                "path": ws.relative(folder),
+                "items": sum(1 for p in folder.iterdir() if p.is_dir()),
+                "bytes": size_of(folder),
+            }
+        )
+    if ws.raw.is_dir():
+        rows.append(
+            {
+                "what": "raw data",
+                "path": ws.relative(ws.raw),
+                "items": sum(1 for p in ws.raw.rglob("*") if p.is_file()),
+                "bytes": size_of(ws.raw),
+            }
+        )
+    for model in sorted(p for p in ws.model_store.glob("*") if p.is_dir()):
+        for part in ("versions", "captures"):
+            folder = model / part
+            if folder.is_dir():
+                rows.append(
+                    {
+                        "what": f"model {part} ({model.name})",
+                        "path": ws.relative(folder),
+                        "items": sum(1 for p in folder.iterdir() if p.is_dir()),
+                        "bytes": size_of(folder),
+                    }
+                )
+    if ws.logs.is_dir():
+        rows.append(
+            {
+                "what": "logs",
+                "path": ws.relative(ws.logs),
+                "items": sum(1 for p in ws.logs.rglob("*") if p.is_file()),
+                "bytes": size_of(ws.logs),
+            }
+        )
+    return sorted(rows, key=lambda r: r["bytes"], reverse=True)
+
+
+def human(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"

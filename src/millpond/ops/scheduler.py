@@ -1,0 +1,433 @@
+"""Unattended cycles: which windows are due, catch-up, the lock, retries and recovery.
+
+``run_next`` is what cron runs (through ``scripts/cron_cycle.sh`` and
+``millpond cycle --next``): under the use case's lock it records run folders a
+killed cycle left half-written, derives the windows from the data (or a monthly
+calendar), skips completed ones, and runs the due windows oldest first, retrying
+stages that failed with a :class:`~millpond.errors.TransientError`.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from millpond.config.params import STAGES, WINDOW_PATTERN, UseCase, check_window, read_yaml, validate_use_case
+from millpond.errors import MillpondError, ParamsError, SourceNotFoundError, StageFailedError, TransientError
+from millpond.governance.events import notify_event
+from millpond.runs.runner import CycleResult, cycle_params_change, execute_stage
+from millpond.runs.store import MANIFEST, RunRecord, RunStore, new_cycle_id
+from millpond.store.lock import CycleLock
+from millpond.workspace import Workspace
+
+log = logging.getLogger(__name__)
+_CYCLE_ID = re.compile(r"^\d{8}T\d{6}Z-(?P<rest>.+)-[0-9a-f]{4}$")
+INTERRUPTED = (
+    "interrupted: the process running this stage died before recording it (killed, crashed or the machine went down)"
+)
+
+
+# --- windows ---------------------------------------------------------------------
+def _glob_to_regex(text: str) -> str:
+    return re.escape(text).replace(r"\*", "[^/]*").replace(r"\?", "[^/]")
+
+
+def available_windows(ws: Workspace, use_case: UseCase, today: date | None = None) -> list[str]:
+    """The windows the use case has data for (or its monthly calendar lists), oldest first."""
+    schedule = use_case.schedule
+    if schedule.calendar == "monthly":
+        assert schedule.start is not None
+        year, month = (int(p) for p in schedule.start.split("-"))
+        today = today or datetime.now(UTC).date()
+        labels = []
+        while (year, month) < (today.year, today.month):  # a month is due once it has ended
+            labels.append(f"{year:04d}-{month:02d}")
+            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        return labels
+    spec = use_case.source
+    if not spec.path:
+        raise ParamsError(
+            f"Use case {use_case.use_case!r} reads a database, so its windows cannot be found from files: set "
+            "schedule.calendar: monthly and schedule.start: 'YYYY-MM' in the params, or run one window with --window."
+        )
+    if spec.window_column:
+        return _windows_in_column(ws, use_case)
+    if "{window}" not in spec.path:
+        raise ParamsError(
+            f"source.path {spec.path!r} of use case {use_case.use_case!r} has no '{{window}}' and no "
+            "source.window_column is set, so the windows cannot be derived: add one of them, or set "
+            "schedule.calendar: monthly."
+        )
+    pattern = str(ws.resolve(spec.path))
+    head, _, tail = pattern.partition("{window}")
+    regex = re.compile(f"^{_glob_to_regex(head)}(?P<window>[^/]+?){_glob_to_regex(tail.replace('{window}', '*'))}$")
+    found = set()
+    for path in glob.glob(pattern.replace("{window}", "*")):
+        match = regex.match(path)
+        if match and Path(path).is_file() and WINDOW_PATTERN.match(match["window"]):
+            found.add(match["window"])
+    return sorted(found)
+
+
+def _windows_in_column(ws: Workspace, use_case: UseCase) -> list[str]:
+    spec = use_case.source
+    assert spec.path is not None and spec.window_column is not None
+    paths = sorted(glob.glob(str(ws.resolve(spec.path))))
+    if not paths:
+        raise SourceNotFoundError(f"No raw file matches source.path {spec.path!r}: nothing to derive windows from.")
+    found: set[str] = set()
+    for path in paths:
+        fmt = spec.format or ("parquet" if path.endswith((".parquet", ".pq")) else "csv")
+        column = (
+            pd.read_parquet(path, columns=[spec.window_column])
+            if fmt == "parquet"
+            else pd.read_csv(path, usecols=[spec.window_column], dtype=str)
+        )[spec.window_column]
+        found.update(str(v) for v in column.dropna().unique())
+    return sorted(w for w in found if WINDOW_PATTERN.match(w))
+
+
+# --- what is done, what is due ----------------------------------------------------
+def completed_windows(runs: RunStore, use_case: str) -> dict[str, str]:
+    """Window -> id of its newest cycle whose every stage's last attempt succeeded or skipped."""
+    by_cycle: dict[str, list[RunRecord]] = {}
+    for record in runs.list(use_case=use_case):
+        by_cycle.setdefault(record.cycle_id, []).append(record)
+    done: dict[str, str] = {}
+    for cycle_id in sorted(by_cycle):  # cycle ids sort by start time
+        last = {r.stage: r for r in sorted(by_cycle[cycle_id], key=lambda r: r.run_id)}
+        if set(last) >= set(STAGES) and all(last[s].status != "failed" for s in STAGES):
+            done[by_cycle[cycle_id][0].window] = cycle_id
+    return done
+
+
+@dataclass
+class Plan:
+    """The windows of one scheduled run."""
+
+    available: list[str]
+    completed: dict[str, str]
+    due: list[str] = field(default_factory=list)  # to run now, oldest first
+    deferred: list[str] = field(default_factory=list)  # due but beyond max_windows: the next run takes them
+    skipped: list[str] = field(default_factory=list)  # missed, not run because catch-up is off
+    gaps: list[str] = field(default_factory=list)  # older than the newest completed window, never completed
+
+    def messages(self) -> list[str]:
+        lines = []
+        if not self.available:
+            lines.append("no window has data yet: no raw file matches source.path (or the calendar lists none)")
+        if self.completed:
+            done = [w for w in self.available if w in self.completed]
+            if done:
+                newest = done[-1]
+                lines.append(
+                    f"{len(done)} window(s) already completed, skipped ({done[0]} … {newest}; "
+                    f"{newest} in cycle {self.completed[newest]})"
+                )
+        if self.gaps:
+            lines.append(
+                f"not completed but older than the newest completed window, left alone: {', '.join(self.gaps)} "
+                "(run one by hand with `millpond cycle --window W`)"
+            )
+        if self.skipped:
+            lines.append(f"catch-up is off: skipping missed window(s) {', '.join(self.skipped)}")
+        if self.deferred:
+            lines.append(f"more windows are due than max_windows allows; the next run takes {', '.join(self.deferred)}")
+        return lines
+
+
+def plan_windows(available: list[str], completed: dict[str, str], *, catch_up: bool, max_windows: int) -> Plan:
+    """Due windows: those after the newest completed one, oldest first (or only the newest without catch-up)."""
+    plan = Plan(available=list(available), completed=dict(completed))
+    done = [w for w in available if w in completed]
+    newest_done = done[-1] if done else None
+    pending = [w for w in available if w not in completed and (newest_done is None or w > newest_done)]
+    plan.gaps = [w for w in available if w not in completed and newest_done is not None and w < newest_done]
+    if not catch_up and pending:
+        plan.skipped, pending = pending[:-1], pending[-1:]
+    plan.due, plan.deferred = pending[:max_windows], pending[max_windows:]
+    return plan
+
+
+# --- recovering what a killed cycle left -----------------------------------------
+def _window_of(cycle_id: str, use_case: str) -> str | None:
+    match = _CYCLE_ID.match(cycle_id)
+    if not match or not match["rest"].startswith(f"{use_case}-"):
+        return None
+    return match["rest"][len(use_case) + 1 :]
+
+
+def recover_interrupted(ws: Workspace, use_case: str) -> list[RunRecord]:
+    """Record run folders of ``use_case`` that have no manifest as failed ("interrupted"); return them.
+
+    Call it only while holding the use case's lock: then no live cycle is writing them.
+    The half-written notebook is kept and sealed like any failed run's.
+    """
+    import nbformat
+
+    runs = RunStore(ws.runs)
+    indexed = {r.run_id for r in runs.list(use_case=use_case)}
+    recorded: list[RunRecord] = []
+    if not ws.runs.is_dir():
+        return recorded
+    for cycle_dir in sorted(p for p in ws.runs.iterdir() if p.is_dir()):
+        window = _window_of(cycle_dir.name, use_case)
+        if window is None:
+            continue
+        for run_dir in sorted(p for p in cycle_dir.iterdir() if p.is_dir()):
+            run_id = f"{cycle_dir.name}/{run_dir.name}"
+            if run_id in indexed or (run_dir / MANIFEST).exists():
+                continue
+            params: dict[str, Any] = {}
+            notebook = run_dir / "notebook.ipynb"
+            if notebook.is_file():
+                try:
+                    params = dict(
+                        nbformat.read(notebook, as_version=4).metadata.get("papermill", {}).get("parameters", {})
+                    )
+                except Exception:  # noqa: BLE001 - a half-written notebook may not parse
+                    params = {}
+            started = datetime.fromtimestamp(run_dir.stat().st_mtime, UTC)
+            stage = run_dir.name.partition("-")[2]
+            record = runs.record(
+                run_dir,
+                use_case=use_case,
+                window=window,
+                stage=stage,
+                params=params,
+                status="failed",
+                started_at=started,
+                finished_at=datetime.now(UTC),
+                error=INTERRUPTED,
+                repo_dir=ws.root,
+                extra={"interrupted": True, "recorded_by": "scheduler"},
+            )
+            notify_event(ws, "interrupted_run_recorded", use_case=use_case, run_id=record.run_id, window=window)
+            recorded.append(record)
+    return recorded
+
+
+# --- running -----------------------------------------------------------------------
+def is_transient(error: str | None) -> bool:
+    """Whether a recorded stage error (``"ExceptionName: message"``) is worth retrying."""
+    if not error:
+        return False
+    name = error.split(":", 1)[0].strip().rsplit(".", 1)[-1]
+    families = (TransientError, ConnectionError, TimeoutError)
+    names: set[str] = set()
+    stack: list[type] = list(families)
+    while stack:
+        cls = stack.pop()
+        names.add(cls.__name__)
+        stack.extend(cls.__subclasses__())
+    return name in names
+
+
+Executor = Callable[..., RunRecord]
+
+
+def run_window(
+    ws: Workspace,
+    params_path: str | Path,
+    window: str,
+    use_case: UseCase,
+    *,
+    execute: Executor = execute_stage,
+    sleep: Callable[[float], None] = time.sleep,
+    progress: bool = False,
+) -> CycleResult:
+    """Run the stages of one window in order; retry transient failures with back-off; stop at the first failure."""
+    runs = RunStore(ws.runs)
+    name = use_case.use_case
+    result = CycleResult(cycle_id=new_cycle_id(name, window), window=window)
+    extra = {"params_change": cycle_params_change(ws, params_path, name)}
+    retries, backoff = use_case.schedule.retries, use_case.schedule.backoff_seconds
+    order = 0
+    for stage in STAGES:
+        attempt = 0
+        while True:
+            order += 1
+            try:
+                execute(
+                    ws,
+                    params_path,
+                    stage,
+                    window,
+                    cycle_id=result.cycle_id,
+                    order=order,
+                    extra=extra,
+                    progress=progress,
+                )
+                break
+            except StageFailedError as exc:
+                failed = runs.cycle(result.cycle_id)
+                error = failed[-1].error if failed else str(exc)
+                if is_transient(error) and attempt < retries:
+                    delay = backoff * (2**attempt)
+                    attempt += 1
+                    notify_event(
+                        ws,
+                        "stage_retry",
+                        use_case=name,
+                        window=window,
+                        stage=stage,
+                        attempt=attempt,
+                        of=retries,
+                        delay_seconds=delay,
+                        error=error,
+                    )
+                    print(
+                        f"  {stage:<8} transient failure ({error}); retry {attempt}/{retries} in {delay:g} s",
+                        flush=True,
+                    )
+                    sleep(delay)
+                    continue
+                result.error = str(exc)
+                break
+            except MillpondError as exc:
+                result.error = str(exc)
+                result.bad_input = isinstance(exc, ParamsError)
+                break
+        if result.error:
+            break
+    result.records = runs.cycle(result.cycle_id)
+    if result.error:
+        failed_stage = next((r.stage for r in reversed(result.records) if r.status == "failed"), None)
+        notify_event(
+            ws,
+            "cycle_failed",
+            use_case=name,
+            window=window,
+            cycle_id=result.cycle_id,
+            stage=failed_stage,
+            error=result.error.splitlines()[0],
+        )
+    return result
+
+
+@dataclass
+class NextResult:
+    """What one scheduled run did."""
+
+    plan: Plan | None = None
+    results: list[CycleResult] = field(default_factory=list)
+    recovered: list[RunRecord] = field(default_factory=list)
+    lock_taken_over: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.results)
+
+
+def load_params(ws: Workspace, params_path: str | Path) -> UseCase:
+    return validate_use_case(read_yaml(ws.resolve(params_path)), source=str(params_path))
+
+
+def run_next(
+    ws: Workspace,
+    params_path: str | Path,
+    *,
+    catch_up: bool | None = None,
+    max_windows: int | None = None,
+    window: str | None = None,
+    execute: Executor = execute_stage,
+    sleep: Callable[[float], None] = time.sleep,
+    echo: Callable[[str], None] = print,
+    on_result: Callable[[CycleResult], None] | None = None,
+    progress: bool = False,
+) -> NextResult:
+    """Under the use case's lock: recover interrupted runs, then run ``window`` or the due windows oldest first.
+
+    Raises :class:`~millpond.errors.CycleLockedError` at once when another cycle holds the lock.
+    """
+    use_case = load_params(ws, params_path)
+    name = use_case.use_case
+    if window is not None:
+        check_window(window)
+    if max_windows is not None and max_windows < 1:
+        raise ParamsError(f"--max-windows must be at least 1. Got {max_windows} instead.")
+    outcome = NextResult()
+    with CycleLock(ws, name) as lock:
+        if lock.stale_holder:
+            outcome.lock_taken_over = lock.stale_holder
+            echo(
+                f"taking over the lock left by PID {lock.stale_holder.get('pid')} on host "
+                f"{lock.stale_holder.get('host')} since {lock.stale_holder.get('started_at')} (that process is gone)"
+            )
+            notify_event(ws, "lock_taken_over", use_case=name, previous=lock.stale_holder)
+        outcome.recovered = recover_interrupted(ws, name)
+        for record in outcome.recovered:
+            echo(f"recorded interrupted run {record.run_id} as failed")
+        runs = RunStore(ws.runs)
+        if window is not None:
+            windows = [window]
+            done = completed_windows(runs, name)
+            if window in done:
+                echo(f"window {window} already completed in cycle {done[window]}; running it again as --window asks")
+        else:
+            outcome.plan = plan_windows(
+                available_windows(ws, use_case),
+                completed_windows(runs, name),
+                catch_up=use_case.schedule.catch_up if catch_up is None else catch_up,
+                max_windows=max_windows or use_case.schedule.max_windows,
+            )
+            for line in outcome.plan.messages():
+                echo(line)
+            windows = outcome.plan.due
+        for label in windows:
+            echo(f"window {label}: running cycle")
+            result = run_window(ws, params_path, label, use_case, execute=execute, sleep=sleep, progress=progress)
+            outcome.results.append(result)
+            if on_result is not None:
+                on_result(result)
+            if not result.ok:
+                if outcome.plan and label != windows[-1]:
+                    echo(
+                        f"stopping: later windows ({', '.join(windows[windows.index(label) + 1 :])}) wait until "
+                        f"{label} completes"
+                    )
+                break
+    return outcome
+
+
+def run_stage_locked(
+    ws: Workspace,
+    params_path: str | Path,
+    stage: str,
+    window: str,
+    *,
+    execute: Executor = execute_stage,
+    echo: Callable[[str], None] = print,
+    progress: bool = False,
+) -> RunRecord:
+    """``millpond run STAGE``: one stage of one window under the use case's lock (the one cycles take).
+
+    Raises :class:`~millpond.errors.CycleLockedError` at once, before anything is recorded or stored, when a
+    cycle or another stage run of the use case holds the lock. Parameters that do not validate are left to
+    ``execute``, which records the failed run and raises :class:`~millpond.errors.ParamsError`: without a valid
+    use case there is no lock to name.
+    """
+    try:
+        name = load_params(ws, params_path).use_case
+    except ParamsError:
+        return execute(ws, params_path, stage, window, progress=progress)
+    command = f"millpond run {stage} --params {params_path} --window {window}"
+    with CycleLock(ws, name, command=command) as lock:
+        if lock.stale_holder:
+            echo(
+                f"taking over the lock left by PID {lock.stale_holder.get('pid')} on host "
+                f"{lock.stale_holder.get('host')} since {lock.stale_holder.get('started_at')} (that process is gone)"
+            )
+            notify_event(ws, "lock_taken_over", use_case=name, previous=lock.stale_holder)
+        for record in recover_interrupted(ws, name):
+            echo(f"recorded interrupted run {record.run_id} as failed")
+        return execute(ws, params_path, stage, window, progress=progress)

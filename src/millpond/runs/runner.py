@@ -1,0 +1,383 @@
+"""Execute stage notebooks with papermill and keep each execution as a run record.
+
+``execute_stage`` validates the parameter set, runs ``notebooks/<stage>.ipynb``
+into the run folder, scrubs secrets papermill wrote into it, reads back what the
+notebook glued (scrapbook), and records the run once. A failed notebook is
+recorded too, with papermill's banner pointing at the failing cell.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from millpond.config.params import STAGES, check_window, read_yaml, validate_use_case
+from millpond.config.secrets import redact
+from millpond.errors import MillpondError, ParamsError, StageFailedError
+from millpond.runs.store import RunRecord, RunStore, new_cycle_id
+from millpond.workspace import Workspace
+
+log = logging.getLogger(__name__)
+KERNEL_NAME = "millpond"
+CYCLE_COLUMNS = (
+    "window",
+    "champion",
+    "kpi",
+    "kpi_estimate",
+    "data_drift",
+    "model_drift",
+    "retrained",
+    "promoted",
+    "status",
+)
+
+
+def kernel_name() -> str:
+    """The project's kernel when installed (``make`` registers it in the venv), else the default Python kernel."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    return KERNEL_NAME if KERNEL_NAME in KernelSpecManager().find_kernel_specs() else "python3"
+
+
+def kernel_manager_logging_to(path: Path) -> type:
+    """A kernel manager class whose kernel process writes its own log lines (not cell output) to ``path``.
+
+    Cell output is captured in the notebook either way; this keeps IPKernelApp's
+    start-up and shutdown messages out of the terminal and cron logs, and in the run record.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+
+    class LoggedKernelManager(AsyncKernelManager):
+        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+            with open(path, "ab") as handle:  # the child keeps its own descriptor
+                kw["stdout"] = kw["stderr"] = handle
+                await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    return LoggedKernelManager
+
+
+_URL_PASSWORD = re.compile(r"://[^:/@\s]+:([^@\s]+)@")
+
+
+def _secret_strings(params: dict[str, Any]) -> set[str]:
+    """Leaf strings that :func:`redact` hides (and the password inside a URL)."""
+    found: set[str] = set()
+
+    def walk(raw: Any, clean: Any) -> None:
+        if isinstance(raw, dict):
+            for key, value in raw.items():
+                walk(value, clean.get(key) if isinstance(clean, dict) else None)
+        elif isinstance(raw, list):
+            for index, value in enumerate(raw):
+                walk(value, clean[index] if isinstance(clean, list) and index < len(clean) else None)
+        elif isinstance(raw, str) and raw != clean:
+            match = _URL_PASSWORD.search(raw)
+            found.add(match.group(1) if match else raw)
+
+    walk(params, redact(params))
+    return {s for s in found if len(s) >= 3}
+
+
+def scrub_notebook(path: Path, params: dict[str, Any]) -> None:
+    """Replace secret values papermill injected (source and metadata) with '***'."""
+    secrets = _secret_strings(params)
+    if not secrets or not path.exists():
+        return
+    text = path.read_text(encoding="utf-8")
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "***").replace(json.dumps(secret)[1:-1], "***")
+    path.write_text(text, encoding="utf-8")
+
+
+def _cell_timings(notebook: Path) -> dict[str, float]:
+    """Where a stage's time went: all cells, the stage cell (millpond imports + the work) and the glue cell
+    (scrapbook's import + glue); the runner adds kernel start and papermill's overhead as the rest."""
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+
+    def seconds(cell: Any) -> float:
+        return float(cell.get("metadata", {}).get("papermill", {}).get("duration") or 0.0)
+
+    stage = [seconds(c) for c in nb.cells if c.cell_type == "code" and "stages.run(" in c.source]
+    glue = [seconds(c) for c in nb.cells if "glue" in c.get("metadata", {}).get("tags", [])]
+    return {
+        "notebook_seconds": float(nb.metadata.get("papermill", {}).get("duration") or 0.0),
+        "cells_seconds": sum(seconds(c) for c in nb.cells),
+        "stage_cell_seconds": sum(stage),
+        "glue_cell_seconds": sum(glue),
+    }
+
+
+def _read_scraps(notebook: Path) -> dict[str, Any]:
+    import scrapbook as sb
+
+    try:
+        return {name: scrap.data for name, scrap in sb.read_notebook(str(notebook)).scraps.items()}
+    except Exception as exc:  # noqa: BLE001 - a notebook that died early has no scraps
+        log.debug("no scraps in %s: %s", notebook, exc)
+        return {}
+
+
+@dataclass
+class CycleResult:
+    """The runs of one cycle, in stage order."""
+
+    cycle_id: str
+    window: str
+    records: list[RunRecord] = field(default_factory=list)
+    error: str | None = None
+    bad_input: bool = False  # the failure was a parameter problem, not a stage
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def execute_stage(
+    ws: Workspace,
+    params_path: str | Path,
+    stage: str,
+    window: str,
+    *,
+    cycle_id: str | None = None,
+    order: int | None = None,
+    overrides: dict[str, Any] | None = None,
+    progress: bool = False,
+    extra: dict[str, Any] | None = None,
+) -> RunRecord:
+    """Run one stage notebook for one window and record it. Raises after recording when the stage fails."""
+    if stage not in STAGES:
+        from millpond.errors import did_you_mean
+
+        raise ParamsError(f"Unknown stage {stage!r}.{did_you_mean(stage, STAGES)} Stages: {', '.join(STAGES)}.")
+    check_window(window)
+    runs = RunStore(ws.runs)
+    path = ws.resolve(params_path)
+    raw: dict[str, Any] = {}
+    started = datetime.now(UTC)
+    try:
+        raw = {**read_yaml(path), **(overrides or {})}
+        use_case = validate_use_case(raw, source=str(params_path))
+        name = use_case.use_case
+    except ParamsError as exc:
+        name = str(raw.get("use_case") or "")
+        name = name if name.replace("-", "_").isidentifier() else Path(params_path).stem
+        cycle_id = cycle_id or new_cycle_id(name, window)
+        run_dir = runs.prepare(cycle_id, order or STAGES.index(stage) + 1, stage)
+        write_report(run_dir, name, stage, window, "failed", str(exc))
+        runs.record(
+            run_dir,
+            use_case=name,
+            window=window,
+            stage=stage,
+            params=raw,
+            status="failed",
+            started_at=started,
+            finished_at=datetime.now(UTC),
+            error=str(exc),
+            repo_dir=ws.root,
+        )
+        raise
+    cycle_id = cycle_id or new_cycle_id(name, window)
+    order = order or STAGES.index(stage) + 1
+    run_dir = runs.prepare(cycle_id, order, stage)
+    run_id = f"{cycle_id}/{run_dir.name}"
+    notebook_out = run_dir / "notebook.ipynb"
+    parameters = {**raw, "window": window, "run_id": run_id, "run_dir": str(run_dir), "workspace": str(ws.root)}
+    status, error = "succeeded", None
+    # Kernels inherit this: OpenMP threads that spin while waiting make a busy 2-core machine crawl.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    clock = time.perf_counter()
+    try:
+        import papermill as pm
+
+        pm.execute_notebook(
+            str(ws.notebooks / f"{stage}.ipynb"),
+            str(notebook_out),
+            parameters=parameters,
+            kernel_name=kernel_name(),
+            cwd=str(ws.root),
+            progress_bar=progress,
+            log_output=False,
+            kernel_manager_class=kernel_manager_logging_to(run_dir / "kernel.log"),
+        )
+    except Exception as exc:  # noqa: BLE001 - every failure is recorded, then re-raised as StageFailedError
+        status = "failed"
+        ename, evalue = getattr(exc, "ename", type(exc).__name__), getattr(exc, "evalue", str(exc))
+        error = f"{ename}: {evalue}"
+    wall = time.perf_counter() - clock
+    scrub_notebook(notebook_out, raw)
+    scraps = _read_scraps(notebook_out) if notebook_out.exists() else {}
+    if status == "succeeded":
+        status = str(scraps.get("status", "succeeded"))
+    timings = {"wall_seconds": wall}
+    if notebook_out.exists():
+        timings.update(_cell_timings(notebook_out))
+        timings["kernel_and_overhead_seconds"] = max(0.0, wall - timings["cells_seconds"])
+    summary = scraps.get("summary") or {}
+    write_report(
+        run_dir,
+        name,
+        stage,
+        window,
+        status,
+        error or (str(scraps.get("reason") or "") if status == "skipped" else None),
+    )
+    record = runs.record(
+        run_dir,
+        use_case=name,
+        window=window,
+        stage=stage,
+        params=raw,
+        status=status,
+        started_at=started,
+        finished_at=datetime.now(UTC),
+        error=error,
+        skip_reason=str(scraps.get("reason") or "") if status == "skipped" else None,
+        scraps=scraps,
+        inputs=summary.get("inputs"),
+        outputs=summary.get("outputs"),
+        repo_dir=ws.root,
+        extra={**(extra or {}), "timings": timings, "reason": scraps.get("reason", "")},
+    )
+    if status == "failed":
+        raise StageFailedError(
+            f"Stage {stage!r} failed for window {window!r}: {error}\n"
+            f"The executed notebook shows the failing cell: {ws.relative(notebook_out)} "
+            f"(millpond runs show {record.run_id})."
+        )
+    return record
+
+
+def cycle_params_change(ws: Workspace, params_path: str | Path, use_case: str) -> dict[str, Any]:
+    """The params diff against the use case's previous run, for the manifests of a new cycle."""
+    from millpond.runs.params_diff import params_change
+
+    try:
+        return params_change(RunStore(ws.runs), use_case, read_yaml(ws.resolve(params_path)))
+    except MillpondError as exc:  # bad YAML is reported by the stage itself; a damaged record by `runs verify`
+        return {"unavailable": str(exc)}
+
+
+def run_cycle(
+    ws: Workspace,
+    params_path: str | Path,
+    window: str,
+    *,
+    stages: tuple[str, ...] = STAGES,
+    progress: bool = False,
+    on_stage: Any = None,
+) -> CycleResult:
+    """Run the stages of one window in order, stopping at the first failure."""
+    check_window(window)
+    try:
+        name = str(read_yaml(ws.resolve(params_path)).get("use_case") or "")
+    except ParamsError:
+        name = ""
+    name = name if name.replace("-", "_").isidentifier() else Path(params_path).stem
+    result = CycleResult(cycle_id=new_cycle_id(name, window), window=window)
+    runs = RunStore(ws.runs)
+    extra = {"params_change": cycle_params_change(ws, params_path, name)}
+    for order, stage in enumerate(stages, start=1):
+        if on_stage is not None:  # a live status line: on_stage(stage, index, total)
+            on_stage(stage, order, len(stages))
+        try:
+            execute_stage(
+                ws, params_path, stage, window, cycle_id=result.cycle_id, order=order, progress=progress, extra=extra
+            )
+        except MillpondError as exc:
+            result.error = str(exc)
+            result.bad_input = isinstance(exc, ParamsError)
+            from millpond.governance.notifications import notify_failure
+
+            notify_failure(ws, params_path, name, window, f"stage {stage}: {exc}")
+            break
+    result.records = runs.cycle(result.cycle_id)
+    refresh_runs_index(ws)
+    return result
+
+
+def write_report(run_dir: Path, use_case: str, stage: str, window: str, status: str, error: str | None) -> None:
+    """Render the run folder's notebook as report.html before it is recorded (a report failure only warns)."""
+    from millpond.errors import ReportError
+    from millpond.runs.report import render_report
+
+    run_id = f"{run_dir.parent.name}/{run_dir.name}"
+    try:
+        render_report(
+            run_dir,
+            title=f"{use_case} · {stage} · {window}",
+            status=status,
+            meta=f"run {run_id}",
+            error=error if status == "failed" else None,
+        )
+    except ReportError as exc:
+        log.warning("%s", exc)
+
+
+def refresh_runs_index(ws: Workspace) -> Path | None:
+    """Rewrite runs/index.html (the cycle calls it at its end); a failure only warns."""
+    from millpond.runs.report import write_runs_index
+
+    try:
+        return write_runs_index(ws)
+    except (MillpondError, OSError) as exc:
+        log.warning("runs/index.html not refreshed: %s", exc)
+        return None
+
+
+def cycle_row(result: CycleResult) -> dict[str, Any]:
+    """One line of the cycle table, read from the run records' glued summaries."""
+    by_stage = {r.stage: r for r in result.records}
+
+    def summary(stage: str) -> dict[str, Any]:
+        record = by_stage.get(stage)
+        return (record.scraps or {}).get("summary") or {} if record and record.status == "succeeded" else {}
+
+    score, drift, train, promote = summary("score"), summary("drift"), summary("train"), summary("promote")
+    promoted = bool(promote.get("promoted"))
+    champion = promote.get("candidate") if promoted else (score.get("champion") or promote.get("champion_before"))
+    kpi = next(iter((score.get("kpi") or {}).values()), None)
+    failed = [r.stage for r in result.records if r.status == "failed"]
+
+    def flag(stage_summary: dict[str, Any], key: str) -> str:
+        return "-" if key not in stage_summary else ("yes" if stage_summary[key] else "no")
+
+    return {
+        "window": result.window,
+        "champion": champion or "-",
+        "kpi": f"{kpi:.4f}" if isinstance(kpi, float) else "-",
+        "kpi_estimate": _estimate_cell(drift),
+        "data_drift": flag(drift, "data_drift"),
+        "model_drift": flag(drift, "model_drift"),
+        "retrained": "yes" if train else "no",
+        "promoted": "yes" if promoted else ("awaiting approval" if promote.get("awaiting_approval") else "no"),
+        "status": f"failed at {failed[0]}" if failed else ("ok" if result.ok else "failed"),
+    }
+
+
+def _estimate_cell(drift: dict[str, Any]) -> str:
+    """The label-free KPI estimate, marked '!' when the realised KPI diverges from it (concept-like drift)."""
+    estimate = drift.get("kpi_estimate")
+    if not isinstance(estimate, float):
+        return "-"
+    return f"{estimate:.4f}" + ("!" if drift.get("estimate_trusted") is False else "")
+
+
+def completed_cycle(ws: Workspace, use_case: str, window: str) -> CycleResult | None:
+    """The latest cycle of ``window`` whose every stage succeeded or skipped, if any."""
+    runs = RunStore(ws.runs)
+    for record in runs.list(use_case=use_case, window=window, stage="promote"):
+        if record.status in ("succeeded", "skipped"):
+            records = runs.cycle(record.cycle_id)
+            if len(records) == len(STAGES) and all(r.status != "failed" for r in records):
+                return CycleResult(cycle_id=record.cycle_id, window=window, records=records)
+    return None

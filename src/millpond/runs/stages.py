@@ -1,0 +1,691 @@
+"""The five stages of a cycle as plain functions; each stage notebook calls one.
+
+A stage returns a :class:`StageResult`: status (``succeeded`` or ``skipped``
+with a reason), a small summary (glued with scrapbook) and small tables for the
+reader. Stages talk to each other only through the stores: marts, models and
+the monitoring log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from millpond.config.params import UseCase, check_window
+from millpond.errors import ModelVersionNotFoundError
+from millpond.governance.deployment import promote_and_smoke_test
+from millpond.governance.promotion import Rival, decide_governed
+from millpond.marts.store import MartStore, ingest
+from millpond.models.monitoring import MonitoringLog
+from millpond.models.store import ModelStore, ModelVersion
+from millpond.models.training import FitResult, fit, holdout_mask, input_schema, split_training_data
+from millpond.runs.provenance import code_version
+from millpond.scoring.input_contract import InputContract
+from millpond.workspace import Workspace
+
+ACTOR = "millpond cycle"
+
+
+@dataclass
+class StageResult:
+    """What a stage did, for the run record and the reader."""
+
+    stage: str
+    status: str = "succeeded"
+    reason: str = ""
+    summary: dict[str, Any] = field(default_factory=dict)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)  # for the notebook's plots only: neither displayed nor glued
+
+    def display(self) -> None:
+        """Show the status line and the tables in the notebook."""
+        from IPython.display import Markdown, display
+
+        line = f"**{self.stage}: {self.status}**" + (f" — {self.reason}" if self.reason else "")
+        display(Markdown(line))
+        if self.summary:
+            display(pd.Series(self.summary, dtype="object").to_frame("value"))
+        for title, table in self.tables.items():
+            display(Markdown(f"#### {title}"))
+            display(table)
+
+    def glue(self) -> None:
+        """Record status, reason and summary in the notebook with scrapbook (summaries only, never datasets)."""
+        from millpond.runs.kernel_imports import skip_unused_format_checkers
+
+        skip_unused_format_checkers()  # the kernel's first import of jsonschema comes through scrapbook
+        import scrapbook as sb
+
+        sb.glue("stage", self.stage)
+        sb.glue("status", self.status)
+        sb.glue("reason", self.reason)
+        sb.glue("summary", _jsonable(self.summary))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):
+        return value.item()
+    return value
+
+
+@dataclass
+class StageContext:
+    """Everything a stage needs: the workspace, the validated use case, the window and where to record."""
+
+    workspace: Workspace
+    use_case: UseCase
+    window: str
+    run_id: str | None = None
+    run_dir: Path | None = None
+
+    @classmethod
+    def from_namespace(cls, namespace: dict[str, Any]) -> StageContext:
+        """Build the context from a notebook's parameters (papermill injects them as globals)."""
+        ws = Workspace.find(namespace.get("workspace") or None)
+        run_dir = namespace.get("run_dir") or None
+        return cls(
+            workspace=ws,
+            use_case=UseCase.from_namespace(namespace),
+            window=check_window(str(namespace["window"])),
+            run_id=namespace.get("run_id") or None,
+            run_dir=Path(run_dir) if run_dir else None,
+        )
+
+    @property
+    def name(self) -> str:
+        return self.use_case.use_case
+
+    @property
+    def marts(self) -> MartStore:
+        return MartStore(self.workspace.feature_marts)
+
+    @property
+    def models(self) -> ModelStore:
+        return ModelStore(self.workspace.model_store)
+
+    @property
+    def log(self) -> MonitoringLog:
+        return MonitoringLog(self.workspace.model_store, self.name)
+
+    def champion(self) -> ModelVersion | None:
+        try:
+            return self.models.get(self.name, "champion")
+        except ModelVersionNotFoundError:
+            return None
+
+    def output(self, name: str) -> Path | None:
+        """A path under the run record's outputs/ folder (None outside a recorded run)."""
+        if self.run_dir is None:
+            return None
+        folder = self.run_dir / "outputs"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / name
+
+
+def run_ingest(ctx: StageContext) -> StageResult:
+    """Validate the window's raw rows and store them as a mart version."""
+    from millpond.runs.progress import rows_reporter
+
+    quarantine = ctx.run_dir / "outputs" / "quarantine.csv" if ctx.run_dir is not None else None
+    show, finish = rows_reporter(f"ingest {ctx.window}", "checked")  # big inputs: a line every 15 s in the notebook
+    try:
+        result = ingest(
+            ctx.workspace, ctx.use_case, ctx.window, run_id=ctx.run_id, quarantine=quarantine, on_progress=show
+        )
+    finally:
+        finish()
+    version = result.version
+    summary = {
+        "mart_version": version.version,
+        "rows": version.rows,
+        "sha256": version.sha256,
+        "source": version.manifest["source"].get("path") or version.manifest["source"].get("url"),
+        "created": result.created,
+    }
+    if result.warnings:
+        summary["warnings"] = result.warnings
+    if result.windows:
+        summary["windows_rebuilt"] = result.windows
+    reason = "" if result.created else f"identical input: version {version.version} already stored, nothing written"
+    tables = {"first rows": version.head(5), "numeric summary": version.describe().round(3)}
+    return StageResult("ingest", "succeeded", reason, summary, tables)
+
+
+def run_score(ctx: StageContext) -> StageResult:
+    """Score the window's mart in record batches with the champion (and the challenger, shadow or split), capture
+    inputs and predictions per model version, and log KPIs per version when labels are present."""
+    from millpond.scoring.batch import Scorer, score_file
+    from millpond.scoring.capture import CaptureStore
+
+    champion = ctx.champion()
+    if champion is None:
+        return StageResult("score", "skipped", "no champion yet: nothing to score with")
+    scorer = Scorer.load(ctx.models, ctx.name, champion.version, role="champion", use_case=ctx.use_case)
+    challenger = None
+    challenger_version = ctx.models.aliases(ctx.name).get("challenger")
+    if challenger_version and challenger_version != scorer.version:
+        challenger = Scorer.load(ctx.models, ctx.name, challenger_version, role="challenger", use_case=ctx.use_case)
+    mart = ctx.marts.latest(ctx.name, ctx.window)
+    captures = CaptureStore(ctx.workspace.model_store, ctx.name)
+    from millpond.runs.progress import StatusLine
+
+    status = StatusLine()  # shows "scored N of M rows" only on a terminal (silent inside a papermill kernel)
+    try:
+        result = score_file(
+            mart.data_path,
+            scorer,
+            challenger=challenger,
+            captures=captures,
+            window=ctx.window,
+            run_id=ctx.run_id,
+            on_progress=status.rows_callback(),
+        )
+    finally:
+        status.clear()
+    summary: dict[str, Any] = {
+        "champion": scorer.version,
+        "challenger": challenger.version if challenger else None,
+        "challenger_mode": ctx.use_case.scoring.challenger_mode if challenger else None,
+        "mart_version": mart.version,
+        "rows": result.rows,
+        "served": result.served,
+        "captures": {v: ctx.workspace.relative(p) for v, p in result.captures.items()},
+    }
+    for s in (scorer, challenger):
+        if s is not None and s.version in result.metrics:
+            ctx.log.append(
+                "model_kpi",
+                ctx.window,
+                model_version=s.version,
+                role=s.role,
+                metrics=result.metrics[s.version],
+                run_id=ctx.run_id,
+                source="mart",
+            )
+    if scorer.version in result.metrics:
+        metrics = result.metrics[scorer.version]
+        ctx.log.append("kpi", ctx.window, model_version=scorer.version, metrics=metrics, run_id=ctx.run_id)
+        summary["kpi"] = {ctx.use_case.promotion.metric: metrics.get(ctx.use_case.promotion.metric)}
+    return StageResult("score", "succeeded", "", summary, {"prediction sample": result.sample})
+
+
+def _training_frame(ctx: StageContext, version: ModelVersion) -> pd.DataFrame:
+    """The rows the model was trained on, rebuilt from the mart versions in its lineage."""
+    marts = ctx.marts
+    frames = [marts.get(ctx.name, item["version"]).read() for item in version.metadata["training_marts"]]
+    return pd.concat(frames, ignore_index=True)
+
+
+def run_drift(ctx: StageContext) -> StageResult:
+    """Data drift (champion's training data vs this window) and model drift (KPI vs T-1, T-2)."""
+    from millpond.drift.stats import dataset_verdict, drift_table
+
+    champion = ctx.champion()
+    if champion is None:
+        return StageResult("drift", "skipped", "no champion yet: no reference data to compare with")
+    uc = ctx.use_case
+    reference = _training_frame(ctx, champion)
+    mart = ctx.marts.latest(ctx.name, ctx.window)
+    current = mart.read()
+    table = drift_table(
+        reference,
+        current,
+        numeric=uc.numeric_columns,
+        categorical=uc.categorical_columns,
+        thresholds=uc.drift,
+        importance=champion.metadata.get("importance"),
+    )
+    verdict = dataset_verdict(table, uc.drift)
+    perf = champion_performance(ctx, champion, current)
+    model = perf["model"]
+    entry = {
+        "champion": champion.version,
+        "data_drift": bool(verdict["drift_detected"]),
+        "model_drift": bool(model["model_drift"]),
+        "impact_total": float(verdict["impact_total"]),
+        "drifted_features": list(verdict["drifted_features"]),
+        "kpi": perf["kpi"],
+        "kpi_interval": perf["kpi_interval"],
+        "kpi_history": perf["history"],
+        "kpi_benchmark": uc.drift.kpi_benchmark,
+        "kpi_basis": perf["basis"],
+        "kpi_estimate": perf["estimate"],
+        "kpi_estimate_interval": perf["estimate_interval"],
+        "kpi_estimate_is_estimate": True,
+        **perf["check"],
+    }
+    ctx.log.append("drift", ctx.window, run_id=ctx.run_id, **entry)
+    out = ctx.output("drift_table.csv")
+    if out is not None:
+        table.to_csv(out, index=False)
+    comparison = _write_comparison(ctx, reference, current)
+    reason = "; ".join(
+        part
+        for part in (
+            "impactful data drift in " + ", ".join(verdict["drifted_features"])
+            if verdict["drift_detected"]
+            else "no impactful data drift",
+            model["reason"],
+            perf["check"]["estimate_note"] if perf["check"]["estimate_trusted"] is not True else "",
+        )
+        if part
+    )
+    summary = {
+        **entry,
+        "model_drift_reason": model["reason"],
+        "n_drifted": int(verdict["n_drifted"]),
+        "mart_version": mart.version,
+        **comparison,
+    }
+    if entry["data_drift"] or entry["model_drift"]:
+        _notify(
+            ctx,
+            "drift",
+            reason=reason,
+            data_drift=entry["data_drift"],
+            model_drift=entry["model_drift"],
+            drifted_features=entry["drifted_features"],
+            kpi=entry["kpi"],
+            kpi_estimate=entry["kpi_estimate"],
+        )
+    tables = {"drift per feature (by impact)": table.round(4)}
+    history = estimate_history(ctx.log, ctx.window, uc.drift.estimate_tolerance)
+    if not history.empty:
+        tables["estimated vs realised KPI (roc_auc) per window"] = history.round(4)
+    data = {
+        "table": table,
+        "reference": reference,
+        "current": current,
+        "numeric": uc.numeric_columns,
+        "categorical": uc.categorical_columns,
+        "estimates": history,
+    }
+    return StageResult("drift", "succeeded", reason, summary, tables, data)
+
+
+def _notify(ctx: StageContext, event: str, **fields: Any) -> None:
+    """Send a notification (events log + audit always; e-mail/webhook when configured); never raises."""
+    import logging
+
+    from millpond.governance.notifications import notify
+
+    try:
+        notify(
+            ctx.workspace,
+            ctx.name,
+            ctx.use_case.notify,
+            event,
+            actor=ACTOR,
+            window=ctx.window,
+            run_id=ctx.run_id,
+            **fields,
+        )
+    except Exception as exc:  # noqa: BLE001 - a notification never fails the cycle
+        logging.getLogger(__name__).warning("notification %s failed: %s", event, exc)
+
+
+def _audit(ctx: StageContext, action: str, *, reason: str, **fields: Any) -> None:
+    from millpond.governance.audit import AuditLog
+
+    AuditLog(ctx.workspace.model_store, ctx.name).append(
+        action, actor=ACTOR, reason=reason, window=ctx.window, run_id=ctx.run_id, **fields
+    )
+
+
+def champion_performance(ctx: StageContext, champion: ModelVersion, current: pd.DataFrame) -> dict[str, Any]:
+    """The champion's KPI at this window with a bootstrap interval (labels in the mart) and its label-free CBPE estimate
+    (isotonic calibration on the champion's labelled out-of-sample rows, see calibration_rows), model drift against T-1, T-2 and the benchmark."""
+    from millpond.drift.performance import (
+        Calibrator,
+        Interval,
+        bootstrap_metric,
+        compare_kpi,
+        estimate_check,
+        estimate_interval,
+    )
+    from millpond.models.training import predict_scores
+
+    uc = ctx.use_case
+    policy = uc.drift
+    metric = uc.promotion.metric
+    model = ctx.models.load(ctx.name, champion.version)[0]
+    scores = predict_scores(model, current[uc.feature_columns], uc)
+    labelled = current[uc.target].notna().to_numpy() if uc.target in current.columns else np.zeros(len(current), bool)
+    interval: Interval | None = None
+    kpi: float | None = None
+    if (
+        labelled.sum() >= 2
+    ):  # every params metric is bootstrapped; an unknown one raises DriftError naming the valid ones
+        y = current[uc.target].to_numpy()[labelled]
+        interval = bootstrap_metric(
+            metric,
+            y,
+            scores[labelled],
+            resamples=policy.bootstrap_resamples,
+            confidence=policy.confidence,
+            threshold=uc.scoring.threshold,
+        )
+        kpi = interval.value
+    estimate: Interval | None = None
+    if uc.task == "classification":
+        rows = calibration_rows(ctx, champion)
+        if rows is not None and len(np.unique(rows[uc.target])) == 2:
+            calibrator = Calibrator.fit(rows[uc.target].to_numpy(), predict_scores(model, rows[uc.feature_columns], uc))
+            estimate = estimate_interval(
+                scores, calibrator, resamples=policy.bootstrap_resamples, confidence=policy.confidence
+            )
+    history = ctx.log.kpi_history(metric, before=ctx.window)
+    basis = "realised"
+    target = interval
+    if target is None and estimate is not None and metric == "roc_auc":
+        target, basis = estimate, "estimate"
+    if target is None:
+        result = {
+            "model_drift": False,
+            "reason": "no labels and no estimate: model drift not assessed",
+            "baseline": None,
+            "delta": None,
+        }
+        basis = "none"
+    else:
+        result = compare_kpi(
+            target,
+            history,
+            policy.kpi_benchmark,
+            tolerance=policy.kpi_tolerance,
+            higher_is_better=uc.metric_higher_is_better,
+        )
+        if basis == "estimate":
+            result["reason"] = "ESTIMATED (no labels yet): " + result["reason"]
+    realised_auc = kpi if metric == "roc_auc" else None
+    return {
+        "kpi": kpi,
+        "kpi_interval": interval.as_dict() if interval else None,
+        "history": history,
+        "basis": basis,
+        "estimate": estimate.value if estimate else None,
+        "estimate_interval": estimate.as_dict() if estimate else None,
+        "check": estimate_check(estimate.value if estimate else None, realised_auc, policy.estimate_tolerance),
+        "model": result,
+    }
+
+
+CALIBRATION_WINDOWS = (
+    6  # at most this many labelled windows after the champion's training window calibrate its CBPE estimate
+)
+
+
+def calibration_rows(ctx: StageContext, champion: ModelVersion) -> pd.DataFrame | None:
+    """The champion's labelled out-of-sample rows before this window: the held-out rows of the window it was trained
+    for, plus every labelled row of the (at most ``CALIBRATION_WINDOWS``) later windows before ``ctx.window``.
+
+    None when the champion's training mart is unknown. More rows than the ~25% holdout of one window keep the
+    isotonic calibration from overfitting its sparse high-score steps, which inflated the CBPE estimate under
+    covariate shift (scores moving into that region) by ~0.02 AUC on the demo.
+    """
+    uc = ctx.use_case
+    trained_for = champion.metadata.get("trained_for_window")
+    marts = [m for m in champion.metadata.get("training_marts", []) if m.get("window") == trained_for]
+    if not marts:
+        return None
+    frame = ctx.marts.get(ctx.name, marts[-1]["version"]).read()
+    parts = [frame[holdout_mask(frame, uc)]]
+    later = [w for w in ctx.marts.windows(ctx.name) if trained_for < w < ctx.window][-CALIBRATION_WINDOWS:]
+    for window in later:
+        part = ctx.marts.latest(ctx.name, window).read()
+        if uc.target in part.columns:
+            parts.append(part[part[uc.target].notna()])
+    rows = pd.concat(parts, ignore_index=True)
+    return rows[rows[uc.target].notna()]
+
+
+def estimate_history(log: MonitoringLog, window: str, tolerance: float) -> pd.DataFrame:
+    """Per window up to ``window``: the label-free estimate logged by the drift stage and the realised ROC AUC
+    (from the mart, or from late labels added with ``millpond labels add``), with their gap."""
+    estimates = {e["window"]: e.get("kpi_estimate") for e in log.entries("drift") if e["window"] <= window}
+    realised = {e["window"]: e.get("metrics", {}).get("roc_auc") for e in log.entries("kpi") if e["window"] <= window}
+    rows = []
+    for w in sorted(estimates):
+        est, real = estimates[w], realised.get(w)
+        gap = est - real if est is not None and real is not None else None
+        rows.append(
+            {
+                "window": w,
+                "estimated": est,
+                "realised": real,
+                "gap": gap,
+                "trusted": None if gap is None else abs(gap) <= tolerance,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _write_comparison(ctx: StageContext, reference: pd.DataFrame, current: pd.DataFrame) -> dict[str, str]:
+    """The sweetviz comparison in the run's outputs/ (only inside a recorded run); its link, or why it is missing."""
+    from millpond.drift.comparison_report import COMPARISON, write_comparison
+    from millpond.errors import ReportError
+
+    out = ctx.output(COMPARISON)
+    if out is None:
+        return {}
+    try:
+        write_comparison(reference, current, out, features=ctx.use_case.feature_columns, target=ctx.use_case.target)
+    except ReportError as exc:
+        return {"comparison_error": str(exc)}
+    return {"comparison": f"outputs/{COMPARISON}"}
+
+
+def retrain_reasons(ctx: StageContext) -> list[str]:
+    """Why the policy asks for a new candidate at this window (empty: it does not)."""
+    champion = ctx.champion()
+    if champion is None:
+        return ["no champion yet"]
+    policy = ctx.use_case.retrain
+    reasons = []
+    drift = ctx.log.latest("drift", ctx.window)
+    if drift is not None and policy.on_data_drift and drift["data_drift"]:
+        reasons.append("impactful data drift")
+    if drift is not None and policy.on_model_drift and drift["model_drift"]:
+        reasons.append("model drift")
+    if policy.every_n_windows:
+        trained_for = champion.metadata.get("trained_for_window", "")
+        age = len([w for w in ctx.marts.windows(ctx.name) if trained_for < w <= ctx.window])
+        if age >= policy.every_n_windows:
+            reasons.append(f"schedule: champion is {age} windows old")
+    return reasons
+
+
+def run_train(ctx: StageContext) -> StageResult:
+    """Fit a candidate on the training windows when the retrain policy asks for one."""
+    reasons = retrain_reasons(ctx)
+    if not reasons:
+        return StageResult(
+            "train", "skipped", "retrain policy not triggered: no impactful drift, no model drift, not due"
+        )
+    uc = ctx.use_case
+    versions = ctx.marts.window_span(ctx.name, ctx.window, uc.training.windows)
+    train, holdout, windows = split_training_data([(v.window, v.read()) for v in versions], ctx.window, uc)
+    result = fit(train, holdout, uc, windows=windows)
+    metadata = {
+        "use_case": uc.use_case,
+        "task": uc.task,
+        "family": uc.model.family,
+        "model_params": {**uc.model.params, **result.best_params},
+        "metrics": result.metrics,
+        "importance": result.importance,
+        "train_rows": result.train_rows,
+        "holdout_rows": result.holdout_rows,
+        "fit_seconds": result.fit_seconds,
+        "profile": result.profile,
+        "search": _search_record(result),
+        "trained_for_window": ctx.window,
+        "training_marts": [{"version": v.version, "window": v.window, "sha256": v.sha256} for v in versions],
+        "input_schema": input_schema(uc),
+        "input_contract": InputContract.from_training(train, uc).as_dict(),
+        "input_example": train[uc.feature_columns].head(5).to_dict(orient="records"),
+        "retrain_reasons": reasons,
+        "run_id": ctx.run_id,
+        "code": code_version(ctx.workspace.root),
+        "params": uc.model_dump(mode="json"),
+        "column_order": list(
+            uc.columns
+        ),  # metadata.json sorts keys; feature order (and so the model bytes) follows this
+    }
+    saved = ctx.models.save(ctx.name, result.model, metadata)
+    importance = pd.Series(result.importance).sort_values(ascending=False).to_frame("importance")
+    summary = {
+        "candidate": saved.version,
+        "reasons": reasons,
+        "train_rows": result.train_rows,
+        "holdout_rows": result.holdout_rows,
+        "windows": [v.window for v in versions],
+        "metrics": {k: round(v, 4) for k, v in result.metrics.items()},
+        "profile": {
+            k: (round(v, 4) if isinstance(v, float) else v) for k, v in saved.metadata.get("profile", {}).items()
+        },
+    }
+    tables = {"feature importance (normalised)": importance.round(4)}
+    if result.search is not None:
+        summary["search"] = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in result.search.summary.items()}
+        tables["search iterations"] = result.search.iterations.round(4)
+        out = ctx.output("search_iterations.csv")
+        if out is not None:
+            result.search.iterations.to_csv(out, index=False)
+    data = {"task": uc.task, "holdout_scores": result.holdout_scores, "importance": importance}
+    _notify(ctx, "retrain", reason="; ".join(reasons), candidate=saved.version, metrics=summary["metrics"])
+    return StageResult("train", "succeeded", "; ".join(reasons), summary, tables, data)
+
+
+def _search_record(result: FitResult) -> dict[str, Any] | None:
+    """The search summary and every iteration, as stored in the model's metadata."""
+    if result.search is None:
+        return None
+    return {**result.search.summary, "iterations": result.search.iterations.to_dict(orient="records")}
+
+
+def find_candidate(ctx: StageContext) -> ModelVersion | None:
+    """The newest model version trained for this window that has no decision yet."""
+    decided = {e.get("candidate") for e in ctx.log.entries("decision")}
+    try:
+        versions = ctx.models.versions(ctx.name)
+    except ModelVersionNotFoundError:
+        return None
+    pending = [v for v in versions if v.metadata.get("trained_for_window") == ctx.window and v.version not in decided]
+    return pending[-1] if pending else None
+
+
+def rivals_for(ctx: StageContext, candidate: str) -> list[Rival]:
+    """The champion, then (with ``promotion.compare_previous``) the models that were champion at T-1 and T-2.
+
+    The champion of an earlier window is the model whose KPI the score stage logged for it, else the alias history's
+    earlier champions; versions equal to the champion or the candidate are skipped.
+    """
+    champion = ctx.champion()
+    if champion is None:
+        return []
+    rivals = [Rival("champion", champion.version, ctx.models.load(ctx.name, champion.version)[0])]
+    if not ctx.use_case.promotion.compare_previous:
+        return rivals
+    per_window: dict[str, str] = {}
+    for entry in ctx.log.entries("kpi"):
+        if entry["window"] < ctx.window and entry.get("model_version"):
+            per_window[entry["window"]] = str(entry["model_version"])
+    earlier = [(f"champion of {w}", v) for w, v in sorted(per_window.items())[-2:][::-1]]
+    if len(earlier) < 2:
+        seen = [e.get("to") for e in ctx.models.history(ctx.name) if e.get("alias") == "champion" and e.get("to")]
+        earlier += [("earlier champion", v) for v in reversed(seen)]
+    taken = {champion.version, candidate}
+    for role, version in earlier:
+        if version in taken or len(rivals) >= 3:
+            continue
+        try:
+            rivals.append(Rival(role, version, ctx.models.load(ctx.name, version)[0]))
+            taken.add(version)
+        except ModelVersionNotFoundError:  # removed by gc: compare with what is left
+            continue
+    return rivals
+
+
+def run_promote(ctx: StageContext) -> StageResult:
+    """Compare the window's candidate with the champion and the champions of T-1 and T-2 on the same held-out labelled
+    rows (paired bootstrap), apply the policy, then promote (auto) or stop at 'awaiting approval' (manual)."""
+    candidate = find_candidate(ctx)
+    if candidate is None:
+        return StageResult("promote", "skipped", "no undecided candidate trained for this window")
+    uc = ctx.use_case
+    current = ctx.marts.latest(ctx.name, ctx.window).read()
+    labelled = current[holdout_mask(current, uc)]
+    candidate_model, candidate = ctx.models.load(ctx.name, candidate.version)
+    champion = ctx.champion()
+    decision, comparison = decide_governed(candidate_model, rivals_for(ctx, candidate.version), labelled, uc)
+    summary: dict[str, Any] = {
+        "candidate": candidate.version,
+        "champion_before": champion.version if champion else None,
+        **decision.as_dict(),
+    }
+    summary["comparison"] = comparison.round(5).to_dict(orient="records")
+    tables = (
+        {"paired comparison on the held-out rows (gain = candidate better)": comparison.round(4)}
+        if not comparison.empty
+        else {}
+    )
+    record = {
+        "candidate": candidate.version,
+        "run_id": ctx.run_id,
+        "comparison": summary["comparison"],
+        **decision.as_dict(),
+    }
+    if decision.promote and uc.promotion.approval == "manual":
+        ctx.log.append("decision", ctx.window, outcome="awaiting_approval", **record)
+        _audit(ctx, "awaiting_approval", reason=decision.reason, version=candidate.version)
+        _notify(
+            ctx,
+            "awaiting_approval",
+            reason=decision.reason,
+            candidate=candidate.version,
+            approve=f"millpond models approve {ctx.name} {candidate.version} --by NAME --reason TEXT",
+        )
+        return StageResult(
+            "promote",
+            "succeeded",
+            "awaiting approval: " + decision.reason,
+            {**summary, "promoted": False, "awaiting_approval": True},
+            tables,
+        )
+    if not decision.promote:
+        ctx.log.append("decision", ctx.window, outcome="rejected", **record)
+        _audit(ctx, "rejection", reason=decision.reason, version=candidate.version)
+        _notify(ctx, "rejection", reason=decision.reason, candidate=candidate.version)
+        return StageResult(
+            "promote", "succeeded", "rejected: " + decision.reason, {**summary, "promoted": False}, tables
+        )
+    outcome = promote_and_smoke_test(
+        ctx.workspace, uc, candidate.version, actor=ACTOR, reason=decision.reason, window=ctx.window, run_id=ctx.run_id
+    )
+    ctx.log.append("decision", ctx.window, outcome=outcome["outcome"], smoke=outcome["smoke"] or None, **record)
+    if outcome["outcome"] == "rolled_back":
+        return StageResult(
+            "promote",
+            "succeeded",
+            f"rolled back: smoke test failed ({outcome['smoke']})",
+            {**summary, "promoted": False},
+            tables,
+        )
+    return StageResult("promote", "succeeded", "promoted: " + decision.reason, {**summary, "promoted": True}, tables)
+
+
+RUNNERS = {"ingest": run_ingest, "score": run_score, "drift": run_drift, "train": run_train, "promote": run_promote}
+
+
+def run(stage: str, namespace: dict[str, Any]) -> StageResult:
+    """Run ``stage`` with a notebook's parameters (the one call each stage notebook makes)."""
+    ctx = StageContext.from_namespace(namespace)
+    return RUNNERS[stage](ctx)

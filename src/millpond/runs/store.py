@@ -1,0 +1,469 @@
+"""Immutable run records: one folder per executed stage notebook, and a SQLite index to query them.
+
+``runs/<cycle_id>/<NN>-<stage>/`` holds ``notebook.ipynb``, ``outputs/`` and ``manifest.json``;
+``runs/index.sqlite`` has one row per run. ``RunStore.prepare`` makes the folder, the executor
+writes into it, ``RunStore.record`` writes the manifest once, makes every file read-only and
+adds the index row last, so a crash leaves a folder that ``verify`` reports and ``reindex`` adds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from millpond.config.secrets import redact, redact_url
+from millpond.errors import RunError, RunIntegrityError, RunNotFoundError, did_you_mean
+from millpond.runs.provenance import code_version, package_versions
+from millpond.store.files import atomic_write_json, make_read_only, read_json, sha256_file
+
+STATUSES = ("succeeded", "failed", "skipped")
+MANIFEST = "manifest.json"
+INDEX = "index.sqlite"
+SCHEMA_VERSION = 1  # PRAGMA user_version of the index
+BUSY_SECONDS = 60.0
+_COLUMNS = (
+    "run_id",
+    "cycle_id",
+    "stage",
+    "use_case",
+    "window",
+    "status",
+    "started_at",
+    "finished_at",
+    "duration_s",
+    "error",
+    "skip_reason",
+    "scraps_json",
+    "manifest_sha256",
+)
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS runs (
+        run_id TEXT PRIMARY KEY, cycle_id TEXT NOT NULL, stage TEXT NOT NULL, use_case TEXT NOT NULL,
+        "window" TEXT NOT NULL, status TEXT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT NOT NULL,
+        duration_s REAL NOT NULL, error TEXT, skip_reason TEXT, scraps_json TEXT NOT NULL,
+        manifest_sha256 TEXT NOT NULL)""",
+    'CREATE INDEX IF NOT EXISTS runs_by_use_case ON runs (use_case, "window", stage, started_at)',
+    "CREATE INDEX IF NOT EXISTS runs_by_cycle ON runs (cycle_id)",
+)
+
+
+def _check_name(value: object, what: str) -> str:
+    text = str(value)
+    if not text or text in (".", "..") or any(sep in text for sep in ("/", "\\", os.sep)) or not text.isprintable():
+        raise RunError(f"The {what} must be a non-empty name without path separators. Got {text!r} instead.")
+    return text
+
+
+def _utc(moment: datetime | str) -> datetime:
+    moment = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _iso(moment: datetime | str) -> str:
+    return _utc(moment).isoformat(timespec="microseconds")
+
+
+def new_cycle_id(use_case: str, window: str, now: datetime | None = None) -> str:
+    """``<YYYYmmddTHHMMSSZ>-<use_case>-<window>-<4 hex>``: sorts by time, unique per cycle."""
+    _check_name(use_case, "use case")
+    _check_name(window, "window")
+    stamp = _utc(now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{use_case}-{window}-{secrets.token_hex(2)}"
+
+
+class _LazyManifest:
+    """``RunRecord.manifest``: read from the run folder on first use, so listing runs stays index-only."""
+
+    def __get__(self, record: RunRecord | None, owner: type | None = None) -> Any:
+        if record is None:
+            return None  # the dataclass default
+        if record.__dict__.get("_manifest") is None:
+            path = Path(record.path) / MANIFEST
+            try:
+                record.__dict__["_manifest"] = read_json(path)
+            except (OSError, ValueError) as exc:
+                raise RunIntegrityError(
+                    f"{path} cannot be read ({exc}): check the run records with `millpond runs verify`."
+                ) from exc
+        return record.__dict__["_manifest"]
+
+    def __set__(self, record: RunRecord, value: dict[str, Any] | None) -> None:
+        record.__dict__["_manifest"] = value
+
+
+@dataclass(repr=False)
+class RunRecord:
+    """One executed stage notebook: what ran, how it ended, and where its record lives."""
+
+    run_id: str
+    cycle_id: str
+    stage: str
+    use_case: str
+    window: str
+    status: str  # 'succeeded' | 'failed' | 'skipped'
+    started_at: str  # ISO 8601, UTC
+    finished_at: str
+    duration_s: float
+    path: Path  # the run folder
+    manifest: dict[str, Any] = _LazyManifest()  # type: ignore[assignment]
+    scraps: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    skip_reason: str | None = None
+
+    def __repr__(self) -> str:
+        return f"RunRecord({self.run_id!r}, status={self.status!r})"
+
+
+ADHOC_KIND = "cli"  # scraps["kind"] (and extra["kind"]) of a run recorded by a command outside any cycle
+
+
+def is_adhoc(record: RunRecord) -> bool:
+    """Whether ``record`` is an ad-hoc run (``millpond score``) rather than a cycle's stage; read from the index only.
+
+    Readers that mean "the use case's last cycle" (status, the params diff) skip these.
+    """
+    return (record.scraps or {}).get("kind") == ADHOC_KIND
+
+
+def _row(run_id: str, manifest: dict[str, Any], manifest_sha256: str) -> dict[str, Any]:
+    timings = manifest["timings"]
+    return {
+        "run_id": run_id,
+        "cycle_id": run_id.split("/")[0],
+        "stage": manifest["stage"],
+        "use_case": manifest["use_case"],
+        "window": manifest["window"],
+        "status": manifest["status"],
+        "started_at": timings["started_at"],
+        "finished_at": timings["finished_at"],
+        "duration_s": float(timings["duration_s"]),
+        "error": manifest.get("error"),
+        "skip_reason": manifest.get("skip_reason"),
+        "scraps_json": json.dumps(manifest.get("scraps") or {}, sort_keys=True),
+        "manifest_sha256": manifest_sha256,
+    }
+
+
+class RunStore:
+    """The run records under one ``runs/`` folder and their index."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        self.index_path = self.root / INDEX
+
+    def _rel(self, path: Path) -> str:
+        try:
+            return Path(path).relative_to(self.root.parent).as_posix()
+        except ValueError:
+            return str(path)
+
+    # --- index ----------------------------------------------------------------
+    @contextmanager
+    def _connect(self, *, write: bool = False) -> Iterator[sqlite3.Connection]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        con = sqlite3.connect(self.index_path, timeout=BUSY_SECONDS, isolation_level=None)
+        con.row_factory = sqlite3.Row
+        try:
+            con.execute(f"PRAGMA busy_timeout = {int(BUSY_SECONDS * 1000)}")
+            self._migrate(con)
+            if not write:
+                yield con
+                return
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+        finally:
+            con.close()
+
+    def _migrate(self, con: sqlite3.Connection) -> None:
+        version = con.execute("PRAGMA user_version").fetchone()[0]
+        if version == SCHEMA_VERSION:
+            return
+        if version > SCHEMA_VERSION:
+            raise RunError(
+                f"{self._rel(self.index_path)} has schema version {version}, newer than this millpond "
+                f"reads ({SCHEMA_VERSION}): upgrade millpond."
+            )
+        con.execute("PRAGMA journal_mode = WAL")  # readers never block the one writer
+        con.execute("BEGIN IMMEDIATE")
+        if con.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:  # another process may have won
+            for statement in _SCHEMA:
+                con.execute(statement)
+            con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        con.execute("COMMIT")
+
+    @staticmethod
+    def _insert(con: sqlite3.Connection, row: dict[str, Any]) -> None:
+        names = ", ".join(f'"{c}"' for c in _COLUMNS)
+        con.execute(f"INSERT INTO runs ({names}) VALUES ({', '.join('?' * len(_COLUMNS))})", [row[c] for c in _COLUMNS])
+
+    def _record(self, row: sqlite3.Row | dict[str, Any]) -> RunRecord:
+        return RunRecord(
+            run_id=row["run_id"],
+            cycle_id=row["cycle_id"],
+            stage=row["stage"],
+            use_case=row["use_case"],
+            window=row["window"],
+            status=row["status"],
+            started_at=row["started_at"],
+            finished_at=row["finished_at"],
+            duration_s=row["duration_s"],
+            path=self.root / row["run_id"],
+            scraps=json.loads(row["scraps_json"]),
+            error=row["error"],
+            skip_reason=row["skip_reason"],
+        )
+
+    # --- writing --------------------------------------------------------------
+    def prepare(self, cycle_id: str, order: int, stage: str) -> Path:
+        """Create and return the empty run folder ``<cycle_id>/<NN>-<stage>``; refuse one that exists."""
+        _check_name(cycle_id, "cycle id")
+        _check_name(stage, "stage")
+        if isinstance(order, bool) or not isinstance(order, int) or not 0 <= order <= 99:
+            raise RunError(f"The stage order must be an integer from 0 to 99. Got {order!r} instead.")
+        run_dir = self.root / cycle_id / f"{order:02d}-{stage}"
+        try:
+            run_dir.mkdir(parents=True)
+        except FileExistsError as exc:
+            raise RunError(
+                f"Run folder {self._rel(run_dir)} already exists: run records are never overwritten; "
+                "start a new cycle (a new cycle id) to run the stage again."
+            ) from exc
+        return run_dir
+
+    def record(
+        self,
+        run_dir: str | os.PathLike[str],
+        *,
+        use_case: str,
+        window: str,
+        stage: str,
+        params: dict[str, Any],
+        status: str,
+        started_at: datetime | str,
+        finished_at: datetime | str,
+        error: str | None = None,
+        skip_reason: str | None = None,
+        scraps: dict[str, Any] | None = None,
+        inputs: dict[str, str] | None = None,
+        outputs: dict[str, str] | None = None,
+        repo_dir: str | os.PathLike[str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> RunRecord:
+        """Write the manifest once, make the run folder's files read-only, then add the index row."""
+        run_dir = Path(run_dir)
+        if status not in STATUSES:
+            raise RunError(f"The run status must be one of {set(STATUSES)}. Got {status!r} instead.")
+        if not run_dir.is_dir() or run_dir.parent.parent.resolve() != self.root.resolve():
+            raise RunError(f"{run_dir} is not a run folder under {self.root}: create it with RunStore.prepare().")
+        if run_dir.name.partition("-")[2] != stage:
+            raise RunError(f"Run folder {self._rel(run_dir)} was prepared for another stage than {stage!r}.")
+        manifest_path = run_dir / MANIFEST
+        if manifest_path.exists():
+            raise RunError(f"{self._rel(manifest_path)} already exists: a run is recorded once and never rewritten.")
+        run_id = f"{run_dir.parent.name}/{run_dir.name}"
+        start, finish = _utc(started_at), _utc(finished_at)
+        files = self._files(run_dir)
+        manifest = {
+            "run_id": run_id,
+            "cycle_id": run_dir.parent.name,
+            "stage": stage,
+            "use_case": use_case,
+            "window": window,
+            "status": status,
+            "error": redact_url(error) if error else error,
+            "skip_reason": skip_reason,
+            "params": redact(params or {}),
+            "inputs": dict(inputs or {}),
+            "outputs": dict(outputs or {}),
+            "files": {name: sha256_file(path) for name, path in files.items()},
+            "code": code_version(repo_dir if repo_dir is not None else self.root.parent),
+            "packages": package_versions(),
+            "timings": {
+                "started_at": _iso(start),
+                "finished_at": _iso(finish),
+                "duration_s": max(0.0, (finish - start).total_seconds()),
+            },
+            "scraps": redact(scraps or {}),
+            "extra": redact(extra or {}),
+        }
+        manifest = json.loads(json.dumps(manifest, default=str))  # what the file holds, exactly
+        atomic_write_json(manifest_path, manifest, read_only=True)
+        for path in files.values():
+            make_read_only(path)
+        row = _row(run_id, manifest, sha256_file(manifest_path))
+        with self._connect(write=True) as con:
+            self._insert(con, row)
+        record = self._record(row)
+        record.manifest = manifest
+        return record
+
+    def reindex(self) -> int:
+        """Add run folders that have a manifest but no index row (a crash before indexing); return how many."""
+        added = 0
+        with self._connect(write=True) as con:
+            indexed = {r[0] for r in con.execute("SELECT run_id FROM runs")}
+            for run_id, run_dir in self._run_dirs().items():
+                manifest_path = run_dir / MANIFEST
+                if run_id in indexed or not manifest_path.is_file():
+                    continue
+                try:
+                    row = _row(run_id, read_json(manifest_path), sha256_file(manifest_path))
+                except (ValueError, KeyError, TypeError) as exc:
+                    raise RunIntegrityError(
+                        f"{self._rel(manifest_path)} is not a readable run manifest ({exc!r}): "
+                        "restore it from a backup or delete the run folder."
+                    ) from exc
+                self._insert(con, row)
+                added += 1
+        return added
+
+    # --- reading --------------------------------------------------------------
+    def list(
+        self,
+        *,
+        use_case: str | None = None,
+        window: str | None = None,
+        stage: str | None = None,
+        cycle_id: str | None = None,
+        status: str | None = None,
+        limit: int | None = None,
+    ) -> list[RunRecord]:
+        """Runs matching every filter given, newest first, read from the index only."""
+        filters = {"use_case": use_case, "window": window, "stage": stage, "cycle_id": cycle_id, "status": status}
+        given = {k: v for k, v in filters.items() if v is not None}
+        sql = "SELECT * FROM runs" + (" WHERE " + " AND ".join(f'"{k}" = ?' for k in given) if given else "")
+        sql += " ORDER BY started_at DESC, rowid DESC" + (" LIMIT ?" if limit is not None else "")
+        args = [*given.values(), *([int(limit)] if limit is not None else [])]
+        with self._connect() as con:
+            return [self._record(row) for row in con.execute(sql, args)]
+
+    def get(self, run_id: str) -> RunRecord:
+        """The run with this id, or the only run whose id starts with, ends with, or contains it."""
+        query = str(run_id).strip()
+        with self._connect() as con:
+            row = con.execute("SELECT * FROM runs WHERE run_id = ?", (query,)).fetchone()
+            if row is not None:
+                return self._record(row)
+            ids = [r[0] for r in con.execute("SELECT run_id FROM runs ORDER BY run_id")]
+            matches = [i for i in ids if query and (i.startswith(query) or i.endswith(query))]
+            matches = matches or [i for i in ids if query and query in i]
+            if len(matches) == 1:
+                return self._record(con.execute("SELECT * FROM runs WHERE run_id = ?", (matches[0],)).fetchone())
+        if matches:
+            shown = ", ".join(matches[:5]) + (", …" if len(matches) > 5 else "")
+            raise RunNotFoundError(
+                f"Run id {query!r} is ambiguous: it matches {len(matches)} runs ({shown}). "
+                "Give more of the id; `millpond runs list` shows them."
+            )
+        choices = ids + sorted({i.rsplit("/", 1)[-1] for i in ids})
+        raise RunNotFoundError(
+            f"No run {query!r} in {self._rel(self.index_path)}.{did_you_mean(query, choices)} "
+            "See the run ids with `millpond runs list`."
+        )
+
+    def latest(self, use_case: str, window: str, stage: str, status: str | None = "succeeded") -> RunRecord | None:
+        """The newest run of a stage for a use case and window (with ``status``, unless it is None)."""
+        found = self.list(use_case=use_case, window=window, stage=stage, status=status, limit=1)
+        return found[0] if found else None
+
+    def cycle(self, cycle_id: str) -> list[RunRecord]:
+        """The runs of one cycle, in stage order."""
+        with self._connect() as con:
+            rows = con.execute("SELECT * FROM runs WHERE cycle_id = ? ORDER BY run_id", (cycle_id,)).fetchall()
+        return [self._record(row) for row in rows]
+
+    # --- checking -------------------------------------------------------------
+    def _run_dirs(self) -> dict[str, Path]:
+        if not self.root.is_dir():
+            return {}
+        return {
+            f"{c.name}/{r.name}": r
+            for c in sorted(self.root.iterdir())
+            if c.is_dir()
+            for r in sorted(c.iterdir())
+            if r.is_dir()
+        }
+
+    @staticmethod
+    def _files(run_dir: Path) -> dict[str, Path]:
+        """Every file of a run folder but its manifest, by path relative to the folder."""
+        return {
+            p.relative_to(run_dir).as_posix(): p
+            for p in sorted(run_dir.rglob("*"))
+            if p.is_file() and p != run_dir / MANIFEST
+        }
+
+    def _check_files(self, run_dir: Path) -> list[str]:
+        manifest_path = run_dir / MANIFEST
+        try:
+            recorded: dict[str, str] = dict(read_json(manifest_path)["files"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return [f"{self._rel(manifest_path)} is not a readable run manifest: restore it from a backup."]
+        actual, problems = self._files(run_dir), []
+        for name, digest in sorted(recorded.items()):
+            path = run_dir / name
+            if name not in actual:
+                problems.append(
+                    f"{self._rel(path)} is missing although its manifest records it: "
+                    "restore it from a backup or re-run the stage."
+                )
+            elif sha256_file(path) != digest:
+                problems.append(
+                    f"{self._rel(path)} was altered after it was recorded (its sha256 differs from "
+                    "the manifest): restore it from a backup or re-run the stage."
+                )
+        for name in sorted(set(actual) - set(recorded)):
+            problems.append(
+                f"{self._rel(run_dir / name)} was added after the run was recorded: "
+                "remove it, run records are immutable."
+            )
+        return problems
+
+    def verify(self) -> list[str]:
+        """Every way the run records differ from what was recorded; empty when nothing was altered."""
+        with self._connect() as con:
+            indexed = {r[0]: r[1] for r in con.execute("SELECT run_id, manifest_sha256 FROM runs ORDER BY run_id")}
+        on_disk, problems = self._run_dirs(), []
+        for run_id, digest in indexed.items():
+            run_dir, manifest_path = self.root / run_id, self.root / run_id / MANIFEST
+            if not run_dir.is_dir():
+                problems.append(
+                    f"{self._rel(run_dir)} is in the index but its folder is gone: restore it from a backup."
+                )
+            elif not manifest_path.is_file():
+                problems.append(f"{self._rel(manifest_path)} is missing: restore it from a backup or re-run the stage.")
+            else:
+                if sha256_file(manifest_path) != digest:
+                    problems.append(
+                        f"{self._rel(manifest_path)} was altered (its sha256 differs from the index): "
+                        "restore it from a backup or re-run the stage."
+                    )
+                problems += self._check_files(run_dir)
+        for run_id, run_dir in on_disk.items():
+            if run_id in indexed:
+                continue
+            if (run_dir / MANIFEST).is_file():
+                problems.append(
+                    f"{self._rel(run_dir)} is not indexed (a crash between its manifest and the index "
+                    "write?): add it with RunStore.reindex()."
+                )
+                problems += self._check_files(run_dir)
+            else:
+                problems.append(
+                    f"{self._rel(run_dir)} has no manifest and is not indexed: a stage is still running "
+                    "or crashed before recording; delete the folder if none is running."
+                )
+        return problems

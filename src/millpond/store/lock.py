@@ -1,0 +1,150 @@
+"""The cycle lock: one cycle per workspace and use case at a time.
+
+``logs/locks/<use_case>.lock`` is locked with ``fcntl.flock`` (exclusive, non-blocking)
+and holds who took it (PID, host, start time, command) as JSON. The kernel releases a
+flock when the process holding it dies, however it dies (SIGKILL, power loss), so a
+lock is never "stuck": a killed holder only leaves its JSON behind. A clean release
+empties the file first, so finding JSON in a file we just locked means the previous
+holder was killed; the new holder says so and takes over. The descriptor is not
+inherited by child processes (Jupyter kernels), so only this process holds the lock.
+flock is local to one machine: keep the workspace on a local disk, not NFS.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import sys
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from millpond.errors import CycleLockedError
+from millpond.workspace import Workspace
+
+
+def lock_path(ws: Workspace, use_case: str) -> Path:
+    """Where the lock file of ``use_case`` lives."""
+    return ws.logs / "locks" / f"{use_case}.lock"
+
+
+def _read_holder(fd: int) -> dict[str, Any]:
+    os.lseek(fd, 0, os.SEEK_SET)
+    data = b""
+    while chunk := os.read(fd, 65536):
+        data += chunk
+    try:
+        holder = json.loads(data.decode("utf-8")) if data.strip() else {}
+    except (ValueError, UnicodeDecodeError):
+        return {"unreadable": data[:200].decode("utf-8", "replace")}
+    return holder if isinstance(holder, dict) else {}
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def read_holder(ws: Workspace, use_case: str) -> dict[str, Any] | None:
+    """Who holds the lock of ``use_case`` right now, or None when nobody does.
+
+    Reads the holder's note without touching the lock (probing it could make a cycle
+    starting at that instant see it taken); a note whose process is gone means free.
+    """
+    path = lock_path(ws, use_case)
+    if not path.is_file():
+        return None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        holder = _read_holder(fd)
+    finally:
+        os.close(fd)
+    if not holder.get("pid"):
+        return None
+    if holder.get("host") == socket.gethostname() and not process_alive(int(holder["pid"])):
+        return None
+    return holder
+
+
+def describe_holder(holder: dict[str, Any]) -> str:
+    """``PID 123 on host h since 2025-… running `millpond cycle …``` (what a waiting user needs to know)."""
+    if not holder.get("pid"):
+        return "another process (it has not written its PID yet)"
+    text = f"PID {holder['pid']} on host {holder.get('host', '?')} since {holder.get('started_at', '?')}"
+    return text + (f" running `{holder['command']}`" if holder.get("command") else "")
+
+
+@dataclass
+class CycleLock:
+    """Exclusive lock of one use case in one workspace; use as a context manager."""
+
+    ws: Workspace
+    use_case: str
+    command: str = ""
+    stale_holder: dict[str, Any] | None = field(
+        default=None, init=False
+    )  # set when a killed holder's lock was taken over
+    _fd: int | None = field(default=None, init=False, repr=False)
+
+    @property
+    def path(self) -> Path:
+        return lock_path(self.ws, self.use_case)
+
+    def acquire(self) -> CycleLock:
+        """Take the lock at once or raise :class:`CycleLockedError` naming the holder."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)  # not inheritable (PEP 446)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_holder(fd)
+            os.close(fd)
+            raise CycleLockedError(
+                f"Use case {self.use_case!r} in {self.ws.root} is locked by {describe_holder(holder)}: another cycle "
+                f"or stage run of this use case is running, this one exits without doing anything. Wait for it to "
+                f"finish and start this one again (lock file {self.ws.relative(self.path)}; `millpond status` shows it)."
+            ) from None
+        previous = _read_holder(fd)
+        self.stale_holder = previous or None
+        me = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "use_case": self.use_case,
+            "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "command": self.command or " ".join(sys.argv),
+        }
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, json.dumps(me, sort_keys=True).encode("utf-8"))
+        os.fsync(fd)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        """Empty the lock file (a clean end) and unlock it."""
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        try:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    def __enter__(self) -> CycleLock:
+        return self.acquire()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.release()

@@ -1,0 +1,203 @@
+"""Interactive drift views: a dtale session over a drift run's table and its reference and current data.
+
+``drift_data`` finds what a drift run compared (its ``outputs/drift_table.csv``, the champion's
+training rows, the window's mart version); ``serve_drift_view`` serves them with dtale on
+127.0.0.1 until Ctrl-C or a timeout; ``show_drift`` shows the same grid inline in JupyterLab.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from millpond.config.params import load_use_case
+from millpond.errors import PortInUseError, ViewError
+from millpond.marts.store import MartStore
+from millpond.models.store import ModelStore
+from millpond.runs.store import RunRecord, RunStore
+from millpond.workspace import Workspace
+
+HOST = "127.0.0.1"
+DRIFT_TABLE = "outputs/drift_table.csv"
+
+
+@dataclass
+class DriftData:
+    """What one drift run compared, ready to explore."""
+
+    run: RunRecord
+    table: pd.DataFrame
+    reference: pd.DataFrame
+    current: pd.DataFrame
+
+    def frames(self) -> dict[str, pd.DataFrame]:
+        """The datasets a view shows, by name (dtale names: letters, digits and spaces only)."""
+        return {"drift table": self.table, "reference": self.reference, "current": self.current}
+
+
+def find_drift_run(
+    ws: Workspace, run: str | None = None, *, params: str | None = None, window: str | None = None
+) -> RunRecord:
+    """The drift run ``run`` (an id or a unique part of one), or the latest succeeded drift run of params + window."""
+    store = RunStore(ws.runs)
+    if run:
+        record = store.get(run)
+    elif params and window:
+        use_case = load_use_case(ws.resolve(params)).use_case
+        found = store.latest(use_case, window, "drift")
+        if found is None:
+            raise ViewError(
+                f"No succeeded drift run for use case {use_case!r} and window {window!r}: run "
+                f"`millpond cycle --params {params} --window {window}` first (`millpond runs list --stage drift` shows the drift runs)."
+            )
+        record = found
+    else:
+        raise ViewError("Say which drift run to view: a run id, or --params and --window.")
+    if record.stage != "drift":
+        sibling = [r.run_id for r in store.cycle(record.cycle_id) if r.stage == "drift"]
+        hint = f" The drift run of that cycle is {sibling[0]}." if sibling else ""
+        raise ViewError(f"Run {record.run_id} is a {record.stage!r} run; a drift view needs a drift run.{hint}")
+    if not (Path(record.path) / DRIFT_TABLE).is_file():
+        why = record.skip_reason or record.error or "it wrote no drift table"
+        raise ViewError(
+            f"Run {record.run_id} has no drift output to view ({record.status}: {why}). "
+            "Pick a drift run that compared data: `millpond runs list --stage drift --status succeeded`."
+        )
+    return record
+
+
+def drift_data(ws: Workspace, record: RunRecord) -> DriftData:
+    """Load the drift table of ``record`` and rebuild the reference (champion's training rows) and current data."""
+    summary = (record.scraps or {}).get("summary") or {}
+    table = pd.read_csv(Path(record.path) / DRIFT_TABLE)
+    marts, models = MartStore(ws.feature_marts), ModelStore(ws.model_store)
+    champion = models.get(record.use_case, summary["champion"])
+    reference = pd.concat(
+        [marts.get(record.use_case, m["version"]).read() for m in champion.metadata["training_marts"]],
+        ignore_index=True,
+    )
+    mart_version = summary.get("mart_version")
+    current = (
+        marts.get(record.use_case, mart_version) if mart_version else marts.latest(record.use_case, record.window)
+    ).read()
+    return DriftData(record, table, reference, current)
+
+
+def check_port(port: int) -> None:
+    """Raise PortInUseError when ``port`` cannot be bound on 127.0.0.1."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((HOST, port))
+        except OSError as exc:
+            raise PortInUseError(
+                f"Port {port} on {HOST} is already in use ({exc.strerror}): pick another with "
+                "--port, or leave --port out to use a free one."
+            ) from exc
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class DriftViewServer:
+    """A running dtale server on 127.0.0.1 holding one drift run's datasets."""
+
+    url: str
+    urls: dict[str, str]  # dataset name -> its grid
+    _server: Any
+    _thread: threading.Thread
+
+    def stop(self) -> None:
+        """Stop serving and forget the datasets."""
+        from dtale import global_state
+
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+        global_state.cleanup()
+
+
+def start_drift_view(data: DriftData, port: int | None = None) -> DriftViewServer:
+    """Serve ``data`` with dtale on 127.0.0.1 (``port`` or a free one) in a background thread."""
+    import logging
+
+    from dtale import app as dtale_app
+    from werkzeug.serving import make_server
+
+    if port is not None:
+        check_port(port)
+    port = port or free_port()
+    url = f"http://{HOST}:{port}"
+    dtale_app.ACTIVE_HOST, dtale_app.ACTIVE_PORT = HOST, port
+    urls = {}
+    for name, frame in data.frames().items():
+        instance = dtale_app.startup(url, data=frame, name=name, ignore_duplicate=True)
+        urls[name] = f"{url}/dtale/main/{instance._data_id}"
+    app = dtale_app.build_app(url, reaper_on=False, host=HOST)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    try:
+        server = make_server(HOST, port, app, threaded=True)
+    except OSError as exc:
+        raise PortInUseError(f"Port {port} on {HOST} is already in use ({exc}): pick another with --port.") from exc
+    thread = threading.Thread(target=server.serve_forever, name="millpond-drift-view", daemon=True)
+    thread.start()
+    return DriftViewServer(url=url, urls=urls, _server=server, _thread=thread)
+
+
+def serve_drift_view(
+    ws: Workspace,
+    run: str | None = None,
+    *,
+    params: str | None = None,
+    window: str | None = None,
+    port: int | None = None,
+    timeout: float | None = None,
+    announce: Callable[[str], None] = print,
+) -> None:
+    """Serve a drift run's view until Ctrl-C or ``timeout`` seconds, then stop cleanly."""
+    record = find_drift_run(ws, run, params=params, window=window)
+    data = drift_data(ws, record)
+    server = start_drift_view(data, port)
+    announce(f"dtale drift view of {record.run_id} at {server.urls['drift table']}")
+    for name, link in server.urls.items():
+        announce(f"  {name:<12} {link}")
+    announce("Ctrl-C stops it" + (f"; it stops by itself after {timeout:g} s" if timeout else "") + ".")
+    try:
+        threading.Event().wait(timeout)
+    except KeyboardInterrupt:
+        announce("stopping")
+    finally:
+        server.stop()
+    announce("drift view stopped")
+
+
+def show_drift(
+    run: str | None = None,
+    *,
+    params: str | None = None,
+    window: str | None = None,
+    workspace: str | None = None,
+    dataset: str = "drift table",
+) -> Any:
+    """In JupyterLab: show a drift run's dataset inline with dtale (bound to 127.0.0.1); returns the dtale instance."""
+    import dtale
+
+    ws = Workspace.find(workspace or None)
+    data = drift_data(ws, find_drift_run(ws, run, params=params, window=window))
+    frames = data.frames()
+    if dataset not in frames:
+        from millpond.errors import did_you_mean
+
+        raise ViewError(f"Unknown dataset {dataset!r}.{did_you_mean(dataset, frames)} Choose one of {sorted(frames)}.")
+    return dtale.show(
+        frames[dataset], host=HOST, name=dataset, ignore_duplicate=True, open_browser=False, reaper_on=False
+    )
