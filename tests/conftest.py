@@ -105,3 +105,11 @@ def scoring_workspace(scoring_template: Path, tmp_path: Path) -> Workspace:
     target = tmp_path / "ws"
     shutil.copytree(scoring_template, target)
     return Workspace.find(target)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test under tests/integration/ (real notebooks, servers, the browser) carries the ``integration`` marker."""
+    integration = REPO / "tests" / "integration"
+    for item in items:
+        if integration in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.integration)

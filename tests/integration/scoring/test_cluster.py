@@ -143,7 +143,7 @@ def test_unreachable_scheduler_is_named_recorded_and_changes_nothing(
 
 
 def test_scheduler_address_is_validated() -> None:
-    params = yaml.safe_load((Path(__file__).resolve().parents[2] / "params" / "churn.yaml").read_text())
+    params = yaml.safe_load((Path(__file__).resolve().parents[3] / "params" / "churn.yaml").read_text())
     params["scoring"] = {**params.get("scoring", {}), "dask_scheduler": "127.0.0.1:8786"}
     with pytest.raises(ParamsError, match=r"scoring.dask_scheduler.*tcp://127.0.0.1:8786"):
         validate_use_case(params)
@@ -162,7 +162,7 @@ def test_score_notebook_runs_on_dask_and_fails_recorded_without_it(
     from millpond.cli import main
 
     ws = scoring_workspace
-    shutil.copytree(Path(__file__).resolve().parents[2] / "notebooks", ws.root / "notebooks")
+    shutil.copytree(Path(__file__).resolve().parents[3] / "notebooks", ws.root / "notebooks")
     before = tree_snapshot(ws.model_store)
     down = f"tcp://127.0.0.1:{_free_port()}"
     args = ["--workspace", str(ws.root), "run", "score", "--window", "2025-03", "--params"]

@@ -18,9 +18,9 @@ from millpond.models.monitoring import MonitoringLog
 from millpond.models.store import ModelStore
 from millpond.ops.scheduler import run_next
 from millpond.workspace import Workspace
-from tests.unit.test_scheduler import FakeStages, _touch_windows
+from tests.unit.ops.test_scheduler import FakeStages, _touch_windows
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _script(ws: Workspace) -> None:

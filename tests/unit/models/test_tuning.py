@@ -14,7 +14,7 @@ from millpond.errors import ParamsError
 from millpond.models.training import fit, split_training_data
 from millpond.models.tuning import cv_splits
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 WINDOWS = ("2025-01", "2025-02", "2025-03")
 
 

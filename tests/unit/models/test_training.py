@@ -11,7 +11,7 @@ from millpond.config.params import validate_use_case
 from millpond.errors import TrainingError
 from millpond.models.training import build_pipeline, evaluate, fit, holdout_mask
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _use_case(**changes):

@@ -8,7 +8,7 @@ import yaml
 from millpond.config.params import check_window, load_use_case, read_yaml, validate_use_case
 from millpond.errors import ParamsError
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def churn() -> dict:

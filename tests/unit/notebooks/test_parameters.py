@@ -11,7 +11,7 @@ import yaml
 
 from millpond.config.params import RUNTIME_PARAMETERS, STAGES, UseCase, validate_use_case
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _parameters(stage: str) -> dict[str, object]:

@@ -15,7 +15,7 @@ from threadpoolctl import threadpool_limits
 
 from millpond.demo.data import COLUMNS, generate_churn, generate_window, window_labels
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 TEXT = ("customer_id", "contract", "internet_service", "payment_method", "region")
 NUMERIC = ("tenure_months", "senior_citizen", "monthly_charges", "total_charges", "support_calls")
 
