@@ -2,7 +2,10 @@
 
 Every error says what failed, on which object, and how to fix it. Each class
 also inherits the builtin exception users already catch (``ValueError``,
-``FileNotFoundError``, ``KeyError``…), as scikit-learn does.
+``FileNotFoundError``, ``KeyError``…), as scikit-learn does, and carries the
+exit code the command line returns for it (``exit_code``; :func:`exit_code_of`
+is the one mapping): 2 bad input (the default), 1 a stage failed, 3 a stored
+byte failed verification, 4 nothing due, 5 locked by another process.
 """
 
 from __future__ import annotations
@@ -10,9 +13,36 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTEGRITY, EXIT_NOTHING_DUE, EXIT_LOCKED = 0, 1, 2, 3, 4, 5
+
 
 class MillpondError(Exception):
     """Root of every error millpond raises on purpose."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class IntegrityError(MillpondError, RuntimeError):
+    """A stored byte does not match what was recorded for it (tampering, or a disk that lost data)."""
+
+    exit_code = EXIT_INTEGRITY
+
+
+class LockedError(MillpondError, RuntimeError):
+    """Another process holds the lock this command needs; the message names the holder."""
+
+    exit_code = EXIT_LOCKED
+
+
+class NothingDueError(MillpondError, LookupError):
+    """There is nothing to do: every window with data has completed."""
+
+    exit_code = EXIT_NOTHING_DUE
+
+
+def exit_code_of(exc: BaseException) -> int:
+    """The command-line exit code for an exception: its ``exit_code``, 1 for anything millpond did not raise."""
+    return int(getattr(exc, "exit_code", EXIT_FAILED)) if isinstance(exc, MillpondError) else EXIT_FAILED
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
@@ -67,6 +97,18 @@ class ModelStoreError(MillpondError, ValueError):
     """Saving, loading or aliasing a model version failed."""
 
 
+class ModelStoreLockedError(ModelStoreError, LockedError):
+    """Another process kept a model's store lock for longer than the store waits."""
+
+
+class MartIntegrityError(MartError, IntegrityError):
+    """A stored mart version (data or manifest) does not match the hashes recorded for it."""
+
+
+class LogIntegrityError(IntegrityError):
+    """An append-only log has an unreadable line before its end, or its hash chain is broken."""
+
+
 class ModelVersionNotFoundError(ModelStoreError, KeyError):
     """A model name, version or alias does not exist in the store."""
 
@@ -74,7 +116,7 @@ class ModelVersionNotFoundError(ModelStoreError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
-class ModelIntegrityError(ModelStoreError):
+class ModelIntegrityError(ModelStoreError, IntegrityError):
     """A model file on disk does not match the hash the store recorded, or holds untrusted types."""
 
 
@@ -116,7 +158,7 @@ class ApprovalError(PromotionError):
 
 
 # --- governance ---------------------------------------------------------------
-class AuditIntegrityError(MillpondError, RuntimeError):
+class AuditIntegrityError(IntegrityError):
     """The hash chain of an audit log is broken: a line was edited or deleted."""
 
 
@@ -132,6 +174,8 @@ class RunError(MillpondError, RuntimeError):
 class StageFailedError(RunError):
     """A stage notebook raised; its executed notebook is kept in the run record."""
 
+    exit_code = EXIT_FAILED
+
 
 class RunNotFoundError(RunError, KeyError):
     """A run id does not exist in the runs index."""
@@ -140,7 +184,7 @@ class RunNotFoundError(RunError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
-class RunIntegrityError(RunError):
+class RunIntegrityError(RunError, IntegrityError):
     """A run record on disk was altered after it was written."""
 
 
@@ -161,7 +205,7 @@ class ClusterUnavailableError(TransientError):
     """The Dask scheduler named in the params does not answer, or has no workers; it may answer later."""
 
 
-class CycleLockedError(RunError):
+class CycleLockedError(RunError, LockedError):
     """Another cycle of the same use case holds the workspace lock."""
 
 

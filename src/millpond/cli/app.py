@@ -14,13 +14,20 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from millpond.errors import MillpondError, ModelIntegrityError, RunIntegrityError, StageFailedError
+from millpond.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_INTEGRITY,
+    EXIT_LOCKED,
+    EXIT_NOTHING_DUE,
+    EXIT_OK,
+    MillpondError,
+    RunIntegrityError,
+    exit_code_of,
+)
 from millpond.runs.kernel_imports import skip_unused_format_checkers
 from millpond.views.console import print_table
 from millpond.workspace import Workspace
-
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTEGRITY = 0, 1, 2, 3
-EXIT_NOTHING_DUE, EXIT_LOCKED = 4, 5
 
 
 def _dump(obj: Any) -> None:
@@ -905,15 +912,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         ws = Workspace.find(args.workspace)
         return int(args.func(args, ws))
-    except StageFailedError as exc:
+    except MillpondError as exc:  # the exit code lives on the exception class (errors.exit_code_of)
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    except (RunIntegrityError, ModelIntegrityError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_INTEGRITY
-    except MillpondError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return exit_code_of(exc)
 
 
 if __name__ == "__main__":  # pragma: no cover

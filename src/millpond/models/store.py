@@ -30,7 +30,13 @@ import skops
 import skops.io as sio
 from skops.io.exceptions import UntrustedTypesFoundException
 
-from millpond.errors import ModelIntegrityError, ModelStoreError, ModelVersionNotFoundError, did_you_mean
+from millpond.errors import (
+    ModelIntegrityError,
+    ModelStoreError,
+    ModelStoreLockedError,
+    ModelVersionNotFoundError,
+    did_you_mean,
+)
 from millpond.store.files import atomic_write_json, make_read_only, publish_dir, read_json, sha256_bytes, sha256_file
 
 # Every type a millpond pipeline holds (Pipeline + ColumnTransformer + SimpleImputer/StandardScaler/OneHotEncoder
@@ -484,7 +490,7 @@ class ModelStore:
             lock.acquire()
         except filelock.Timeout as exc:
             holder = path.read_text(errors="replace").strip() or "an unknown process"
-            raise ModelStoreError(
+            raise ModelStoreLockedError(
                 f"Model '{name}' is locked by {holder} (lock file {path}); wait for that train or promote run to "
                 f"finish or stop it, then retry."
             ) from exc
