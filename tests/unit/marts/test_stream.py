@@ -146,14 +146,14 @@ def _same_as_one_shot(ws: Workspace, uc, window: str, batch_rows: int) -> dict:
 
 
 def test_transform_over_two_sources_streams_to_the_same_version(demo_workspace: Workspace) -> None:
-    from tests.unit.test_transforms import _setup
+    from tests.unit.marts.test_transforms import _setup
 
     got = _same_as_one_shot(demo_workspace, _setup(demo_workspace), "2025-02", batch_rows=70)
     assert set(got) == {"2025-02"}
 
 
 def test_full_load_streams_every_window_to_the_same_versions(demo_workspace: Workspace) -> None:
-    from tests.unit.test_transforms import _full_use_case, _one_file
+    from tests.unit.marts.test_transforms import _full_use_case, _one_file
 
     _one_file(demo_workspace, ["2025-01", "2025-02", "2025-03"])
     got = _same_as_one_shot(demo_workspace, _full_use_case(demo_workspace), "2025-02", batch_rows=70)
@@ -161,7 +161,7 @@ def test_full_load_streams_every_window_to_the_same_versions(demo_workspace: Wor
 
 
 def test_full_load_through_a_transform_streams_to_the_same_versions(demo_workspace: Workspace) -> None:
-    from tests.unit.test_transforms import _setup
+    from tests.unit.marts.test_transforms import _setup
 
     ws = demo_workspace
     _setup(ws, sql="SELECT * REPLACE (lower(region) AS region) FROM source ORDER BY month DESC, customer_id")
@@ -200,8 +200,8 @@ def test_a_query_streams_in_chunks_to_the_same_version_whatever_the_batch_size(
     workspace: Workspace, small_demo_raw: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from millpond.marts import sources
-    from tests.unit.test_sources import QUERY, _database
-    from tests.unit.test_sources import _use_case as db_use_case
+    from tests.unit.marts.test_sources import QUERY, _database
+    from tests.unit.marts.test_sources import _use_case as db_use_case
 
     _database(workspace, small_demo_raw)
     uc = db_use_case(workspace, {"url": "sqlite:///feature_marts/raw/churn.db", "query": QUERY})
@@ -300,7 +300,7 @@ def test_a_kill_mid_ingest_leaves_no_version_and_the_next_ingest_sweeps_its_left
     import sys
 
     import millpond
-    from tests.unit.test_transforms import _setup
+    from tests.unit.marts.test_transforms import _setup
 
     ws = demo_workspace
     _setup(

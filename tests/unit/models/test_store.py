@@ -159,7 +159,7 @@ def test_a_model_with_untrusted_types_is_refused_at_save(tmp_path: Path, frame: 
     X, y = frame[NUMERIC].fillna(0), frame["churned"]
     custom = Pipeline([("double", Doubler()), ("model", LogisticRegression())]).fit(X, y)
     with pytest.raises(
-        ModelIntegrityError, match=r"outside the trusted list: tests\.unit\.test_model_store\.Doubler\."
+        ModelIntegrityError, match=r"outside the trusted list: tests\.unit\.models\.test_store\.Doubler\."
     ):
         store.save("churn", custom, {})
     with_lambda = Pipeline([("f", FunctionTransformer(func=lambda a: a + 1)), ("model", LogisticRegression())]).fit(
@@ -167,7 +167,7 @@ def test_a_model_with_untrusted_types_is_refused_at_save(tmp_path: Path, frame: 
     )
     with pytest.raises(
         ModelIntegrityError,
-        match=r"list: sklearn\.preprocessing\._function_transformer\.FunctionTransformer, tests\.unit\.test_model_store\.<lambda>\.",
+        match=r"list: sklearn\.preprocessing\._function_transformer\.FunctionTransformer, tests\.unit\.models\.test_store\.<lambda>\.",
     ):
         store.save("churn", with_lambda, {})
     assert store.names() == [] and not list(tmp_path.rglob("*.skops"))
