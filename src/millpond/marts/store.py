@@ -30,8 +30,9 @@ from millpond.marts.coercion import conform
 from millpond.marts.contracts import Violation, check_contract, write_quarantine
 from millpond.marts.sources import frame_sha256
 from millpond.marts.transforms import read_transform, run_transform, transform_path
-from millpond.store.files import atomic_write_json, make_read_only, publish_dir, read_json, sha256_bytes, sha256_file
+from millpond.store.files import atomic_write_json, make_read_only, read_json, sha256_bytes, sha256_file
 from millpond.store.lock import process_alive
+from millpond.store.staging import publish_dir
 from millpond.workspace import Workspace
 
 MART_FORMAT = 1

@@ -37,7 +37,8 @@ from millpond.errors import (
     ModelVersionNotFoundError,
     did_you_mean,
 )
-from millpond.store.files import atomic_write_json, make_read_only, publish_dir, read_json, sha256_bytes, sha256_file
+from millpond.store.files import atomic_write_json, make_read_only, read_json, sha256_bytes, sha256_file
+from millpond.store.staging import publish_dir
 
 # Every type a millpond pipeline holds (Pipeline + ColumnTransformer + SimpleImputer/StandardScaler/OneHotEncoder
 # + one of LogisticRegression, Ridge, LinearRegression, HistGradientBoosting*, RandomForest*, DecisionTree*),

@@ -22,7 +22,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from millpond.errors import CaptureError, did_you_mean
-from millpond.store.files import _fsync_dir, make_read_only
+from millpond.store.files import fsync_dir, make_read_only
 
 _TAG = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -84,7 +84,7 @@ class StagedWriter:
                 self.abort()
                 raise CaptureError(f"{self.target} appeared while scoring; captures are never rewritten.") from exc
             self.staging.unlink()
-        _fsync_dir(self.target.parent)
+        fsync_dir(self.target.parent)
         return self.target
 
     def abort(self) -> None:

@@ -1,4 +1,4 @@
-"""Small file primitives every store uses: hashing, atomic writes, read-only files."""
+"""File primitives every store uses: hashing, atomic writes with fsync, read-only seals."""
 
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Flush a folder's entries (a rename or a new file in it) to disk."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:  # pragma: no cover - platforms without directory fds
@@ -58,7 +59,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, read_only: 
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
     return target
 
 
@@ -79,26 +80,12 @@ def read_json(path: str | os.PathLike[str]) -> Any:
         return json.load(handle)
 
 
+def fsync_file(path: str | os.PathLike[str]) -> None:
+    """Flush a file's bytes to disk."""
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
 def make_read_only(path: str | os.PathLike[str]) -> None:
     """Drop write permission on a file (a run record or stored version)."""
     os.chmod(path, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
-
-
-def publish_dir(staging: Path, final: Path) -> bool:
-    """Rename a fully written staging folder to its final name in one step.
-
-    Returns ``False`` (and removes the staging folder) when ``final`` already
-    exists: versions are never overwritten.
-    """
-    import shutil
-
-    final.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.rename(staging, final)
-    except OSError:
-        if final.exists():
-            shutil.rmtree(staging, ignore_errors=True)
-            return False
-        raise
-    _fsync_dir(final.parent)
-    return True

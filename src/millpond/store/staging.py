@@ -1,0 +1,118 @@
+"""Staging, then one no-clobber rename: how every store makes a version visible.
+
+A version (a folder) or a part (a file) is written under a hidden scratch name
+beside its final place, named after the writing process
+(``.staging-<label>-p<pid>-<random>``), flushed to disk, sealed read-only and
+published with one rename that never replaces what is already there. A reader
+therefore sees a whole version or none. A process killed half way leaves only
+its scratch entry; :func:`sweep` removes those whose process is gone.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from millpond.store.files import fsync_dir, fsync_file, make_read_only
+from millpond.store.lock import process_alive
+
+PREFIXES = (".staging-", ".work-")
+_OWNER = re.compile(r"-p(\d+)-[a-z0-9_]+(?:\.[a-z0-9]+)?$")  # tempfile's random part has no '-'; a label may
+
+
+def scratch_dir(parent: Path, label: str, *, prefix: str = ".staging-") -> Path:
+    """A new hidden folder in ``parent`` owned by this process (so a later sweep can tell when it was abandoned)."""
+    parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}{label}-p{os.getpid()}-", dir=parent))
+
+
+def scratch_file(parent: Path, label: str, *, suffix: str = "") -> Path:
+    """A new empty hidden file in ``parent`` owned by this process."""
+    parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".staging-{label}-p{os.getpid()}-", suffix=suffix, dir=parent)
+    os.close(fd)
+    return Path(name)
+
+
+def owner_pid(entry: Path) -> int | None:
+    """The pid a scratch entry's name records, or None when the name is not a scratch name."""
+    found = _OWNER.search(entry.name)
+    return int(found.group(1)) if found and entry.name.startswith(PREFIXES) else None
+
+
+def sweep(parent: Path) -> list[str]:
+    """Remove scratch folders and files in ``parent`` whose writing process is gone; return their names."""
+    removed: list[str] = []
+    if not parent.is_dir():
+        return removed
+    for entry in sorted(parent.glob(".*")):
+        pid = owner_pid(entry)
+        if pid is None or process_alive(pid):
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry.name)
+    return removed
+
+
+def seal_tree(folder: Path) -> None:
+    """Flush every file of a staged folder to disk and make it read-only (before it is published)."""
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            fsync_file(path)
+            make_read_only(path)
+    fsync_dir(folder)
+
+
+def publish_dir(staging: Path, final: Path) -> bool:
+    """Rename a fully written staging folder to ``final`` in one step.
+
+    Returns ``False`` (and removes the staging folder) when ``final`` already
+    exists: versions are never overwritten.
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.rename(staging, final)
+    except OSError:
+        if final.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+            return False
+        raise
+    fsync_dir(final.parent)
+    return True
+
+
+def publish_file(staging: Path, final: Path, *, replace: bool = False) -> bool:
+    """Publish a flushed staging file as ``final``; without ``replace`` never over an existing file.
+
+    Returns ``False`` (and removes the staging file) when ``final`` exists and ``replace`` is off.
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    if replace:
+        os.replace(staging, final)
+    else:
+        try:
+            os.link(staging, final)  # fails instead of clobbering
+        except FileExistsError:
+            staging.unlink(missing_ok=True)
+            return False
+        staging.unlink()
+    fsync_dir(final.parent)
+    return True
+
+
+@contextmanager
+def staged_dir(parent: Path, label: str) -> Iterator[Path]:
+    """A scratch folder that is removed when the block raises (publish it inside the block)."""
+    folder = scratch_dir(parent, label)
+    try:
+        yield folder
+    finally:  # gone when published; still there when the block raised or the publish found the version already
+        shutil.rmtree(folder, ignore_errors=True)
