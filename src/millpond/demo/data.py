@@ -14,6 +14,7 @@ import os
 import re
 import tempfile
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -124,7 +125,7 @@ def generate_window(
     internet = rng.choice(3, size=rows, p=_P_INTERNET[shifted])
     tenure = np.clip(np.round(rng.gamma(1.6, _TENURE_MEAN[contract] / 1.6)), 0, 72).astype(np.int64)
     charges = rng.normal(_CHARGE_MEAN[internet], _CHARGE_SD[internet]) * _PRICE_RISE[shifted]
-    charges = np.round(np.clip(charges, 15.0, None), 2)
+    charges = np.round(np.clip(charges, 15.0, None), 2).astype(np.float64)  # float64 already; says so to mypy
     months = np.where(tenure == 0, rng.uniform(0.1, 1.0, rows), tenure)
     total = np.round(months * charges * rng.lognormal(0.0, 0.06, rows), 2)
     calls = rng.poisson(_CALL_RATE[shifted] * np.where(internet == 1, 1.3, 1.0)).astype(np.int64)
@@ -145,6 +146,14 @@ def generate_window(
     prob = 1.0 / (1.0 + np.exp(-_churn_logit(df, concept)))
     df["churned"] = (rng.random(rows) < prob).astype(np.int64)
     return df
+
+
+def _to_csv(frame: pd.DataFrame, path: Path) -> None:
+    frame.to_csv(path, index=False)
+
+
+def _to_parquet(frame: pd.DataFrame, path: Path) -> None:
+    frame.to_parquet(path, index=False)
 
 
 def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
@@ -201,9 +210,9 @@ def generate_churn(
     for window, frame in zip(labels, frames):
         if layout == "per_window_csv":
             path = out_dir / f"churn_{window}.csv"
-            _write_atomic(path, lambda p, f=frame: f.to_csv(p, index=False))
+            _write_atomic(path, partial(_to_csv, frame))
         else:
             path = out_dir / f"churn_{window}.parquet"
-            _write_atomic(path, lambda p, f=frame: f.to_parquet(p, index=False))
+            _write_atomic(path, partial(_to_parquet, frame))
         paths.append(path)
     return paths

@@ -24,21 +24,18 @@ import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
 import pandas as pd
 from scipy.spatial.distance import jensenshannon as _scipy_jensenshannon
 from scipy.special import gammaln
-from scipy.stats import chi2_contingency, kstwo
-
-# scipy's own exact two-sample KS path, reused so p-values equal ks_2samp's.
-from scipy.stats._stats_py import _attempt_exact_2kssamp
+from scipy.stats import chi2_contingency, ks_2samp, kstwo
 
 from millpond.config.params import DriftThresholds
 from millpond.errors import DriftError, did_you_mean
 
-Values = np.ndarray | pd.Series | Sequence[Any]
+Values: TypeAlias = np.ndarray | pd.Series | Sequence[Any]
 
 KS_EXACT_MAX_N = 10_000
 """ks_2samp(method='auto') computes the exact p-value when max(n1, n2) is at most this."""
@@ -180,13 +177,16 @@ def _smirnov(n: int, x: float) -> float:
     return math.exp(n * math.log1p(-x)) + x * float(np.sum(np.exp(log_terms)))
 
 
-def _ks_pvalue(statistic: float, n1: int, n2: int) -> tuple[float, float]:
-    """``ks_2samp``'s two-sided 'auto' branch: exact when max(n1, n2) <= 10000, else asymptotic."""
+def _ks_pvalue(x: np.ndarray, y: np.ndarray, statistic: float) -> tuple[float, float]:
+    """``ks_2samp``'s two-sided 'auto' branch: exact when max(n1, n2) <= 10000, else asymptotic.
+
+    The exact branch is scipy's public ``ks_2samp`` itself (its cost is the exact distribution, not the sort);
+    the asymptotic one is computed here from the statistic already found, with a fast path for ``kstwo.sf``.
+    """
+    n1, n2 = x.size, y.size
     if max(n1, n2) <= KS_EXACT_MAX_N:
-        # scipy rounds the statistic to a multiple of 1/lcm(n1, n2) and keeps it even if it falls back.
-        success, statistic, prob = _attempt_exact_2kssamp(n1, n2, math.gcd(n1, n2), statistic, "two-sided")
-        if success:
-            return float(statistic), float(np.clip(prob, 0.0, 1.0))
+        result = ks_2samp(x, y, alternative="two-sided", method="auto")
+        return float(result.statistic), float(np.clip(result.pvalue, 0.0, 1.0))
     m, n = sorted((float(n1), float(n2)), reverse=True)
     en = np.round(m * n / (m + n))
     # kstwo.sf takes this branch of scipy's _kolmogn as 2 * smirnov(en, d), O(en) and slow: do it fast.
@@ -238,7 +238,7 @@ def psi_categorical(reference: Values, current: Values, *, eps: float = PSI_EPS)
 def ks_test(reference: Values, current: Values) -> tuple[float, float]:
     """Two-sample Kolmogorov-Smirnov ``(statistic, pvalue)``, equal to ``scipy.stats.ks_2samp``."""
     x, y = _sorted_numeric(reference, "reference"), _sorted_numeric(current, "current")
-    return _ks_pvalue(_ecdf_gap(x, y)[0], x.size, y.size)
+    return _ks_pvalue(x, y, _ecdf_gap(x, y)[0])
 
 
 def chi_square_test(reference: Values, current: Values) -> tuple[float, float]:
@@ -306,9 +306,9 @@ def _numeric_row(name: str, reference: pd.Series, current: pd.Series, t: DriftTh
     x = _sorted_numeric(reference, f"Numeric column {name!r} of the reference frame")
     y = _sorted_numeric(current, f"Numeric column {name!r} of the current frame")
     statistic, distance = _ecdf_gap(x, y)
-    ks_statistic, ks_pvalue = _ks_pvalue(statistic, x.size, y.size)
+    ks_statistic, ks_pvalue = _ks_pvalue(x, y, statistic)
     p, q = _binned_shares(x, y, t.psi_bins)
-    stats = {
+    stats: dict[str, Any] = {
         "kind": "numeric",
         "n_reference": x.size,
         "n_current": y.size,
@@ -335,7 +335,7 @@ def _categorical_row(name: str, reference: pd.Series, current: pd.Series, t: Dri
     )
     chi2_statistic, chi2_pvalue = _chi2(ref, cur)
     n_reference, n_current = int(ref.sum()), int(cur.sum())
-    stats = {
+    stats: dict[str, Any] = {
         "kind": "categorical",
         "n_reference": n_reference,
         "n_current": n_current,

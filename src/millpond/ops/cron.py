@@ -10,6 +10,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from millpond.errors import ScheduleError
 from millpond.workspace import Workspace
@@ -58,7 +59,7 @@ def cron_entry(ws: Workspace, params: str, expression: str) -> CronEntry:
     return CronEntry(schedule, command, f"millpond:{ws.root}:{relative}")
 
 
-def _crontab(tabfile: str | Path | None):
+def _crontab(tabfile: str | Path | None) -> Any:
     from crontab import CronTab
 
     if tabfile is not None:
