@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from millpond.config.params import UseCase
 from millpond.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[1]
 WINDOWS = ("2025-01", "2025-02", "2025-03", "2025-04", "2025-05")
+MakeUseCase = Callable[..., UseCase]  # the type of the make_use_case fixture
 
 
 @pytest.fixture(scope="session")
@@ -44,6 +48,49 @@ def demo_workspace(workspace: Workspace, small_demo_raw: Path) -> Workspace:
 @pytest.fixture
 def churn_params(workspace: Workspace) -> Path:
     return workspace.params / "churn.yaml"
+
+
+@pytest.fixture(scope="session")
+def make_use_case() -> MakeUseCase:
+    """A factory for the demo churn use case with some sections changed, validated like a user's params file.
+
+    ``make_use_case(ws=None, *, search=None, name="use_case", **sections)`` starts from params/churn.yaml (the
+    workspace's copy when ``ws`` is given, else the repo's). Each keyword in ``sections`` replaces that top-level
+    section whole, as editing the YAML would: ``model={"family": "logistic_regression"}`` drops the demo's model
+    params and ``source={"url": ..., "query": ...}`` drops its ``path`` (no deep merge, so nothing stale is left
+    behind). ``search`` is set as ``model.search``, after ``sections`` are applied.
+
+    With ``ws`` and some change, the result is written to ``ws.params/<name>.yaml`` and loaded from there (errors
+    name that file); with ``ws`` and no change, ``params/churn.yaml`` itself is loaded. Without ``ws`` the mapping is
+    checked with :func:`millpond.config.params.validate_use_case`. Invalid changes raise its ``ParamsError``.
+    """
+    import copy
+
+    import yaml
+
+    from millpond.config.params import load_use_case, read_yaml, validate_use_case
+
+    def make(
+        ws: Workspace | None = None,
+        *,
+        search: dict[str, Any] | None = None,
+        name: str = "use_case",
+        **sections: Any,
+    ) -> UseCase:
+        base = (ws.params if ws is not None else REPO / "params") / "churn.yaml"
+        if ws is not None and search is None and not sections:
+            return load_use_case(base)
+        data = read_yaml(base)
+        data.update(copy.deepcopy(sections))  # the caller's constants stay untouched
+        if search is not None:
+            data["model"] = {**data["model"], "search": search}
+        if ws is None:
+            return validate_use_case(data)
+        path = ws.params / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+        return load_use_case(path)
+
+    return make
 
 
 @pytest.fixture(params=["one_shot", "streamed"])

@@ -8,11 +8,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from millpond.config.params import load_use_case
 from millpond.errors import ContractViolationError, MartError, SchemaError
 from millpond.marts.store import MartStore, ingest
 from millpond.workspace import Workspace
-from tests.conftest import tree_snapshot
+from tests.conftest import MakeUseCase, tree_snapshot
 
 pytestmark = pytest.mark.usefixtures("ingest_mode")
 
@@ -24,16 +23,6 @@ CONTRACT = {
     },
     "min_rows": 100,
 }
-
-
-def _use_case(ws: Workspace, mart: dict | None = None, **changes):
-    data = yaml.safe_load((ws.params / "churn.yaml").read_text())
-    if mart is not None:
-        data["mart"] = mart
-    data.update(changes)
-    path = ws.params / "contract.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return load_use_case(path)
 
 
 def _raw(ws: Workspace, window: str) -> Path:
@@ -56,8 +45,8 @@ def _refuse(ws: Workspace, uc, window: str, error: type[Exception], match: str, 
     return quarantine
 
 
-def test_contract_passes_and_is_recorded_in_the_manifest(demo_workspace: Workspace) -> None:
-    uc = _use_case(demo_workspace, {"contract": CONTRACT})
+def test_contract_passes_and_is_recorded_in_the_manifest(demo_workspace: Workspace, make_use_case: MakeUseCase) -> None:
+    uc = make_use_case(demo_workspace, mart={"contract": CONTRACT})
     result = ingest(demo_workspace, uc, "2025-01")
     assert result.created and result.warnings == []
     assert result.version.manifest["contract"]["min_rows"] == 100
@@ -65,12 +54,12 @@ def test_contract_passes_and_is_recorded_in_the_manifest(demo_workspace: Workspa
 
 
 def test_range_violation_names_column_rule_count_examples_and_quarantines(
-    demo_workspace: Workspace, tmp_path: Path
+    demo_workspace: Workspace, tmp_path: Path, make_use_case: MakeUseCase
 ) -> None:
     frame = _frame(demo_workspace, "2025-02")
     frame.loc[[3, 7, 11], "monthly_charges"] = [-1.5, -2.0, -7.25]
     frame.to_csv(_raw(demo_workspace, "2025-02"), index=False)
-    uc = _use_case(demo_workspace, {"contract": CONTRACT})
+    uc = make_use_case(demo_workspace, mart={"contract": CONTRACT})
     quarantine = _refuse(
         demo_workspace,
         uc,
@@ -85,11 +74,11 @@ def test_range_violation_names_column_rule_count_examples_and_quarantines(
     assert set(rows["_violations"]) == {"monthly_charges: min 0"}
 
 
-def test_nulls_in_a_non_nullable_column(demo_workspace: Workspace, tmp_path: Path) -> None:
+def test_nulls_in_a_non_nullable_column(demo_workspace: Workspace, tmp_path: Path, make_use_case: MakeUseCase) -> None:
     frame = _frame(demo_workspace, "2025-02")
     frame.loc[[0, 1], "monthly_charges"] = None
     frame.to_csv(_raw(demo_workspace, "2025-02"), index=False)
-    uc = _use_case(demo_workspace, {"contract": CONTRACT})
+    uc = make_use_case(demo_workspace, mart={"contract": CONTRACT})
     quarantine = _refuse(
         demo_workspace,
         uc,
@@ -101,11 +90,13 @@ def test_nulls_in_a_non_nullable_column(demo_workspace: Workspace, tmp_path: Pat
     assert len(pd.read_csv(quarantine)) == 2
 
 
-def test_unseen_category_fails_when_the_contract_says_fail(demo_workspace: Workspace, tmp_path: Path) -> None:
+def test_unseen_category_fails_when_the_contract_says_fail(
+    demo_workspace: Workspace, tmp_path: Path, make_use_case: MakeUseCase
+) -> None:
     frame = _frame(demo_workspace, "2025-02")
     frame.loc[:4, "contract"] = "weekly"
     frame.to_csv(_raw(demo_workspace, "2025-02"), index=False)
-    uc = _use_case(demo_workspace, {"contract": CONTRACT})
+    uc = make_use_case(demo_workspace, mart={"contract": CONTRACT})
     quarantine = _refuse(
         demo_workspace,
         uc,
@@ -117,11 +108,13 @@ def test_unseen_category_fails_when_the_contract_says_fail(demo_workspace: Works
     assert set(pd.read_csv(quarantine)["contract"]) == {"weekly"}
 
 
-def test_unseen_category_warns_and_ingests_when_the_contract_says_warn(demo_workspace: Workspace) -> None:
+def test_unseen_category_warns_and_ingests_when_the_contract_says_warn(
+    demo_workspace: Workspace, make_use_case: MakeUseCase
+) -> None:
     frame = _frame(demo_workspace, "2025-02")
     frame.loc[:2, "region"] = "atlantis"
     frame.to_csv(_raw(demo_workspace, "2025-02"), index=False)
-    uc = _use_case(demo_workspace, {"contract": CONTRACT})
+    uc = make_use_case(demo_workspace, mart={"contract": CONTRACT})
     result = ingest(demo_workspace, uc, "2025-02")
     assert result.created
     assert result.warnings == [
@@ -130,14 +123,16 @@ def test_unseen_category_warns_and_ingests_when_the_contract_says_warn(demo_work
     assert result.version.manifest["warnings"] == result.warnings
 
 
-def test_duplicated_keys_are_refused_even_without_a_contract(demo_workspace: Workspace, tmp_path: Path) -> None:
+def test_duplicated_keys_are_refused_even_without_a_contract(
+    demo_workspace: Workspace, tmp_path: Path, make_use_case: MakeUseCase
+) -> None:
     frame = _frame(demo_workspace, "2025-02")
     frame.loc[1, "customer_id"] = frame.loc[0, "customer_id"]
     frame.to_csv(_raw(demo_workspace, "2025-02"), index=False)
     key = frame.loc[0, "customer_id"]
     quarantine = _refuse(
         demo_workspace,
-        _use_case(demo_workspace),
+        make_use_case(demo_workspace),
         "2025-02",
         ContractViolationError,
         rf"column 'customer_id', rule unique key: 2 row\(s\) share a key \(1 duplicated value\(s\)\), e\.g\. '{key}'",
@@ -146,9 +141,9 @@ def test_duplicated_keys_are_refused_even_without_a_contract(demo_workspace: Wor
     assert pd.read_csv(quarantine, dtype={"customer_id": "str"})["customer_id"].tolist() == [key, key]
 
 
-def test_too_few_rows_break_min_rows(demo_workspace: Workspace, tmp_path: Path) -> None:
+def test_too_few_rows_break_min_rows(demo_workspace: Workspace, tmp_path: Path, make_use_case: MakeUseCase) -> None:
     _frame(demo_workspace, "2025-02").head(40).to_csv(_raw(demo_workspace, "2025-02"), index=False)
-    uc = _use_case(demo_workspace, {"contract": CONTRACT})
+    uc = make_use_case(demo_workspace, mart={"contract": CONTRACT})
     quarantine = _refuse(
         demo_workspace,
         uc,
@@ -160,13 +155,13 @@ def test_too_few_rows_break_min_rows(demo_workspace: Workspace, tmp_path: Path) 
     assert not quarantine.exists()
 
 
-def test_all_null_float_column(demo_workspace: Workspace, tmp_path: Path) -> None:
+def test_all_null_float_column(demo_workspace: Workspace, tmp_path: Path, make_use_case: MakeUseCase) -> None:
     frame = _frame(demo_workspace, "2025-02")
     frame["total_charges"] = None
     frame.to_csv(_raw(demo_workspace, "2025-02"), index=False)
     _refuse(
         demo_workspace,
-        _use_case(demo_workspace),
+        make_use_case(demo_workspace),
         "2025-02",
         ContractViolationError,
         r"column 'total_charges', rule not all null: 3000 row\(s\) are all null: the column is empty",
@@ -174,13 +169,13 @@ def test_all_null_float_column(demo_workspace: Workspace, tmp_path: Path) -> Non
     )
 
 
-def test_all_null_int_column(demo_workspace: Workspace, tmp_path: Path) -> None:
+def test_all_null_int_column(demo_workspace: Workspace, tmp_path: Path, make_use_case: MakeUseCase) -> None:
     frame = _frame(demo_workspace, "2025-02")
     frame["support_calls"] = None
     frame.to_csv(_raw(demo_workspace, "2025-02"), index=False)
     _refuse(
         demo_workspace,
-        _use_case(demo_workspace),
+        make_use_case(demo_workspace),
         "2025-02",
         SchemaError,
         r"column 'support_calls', rule not all null: all 3000 row\(s\) are null: the column is empty",
@@ -188,14 +183,14 @@ def test_all_null_int_column(demo_workspace: Workspace, tmp_path: Path) -> None:
     )
 
 
-def test_wrong_type_rows_are_quarantined(demo_workspace: Workspace, tmp_path: Path) -> None:
+def test_wrong_type_rows_are_quarantined(demo_workspace: Workspace, tmp_path: Path, make_use_case: MakeUseCase) -> None:
     frame = _frame(demo_workspace, "2025-02")
     frame["support_calls"] = frame["support_calls"].astype("str")
     frame.loc[[2, 5], "support_calls"] = "many"
     frame.to_csv(_raw(demo_workspace, "2025-02"), index=False)
     quarantine = _refuse(
         demo_workspace,
-        _use_case(demo_workspace),
+        make_use_case(demo_workspace),
         "2025-02",
         SchemaError,
         r"column 'support_calls' should be int but holds text in 2 row\(s\), e\.g\. 'many', 'many'(.|\n)*2 offending row",
@@ -205,7 +200,7 @@ def test_wrong_type_rows_are_quarantined(demo_workspace: Workspace, tmp_path: Pa
     assert rows["_row"].tolist() == [3, 6] and set(rows["_violations"]) == {"support_calls: type int"}
 
 
-def test_non_utf8_bytes_are_located(demo_workspace: Workspace, tmp_path: Path) -> None:
+def test_non_utf8_bytes_are_located(demo_workspace: Workspace, tmp_path: Path, make_use_case: MakeUseCase) -> None:
     path = _raw(demo_workspace, "2025-02")
     lines = path.read_bytes().split(b"\n")
     lines[3] = (
@@ -220,7 +215,7 @@ def test_non_utf8_bytes_are_located(demo_workspace: Workspace, tmp_path: Path) -
     byte = b"\n".join(lines)[offset : offset + 1].hex()
     _refuse(
         demo_workspace,
-        _use_case(demo_workspace),
+        make_use_case(demo_workspace),
         "2025-02",
         MartError,
         rf"churn_2025-02\.csv is not UTF-8 text: byte 0x{byte} at offset {offset} \(line 4\) cannot be decoded",
@@ -228,11 +223,11 @@ def test_non_utf8_bytes_are_located(demo_workspace: Workspace, tmp_path: Path) -
     )
 
 
-def test_wrong_delimiter_is_named(demo_workspace: Workspace, tmp_path: Path) -> None:
+def test_wrong_delimiter_is_named(demo_workspace: Workspace, tmp_path: Path, make_use_case: MakeUseCase) -> None:
     _frame(demo_workspace, "2025-02").to_csv(_raw(demo_workspace, "2025-02"), index=False, sep=";")
     _refuse(
         demo_workspace,
-        _use_case(demo_workspace),
+        make_use_case(demo_workspace),
         "2025-02",
         MartError,
         r"has a single column 'customer_id;tenure_months;.*': it looks delimited by ';', not ','\. Set 'delimiter: \";\"'",
@@ -240,21 +235,21 @@ def test_wrong_delimiter_is_named(demo_workspace: Workspace, tmp_path: Path) -> 
     )
 
 
-def test_declared_delimiter_is_used(demo_workspace: Workspace) -> None:
+def test_declared_delimiter_is_used(demo_workspace: Workspace, make_use_case: MakeUseCase) -> None:
     _frame(demo_workspace, "2025-02").to_csv(_raw(demo_workspace, "2025-02"), index=False, sep=";")
     data = yaml.safe_load((demo_workspace.params / "churn.yaml").read_text())
-    uc = _use_case(demo_workspace, source={**data["source"], "delimiter": ";"})
+    uc = make_use_case(demo_workspace, source={**data["source"], "delimiter": ";"})
     assert ingest(demo_workspace, uc, "2025-02").version.rows == 3000
 
 
-def test_truncated_parquet(demo_workspace: Workspace, tmp_path: Path) -> None:
+def test_truncated_parquet(demo_workspace: Workspace, tmp_path: Path, make_use_case: MakeUseCase) -> None:
     folder = demo_workspace.raw / "pq"
     folder.mkdir()
     for window in ("2025-01", "2025-02"):
         _frame(demo_workspace, window).to_parquet(folder / f"churn_{window}.parquet", index=False)
     data = (folder / "churn_2025-02.parquet").read_bytes()
     (folder / "churn_2025-02.parquet").write_bytes(data[: len(data) // 2])
-    uc = _use_case(demo_workspace, source={"path": "feature_marts/raw/pq/churn_{window}.parquet"})
+    uc = make_use_case(demo_workspace, source={"path": "feature_marts/raw/pq/churn_{window}.parquet"})
     _refuse(
         demo_workspace,
         uc,
@@ -265,25 +260,29 @@ def test_truncated_parquet(demo_workspace: Workspace, tmp_path: Path) -> None:
     )
 
 
-def test_contract_naming_an_unknown_column_is_a_params_error(demo_workspace: Workspace) -> None:
+def test_contract_naming_an_unknown_column_is_a_params_error(
+    demo_workspace: Workspace, make_use_case: MakeUseCase
+) -> None:
     from millpond.errors import ParamsError
 
     with pytest.raises(
         ParamsError,
         match=r"mart\.contract\.columns lists 'monthly_charge', which is not in 'columns'\. Did you mean 'monthly_charges'\?",
     ):
-        _use_case(demo_workspace, {"contract": {"columns": {"monthly_charge": {"min": 0}}}})
+        make_use_case(demo_workspace, mart={"contract": {"columns": {"monthly_charge": {"min": 0}}}})
     assert MartStore(demo_workspace.feature_marts).versions("churn") == []
 
 
-def test_the_ingest_stage_quarantines_into_its_run_record(demo_workspace: Workspace, tmp_path: Path) -> None:
+def test_the_ingest_stage_quarantines_into_its_run_record(
+    demo_workspace: Workspace, tmp_path: Path, make_use_case: MakeUseCase
+) -> None:
     from millpond.runs.stages import StageContext, run_ingest
 
     frame = _frame(demo_workspace, "2025-02")
     frame.loc[1, "customer_id"] = frame.loc[0, "customer_id"]
     frame.to_csv(_raw(demo_workspace, "2025-02"), index=False)
     run_dir = tmp_path / "runs" / "c1" / "01-ingest"
-    ctx = StageContext(demo_workspace, _use_case(demo_workspace), "2025-02", run_id="c1/01-ingest", run_dir=run_dir)
+    ctx = StageContext(demo_workspace, make_use_case(demo_workspace), "2025-02", run_id="c1/01-ingest", run_dir=run_dir)
     with pytest.raises(
         ContractViolationError, match=r"2 offending row\(s\) written to .*01-ingest/outputs/quarantine\.csv"
     ):

@@ -8,13 +8,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
-from millpond.config.params import load_use_case
 from millpond.errors import MartError, SourceQueryError, SourceUnavailableError
 from millpond.marts.store import ingest
 from millpond.workspace import Workspace
-from tests.conftest import WINDOWS, tree_snapshot
+from tests.conftest import WINDOWS, MakeUseCase, tree_snapshot
 
 QUERY = "SELECT customer_id, tenure_months, contract, internet_service, payment_method, region, senior_citizen, monthly_charges, total_charges, support_calls, churned FROM customers WHERE month = {window}"
 
@@ -31,14 +29,6 @@ def _database(ws: Workspace, small_demo_raw: Path) -> Path:
     return path
 
 
-def _use_case(ws: Workspace, source: dict):
-    data = yaml.safe_load((ws.params / "churn.yaml").read_text())
-    data["source"] = source
-    path = ws.params / "db.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return load_use_case(path)
-
-
 def _refuse(ws: Workspace, uc, error: type[Exception], match: str) -> None:
     before = tree_snapshot(ws.feature_marts)
     with pytest.raises(error, match=match):
@@ -46,9 +36,11 @@ def _refuse(ws: Workspace, uc, error: type[Exception], match: str) -> None:
     assert tree_snapshot(ws.feature_marts) == before
 
 
-def test_sqlite_query_per_window_is_a_versioned_mart(workspace: Workspace, small_demo_raw: Path) -> None:
+def test_sqlite_query_per_window_is_a_versioned_mart(
+    workspace: Workspace, small_demo_raw: Path, make_use_case: MakeUseCase
+) -> None:
     _database(workspace, small_demo_raw)
-    uc = _use_case(workspace, {"url": "sqlite:///feature_marts/raw/churn.db", "query": QUERY})
+    uc = make_use_case(workspace, source={"url": "sqlite:///feature_marts/raw/churn.db", "query": QUERY})
     first = ingest(workspace, uc, "2025-02", run_id="r1")
     expected = pd.read_csv(small_demo_raw / "churn_2025-02.csv", dtype={"customer_id": "str"})
     assert first.created and first.version.rows == len(expected)
@@ -65,11 +57,16 @@ def test_sqlite_query_per_window_is_a_versioned_mart(workspace: Workspace, small
     assert not again.created and again.version.version == first.version.version
 
 
-def test_failing_query_shows_the_database_message(workspace: Workspace, small_demo_raw: Path) -> None:
+def test_failing_query_shows_the_database_message(
+    workspace: Workspace, small_demo_raw: Path, make_use_case: MakeUseCase
+) -> None:
     _database(workspace, small_demo_raw)
-    uc = _use_case(
+    uc = make_use_case(
         workspace,
-        {"url": "sqlite:///feature_marts/raw/churn.db", "query": "SELECT * FROM customer WHERE month = {window}"},
+        source={
+            "url": "sqlite:///feature_marts/raw/churn.db",
+            "query": "SELECT * FROM customer WHERE month = {window}",
+        },
     )
     _refuse(
         workspace,
@@ -79,8 +76,8 @@ def test_failing_query_shows_the_database_message(workspace: Workspace, small_de
     )
 
 
-def test_missing_sqlite_file_is_unreachable(workspace: Workspace) -> None:
-    uc = _use_case(workspace, {"url": "sqlite:///feature_marts/raw/nope.db", "query": QUERY})
+def test_missing_sqlite_file_is_unreachable(workspace: Workspace, make_use_case: MakeUseCase) -> None:
+    uc = make_use_case(workspace, source={"url": "sqlite:///feature_marts/raw/nope.db", "query": QUERY})
     _refuse(
         workspace,
         uc,
@@ -91,16 +88,19 @@ def test_missing_sqlite_file_is_unreachable(workspace: Workspace) -> None:
 
 
 def test_unreachable_server_raises_the_retryable_connection_error(
-    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch, make_use_case: MakeUseCase
 ) -> None:
     pytest.importorskip("psycopg", reason="the PostgreSQL driver psycopg is not installed")
     with socket.socket() as probe:  # a free port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     monkeypatch.setenv("MP_TEST_DB_PASSWORD", "s3cr3t-Pw")
-    uc = _use_case(
+    uc = make_use_case(
         workspace,
-        {"url": f"postgresql+psycopg://millpond:${{MP_TEST_DB_PASSWORD}}@127.0.0.1:{port}/churn", "query": QUERY},
+        source={
+            "url": f"postgresql+psycopg://millpond:${{MP_TEST_DB_PASSWORD}}@127.0.0.1:{port}/churn",
+            "query": QUERY,
+        },
     )
     with pytest.raises(
         SourceUnavailableError,
@@ -120,11 +120,15 @@ def test_unreachable_server_raises_the_retryable_connection_error(
         ),
     ],
 )
-def test_bad_url(workspace: Workspace, url: str, match: str) -> None:
-    _refuse(workspace, _use_case(workspace, {"url": url, "query": QUERY}), MartError, match)
+def test_bad_url(workspace: Workspace, url: str, match: str, make_use_case: MakeUseCase) -> None:
+    _refuse(workspace, make_use_case(workspace, source={"url": url, "query": QUERY}), MartError, match)
 
 
-def test_unset_credential_variable_is_named(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unset_credential_variable_is_named(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch, make_use_case: MakeUseCase
+) -> None:
     monkeypatch.delenv("MP_UNSET_PASSWORD", raising=False)
-    uc = _use_case(workspace, {"url": "postgresql+psycopg://u:${MP_UNSET_PASSWORD}@127.0.0.1/db", "query": QUERY})
+    uc = make_use_case(
+        workspace, source={"url": "postgresql+psycopg://u:${MP_UNSET_PASSWORD}@127.0.0.1/db", "query": QUERY}
+    )
     _refuse(workspace, uc, MartError, r"Environment variable MP_UNSET_PASSWORD referenced in source\.url is not set")

@@ -5,26 +5,22 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from millpond.config.params import load_use_case
+from millpond.config.params import UseCase, load_use_case
 from millpond.errors import MartError, SchemaError, SourceNotFoundError
 from millpond.marts import store as marts_module
 from millpond.marts.store import MartStore, ingest
 from millpond.workspace import Workspace
-from tests.conftest import tree_snapshot
+from tests.conftest import MakeUseCase, tree_snapshot
 
 pytestmark = pytest.mark.usefixtures("ingest_mode")
-
-
-def _use_case(ws: Workspace):
-    return load_use_case(ws.params / "churn.yaml")
 
 
 def _raw(ws: Workspace, window: str) -> Path:
     return ws.raw / "churn" / f"churn_{window}.csv"
 
 
-def test_ingest_writes_a_typed_read_only_version(demo_workspace: Workspace) -> None:
-    uc = _use_case(demo_workspace)
+def test_ingest_writes_a_typed_read_only_version(demo_workspace: Workspace, make_use_case: MakeUseCase) -> None:
+    uc = make_use_case(demo_workspace)
     result = ingest(demo_workspace, uc, "2025-01", run_id="r1")
     version = result.version
     assert result.created
@@ -39,8 +35,8 @@ def test_ingest_writes_a_typed_read_only_version(demo_workspace: Workspace) -> N
         assert not file.stat().st_mode & 0o222, f"{file.name} is writable"
 
 
-def test_same_input_is_a_no_op_with_the_same_id(demo_workspace: Workspace) -> None:
-    uc = _use_case(demo_workspace)
+def test_same_input_is_a_no_op_with_the_same_id(demo_workspace: Workspace, make_use_case: MakeUseCase) -> None:
+    uc = make_use_case(demo_workspace)
     first = ingest(demo_workspace, uc, "2025-01")
     before = tree_snapshot(demo_workspace.feature_marts / "churn")
     second = ingest(demo_workspace, uc, "2025-01")
@@ -48,8 +44,10 @@ def test_same_input_is_a_no_op_with_the_same_id(demo_workspace: Workspace) -> No
     assert tree_snapshot(demo_workspace.feature_marts / "churn") == before
 
 
-def test_changed_source_gives_a_new_version_and_keeps_the_old(demo_workspace: Workspace) -> None:
-    uc = _use_case(demo_workspace)
+def test_changed_source_gives_a_new_version_and_keeps_the_old(
+    demo_workspace: Workspace, make_use_case: MakeUseCase
+) -> None:
+    uc = make_use_case(demo_workspace)
     first = ingest(demo_workspace, uc, "2025-01").version
     frame = pd.read_csv(_raw(demo_workspace, "2025-01"), dtype={"customer_id": "str"})
     frame.iloc[:100].to_csv(_raw(demo_workspace, "2025-01"), index=False)
@@ -61,8 +59,7 @@ def test_changed_source_gives_a_new_version_and_keeps_the_old(demo_workspace: Wo
     assert store.get("churn", first.version).read().shape[0] == first.rows
 
 
-def _expect_refusal(ws: Workspace, window: str, error: type[Exception], match: str) -> None:
-    uc = _use_case(ws)
+def _expect_refusal(ws: Workspace, uc: UseCase, window: str, error: type[Exception], match: str) -> None:
     ingest(ws, uc, "2025-01")
     before = tree_snapshot(ws.feature_marts / "churn")
     with pytest.raises(error, match=match):
@@ -71,21 +68,31 @@ def _expect_refusal(ws: Workspace, window: str, error: type[Exception], match: s
     assert not list((ws.feature_marts / "churn" / "versions").glob(".staging*"))
 
 
-def test_missing_column_is_named_with_a_suggestion(demo_workspace: Workspace) -> None:
+def test_missing_column_is_named_with_a_suggestion(demo_workspace: Workspace, make_use_case: MakeUseCase) -> None:
     path = _raw(demo_workspace, "2025-02")
     pd.read_csv(path).rename(columns={"tenure_months": "tenure_month"}).to_csv(path, index=False)
     _expect_refusal(
-        demo_workspace, "2025-02", SchemaError, r"column 'tenure_months' is missing\. Did you mean 'tenure_month'\?"
+        demo_workspace,
+        make_use_case(demo_workspace),
+        "2025-02",
+        SchemaError,
+        r"column 'tenure_months' is missing\. Did you mean 'tenure_month'\?",
     )
 
 
-def test_extra_column_is_refused(demo_workspace: Workspace) -> None:
+def test_extra_column_is_refused(demo_workspace: Workspace, make_use_case: MakeUseCase) -> None:
     path = _raw(demo_workspace, "2025-02")
     pd.read_csv(path).assign(loyalty="gold").to_csv(path, index=False)
-    _expect_refusal(demo_workspace, "2025-02", SchemaError, r"column 'loyalty' is not declared in 'columns'")
+    _expect_refusal(
+        demo_workspace,
+        make_use_case(demo_workspace),
+        "2025-02",
+        SchemaError,
+        r"column 'loyalty' is not declared in 'columns'",
+    )
 
 
-def test_wrong_dtype_names_column_count_and_examples(demo_workspace: Workspace) -> None:
+def test_wrong_dtype_names_column_count_and_examples(demo_workspace: Workspace, make_use_case: MakeUseCase) -> None:
     path = _raw(demo_workspace, "2025-02")
     frame = pd.read_csv(path)
     frame["support_calls"] = frame["support_calls"].astype("str")
@@ -93,44 +100,61 @@ def test_wrong_dtype_names_column_count_and_examples(demo_workspace: Workspace) 
     frame.to_csv(path, index=False)
     _expect_refusal(
         demo_workspace,
+        make_use_case(demo_workspace),
         "2025-02",
         SchemaError,
         r"column 'support_calls' should be int but holds text in 5 row\(s\), e\.g\. 'many'",
     )
 
 
-def test_fractions_in_an_int_column_are_refused(demo_workspace: Workspace) -> None:
+def test_fractions_in_an_int_column_are_refused(demo_workspace: Workspace, make_use_case: MakeUseCase) -> None:
     path = _raw(demo_workspace, "2025-02")
     frame = pd.read_csv(path)
     frame["tenure_months"] = frame["tenure_months"].astype("float")
     frame.loc[0, "tenure_months"] = 2.5
     frame.to_csv(path, index=False)
     _expect_refusal(
-        demo_workspace, "2025-02", SchemaError, r"'tenure_months' should be int but holds fractions in 1 row"
+        demo_workspace,
+        make_use_case(demo_workspace),
+        "2025-02",
+        SchemaError,
+        r"'tenure_months' should be int but holds fractions in 1 row",
     )
 
 
-def test_header_only_window_is_empty(demo_workspace: Workspace) -> None:
+def test_header_only_window_is_empty(demo_workspace: Workspace, make_use_case: MakeUseCase) -> None:
     path = _raw(demo_workspace, "2025-02")
     pd.read_csv(path).iloc[:0].to_csv(path, index=False)
-    _expect_refusal(demo_workspace, "2025-02", MartError, r"Window '2025-02' has no rows")
-
-
-def test_empty_file(demo_workspace: Workspace) -> None:
-    _raw(demo_workspace, "2025-02").write_bytes(b"")
-    _expect_refusal(demo_workspace, "2025-02", MartError, r"is empty: it has no header and no rows")
-
-
-def test_missing_source_lists_what_exists(demo_workspace: Workspace) -> None:
     _expect_refusal(
-        demo_workspace, "2026-01", SourceNotFoundError, r"No raw source for window '2026-01'.*churn_2025-01\.csv"
+        demo_workspace, make_use_case(demo_workspace), "2025-02", MartError, r"Window '2025-02' has no rows"
+    )
+
+
+def test_empty_file(demo_workspace: Workspace, make_use_case: MakeUseCase) -> None:
+    _raw(demo_workspace, "2025-02").write_bytes(b"")
+    _expect_refusal(
+        demo_workspace,
+        make_use_case(demo_workspace),
+        "2025-02",
+        MartError,
+        r"is empty: it has no header and no rows",
+    )
+
+
+def test_missing_source_lists_what_exists(demo_workspace: Workspace, make_use_case: MakeUseCase) -> None:
+    _expect_refusal(
+        demo_workspace,
+        make_use_case(demo_workspace),
+        "2026-01",
+        SourceNotFoundError,
+        r"No raw source for window '2026-01'.*churn_2025-01\.csv",
     )
 
 
 def test_crash_while_publishing_leaves_nothing_visible(
-    demo_workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+    demo_workspace: Workspace, monkeypatch: pytest.MonkeyPatch, make_use_case: MakeUseCase
 ) -> None:
-    uc = _use_case(demo_workspace)
+    uc = make_use_case(demo_workspace)
 
     def crash(staging: Path, final: Path) -> bool:
         raise KeyboardInterrupt("killed")

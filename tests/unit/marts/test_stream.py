@@ -13,18 +13,10 @@ from millpond.config.params import load_use_case
 from millpond.errors import ContractViolationError, SchemaError
 from millpond.marts.store import ingest
 from millpond.workspace import Workspace
-from tests.conftest import tree_snapshot
+from tests.conftest import MakeUseCase, tree_snapshot
 
 CONTRACT = {"columns": {"monthly_charges": {"nullable": False, "min": 0, "max": 500}}, "min_rows": 100}
 _VOLATILE = {"created_at", "sha256"}  # the Parquet file's row groups differ by batch size; its rows do not
-
-
-def _use_case(ws: Workspace, **mart):
-    data = yaml.safe_load((ws.params / "churn.yaml").read_text())
-    data["mart"] = {"contract": CONTRACT, **mart}
-    path = ws.params / "stream.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return load_use_case(path)
 
 
 def _to_parquet_source(ws: Workspace) -> None:
@@ -39,12 +31,12 @@ def _to_parquet_source(ws: Workspace) -> None:
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_tiny_batches_store_the_same_rows_and_manifest_as_one_shot(
-    demo_workspace: Workspace, tmp_path: Path, fmt: str
+    demo_workspace: Workspace, tmp_path: Path, fmt: str, make_use_case: MakeUseCase
 ) -> None:
     ws = demo_workspace
     if fmt == "parquet":
         _to_parquet_source(ws)
-    uc = _use_case(ws)
+    uc = make_use_case(ws, mart={"contract": CONTRACT})
     one_shot = ingest(ws, uc, "2025-01")
     expected_frame, expected_manifest = one_shot.version.read(), dict(one_shot.version.manifest)
     shutil.rmtree(ws.feature_marts / "churn" / "versions")
@@ -61,10 +53,10 @@ def test_tiny_batches_store_the_same_rows_and_manifest_as_one_shot(
 
 
 def test_violation_in_a_later_batch_stores_nothing_and_quarantines_the_row(
-    demo_workspace: Workspace, tmp_path: Path
+    demo_workspace: Workspace, tmp_path: Path, make_use_case: MakeUseCase
 ) -> None:
     ws = demo_workspace
-    uc = _use_case(ws)
+    uc = make_use_case(ws, mart={"contract": CONTRACT})
     ingest(ws, uc, "2025-01")
     raw = ws.raw / "churn" / "churn_2025-02.csv"
     frame = pd.read_csv(raw, dtype={"customer_id": "str"})
@@ -88,10 +80,10 @@ def test_violation_in_a_later_batch_stores_nothing_and_quarantines_the_row(
 
 
 def test_text_in_int_columns_of_several_batches_is_counted_over_the_whole_window(
-    demo_workspace: Workspace, tmp_path: Path
+    demo_workspace: Workspace, tmp_path: Path, make_use_case: MakeUseCase
 ) -> None:
     ws = demo_workspace
-    uc = _use_case(ws)
+    uc = make_use_case(ws, mart={"contract": CONTRACT})
     raw = ws.raw / "churn" / "churn_2025-02.csv"
     frame = pd.read_csv(raw, dtype={"customer_id": "str"})
     frame["support_calls"] = frame["support_calls"].astype("str")
@@ -197,14 +189,13 @@ def test_window_column_csv_streams_only_its_window(demo_workspace: Workspace) ->
 
 
 def test_a_query_streams_in_chunks_to_the_same_version_whatever_the_batch_size(
-    workspace: Workspace, small_demo_raw: Path, monkeypatch: pytest.MonkeyPatch
+    workspace: Workspace, small_demo_raw: Path, monkeypatch: pytest.MonkeyPatch, make_use_case: MakeUseCase
 ) -> None:
     from millpond.marts import sources
     from tests.unit.marts.test_sources import QUERY, _database
-    from tests.unit.marts.test_sources import _use_case as db_use_case
 
     _database(workspace, small_demo_raw)
-    uc = db_use_case(workspace, {"url": "sqlite:///feature_marts/raw/churn.db", "query": QUERY})
+    uc = make_use_case(workspace, source={"url": "sqlite:///feature_marts/raw/churn.db", "query": QUERY})
     whole = ingest(workspace, uc, "2025-02").version.read()
     shutil.rmtree(workspace.feature_marts / "churn" / "versions")
     monkeypatch.setattr(

@@ -5,28 +5,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
-from millpond.config.params import validate_use_case
 from millpond.errors import TrainingError
 from millpond.models.training import build_pipeline, evaluate, fit, holdout_mask
-
-REPO = Path(__file__).resolve().parents[3]
-
-
-def _use_case(**changes):
-    data = yaml.safe_load((REPO / "params" / "churn.yaml").read_text())
-    for key, value in changes.items():
-        data[key] = value
-    return validate_use_case(data)
+from tests.conftest import MakeUseCase
 
 
 def _frame(raw: Path, window: str) -> pd.DataFrame:
     return pd.read_csv(raw / f"churn_{window}.csv", dtype={"customer_id": "str"})
 
 
-def test_holdout_is_stable_and_about_the_requested_share(small_demo_raw: Path) -> None:
-    uc = _use_case()
+def test_holdout_is_stable_and_about_the_requested_share(small_demo_raw: Path, make_use_case: MakeUseCase) -> None:
+    uc = make_use_case()
     frame = _frame(small_demo_raw, "2025-01")
     mask = holdout_mask(frame, uc)
     assert np.array_equal(mask, holdout_mask(frame.sample(frac=1, random_state=1).sort_index(), uc))
@@ -36,9 +26,9 @@ def test_holdout_is_stable_and_about_the_requested_share(small_demo_raw: Path) -
 
 
 @pytest.mark.parametrize("family", ["hist_gradient_boosting", "logistic_regression", "random_forest"])
-def test_each_family_learns_churn(small_demo_raw: Path, family: str) -> None:
+def test_each_family_learns_churn(small_demo_raw: Path, family: str, make_use_case: MakeUseCase) -> None:
     params = {"n_estimators": 50} if family == "random_forest" else {}
-    uc = _use_case(model={"family": family, "params": params})
+    uc = make_use_case(model={"family": family, "params": params})
     frame = pd.concat([_frame(small_demo_raw, "2025-01"), _frame(small_demo_raw, "2025-02")])
     mask = holdout_mask(frame, uc)
     result = fit(frame[~mask], frame[mask], uc)
@@ -50,8 +40,8 @@ def test_each_family_learns_churn(small_demo_raw: Path, family: str) -> None:
     assert max(result.importance, key=result.importance.get) != "region"  # region carries no signal before drift
 
 
-def test_regression_task_reports_regression_metrics(small_demo_raw: Path) -> None:
-    uc = _use_case(
+def test_regression_task_reports_regression_metrics(small_demo_raw: Path, make_use_case: MakeUseCase) -> None:
+    uc = make_use_case(
         task="regression",
         target="monthly_charges",
         promotion={"metric": "rmse"},
@@ -67,8 +57,8 @@ def test_regression_task_reports_regression_metrics(small_demo_raw: Path) -> Non
     assert again["rmse"] == pytest.approx(result.metrics["rmse"])
 
 
-def test_too_few_rows_and_one_class_are_refused(small_demo_raw: Path) -> None:
-    uc = _use_case()
+def test_too_few_rows_and_one_class_are_refused(small_demo_raw: Path, make_use_case: MakeUseCase) -> None:
+    uc = make_use_case()
     frame = _frame(small_demo_raw, "2025-01")
     with pytest.raises(TrainingError, match=r"Only 50 training rows .*training\.min_rows is 200"):
         fit(frame.head(50), frame, uc)
@@ -77,16 +67,16 @@ def test_too_few_rows_and_one_class_are_refused(small_demo_raw: Path) -> None:
         fit(one_class, frame, uc)
 
 
-def test_bad_model_params_name_the_estimator() -> None:
-    uc = _use_case(model={"family": "hist_gradient_boosting", "params": {"max_iters": 10}})
+def test_bad_model_params_name_the_estimator(make_use_case: MakeUseCase) -> None:
+    uc = make_use_case(model={"family": "hist_gradient_boosting", "params": {"max_iters": 10}})
     with pytest.raises(TrainingError, match="do not fit HistGradientBoostingClassifier"):
         build_pipeline(uc)
 
 
 @pytest.mark.parametrize("family", ["hist_gradient_boosting", "logistic_regression", "random_forest"])
-def test_each_family_fits_the_regression_task(small_demo_raw: Path, family: str) -> None:
+def test_each_family_fits_the_regression_task(small_demo_raw: Path, family: str, make_use_case: MakeUseCase) -> None:
     params = {"n_estimators": 20, "max_depth": 8} if family == "random_forest" else {}
-    uc = _use_case(
+    uc = make_use_case(
         task="regression",
         target="monthly_charges",
         promotion={"metric": "rmse"},
@@ -108,8 +98,8 @@ def test_each_family_fits_the_regression_task(small_demo_raw: Path, family: str)
     assert len(scores) == mask.sum() and np.allclose(scores["label"], frame.loc[mask, "monthly_charges"])
 
 
-def test_fit_is_profiled(small_demo_raw: Path) -> None:
-    uc = _use_case(model={"family": "hist_gradient_boosting", "params": {"max_iter": 30}})
+def test_fit_is_profiled(small_demo_raw: Path, make_use_case: MakeUseCase) -> None:
+    uc = make_use_case(model={"family": "hist_gradient_boosting", "params": {"max_iter": 30}})
     frame = _frame(small_demo_raw, "2025-01")
     mask = holdout_mask(frame, uc)
     result = fit(frame[~mask], frame[mask], uc)

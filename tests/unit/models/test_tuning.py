@@ -7,26 +7,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
-from millpond.config.params import validate_use_case
 from millpond.errors import ParamsError
 from millpond.models.training import fit, split_training_data
 from millpond.models.tuning import cv_splits
+from tests.conftest import MakeUseCase
 
-REPO = Path(__file__).resolve().parents[3]
 WINDOWS = ("2025-01", "2025-02", "2025-03")
 
 
-def _use_case(search: dict | None, **changes):
-    data = yaml.safe_load((REPO / "params" / "churn.yaml").read_text())
-    data["model"] = {
-        "family": "hist_gradient_boosting",
-        "params": {"max_iter": 20},
-        **({"search": search} if search else {}),
-    }
-    data.update(changes)
-    return validate_use_case(data)
+SMALL_MODEL = {"family": "hist_gradient_boosting", "params": {"max_iter": 20}}
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +24,11 @@ def frames(small_demo_raw: Path) -> list[tuple[str, pd.DataFrame]]:
     return [(w, pd.read_csv(small_demo_raw / f"churn_{w}.csv", dtype={"customer_id": "str"})) for w in WINDOWS]
 
 
-def test_grid_search_records_every_candidate_with_time_ordered_folds(frames) -> None:
-    uc = _use_case({"method": "grid", "space": {"max_iter": [10, 30], "learning_rate": [0.05, 0.2]}, "cv_folds": 2})
+def test_grid_search_records_every_candidate_with_time_ordered_folds(frames, make_use_case: MakeUseCase) -> None:
+    uc = make_use_case(
+        model=SMALL_MODEL,
+        search={"method": "grid", "space": {"max_iter": [10, 30], "learning_rate": [0.05, 0.2]}, "cv_folds": 2},
+    )
     train, holdout, windows = split_training_data(frames, "2025-03", uc)
     result = fit(train, holdout, uc, windows=windows)
     table = result.search.iterations
@@ -54,8 +47,8 @@ def test_grid_search_records_every_candidate_with_time_ordered_folds(frames) -> 
     assert 0.5 < summary["best_score"] <= 1
 
 
-def test_time_ordered_folds_validate_each_window_on_the_windows_before(frames) -> None:
-    uc = _use_case({"space": {"max_iter": [10]}, "cv_folds": 2})
+def test_time_ordered_folds_validate_each_window_on_the_windows_before(frames, make_use_case: MakeUseCase) -> None:
+    uc = make_use_case(model=SMALL_MODEL, search={"space": {"max_iter": [10]}, "cv_folds": 2})
     train, _, windows = split_training_data(frames, "2025-03", uc)
     splits, kind = cv_splits(train["churned"], windows, uc)
     assert kind == "time-ordered by window"
@@ -66,9 +59,14 @@ def test_time_ordered_folds_validate_each_window_on_the_windows_before(frames) -
     assert kind == "stratified k-fold" and len(splits) == 2
 
 
-def test_random_search_draws_n_iter_candidates_from_ranges_and_is_deterministic(frames) -> None:
+def test_random_search_draws_n_iter_candidates_from_ranges_and_is_deterministic(
+    frames, make_use_case: MakeUseCase
+) -> None:
     space = {"max_iter": {"low": 5, "high": 30, "int": True}, "learning_rate": {"low": 0.01, "high": 0.3, "log": True}}
-    uc = _use_case({"method": "random", "space": space, "n_iter": 3, "cv_folds": 2, "scoring": "log_loss"})
+    uc = make_use_case(
+        model=SMALL_MODEL,
+        search={"method": "random", "space": space, "n_iter": 3, "cv_folds": 2, "scoring": "log_loss"},
+    )
     train, holdout, windows = split_training_data(frames[:1], "2025-01", uc)
     first = fit(train, holdout, uc, windows=windows)
     table = first.search.iterations
@@ -84,14 +82,15 @@ def test_random_search_draws_n_iter_candidates_from_ranges_and_is_deterministic(
     )
 
 
-def test_search_space_problems_are_listed_with_suggestions() -> None:
+def test_search_space_problems_are_listed_with_suggestions(make_use_case: MakeUseCase) -> None:
     with pytest.raises(ParamsError) as info:
-        _use_case(
-            {
+        make_use_case(
+            model=SMALL_MODEL,
+            search={
                 "method": "grid",
                 "space": {"max_iters": [10], "learning_rate": {"low": 0.1, "high": 0.2}},
                 "scoring": "roc_uac",
-            }
+            },
         )
     message = str(info.value)
     assert (
@@ -101,16 +100,17 @@ def test_search_space_problems_are_listed_with_suggestions() -> None:
     assert "a grid search needs a list of values" in message
     assert "model.search.scoring must be one of roc_auc" in message and "Did you mean 'roc_auc'?" in message
     with pytest.raises(ParamsError, match=r"unknown key 'model\.search\.methd'\. Did you mean 'method'\?"):
-        _use_case({"methd": "grid", "space": {"max_iter": [10]}})
+        make_use_case(model=SMALL_MODEL, search={"methd": "grid", "space": {"max_iter": [10]}})
     with pytest.raises(ParamsError, match=r"'model\.search\.method' must be one of 'grid' or 'random'"):
-        _use_case({"method": "bayes", "space": {"max_iter": [10]}})
+        make_use_case(model=SMALL_MODEL, search={"method": "bayes", "space": {"max_iter": [10]}})
     with pytest.raises(ParamsError, match=r"values for 'max_iter' must be a non-empty list"):
-        _use_case({"space": {"max_iter": 10}})
+        make_use_case(model=SMALL_MODEL, search={"space": {"max_iter": 10}})
     with pytest.raises(
         ParamsError, match=r"model\.search\.scoring must be one of rmse, mae, mape, r2 for task 'regression'"
     ):
-        _use_case(
-            {"space": {"max_iter": [10]}, "scoring": "roc_auc"},
+        make_use_case(
+            model=SMALL_MODEL,
+            search={"space": {"max_iter": [10]}, "scoring": "roc_auc"},
             task="regression",
             target="monthly_charges",
             promotion={"metric": "rmse"},
