@@ -1,0 +1,128 @@
+"""``runs list|show|verify|rerun``: the run records."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from millpond.cli.common import Subparsers, dump, fmt
+from millpond.cli.verify import Verified, print_verify
+from millpond.errors import EXIT_FAILED, EXIT_OK
+from millpond.views.console import print_table
+from millpond.workspace import Workspace
+
+_SHOWN = ("run_id", "stage", "use_case", "window", "status", "error", "skip_reason", "started_at", "duration_s", "path")
+
+
+def add_parsers(sub: Subparsers) -> None:
+    runs = sub.add_parser("runs", help="list, show and verify run records")
+    runs_sub = runs.add_subparsers(dest="runs_command", required=True)
+    p = runs_sub.add_parser("list")
+    for flag in ("--use-case", "--window", "--stage", "--status"):
+        p.add_argument(flag)
+    p.add_argument("--limit", type=int)
+    p.add_argument("--json", action="store_true")
+    p = runs_sub.add_parser("show")
+    p.add_argument("run", help="run id (a unique part is enough)")
+    p.add_argument("--json", action="store_true")
+    runs_sub.add_parser("verify", help="exit 3 and name the file when a run record was altered")
+    p = runs_sub.add_parser(
+        "rerun", help="re-fit a train run from its params and mart versions; exit 1 when the metrics differ"
+    )
+    p.add_argument("run", help="run id of a train run (a unique part is enough)")
+    p.add_argument("--json", action="store_true")
+
+
+def cmd_runs_list(args: argparse.Namespace, ws: Workspace) -> int:
+    from millpond.runs.store import RunStore
+
+    records = RunStore(ws.runs).list(
+        use_case=args.use_case, window=args.window, stage=args.stage, status=args.status, limit=args.limit
+    )
+    rows = [
+        {
+            "run_id": r.run_id,
+            "stage": r.stage,
+            "window": r.window,
+            "status": r.status,
+            "seconds": f"{r.duration_s:.1f}",
+            "started": str(r.started_at)[:19],
+        }
+        for r in records
+    ]
+    if args.json:
+        dump(
+            [
+                {**row, "use_case": r.use_case, "error": r.error, "skip_reason": r.skip_reason}
+                for row, r in zip(rows, records, strict=True)
+            ]
+        )
+    else:
+        print_table(rows, ("run_id", "stage", "window", "status", "seconds", "started"))
+    return EXIT_OK
+
+
+def cmd_runs_show(args: argparse.Namespace, ws: Workspace) -> int:
+    from millpond.runs.store import RunStore
+
+    record = RunStore(ws.runs).get(args.run)
+    data = {
+        "run_id": record.run_id,
+        "cycle_id": record.cycle_id,
+        "stage": record.stage,
+        "use_case": record.use_case,
+        "window": record.window,
+        "status": record.status,
+        "error": record.error,
+        "skip_reason": record.skip_reason,
+        "started_at": record.started_at,
+        "finished_at": record.finished_at,
+        "duration_s": record.duration_s,
+        "path": str(record.path),
+        "params": record.manifest.get("params"),
+        "scraps": record.scraps,
+        "timings": record.manifest.get("extra", {}).get("timings"),
+    }
+    if args.json:
+        dump(data)
+        return EXIT_OK
+    for key in _SHOWN:
+        if data[key] not in (None, ""):
+            print(f"{key:<12} {data[key]}")
+    print("scraps:")
+    for name, value in (record.scraps or {}).items():
+        print(f"  {name}: {json.dumps(value, default=str)}")
+    return EXIT_OK
+
+
+def cmd_runs_verify(args: argparse.Namespace, ws: Workspace) -> int:
+    from millpond.runs.store import RunStore
+
+    store = RunStore(ws.runs)
+    problems = store.verify()
+    if problems:
+        error = f"{len(problems)} problem(s) found in the run records under {ws.relative(ws.runs)}."
+        return print_verify([Verified(problems=problems, error=error)])
+    return print_verify([Verified(ok_line=f"all {len(store.list())} run records verified")])
+
+
+def cmd_runs_rerun(args: argparse.Namespace, ws: Workspace) -> int:
+    from millpond.runs.rerun import rerun_training
+
+    report = rerun_training(ws, args.run)
+    if args.json:
+        dump(report.as_dict())
+        return EXIT_OK if report.metrics_match else EXIT_FAILED
+    print(f"rerun of {report.run_id} ({report.model}@{report.version}):")
+    print_table(
+        [
+            {**r, "recorded": fmt(r["recorded"]), "rerun": fmt(r["rerun"]), "match": "yes" if r["match"] else "NO"}
+            for r in report.metrics
+        ],
+        ("metric", "recorded", "rerun", "match"),
+    )
+    print(
+        f"metrics match: {'yes' if report.metrics_match else 'NO'}; model file identical: {'yes' if report.model_identical else 'no'}; "
+        f"code then {report.code_then or 'unknown'}, now {report.code_now or 'unknown'}"
+    )
+    return EXIT_OK if report.metrics_match else EXIT_FAILED
