@@ -232,10 +232,15 @@ def cmd_models(args: argparse.Namespace, ws: Workspace) -> int:
     version = store.get(name, ref or "champion")
     if args.json:
         _dump(
-            {"name": version.name, "version": version.version, "sha256": version.sha256, "metadata": version.metadata}
+            {
+                "name": version.name,
+                "version": version.version,
+                "sha256": version.sha256,
+                "metadata": version.metadata.to_dict(),
+            }
         )
     else:
-        meta = version.metadata
+        meta = version.metadata.to_dict()
         print(f"{version.name}@{version.version}  sha256 {version.sha256}")
         for key in ("trained_for_window", "family", "train_rows", "holdout_rows", "retrain_reasons", "run_id"):
             print(f"  {key:<19} {meta.get(key)}")
@@ -333,10 +338,11 @@ def cmd_models_compare(args: argparse.Namespace, ws: Workspace, store: Any) -> i
 
 def cmd_models_verify(args: argparse.Namespace, ws: Workspace, store: Any) -> int:
     name, _, ref = args.ref.partition("@")
-    targets = [store.get(name, ref)] if ref else store.versions(name)
-    for version in targets:
-        store.verify(name, version.version)  # raises ModelIntegrityError (exit 3) naming the file
-    print(f"{len(targets)} model file(s) of {name} match their recorded sha256")
+    report = store.verify(name, ref or None)  # a VerifyReport: every altered or missing file, never raises
+    print("\n".join(report.lines()), file=sys.stdout if report.ok else sys.stderr)
+    if not report.ok:
+        return EXIT_INTEGRITY
+    print(f"{report.checked} model file(s) of {name} match their recorded sha256")
     return EXIT_OK
 
 
