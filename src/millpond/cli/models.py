@@ -9,7 +9,7 @@ from typing import Any
 
 from millpond.cli.common import Handler, Subparsers, dump, fmt
 from millpond.cli.refs import parse_ref
-from millpond.cli.verify import Verified, print_verify
+from millpond.cli.verify import print_verify
 from millpond.errors import EXIT_FAILED, EXIT_OK, MillpondError
 from millpond.views.console import print_table
 from millpond.workspace import Workspace
@@ -96,9 +96,16 @@ def cmd_models_show(args: argparse.Namespace, ws: Workspace, store: Any) -> int:
     ref = parse_ref(args.ref)
     version = store.get(ref.name, ref.selector_or("champion"))
     if args.json:
-        dump({"name": version.name, "version": version.version, "sha256": version.sha256, "metadata": version.metadata})
+        dump(
+            {
+                "name": version.name,
+                "version": version.version,
+                "sha256": version.sha256,
+                "metadata": version.metadata.to_dict(),
+            }
+        )
         return EXIT_OK
-    meta = version.metadata
+    meta = version.metadata.to_dict()
     print(f"{version.name}@{version.version}  sha256 {version.sha256}")
     for key in ("trained_for_window", "family", "train_rows", "holdout_rows", "retrain_reasons", "run_id"):
         print(f"  {key:<19} {meta.get(key)}")
@@ -195,16 +202,10 @@ def cmd_models_compare(args: argparse.Namespace, ws: Workspace, store: Any) -> i
 
 
 def cmd_models_verify(args: argparse.Namespace, ws: Workspace, store: Any) -> int:
-    from millpond.errors import ModelIntegrityError
-
     ref = parse_ref(args.ref)
-    targets = [store.get(ref.name, ref.selector)] if ref.selector else store.versions(ref.name)
-    try:
-        for version in targets:
-            store.verify(ref.name, version.version)  # raises ModelIntegrityError naming the file
-    except ModelIntegrityError as exc:
-        return print_verify([Verified(error=str(exc))])
-    return print_verify([Verified(ok_line=f"{len(targets)} model file(s) of {ref.name} match their recorded sha256")])
+    report = store.verify(ref.name, ref.selector)  # a VerifyReport: every altered or missing file, never raises
+    ok_line = f"{report.checked} model file(s) of {ref.name} match their recorded sha256"
+    return print_verify([report], ok_line=ok_line)
 
 
 def _approval_use_case(args: argparse.Namespace, ws: Workspace, store: Any) -> Any:

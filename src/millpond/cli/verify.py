@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from millpond.errors import EXIT_INTEGRITY, EXIT_OK
+from millpond.store.verify import VerifyReport
 
 
 @dataclass(frozen=True)
@@ -26,10 +27,19 @@ class Verified:
         return not (self.problems or self.error)
 
 
-def print_verify(results: Iterable[Verified]) -> int:
-    """Print each result as it comes; exit 3 (integrity) when any has a problem, else 0."""
+def print_verify(results: Iterable[Verified | VerifyReport], *, ok_line: str = "") -> int:
+    """Print each result as it comes; exit 3 (integrity) when any has a problem, else 0.
+
+    A :class:`VerifyReport` prints its lines (on stderr when it found a mismatch), then ``ok_line`` when intact.
+    """
     failed = False
     for result in results:
+        if isinstance(result, VerifyReport):
+            print("\n".join(result.lines()), file=sys.stdout if result.ok else sys.stderr)
+            failed = failed or not result.ok
+            if result.ok and ok_line:
+                print(ok_line)
+            continue
         if result.ok:
             print(result.ok_line)
             continue

@@ -19,26 +19,26 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 def compare_versions(store: ModelStore, name: str, first: str, second: str) -> dict[str, Any]:
     """Metrics of both (with the difference), every parameter that differs, and the training data each used."""
     a, b = store.get(name, first), store.get(name, second)
-    ma, mb = a.metadata.get("metrics", {}), b.metadata.get("metrics", {})
+    ma, mb = a.metadata.metrics, b.metadata.metrics
     metrics = []
     for metric in [*ma, *(k for k in mb if k not in ma)]:
         va, vb = ma.get(metric), mb.get(metric)
         diff = vb - va if isinstance(va, int | float) and isinstance(vb, int | float) else None
         metrics.append({"metric": metric, a.version: va, b.version: vb, "difference": diff})
-    pa = _flatten({"params": a.metadata.get("params", {}), "model_params": a.metadata.get("model_params", {})})
-    pb = _flatten({"params": b.metadata.get("params", {}), "model_params": b.metadata.get("model_params", {})})
+    pa = _flatten({"params": a.metadata.params, "model_params": a.metadata.model_params})
+    pb = _flatten({"params": b.metadata.params, "model_params": b.metadata.model_params})
     params = [
         {"parameter": key, a.version: pa.get(key), b.version: pb.get(key)}
         for key in sorted(set(pa) | set(pb))
         if pa.get(key) != pb.get(key)
     ]
-    da = {m["version"]: m for m in a.metadata.get("training_marts", [])}
-    db = {m["version"]: m for m in b.metadata.get("training_marts", [])}
+    da = {m["version"]: m for m in a.metadata.training_marts}
+    db = {m["version"]: m for m in b.metadata.training_marts}
     data = {
         "both": sorted(set(da) & set(db)),
         f"only_{a.version}": sorted(set(da) - set(db)),
         f"only_{b.version}": sorted(set(db) - set(da)),
-        "train_rows": {a.version: a.metadata.get("train_rows"), b.version: b.metadata.get("train_rows")},
+        "train_rows": {a.version: a.metadata.train_rows, b.version: b.metadata.train_rows},
         "windows": {
             a.version: [m.get("window") for m in da.values()],
             b.version: [m.get("window") for m in db.values()],

@@ -1,55 +1,44 @@
 """The monitoring log of one model: KPIs per window, drift verdicts and promotion decisions.
 
-``model_store/<name>/monitoring.jsonl`` is append-only JSON lines; stages read
-it to compare a window with the ones before it (model drift) and to know
-whether a retrain or a decision already happened.
+``model_store/<name>/monitoring.jsonl`` is append-only JSON lines (a
+:class:`~millpond.store.log.JsonLinesLog`: a line torn by a crash is skipped and
+cut off by the next append); stages read it to compare a window with the ones
+before it (model drift) and to know whether a retrain or a decision already happened.
 """
 
 from __future__ import annotations
 
-import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
+from millpond.store.log import JsonLinesLog
 
 KINDS = ("kpi", "drift", "decision", "model_kpi")  # model_kpi: KPIs of one model version (champion or challenger)
+MONITORING_FILE = "monitoring.jsonl"
 
 
 class MonitoringLog:
     """Append-only log of what the cycle observed and decided for one model."""
 
     def __init__(self, model_store: Path, name: str) -> None:
-        self.path = Path(model_store) / name / "monitoring.jsonl"
+        self.path = Path(model_store) / name / MONITORING_FILE
+        self.log = JsonLinesLog(self.path)
 
     def append(self, kind: str, window: str, **fields: Any) -> dict[str, Any]:
         """Append one entry (flushed to disk before returning)."""
         if kind not in KINDS:
             raise ValueError(f"monitoring entry kind must be one of {KINDS}, got {kind!r}")
         entry = {"time": datetime.now(UTC).isoformat(timespec="seconds"), "kind": kind, "window": window, **fields}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps(entry, sort_keys=True, default=str) + "\n"
-        with FileLock(str(self.path) + ".lock", timeout=30), open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(line)
-            handle.flush()
-            os.fsync(handle.fileno())
-        return entry
+        return self.log.append(entry)
 
     def entries(self, kind: str | None = None, window: str | None = None) -> list[dict[str, Any]]:
         """Entries in the order they were written, optionally filtered."""
-        if not self.path.exists():
-            return []
-        found = []
-        with open(self.path, encoding="utf-8") as handle:
-            for line in handle:
-                if not line.strip():
-                    continue
-                entry = json.loads(line)
-                if (kind is None or entry["kind"] == kind) and (window is None or entry["window"] == window):
-                    found.append(entry)
-        return found
+        return [
+            entry
+            for entry in self.log
+            if (kind is None or entry["kind"] == kind) and (window is None or entry["window"] == window)
+        ]
 
     def latest(self, kind: str, window: str) -> dict[str, Any] | None:
         """The newest entry of ``kind`` for ``window``."""

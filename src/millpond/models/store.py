@@ -2,20 +2,21 @@
 
 Layout per model: ``<name>/versions/<version>/{model.skops,metadata.json}`` (read-only),
 ``<name>/aliases.json`` (the single source of truth, replaced atomically),
-``<name>/history.jsonl`` (append-only log of alias changes) and ``<name>/.lock``.
-Models are skops files (no pickle) and load only when their sha256 matches the store's.
+``<name>/history.jsonl`` (append-only log of alias changes, a :class:`~millpond.store.log.JsonLinesLog`)
+and ``<name>/.lock`` (a :class:`~millpond.store.lock.HolderLock` naming the process holding it).
+A version is written to a staging folder, sealed read-only and published with one
+no-clobber rename (:mod:`millpond.store.staging`); ``metadata.json`` is a
+:class:`~millpond.models.entities.ModelMetadata`. Models are skops files (no pickle)
+and load only when their sha256 matches the store's (:meth:`ModelStore.verify` reports
+every mismatch without raising).
 """
 
 from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import shutil
-import socket
-import sys
-import uuid
 import zipfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
@@ -24,7 +25,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import filelock
 import sklearn
 import skops
 import skops.io as sio
@@ -37,8 +37,12 @@ from millpond.errors import (
     ModelVersionNotFoundError,
     did_you_mean,
 )
-from millpond.store.files import atomic_write_json, make_read_only, read_json, sha256_bytes, sha256_file
-from millpond.store.staging import publish_dir
+from millpond.models.entities import ModelMetadata
+from millpond.store.files import atomic_write_json, read_json, sha256_bytes, sha256_file
+from millpond.store.lock import HolderLock
+from millpond.store.log import JsonLinesLog
+from millpond.store.staging import publish_dir, seal_tree, staged_dir
+from millpond.store.verify import VerifyReport
 
 # Every type a millpond pipeline holds (Pipeline + ColumnTransformer + SimpleImputer/StandardScaler/OneHotEncoder
 # + one of LogisticRegression, Ridge, LinearRegression, HistGradientBoosting*, RandomForest*, DecisionTree*),
@@ -94,6 +98,7 @@ TRUSTED_TYPES: tuple[str, ...] = (
 ALIASES: tuple[str, ...] = ("champion", "challenger", "previous")
 MODEL_FILE = "model.skops"
 METADATA_FILE = "metadata.json"
+HISTORY_FILE = "history.jsonl"
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
@@ -216,7 +221,7 @@ class ModelVersion:
     path: Path
     sha256: str
     created_at: str
-    metadata: dict[str, Any] = field(repr=False, hash=False)
+    metadata: ModelMetadata = field(repr=False, hash=False)
 
     @property
     def model_file(self) -> Path:
@@ -229,7 +234,7 @@ class ModelStore:
     def __init__(self, root: Path, *, lock_timeout: float = 30.0) -> None:
         self.root = Path(root)
         self.lock_timeout = lock_timeout
-        self._locks: dict[str, filelock.FileLock] = {}
+        self._locks: dict[str, HolderLock] = {}
 
     # --- reading ---------------------------------------------------------------
     def names(self) -> list[str]:
@@ -240,12 +245,7 @@ class ModelStore:
 
     def versions(self, name: str) -> list[ModelVersion]:
         """Published versions of ``name``, oldest first (staging folders are ignored)."""
-        folder = self._require(name) / "versions"
-        found = [
-            self._read(name, p)
-            for p in folder.iterdir()
-            if not p.name.startswith(".") and (p / METADATA_FILE).is_file()
-        ]
+        found = [self._read(name, folder) for folder in self._version_folders(name)]
         return sorted(found, key=lambda v: (v.created_at, v.version))
 
     def get(self, name: str, ref: str) -> ModelVersion:
@@ -264,7 +264,7 @@ class ModelStore:
                     "Promote a version first (ModelStore.promote or set_alias)."
                 )
             ref = aliases[ref]
-        ids = sorted(p.name for p in folder.iterdir() if not p.name.startswith(".") and (p / METADATA_FILE).is_file())
+        ids = sorted(p.name for p in self._version_folders(name))
         matches = [ref] if ref in ids else ([i for i in ids if i.startswith(ref)] if len(ref) >= 4 else [])
         if len(matches) == 1:
             return self._read(name, folder / matches[0])
@@ -280,28 +280,41 @@ class ModelStore:
 
     def load(self, name: str, ref: str) -> tuple[object, ModelVersion]:
         """Load a model after checking its file against the sha256 the store recorded."""
-        version = self.verify(name, ref)
+        version = self.verified(name, ref)
         try:
             model = sio.load(version.model_file, trusted=list(TRUSTED_TYPES))
         except UntrustedTypesFoundException as exc:
             raise ModelIntegrityError(f"Model file {version.model_file} holds untrusted types: {exc}") from exc
         return model, version
 
-    def verify(self, name: str, ref: str) -> ModelVersion:
-        """Check a version's model file against the sha256 the store recorded (raises ModelIntegrityError)."""
+    def verify(self, name: str | None = None, ref: str | None = None) -> VerifyReport:
+        """Check model files against the sha256 the store recorded: of ``name@ref``, every version of ``name``, or all.
+
+        Never raises for a mismatch: each altered or missing model file, and each metadata.json
+        that does not read, is a problem in the report.
+        """
+        if name is not None and ref:
+            report = VerifyReport(f"{name}@{ref}")
+            self._check(self.get(name, ref), report)
+            return report
+        report = VerifyReport(name if name is not None else f"model store {self.root}")
+        for model in [name] if name is not None else self.names():
+            for folder in self._version_folders(model):
+                try:
+                    version = self._read(model, folder)
+                except ModelIntegrityError as exc:
+                    report.checked += 1
+                    report.add(folder / METADATA_FILE, str(exc.__cause__ or exc))
+                    continue
+                self._check(version, report)
+        return report
+
+    def verified(self, name: str, ref: str) -> ModelVersion:
+        """The version ``ref`` of ``name`` once its model file matches its sha256 (else :class:`ModelIntegrityError`)."""
         version = self.get(name, ref)
-        try:
-            actual = sha256_file(version.model_file)
-        except FileNotFoundError as exc:
-            raise ModelIntegrityError(
-                f"Model file {version.model_file} is missing; restore it from a backup or roll back with "
-                f"`millpond models rollback {name}`."
-            ) from exc
-        if actual != version.sha256 or not actual.startswith(version.version):
-            raise ModelIntegrityError(
-                f"Model file {version.model_file} was altered on disk: sha256 {actual}, store recorded {version.sha256}; "
-                f"restore it or roll back with `millpond models rollback {name}`."
-            )
+        problem = _file_problem(version)
+        if problem is not None:
+            raise ModelIntegrityError(f"Model file {version.model_file} {problem}")
         return version
 
     def aliases(self, name: str) -> dict[str, str]:
@@ -310,11 +323,14 @@ class ModelStore:
         return dict(read_json(path)) if path.exists() else {}
 
     def history(self, name: str) -> list[dict[str, Any]]:
-        """Every recorded alias change of ``name``, oldest first (a line torn by a crash is skipped)."""
-        path = self._require(name) / "history.jsonl"
+        """Every recorded alias change of ``name``, oldest first (a line torn by a crash is skipped).
+
+        Earlier millpond kept a torn line's fragment as a line of its own (it only added the missing
+        newline): such a line is skipped too, wherever it is.
+        """
         entries = []
-        for line in path.read_text(encoding="utf-8").splitlines() if path.exists() else []:
-            with suppress(json.JSONDecodeError):
+        for line in self._history(self._require(name)).lines():
+            with suppress(ValueError):
                 entries.append(json.loads(line))
         return entries
 
@@ -325,53 +341,28 @@ class ModelStore:
         if not isinstance(metadata, dict):
             raise ModelStoreError(f"metadata for model '{name}' must be a dict. Got {type(metadata).__name__} instead.")
         dump = _canonical(model)
-        data = dump.data
-        untrusted = _types_outside_allow_list(data, dump.types)
+        untrusted = _types_outside_allow_list(dump.data, dump.types)
         if untrusted:
             raise ModelIntegrityError(
                 f"Model '{name}' holds types outside the trusted list: {', '.join(untrusted)}. Use the estimators "
                 "millpond supports, or review that code and add the type to millpond.models.store.TRUSTED_TYPES."
             )
-        sha = sha256_bytes(data)
-        version = sha[:12]
-        versions_dir = self.root / name / "versions"
-        final = versions_dir / version
+        sha = sha256_bytes(dump.data)
+        final = self.root / name / "versions" / sha[:12]
         with self._locked(name, create=True):
             if (final / METADATA_FILE).exists():
                 existing = self._read(name, final)
                 if existing.sha256 != sha:
                     raise ModelIntegrityError(
-                        f"Version {version} of model '{name}' exists with sha256 {existing.sha256}, not {sha}."
+                        f"Version {sha[:12]} of model '{name}' exists with sha256 {existing.sha256}, not {sha}."
                     )
                 return existing
-            for stale in versions_dir.glob(".staging-*"):  # left by a crashed save; we hold the lock
-                shutil.rmtree(stale, ignore_errors=True)
-            staging = versions_dir / f".staging-{version}-{uuid.uuid4().hex[:8]}"
-            staging.mkdir(parents=True)
-            try:
-                with open(staging / MODEL_FILE, "wb") as handle:
-                    handle.write(data)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                make_read_only(staging / MODEL_FILE)
-                record = {
-                    **metadata,
-                    "name": name,
-                    "version": version,
-                    "sha256": sha,
-                    "created_at": _now(),
-                    "size_bytes": len(data),
-                    "skops_version": skops.__version__,
-                    "sklearn_version": sklearn.__version__,
-                }
-                if isinstance(record.get("profile"), dict):
-                    record["profile"] = {**record["profile"], "serialized_bytes": len(data)}
-                atomic_write_json(staging / METADATA_FILE, record, read_only=True)  # also fsyncs the folder
-                if not publish_dir(staging, final):
-                    return self._read(name, final)
-            except BaseException:
-                shutil.rmtree(staging, ignore_errors=True)
-                raise
+            _remove_staging(final.parent)
+            with staged_dir(final.parent, final.name) as staging:
+                (staging / MODEL_FILE).write_bytes(dump.data)
+                (staging / METADATA_FILE).write_text(_record(name, sha, dump.data, metadata).to_json(), "utf-8")
+                seal_tree(staging)  # every file flushed and read-only before the version becomes visible
+                publish_dir(staging, final)  # False: a concurrent writer published the same bytes first
         return self._read(name, final)
 
     def set_alias(self, name: str, alias: str, version: str, *, actor: str, reason: str) -> None:
@@ -419,7 +410,7 @@ class ModelStore:
                     "Promote an older version explicitly instead."
                 )
             target, current = (
-                self.verify(name, old["previous"]).version,
+                self.verified(name, old["previous"]).version,
                 old.get("champion"),
             )  # never roll back onto a tampered file
             # the champion `target` replaced last time, never the one being rolled back (None: target was the first)
@@ -447,9 +438,32 @@ class ModelStore:
             )
         return folder
 
+    def _version_folders(self, name: str) -> list[Path]:
+        """The published version folders of ``name`` (hidden staging folders are not versions)."""
+        folder = self._require(name) / "versions"
+        return [p for p in folder.iterdir() if not p.name.startswith(".") and (p / METADATA_FILE).is_file()]
+
     def _read(self, name: str, folder: Path) -> ModelVersion:
-        meta = read_json(folder / METADATA_FILE)
-        return ModelVersion(name, folder.name, folder, meta["sha256"], meta["created_at"], meta)
+        path = folder / METADATA_FILE
+        try:
+            meta = ModelMetadata.from_json(path.read_bytes())
+        except (ValueError, TypeError) as exc:
+            raise ModelIntegrityError(
+                f"Metadata {path} of model '{name}' does not read ({exc}); restore the version folder from a backup."
+            ) from exc
+        return ModelVersion(name, folder.name, folder, meta.sha256, meta.created_at, meta)
+
+    def _check(self, version: ModelVersion, report: VerifyReport) -> None:
+        """Count one version in ``report`` and record its model file's problem, if any."""
+        report.checked += 1
+        problem = _file_problem(version)
+        if problem is not None:
+            report.add(version.model_file, problem)
+
+    @staticmethod
+    def _history(folder: Path) -> JsonLinesLog:
+        """The append-only log of alias changes of the model in ``folder``."""
+        return JsonLinesLog(folder / HISTORY_FILE)
 
     def _switch(
         self, name: str, new: dict[str, str], old: dict[str, str], *, actor: str, reason: str, action: str
@@ -457,52 +471,77 @@ class ModelStore:
         """Replace aliases.json in one step, then log each changed alias."""
         atomic_write_json(self.root / name / "aliases.json", new)
         time = _now()
-        lines = [
-            {
-                "time": time,
-                "alias": alias,
-                "from": old.get(alias),
-                "to": new.get(alias),
-                "actor": actor,
-                "reason": reason,
-                "action": action,
-            }
-            for alias in ALIASES
-            if old.get(alias) != new.get(alias)
-        ]
-        path = self.root / name / "history.jsonl"
-        with open(path, "a+b") as handle:
-            torn = False
-            if handle.seek(0, os.SEEK_END) > 0:
-                handle.seek(-1, os.SEEK_END)
-                torn = handle.read(1) != b"\n"  # a crash cut the last line short
-            payload = "".join(json.dumps(line, sort_keys=True) + "\n" for line in lines).encode()
-            handle.write((b"\n" if torn else b"") + payload)
-            handle.flush()
-            os.fsync(handle.fileno())
+        history = self._history(self.root / name)
+        for alias in ALIASES:
+            if old.get(alias) != new.get(alias):
+                history.append(
+                    {
+                        "time": time,
+                        "alias": alias,
+                        "from": old.get(alias),
+                        "to": new.get(alias),
+                        "actor": actor,
+                        "reason": reason,
+                        "action": action,
+                    }
+                )
 
     @contextmanager
     def _locked(self, name: str, *, create: bool = False) -> Iterator[None]:
-        """Hold the model's FileLock (re-entrant in this store); only save may create the model folder."""
+        """Hold the model's lock (re-entrant in this store); only save may create the model folder."""
         path = (self.root / name if create else self._require(name)) / ".lock"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        lock = self._locks.setdefault(name, filelock.FileLock(path, timeout=self.lock_timeout))
-        try:
-            lock.acquire()
-        except filelock.Timeout as exc:
-            holder = path.read_text(errors="replace").strip() or "an unknown process"
-            raise ModelStoreLockedError(
-                f"Model '{name}' is locked by {holder} (lock file {path}); wait for that train or promote run to "
-                f"finish or stop it, then retry."
-            ) from exc
-        try:
-            if lock.lock_counter == 1:
-                path.write_text(
-                    f"pid {os.getpid()} on {socket.gethostname()} ({' '.join(sys.argv[:2])}) since {_now()}\n"
-                )
+        lock = self._locks.setdefault(
+            name,
+            HolderLock(
+                path,
+                timeout=self.lock_timeout,
+                what=f"Model '{name}'",
+                hint="wait for that train or promote run to finish or stop it, then retry.",
+                error=ModelStoreLockedError,
+            ),
+        )
+        with lock:
             yield
-        finally:
-            lock.release()
+
+
+def _record(name: str, sha: str, data: bytes, metadata: dict[str, Any]) -> ModelMetadata:
+    """The metadata of a new version: the caller's, then what the store knows of the file."""
+    record = {
+        **metadata,
+        "name": name,
+        "version": sha[:12],
+        "sha256": sha,
+        "created_at": _now(),
+        "size_bytes": len(data),
+        "skops_version": skops.__version__,
+        "sklearn_version": sklearn.__version__,
+    }
+    if isinstance(record.get("profile"), dict):
+        record["profile"] = {**record["profile"], "serialized_bytes": len(data)}
+    return ModelMetadata.from_dict(record)
+
+
+def _remove_staging(versions_dir: Path) -> None:
+    """Remove the staging folders crashed saves left, old names (``.staging-<version>-<hex>``) included.
+
+    Every save stages under the model's lock, which the caller holds: no staging folder belongs to a live save.
+    """
+    for stale in versions_dir.glob(".staging-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def _file_problem(version: ModelVersion) -> str | None:
+    """What is wrong with a version's model file (None: it matches the sha256 the store recorded)."""
+    try:
+        actual = sha256_file(version.model_file)
+    except FileNotFoundError:
+        return f"is missing; restore it from a backup or roll back with `millpond models rollback {version.name}`."
+    if actual != version.sha256 or not actual.startswith(version.version):
+        return (
+            f"was altered on disk: sha256 {actual}, store recorded {version.sha256}; "
+            f"restore it or roll back with `millpond models rollback {version.name}`."
+        )
+    return None
 
 
 def _check_name(name: str) -> None:

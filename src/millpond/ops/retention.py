@@ -5,12 +5,12 @@ newest ``keep_versions`` of its kind AND not protected. Protected, always: the m
 versions behind any alias (champion, challenger, previous) or a pending approval, the
 mart versions they were trained on, the run cycles that produced them, and the mart
 versions the next training needs. gc holds each use case's cycle lock (a running
-cycle makes it skip that use case) and appends every removal to ``logs/retention.jsonl``.
+cycle makes it skip that use case) and appends every removal to ``logs/retention.jsonl`` (a
+:class:`~millpond.store.log.JsonLinesLog`: a line torn by a crash is skipped and cut off by the next append).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import stat
@@ -27,9 +27,15 @@ from millpond.ops.scheduler import load_params
 from millpond.ops.status import open_approvals
 from millpond.runs.store import RunStore
 from millpond.store.lock import CycleLock
+from millpond.store.log import JsonLinesLog
 from millpond.workspace import Workspace
 
 LOG_FILE = "retention.jsonl"
+
+
+def retention_log(ws: Workspace) -> JsonLinesLog:
+    """The log of every removal gc made, oldest first (``logs/retention.jsonl``)."""
+    return JsonLinesLog(ws.logs / LOG_FILE)
 
 
 @dataclass
@@ -94,8 +100,8 @@ def plan_gc(
     protected_models: dict[str, str] = {}
     versions = models.versions(name) if (ws.model_store / name / "versions").is_dir() else []
     if versions:
-        for alias, version in models.aliases(name).items():
-            protected_models.setdefault(version, f"alias {alias}")
+        for alias, target in models.aliases(name).items():
+            protected_models.setdefault(target, f"alias {alias}")
     for entry in open_approvals(ws, name):
         protected_models.setdefault(str(entry["candidate"]), f"pending approval ({entry['window']})")
     protected_marts: dict[str, str] = {}
@@ -104,10 +110,10 @@ def plan_gc(
         if version.version not in protected_models:
             continue
         reason = f"lineage of {name}@{version.version} ({protected_models[version.version]})"
-        for mart in version.metadata.get("training_marts", []):
+        for mart in version.metadata.training_marts:
             protected_marts.setdefault(str(mart.get("version")), reason)
-        if version.metadata.get("run_id"):
-            protected_cycles.setdefault(str(version.metadata["run_id"]).split("/")[0], reason)
+        if version.metadata.run_id:
+            protected_cycles.setdefault(str(version.metadata.run_id).split("/")[0], reason)
     for entry in open_approvals(ws, name):
         if entry.get("run_id"):
             protected_cycles.setdefault(str(entry["run_id"]).split("/")[0], "pending approval")
@@ -127,9 +133,9 @@ def plan_gc(
     for ref in _removable(
         [(v.version, _utc(v.manifest["created_at"])) for v in mart_versions], keep, cutoff, set(protected_marts)
     ):
-        version = next(v for v in mart_versions if v.version == ref)
+        found = next(v for v in mart_versions if v.version == ref)
         removals.append(
-            Removal("mart_version", name, ref, version.path, size_of(version.path), version.manifest["created_at"])
+            Removal("mart_version", name, ref, found.path, size_of(found.path), found.manifest["created_at"])
         )
     cycles: dict[str, str] = {}
     for record in runs.list(use_case=name):
@@ -187,28 +193,25 @@ def collect(
 
 def _apply(ws: Workspace, removals: list[Removal]) -> None:
     runs = RunStore(ws.runs)
-    log = ws.logs / LOG_FILE
-    log.parent.mkdir(parents=True, exist_ok=True)
+    log = retention_log(ws)
     for removal in removals:
         if removal.kind == "run_cycle":
             with runs._connect(write=True) as con:
                 con.execute("DELETE FROM runs WHERE cycle_id = ?", (removal.ref,))
         if removal.path.exists():
             _rmtree(removal.path)
-        entry = {
-            "time": datetime.now(UTC).isoformat(timespec="seconds"),
-            "action": "removed",
-            "kind": removal.kind,
-            "use_case": removal.use_case,
-            "ref": removal.ref,
-            "path": ws.relative(removal.path),
-            "bytes": removal.bytes,
-            "created": removal.created,
-        }
-        with open(log, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(entry, sort_keys=True) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        log.append(
+            {
+                "time": datetime.now(UTC).isoformat(timespec="seconds"),
+                "action": "removed",
+                "kind": removal.kind,
+                "use_case": removal.use_case,
+                "ref": removal.ref,
+                "path": ws.relative(removal.path),
+                "bytes": removal.bytes,
+                "created": removal.created,
+            }
+        )
     if removals:
         notify_event(ws, "gc", removed=len(removals), bytes=sum(r.bytes for r in removals))
 

@@ -90,7 +90,7 @@ def score_adhoc(
         store = ModelStore(ws.model_store)
         version = store.get(model_name, ref)
         if use_case is None:
-            raw = dict(version.metadata.get("params") or {})
+            raw = dict(version.metadata.params or {})
             extra["params_source"] = f"metadata of {model_name}@{version.version}"
         aliases = store.aliases(model_name)
         role = next((a for a in ("champion", "challenger") if aliases.get(a) == version.version), "adhoc")

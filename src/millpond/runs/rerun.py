@@ -77,13 +77,13 @@ def rerun_training(ws: Workspace, run_ref: str) -> RerunReport:
     store = ModelStore(ws.model_store)
     version = store.get(record.use_case, candidate)
     meta = version.metadata
-    params = dict(meta["params"])
-    order = meta.get("column_order") or list(params["columns"])
+    params = dict(meta.params)
+    order = meta.column_order or list(params["columns"])
     params["columns"] = {name: params["columns"][name] for name in order}  # metadata.json sorted them
     use_case = validate_use_case(params, source=f"params stored with {record.use_case}@{version.version}")
     marts = MartStore(ws.feature_marts)
     frames = []
-    for item in meta["training_marts"]:
+    for item in meta.training_marts:
         mart = marts.get(use_case.use_case, item["version"])
         if sha256_file(mart.data_path) != item["sha256"]:
             raise MartError(
@@ -94,7 +94,7 @@ def rerun_training(ws: Workspace, run_ref: str) -> RerunReport:
     train, holdout, windows = split_training_data(frames, meta["trained_for_window"], use_case)
     result = fit(train, holdout, use_case, windows=windows)
     report = RerunReport(record.run_id, record.use_case, version.version)
-    for metric, then in meta.get("metrics", {}).items():
+    for metric, then in meta.metrics.items():
         now = result.metrics.get(metric)
         report.metrics.append({"metric": metric, "recorded": then, "rerun": now, "match": _same(then, now)})
     report.model_identical = model_sha256(result.model) == version.sha256

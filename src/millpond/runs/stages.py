@@ -220,7 +220,7 @@ def run_score(ctx: StageContext) -> StageResult:
 def _training_frame(ctx: StageContext, version: ModelVersion) -> pd.DataFrame:
     """The rows the model was trained on, rebuilt from the mart versions in its lineage."""
     marts = ctx.marts
-    frames = [marts.get(ctx.name, item["version"]).read() for item in version.metadata["training_marts"]]
+    frames = [marts.get(ctx.name, item["version"]).read() for item in version.metadata.training_marts]
     return pd.concat(frames, ignore_index=True)
 
 
@@ -432,8 +432,8 @@ def calibration_rows(ctx: StageContext, champion: ModelVersion) -> pd.DataFrame 
     covariate shift (scores moving into that region) by ~0.02 AUC on the demo.
     """
     uc = ctx.use_case
-    trained_for = champion.metadata.get("trained_for_window")
-    marts = [m for m in champion.metadata.get("training_marts", []) if m.get("window") == trained_for]
+    trained_for = champion.metadata.trained_for_window
+    marts = [m for m in champion.metadata.training_marts if m.get("window") == trained_for]
     if not marts:
         return None
     frame = ctx.marts.get(ctx.name, marts[-1]["version"]).read()
@@ -496,7 +496,7 @@ def retrain_reasons(ctx: StageContext) -> list[str]:
     if drift is not None and policy.on_model_drift and drift["model_drift"]:
         reasons.append("model drift")
     if policy.every_n_windows:
-        trained_for = champion.metadata.get("trained_for_window", "")
+        trained_for = champion.metadata.trained_for_window or ""
         age = len([w for w in ctx.marts.windows(ctx.name) if trained_for < w <= ctx.window])
         if age >= policy.every_n_windows:
             reasons.append(f"schedule: champion is {age} windows old")
@@ -578,7 +578,7 @@ def find_candidate(ctx: StageContext) -> ModelVersion | None:
         versions = ctx.models.versions(ctx.name)
     except ModelVersionNotFoundError:
         return None
-    pending = [v for v in versions if v.metadata.get("trained_for_window") == ctx.window and v.version not in decided]
+    pending = [v for v in versions if v.metadata.trained_for_window == ctx.window and v.version not in decided]
     return pending[-1] if pending else None
 
 

@@ -66,15 +66,15 @@ class Scorer:
     ) -> Scorer:
         """Load through the store (sha256 checked before skops loads); the use case defaults to the one it was trained with."""
         model, version = store.load(name, ref)
-        uc = use_case or validate_use_case(version.metadata["params"], source=f"metadata of {name}@{version.version}")
+        uc = use_case or validate_use_case(version.metadata.params, source=f"metadata of {name}@{version.version}")
         return cls(
             name,
             version.version,
             model,
             uc,
-            InputContract.for_model(version.metadata, model),
+            InputContract.for_model(version.metadata.to_dict(), model),
             role,
-            version.metadata,
+            version.metadata.to_dict(),
             store.root,
         )
 

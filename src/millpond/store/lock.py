@@ -1,13 +1,20 @@
-"""The cycle lock: one cycle per workspace and use case at a time.
+"""Locks that name their holder: the cycle lock, and the holder lock every store waits on.
 
-``logs/locks/<use_case>.lock`` is locked with ``fcntl.flock`` (exclusive, non-blocking)
-and holds who took it (PID, host, start time, command) as JSON. The kernel releases a
-flock when the process holding it dies, however it dies (SIGKILL, power loss), so a
-lock is never "stuck": a killed holder only leaves its JSON behind. A clean release
-empties the file first, so finding JSON in a file we just locked means the previous
-holder was killed; the new holder says so and takes over. The descriptor is not
-inherited by child processes (Jupyter kernels), so only this process holds the lock.
-flock is local to one machine: keep the workspace on a local disk, not NFS.
+Both write a *holder note* into the lock file while they hold it: JSON with the PID,
+host, start time and command of the holder (:func:`holder_note`), so whoever is
+refused can be told who holds it (:func:`describe_holder`). A clean release empties
+the file, so a note found in a file just locked was left by a holder that was killed.
+
+``logs/locks/<use_case>.lock`` (:class:`CycleLock`) is locked with ``fcntl.flock``
+(exclusive, non-blocking). The kernel releases a flock when the process holding it
+dies, however it dies (SIGKILL, power loss), so a lock is never "stuck": a killed
+holder only leaves its note behind; the new holder says so and takes over. The
+descriptor is not inherited by child processes (Jupyter kernels), so only this
+process holds the lock. flock is local to one machine: keep the workspace on a
+local disk, not NFS.
+
+:class:`HolderLock` waits up to a timeout instead (a model store's ``<name>/.lock``:
+saves and alias switches are short) and is re-entrant within one instance.
 """
 
 from __future__ import annotations
@@ -23,7 +30,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from millpond.errors import CycleLockedError
+import filelock
+
+from millpond.errors import CycleLockedError, LockedError
 from millpond.workspace import Workspace
 
 
@@ -32,16 +41,38 @@ def lock_path(ws: Workspace, use_case: str) -> Path:
     return ws.logs / "locks" / f"{use_case}.lock"
 
 
-def _read_holder(fd: int) -> dict[str, Any]:
-    os.lseek(fd, 0, os.SEEK_SET)
-    data = b""
-    while chunk := os.read(fd, 65536):
-        data += chunk
+# --- holder notes ------------------------------------------------------------------------------------------------
+def holder_note(command: str = "", **fields: Any) -> dict[str, Any]:
+    """Who this process is, as a lock file records its holder: PID, host, start time, command (and ``fields``)."""
+    return {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        **fields,
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": command or " ".join(sys.argv),
+    }
+
+
+def encode_note(note: dict[str, Any]) -> bytes:
+    """A holder note's bytes in the lock file (key-sorted JSON)."""
+    return json.dumps(note, sort_keys=True).encode("utf-8")
+
+
+def parse_note(data: bytes) -> dict[str, Any]:
+    """A holder note read back: ``{}`` for an empty file, ``{"unreadable": …}`` for bytes that are not a note."""
     try:
         holder = json.loads(data.decode("utf-8")) if data.strip() else {}
     except (ValueError, UnicodeDecodeError):
         return {"unreadable": data[:200].decode("utf-8", "replace")}
     return holder if isinstance(holder, dict) else {}
+
+
+def _read_holder(fd: int) -> dict[str, Any]:
+    os.lseek(fd, 0, os.SEEK_SET)
+    data = b""
+    while chunk := os.read(fd, 65536):
+        data += chunk
+    return parse_note(data)
 
 
 def process_alive(pid: int) -> bool:
@@ -84,6 +115,7 @@ def describe_holder(holder: dict[str, Any]) -> str:
     return text + (f" running `{holder['command']}`" if holder.get("command") else "")
 
 
+# --- the cycle lock ----------------------------------------------------------------------------------------------
 @dataclass
 class CycleLock:
     """Exclusive lock of one use case in one workspace; use as a context manager."""
@@ -116,16 +148,9 @@ class CycleLock:
             ) from None
         previous = _read_holder(fd)
         self.stale_holder = previous or None
-        me = {
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-            "use_case": self.use_case,
-            "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "command": self.command or " ".join(sys.argv),
-        }
         os.ftruncate(fd, 0)
         os.lseek(fd, 0, os.SEEK_SET)
-        os.write(fd, json.dumps(me, sort_keys=True).encode("utf-8"))
+        os.write(fd, encode_note(holder_note(self.command, use_case=self.use_case)))
         os.fsync(fd)
         self._fd = fd
         return self
@@ -142,6 +167,77 @@ class CycleLock:
             os.close(fd)
 
     def __enter__(self) -> CycleLock:
+        return self.acquire()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.release()
+
+
+# --- the holder lock ---------------------------------------------------------------------------------------------
+class HolderLock:
+    """A file lock that waits up to ``timeout`` seconds, then raises ``error`` naming the holder.
+
+    ``what`` names the locked thing in that message (``"Model 'churn'"``) and ``hint``
+    says what to do about it. Re-entrant within one instance (and one thread): only the
+    outermost acquire writes the holder note and only the outermost release empties it.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        timeout: float,
+        what: str,
+        hint: str = "wait for it to finish or stop it, then retry.",
+        error: type[LockedError] = LockedError,
+    ) -> None:
+        self.path = Path(path)
+        self.what, self.hint, self.error = what, hint, error
+        self._lock = filelock.FileLock(self.path, timeout=timeout)
+
+    @property
+    def depth(self) -> int:
+        """How many times this thread holds the lock (0: not held)."""
+        return int(self._lock.lock_counter)
+
+    def holder(self) -> str:
+        """Who the lock file names as its holder (a note from an older millpond is shown as written)."""
+        try:
+            note = parse_note(self.path.read_bytes())
+        except OSError:
+            note = {}
+        if "unreadable" in note:
+            return str(note["unreadable"]).strip() or describe_holder({})
+        return describe_holder(note)
+
+    def acquire(self) -> HolderLock:
+        """Take the lock, waiting up to the timeout; raise ``error`` naming the holder when it does not come free."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._lock.acquire()
+        except filelock.Timeout as exc:
+            raise self.error(f"{self.what} is locked by {self.holder()} (lock file {self.path}); {self.hint}") from exc
+        if self.depth == 1:
+            try:
+                self.path.write_bytes(encode_note(holder_note()))
+            except BaseException:
+                self._lock.release()
+                raise
+        return self
+
+    def release(self) -> None:
+        """Let go once; the outermost release empties the note (a clean end) before unlocking."""
+        if self.depth == 0:
+            return
+        try:
+            if self.depth == 1:
+                self.path.write_bytes(b"")
+        finally:
+            self._lock.release()
+
+    def __enter__(self) -> HolderLock:
         return self.acquire()
 
     def __exit__(

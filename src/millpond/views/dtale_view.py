@@ -79,7 +79,7 @@ def drift_data(ws: Workspace, record: RunRecord) -> DriftData:
     marts, models = MartStore(ws.feature_marts), ModelStore(ws.model_store)
     champion = models.get(record.use_case, summary["champion"])
     reference = pd.concat(
-        [marts.get(record.use_case, m["version"]).read() for m in champion.metadata["training_marts"]],
+        [marts.get(record.use_case, m["version"]).read() for m in champion.metadata.training_marts],
         ignore_index=True,
     )
     mart_version = summary.get("mart_version")

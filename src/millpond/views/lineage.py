@@ -44,9 +44,9 @@ def trace_lineage(ws: Workspace, name: str, ref: str = "champion") -> dict[str, 
     store, runs, marts = ModelStore(ws.model_store), RunStore(ws.runs), MartStore(ws.feature_marts)
     version = store.get(name, ref)
     meta = version.metadata
-    mart_name = str(meta.get("use_case") or name)
+    mart_name = str(meta.use_case or name)
     mart_links = []
-    for item in meta.get("training_marts", []):
+    for item in meta.training_marts:
         link: dict[str, Any] = {
             "mart": mart_name,
             "version": item["version"],
@@ -78,11 +78,11 @@ def trace_lineage(ws: Workspace, name: str, ref: str = "champion") -> dict[str, 
             "aliases": aliases,
             "sha256": version.sha256,
             "created_at": version.created_at,
-            "family": meta.get("family"),
-            "trained_for_window": meta.get("trained_for_window"),
+            "family": meta.family,
+            "trained_for_window": meta.trained_for_window,
         },
-        "training_run": _run(runs, meta.get("run_id")),
-        "code": meta.get("code"),
+        "training_run": _run(runs, meta.run_id),
+        "code": meta.code,
         "marts": mart_links,
     }
 

@@ -14,7 +14,7 @@ import pytest
 
 from millpond.config.params import NotifySpec
 from millpond.governance.audit import AuditLog
-from millpond.governance.events import read_events
+from millpond.governance.events import events_path, notify_event, read_events
 from millpond.governance.notifications import notify
 from millpond.workspace import Workspace
 
@@ -168,3 +168,15 @@ def test_unreachable_server_is_a_logged_failure(workspace: Workspace) -> None:
     out = notify(workspace, "churn", spec, "drift", reason="x")
     assert out["channels"]["webhook"].startswith("failed: Webhook http://127.0.0.1")
     assert read_events(workspace, "notification_failed")[0]["notified"] == "drift"
+
+
+def test_the_events_log_survives_a_torn_last_line(workspace: Workspace) -> None:
+    notify_event(workspace, "cycle_failed", window="2025-01")
+    path = events_path(workspace)
+    with open(path, "ab") as handle:
+        handle.write(b'{"event": "gc", "ti')  # a process killed mid-append
+    assert [e["event"] for e in read_events(workspace)] == ["cycle_failed"]  # reading skips it
+    notify_event(workspace, "gc", removed=1)
+    lines = path.read_bytes().splitlines(keepends=True)
+    assert [json.loads(line)["event"] for line in lines] == ["cycle_failed", "gc"]  # the append cut it off
+    assert read_events(workspace, "gc")[0]["removed"] == 1

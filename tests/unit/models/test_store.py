@@ -22,10 +22,18 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-from millpond.errors import ModelIntegrityError, ModelStoreError, ModelVersionNotFoundError
+from millpond.errors import (
+    ModelIntegrityError,
+    ModelStoreError,
+    ModelStoreLockedError,
+    ModelVersionNotFoundError,
+    exit_code_of,
+)
 from millpond.models import store as model_store_module
+from millpond.models.entities import ModelMetadata
 from millpond.models.store import TRUSTED_TYPES, ModelStore, ModelVersion
 from millpond.store.files import sha256_file
+from millpond.store.lock import HolderLock
 from tests.conftest import tree_snapshot
 
 NUMERIC, CATEGORICAL = ["tenure", "spend"], ["plan", "region"]
@@ -283,6 +291,7 @@ def test_a_crash_during_promote_keeps_the_old_champion(
         ".lock",
         "aliases.json",
         "history.jsonl",
+        "history.jsonl.lock",  # the append lock every JsonLinesLog keeps beside its file
         "versions",
     ]
 
@@ -304,9 +313,11 @@ def test_a_crash_during_save_leaves_no_version(
     assert [v.version for v in store.versions("churn")] == [kept.version]
     assert os.listdir(tmp_path / "churn" / "versions") == [kept.version]
     # a hard kill cannot clean up: its staging folder is invisible, then removed by the next save
-    stale = tmp_path / "churn" / "versions" / f".staging-{'f' * 12}-abcd1234"
-    stale.mkdir()
-    (stale / "model.skops").write_bytes(b"half a zip")
+    stale = tmp_path / "churn" / "versions" / f".staging-{'f' * 12}-abcd1234"  # as earlier millpond named them
+    killed = tmp_path / "churn" / "versions" / f".staging-{'e' * 12}-p999999999-x1y2"
+    for folder in (stale, killed):
+        folder.mkdir()
+        (folder / "model.skops").write_bytes(b"half a zip")
     assert [v.version for v in store.versions("churn")] == [kept.version]
     second = store.save("churn", _logreg(frame, c=1.0), {})
     assert sorted(os.listdir(tmp_path / "churn" / "versions")) == sorted([kept.version, second.version])
@@ -371,13 +382,29 @@ def test_a_held_lock_times_out_naming_the_holder(tmp_path: Path, frame: pd.DataF
     thread.start()
     try:
         assert held.wait(10)
-        with pytest.raises(ModelStoreError, match=rf"Model 'churn' is locked by pid {os.getpid()} on .*wait for"):
+        with pytest.raises(
+            ModelStoreLockedError, match=rf"Model 'churn' is locked by PID {os.getpid()} on host .+ since .*wait for"
+        ) as refused:
             store.promote("churn", v, actor="x", reason="")
+        assert exit_code_of(refused.value) == 5 and isinstance(refused.value, ModelStoreError)
     finally:
         release.set()
         thread.join()
     store.promote("churn", v, actor="x", reason="")
     assert store.aliases("churn") == {"champion": v}
+    assert (tmp_path / "churn" / ".lock").read_bytes() == b""  # a clean release leaves no holder behind
+
+
+def test_a_holder_note_written_by_earlier_millpond_is_shown_as_written(tmp_path: Path, frame: pd.DataFrame) -> None:
+    store = ModelStore(tmp_path, lock_timeout=0.1)
+    v = store.save("churn", _logreg(frame), {}).version
+    lock = HolderLock(tmp_path / "churn" / ".lock", timeout=1, what="Model 'churn'")
+    with lock:
+        (tmp_path / "churn" / ".lock").write_text("pid 123 on box (millpond cycle) since 2025-01-01T00:00:00+00:00\n")
+        with pytest.raises(
+            ModelStoreLockedError, match=r"locked by pid 123 on box \(millpond cycle\) since 2025-01-01"
+        ):
+            store.promote("churn", v, actor="x", reason="")
 
 
 def test_history_survives_a_torn_last_line(tmp_path: Path, frame: pd.DataFrame) -> None:
@@ -393,3 +420,76 @@ def test_history_survives_a_torn_last_line(tmp_path: Path, frame: pd.DataFrame) 
         ("previous", a),
     ]
     assert isinstance(store.get("churn", "previous"), ModelVersion)
+    lines = (tmp_path / "churn" / "history.jsonl").read_bytes().splitlines(keepends=True)
+    assert len(lines) == 3 and all(json.loads(line) for line in lines)  # the next append cut the torn line off
+
+
+def test_history_reads_a_fragment_earlier_millpond_kept_as_a_line(tmp_path: Path, frame: pd.DataFrame) -> None:
+    store = ModelStore(tmp_path)
+    a, b = (store.save("churn", _logreg(frame, c=k), {}).version for k in (0.1, 1.0))
+    store.promote("churn", a, actor="x", reason="")
+    with open(tmp_path / "churn" / "history.jsonl", "a") as handle:
+        handle.write('{"time": "2025-\n')  # the old repair of a torn line: it only added the missing newline
+    store.promote("churn", b, actor="x", reason="")
+    assert [(h["alias"], h["to"]) for h in store.history("churn")] == [
+        ("champion", a),
+        ("champion", b),
+        ("previous", a),
+    ]
+    assert store.rollback("churn", actor="x", reason="") == a
+
+
+def test_versions_carry_typed_metadata(tmp_path: Path, frame: pd.DataFrame) -> None:
+    store = ModelStore(tmp_path)
+    marts = [{"version": "2025-01-abc", "window": "2025-01", "sha256": "0" * 64}]
+    saved = store.save("churn", _logreg(frame), {"trained_for_window": "2025-01", "training_marts": marts, "k": 1})
+    meta = store.get("churn", saved.version).metadata
+    assert isinstance(meta, ModelMetadata) and meta == saved.metadata
+    assert (meta.name, meta.version, meta.sha256, meta.created_at) == (
+        "churn",
+        saved.version,
+        saved.sha256,
+        saved.created_at,
+    )
+    assert meta.trained_for_window == "2025-01" and meta.training_marts == marts and meta.extra == {"k": 1}
+    assert meta.size_bytes == saved.model_file.stat().st_size and meta.metrics == {} and meta.run_id is None
+    assert (saved.path / "metadata.json").read_text() == meta.to_json()
+
+
+def test_verify_reports_every_altered_or_missing_model_file_without_raising(
+    tmp_path: Path, frame: pd.DataFrame
+) -> None:
+    store = ModelStore(tmp_path)
+    a, b, c = (store.save("churn", _logreg(frame, c=k), {}) for k in (0.1, 1.0, 10.0))
+    store.save("credit", _logreg(frame, c=0.5), {})
+    report = store.verify("churn")
+    assert report.ok and report.checked == 3 and report.lines()[-1] == "churn: 3 checked, all verified"
+    os.chmod(b.model_file, 0o644)
+    b.model_file.write_bytes(b.model_file.read_bytes()[:-1] + b"!")
+    os.chmod(c.model_file, 0o644)
+    c.model_file.unlink()
+    report = store.verify("churn")
+    assert not report.ok and report.checked == 3
+    problems = {p.path: p.problem for p in report.problems}
+    assert set(problems) == {str(b.model_file), str(c.model_file)}
+    assert problems[str(b.model_file)].startswith(f"was altered on disk: sha256 {sha256_file(b.model_file)}")
+    assert problems[str(c.model_file)].startswith("is missing; restore it from a backup")
+    assert f"MISMATCH {b.model_file}: was altered on disk" in "\n".join(report.lines())
+    assert store.verify("churn", a.version).ok and not store.verify("churn", "latest").ok
+    everything = store.verify()
+    assert everything.checked == 4 and len(everything.problems) == 2
+    with pytest.raises(ModelIntegrityError, match=rf"Model file {c.model_file} is missing"):
+        store.load("churn", c.version)
+    assert store.verified("churn", a.version) == a
+
+
+def test_verify_reports_an_unreadable_metadata_file(tmp_path: Path, frame: pd.DataFrame) -> None:
+    store = ModelStore(tmp_path)
+    saved = store.save("churn", _logreg(frame), {})
+    meta = saved.path / "metadata.json"
+    os.chmod(meta, 0o644)
+    meta.write_text('{"sha256": ')
+    report = store.verify("churn")
+    assert [p.path for p in report.problems] == [str(meta)] and report.checked == 1
+    with pytest.raises(ModelIntegrityError, match="does not read"):
+        store.get("churn", saved.version)

@@ -16,6 +16,7 @@ from millpond.errors import ScheduleError
 from millpond.marts.store import MartStore
 from millpond.models.monitoring import MonitoringLog
 from millpond.models.store import ModelStore
+from millpond.ops.retention import retention_log
 from millpond.ops.scheduler import run_next
 from millpond.workspace import Workspace
 from tests.unit.ops.test_scheduler import FakeStages, _touch_windows
@@ -159,6 +160,23 @@ def test_gc_keeps_young_things_and_du_lists_the_space(workspace: Workspace, caps
     assert main(["--workspace", str(ws.root), "du", "--json"]) == 0
     rows = {r["what"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows["runs (churn)"]["items"] == 1 and rows["raw data"]["items"] == 3
+
+
+def test_the_retention_log_survives_a_torn_last_line(workspace: Workspace, capsys: pytest.CaptureFixture[str]) -> None:
+    ws = workspace
+    _touch_windows(ws, "2025-01", "2025-02", "2025-03")
+    run_next(ws, "params/churn.yaml", execute=FakeStages(ws), echo=lambda _: None)
+    retention_log(ws).append({"action": "removed", "kind": "capture", "ref": "window=2024-12"})
+    with open(ws.logs / "retention.jsonl", "ab") as handle:
+        handle.write(b'{"action": "remo')  # a gc killed mid-append
+    assert [e["ref"] for e in retention_log(ws).entries()] == ["window=2024-12"]  # reading skips it
+    assert main(["--workspace", str(ws.root), "gc", "--keep-days", "0", "--keep-versions", "1"]) == 0
+    assert "removed 2 item(s)" in capsys.readouterr().out
+    lines = (ws.logs / "retention.jsonl").read_bytes().splitlines(keepends=True)
+    entries = [json.loads(line) for line in lines]  # the next append cut the torn line off
+    assert len(entries) == 3 and entries[0]["ref"] == "window=2024-12"
+    assert [e["kind"] for e in entries[1:]] == ["run_cycle", "run_cycle"]
+    assert all(line == json.dumps(e, sort_keys=True).encode() + b"\n" for line, e in zip(lines, entries, strict=True))
 
 
 def test_status_reports_champion_last_cycle_next_due_and_approvals(
