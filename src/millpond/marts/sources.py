@@ -15,6 +15,7 @@ import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -251,6 +252,47 @@ def _describe_db_error(exc: BaseException) -> str:
 DB_CHUNK_ROWS = 100_000  # rows fetched per round trip; fixed, so a query's content hash does not depend on --batch-rows
 
 
+@dataclass(frozen=True)
+class _DatabaseSource:
+    """A database source as messages name it: its key in the params, its URL with the password masked."""
+
+    name: str
+    url: str
+    query: str
+
+    @property
+    def label(self) -> str:
+        return f"source {self.name!r}" if self.name != "source" else "the source"
+
+    @property
+    def key(self) -> str:
+        return "source" if self.name == "source" else f"mart.sources.{self.name}"
+
+    @property
+    def shown_url(self) -> str:
+        return redact_url(self.url)
+
+    def failed(self, exc: BaseException) -> SourceQueryError:
+        return SourceQueryError(
+            f"The query of {self.label} failed on {self.shown_url}: {_describe_db_error(exc)}\nQuery: {self.query.strip()}"
+        )
+
+
+@dataclass
+class _Cursor:
+    """An open server-side cursor: the engine, its connection, the result and its column names."""
+
+    engine: Any
+    connection: Any
+    result: Any
+    keys: list[str]
+
+    def close(self) -> None:
+        self.result.close()
+        self.connection.close()
+        self.engine.dispose()
+
+
 def database_chunks(
     ws: Workspace,
     spec: SourceSpec,
@@ -263,56 +305,61 @@ def database_chunks(
 
     The provenance's ``sha256`` (a hash over every chunk) is final once the iterator is exhausted.
     """
+    assert spec.url is not None and spec.query is not None
+    db = _DatabaseSource(name, spec.url, spec.query)
+    if window is None and "{window}" in spec.query:
+        raise MartError(f"{db.key}.query holds {{window}}; a full load needs a query returning every window.")
+    engine = _engine(ws, db)
+    provenance: dict[str, Any] = {
+        "kind": "database",
+        "url": db.shown_url,
+        "query": spec.query,
+        "sha256": None,
+        "path": None,
+    }
+    query = spec.query.replace("{window}", ":window")
+    cursor = _execute(engine, db, query, {"window": window} if ":window" in query else {}, chunk_rows)
+    return _frames(db, cursor, chunk_rows, provenance), provenance
+
+
+def _engine(ws: Workspace, db: _DatabaseSource) -> Any:
+    """A SQLAlchemy engine for the source's URL (``${VARS}`` expanded, a relative SQLite path resolved)."""
     import sqlalchemy as sa
     from sqlalchemy import exc as sa_exc
 
-    assert spec.url is not None and spec.query is not None
-    label = f"source {name!r}" if name != "source" else "the source"
-    shown_url = redact_url(spec.url)
-    key = "source" if name == "source" else f"mart.sources.{name}"
-    if window is None and "{window}" in spec.query:
-        raise MartError(f"{key}.query holds {{window}}; a full load needs a query returning every window.")
     try:
-        url = sa.engine.make_url(expand_env(spec.url, where=f"{key}.url"))
+        url = sa.engine.make_url(expand_env(db.url, where=f"{db.key}.url"))
     except sa_exc.ArgumentError as exc:
         raise MartError(
-            f"Bad database URL {shown_url!r} for {label}: {exc}. "
+            f"Bad database URL {db.shown_url!r} for {db.label}: {exc}. "
             "Use a SQLAlchemy URL such as sqlite:///feature_marts/raw/churn.db or postgresql+psycopg://user:${PASSWORD}@host:5432/db."
         ) from None
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         db_path = ws.resolve(url.database)
         if not db_path.is_file():
             raise SourceUnavailableError(
-                f"Could not connect to {label}: SQLite database {ws.relative(db_path)} does not exist ({shown_url})."
+                f"Could not connect to {db.label}: SQLite database {ws.relative(db_path)} does not exist ({db.shown_url})."
             )
         url = url.set(database=str(db_path))
     try:
-        engine = sa.create_engine(url)
+        return sa.create_engine(url)
     except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ImportError) as exc:
         raise MartError(
-            f"Bad database URL {shown_url!r} for {label}: {_describe_db_error(exc)}. Check the driver name and install it."
+            f"Bad database URL {db.shown_url!r} for {db.label}: {_describe_db_error(exc)}. Check the driver name and install it."
         ) from None
-    provenance: dict[str, Any] = {
-        "kind": "database",
-        "url": shown_url,
-        "query": spec.query,
-        "sha256": None,
-        "path": None,
-    }
-    query = spec.query.replace("{window}", ":window")
-    params = {"window": window} if ":window" in query else {}
 
-    def failed(exc: BaseException) -> SourceQueryError:
-        return SourceQueryError(
-            f"The query of {label} failed on {shown_url}: {_describe_db_error(exc)}\nQuery: {spec.query.strip()}"
-        )
+
+def _execute(engine: Any, db: _DatabaseSource, query: str, params: dict[str, Any], chunk_rows: int) -> _Cursor:
+    """Connect and run the query with a server-side cursor; the engine is disposed of when either fails."""
+    import sqlalchemy as sa
+    from sqlalchemy import exc as sa_exc
 
     try:
         connection = engine.connect()
     except sa_exc.DBAPIError as exc:
         engine.dispose()
         raise SourceUnavailableError(
-            f"Could not connect to {label} at {shown_url}: {_describe_db_error(exc)}. "
+            f"Could not connect to {db.label} at {db.shown_url}: {_describe_db_error(exc)}. "
             "Check that the server is up and the host, port and credentials are right."
         ) from None
     try:
@@ -323,29 +370,32 @@ def database_chunks(
     except sa_exc.DBAPIError as exc:
         connection.close()
         engine.dispose()
-        raise failed(exc) from None
+        raise db.failed(exc) from None
+    return _Cursor(engine, connection, result, keys)
 
-    def chunks() -> Iterator[pd.DataFrame]:
-        digest = hashlib.sha256()
-        try:
-            first = True
-            while True:
-                try:
-                    rows = result.fetchmany(chunk_rows)
-                except sa_exc.DBAPIError as exc:
-                    raise failed(exc) from None
-                if not rows and not first:
-                    break
-                first = False  # an empty result still yields one (empty) frame, so its columns are known
-                frame = pd.DataFrame.from_records([tuple(r) for r in rows], columns=keys, coerce_float=True)
-                digest.update(frame_sha256(frame).encode())
-                yield frame
-                if not rows:
-                    break
-            provenance["sha256"] = digest.hexdigest()
-        finally:
-            result.close()
-            connection.close()
-            engine.dispose()
 
-    return chunks(), provenance
+def _frames(
+    db: _DatabaseSource, cursor: _Cursor, chunk_rows: int, provenance: dict[str, Any]
+) -> Iterator[pd.DataFrame]:
+    """The result in frames of ``chunk_rows`` rows; the provenance's sha256 is set once the last one is read."""
+    from sqlalchemy import exc as sa_exc
+
+    digest = hashlib.sha256()
+    try:
+        first = True
+        while True:
+            try:
+                rows = cursor.result.fetchmany(chunk_rows)
+            except sa_exc.DBAPIError as exc:
+                raise db.failed(exc) from None
+            if not rows and not first:
+                break
+            first = False  # an empty result still yields one (empty) frame, so its columns are known
+            frame = pd.DataFrame.from_records([tuple(r) for r in rows], columns=cursor.keys, coerce_float=True)
+            digest.update(frame_sha256(frame).encode())
+            yield frame
+            if not rows:
+                break
+        provenance["sha256"] = digest.hexdigest()
+    finally:
+        cursor.close()

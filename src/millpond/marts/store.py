@@ -1,20 +1,22 @@
 """Feature marts: validated, content-addressed, never-overwritten versions per window.
 
 ``feature_marts/<mart>/versions/<window>-<hash12>/`` holds ``data.parquet`` and
-``manifest.json``. A version id is derived from its inputs (source bytes, window,
-declared schema), so ingesting the same input twice is a no-op that says so.
-A version is written into a hidden staging folder and published with one rename.
+``manifest.json`` (:class:`~millpond.marts.entities.MartManifest`). A version id
+is derived from its inputs (source bytes, window, declared schema), so ingesting
+the same input twice is a no-op that says so. A version is written into a hidden
+staging folder (``store.staging``: ``.staging-<version>-p<pid>-<random>``; a
+streamed ingest's DuckDB work folder is ``.work-p<pid>-<random>``), its files are
+flushed to disk and made read-only, and it is published with one no-clobber
+rename; scratch folders of killed ingests are swept by the next ingest.
+:meth:`MartStore.verify` checks every stored version against its manifest.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import re
 import shutil
-import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,22 +24,33 @@ from typing import Any
 import pandas as pd
 
 from millpond.config.params import MartSpec, UseCase, check_window
-from millpond.errors import ContractViolationError, MartError, MartVersionNotFoundError, SchemaError, did_you_mean
+from millpond.errors import (
+    ContractViolationError,
+    MartError,
+    MartIntegrityError,
+    MartVersionNotFoundError,
+    SchemaError,
+    did_you_mean,
+)
 from millpond.marts import inputs as mart_inputs
 from millpond.marts import sources
 from millpond.marts import stream as mart_stream
 from millpond.marts.coercion import conform
 from millpond.marts.contracts import Violation, check_contract, write_quarantine
+from millpond.marts.entities import SPEC_KEYS, MartManifest
 from millpond.marts.sources import frame_sha256
 from millpond.marts.transforms import read_transform, run_transform, transform_path
-from millpond.store.files import atomic_write_json, make_read_only, read_json, sha256_bytes, sha256_file
+from millpond.store.files import sha256_bytes, sha256_file
 from millpond.store.lock import process_alive
-from millpond.store.staging import publish_dir
+from millpond.store.staging import owner_pid, publish_dir, scratch_dir, seal_tree, staged_dir
+from millpond.store.staging import sweep as sweep_scratch
+from millpond.store.verify import VerifyReport
 from millpond.workspace import Workspace
 
 MART_FORMAT = 1
 DESCRIBE_WHOLE_ROWS = 1_000_000  # above this, a version's summary is computed over the file, not in memory
 _MAX_EXAMPLES = 3
+_DESCRIBE_STATS = ["count", "mean", "std", "min", "25%", "50%", "75%", "max"]
 
 
 @dataclass(frozen=True)
@@ -48,7 +61,7 @@ class MartVersion:
     version: str
     window: str
     path: Path
-    manifest: dict[str, Any]
+    manifest: MartManifest
 
     @property
     def data_path(self) -> Path:
@@ -56,11 +69,11 @@ class MartVersion:
 
     @property
     def sha256(self) -> str:
-        return str(self.manifest["sha256"])
+        return str(self.manifest.sha256)
 
     @property
     def rows(self) -> int:
-        return int(self.manifest["rows"])
+        return int(self.manifest.rows or 0)
 
     def read(self, columns: list[str] | None = None) -> pd.DataFrame:
         """Load the version's rows."""
@@ -84,26 +97,30 @@ class MartVersion:
         numeric = [f.name for f in schema if pa.types.is_integer(f.type) or pa.types.is_floating(f.type)]
         if self.rows <= DESCRIBE_WHOLE_ROWS or not numeric:
             return self.read(columns=numeric).describe().T
-        from millpond.marts import duck
+        return _describe_on_disk(self.data_path, numeric)
 
-        stats = ["count", "mean", "std", "min", "25%", "50%", "75%", "max"]
-        parts = []
-        for c in numeric:
-            q = '"' + c.replace('"', '""') + '"'
-            parts.append(
-                f"count({q}), avg({q}), stddev_samp({q}), min({q}), approx_quantile({q}, 0.25), "
-                f"approx_quantile({q}, 0.5), approx_quantile({q}, 0.75), max({q})"
-            )
-        con = duck.connect()
-        try:
-            row = con.execute(f"SELECT {', '.join(parts)} FROM read_parquet(?)", [str(self.data_path)]).fetchone()
-        finally:
-            con.close()
-        assert row is not None
-        values = [
-            [float(v) if v is not None else float("nan") for v in row[i * 8 : (i + 1) * 8]] for i in range(len(numeric))
-        ]
-        return pd.DataFrame(values, index=numeric, columns=stats)
+
+def _describe_on_disk(path: Path, numeric: list[str]) -> pd.DataFrame:
+    """The ``describe()`` statistics of ``numeric`` columns, computed by DuckDB over the file."""
+    from millpond.marts import duck
+
+    parts = []
+    for c in numeric:
+        q = '"' + c.replace('"', '""') + '"'
+        parts.append(
+            f"count({q}), avg({q}), stddev_samp({q}), min({q}), approx_quantile({q}, 0.25), "
+            f"approx_quantile({q}, 0.5), approx_quantile({q}, 0.75), max({q})"
+        )
+    con = duck.connect()
+    try:
+        row = con.execute(f"SELECT {', '.join(parts)} FROM read_parquet(?)", [str(path)]).fetchone()
+    finally:
+        con.close()
+    assert row is not None
+    values = [
+        [float(v) if v is not None else float("nan") for v in row[i * 8 : (i + 1) * 8]] for i in range(len(numeric))
+    ]
+    return pd.DataFrame(values, index=numeric, columns=_DESCRIBE_STATS)
 
 
 @dataclass
@@ -114,11 +131,26 @@ class IngestResult:
     windows: list[str] = field(default_factory=list)  # every window a full load (re)built
 
 
+def read_manifest(path: Path) -> MartManifest:
+    """The manifest stored at ``path``; a :class:`MartIntegrityError` naming the file when it is not one."""
+    try:
+        return MartManifest.from_json(path.read_bytes())
+    except ValueError as exc:  # not JSON, not UTF-8, or not a manifest
+        raise MartIntegrityError(
+            f"{path} is not a readable mart manifest ({exc}): it was edited or the disk lost data. "
+            "Restore the version from a backup, or remove its folder and ingest the window again."
+        ) from exc
+
+
 class MartStore:
     """Read and write the versions of the workspace's feature marts."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+
+    def marts(self) -> list[str]:
+        """Every mart that has a versions folder."""
+        return sorted(p.parent.name for p in self.root.glob("*/versions") if p.is_dir())
 
     def versions(self, mart: str) -> list[MartVersion]:
         """Every version of ``mart``, oldest first."""
@@ -127,9 +159,9 @@ class MartStore:
         for manifest_path in sorted(folder.glob("*/manifest.json")):
             if manifest_path.parent.name.startswith("."):
                 continue
-            manifest = read_json(manifest_path)
-            found.append(MartVersion(mart, manifest["version"], manifest["window"], manifest_path.parent, manifest))
-        return sorted(found, key=lambda v: (v.manifest["created_at"], v.version))
+            manifest = read_manifest(manifest_path)
+            found.append(MartVersion(mart, manifest.version, manifest.window, manifest_path.parent, manifest))
+        return sorted(found, key=lambda v: (v.manifest.created_at, v.version))
 
     def windows(self, mart: str) -> list[str]:
         """Windows that have at least one version, in order."""
@@ -160,57 +192,121 @@ class MartStore:
         windows = [w for w in self.windows(mart) if w <= window][-count:]
         return [self.latest(mart, w) for w in windows]
 
-    def publish(self, mart: str, version: str, frame: pd.DataFrame, manifest: dict[str, Any]) -> IngestResult:
+    def publish(
+        self, mart: str, version: str, frame: pd.DataFrame, manifest: MartManifest | Mapping[str, Any]
+    ) -> IngestResult:
         """Write ``frame`` as version ``version`` unless it exists (then a no-op)."""
         folder = self.root / mart / "versions"
         final = folder / version
         if (final / "manifest.json").exists():
             return IngestResult(self._load(final), created=False)
-        folder.mkdir(parents=True, exist_ok=True)
-        sweep_abandoned(folder)
-        staging = _scratch(folder, f".staging-{version}")
-        try:
+        sweep_scratch(folder)
+        entity = manifest if isinstance(manifest, MartManifest) else MartManifest.from_dict(dict(manifest))
+        with staged_dir(folder, version) as staging:
             frame.to_parquet(staging / "data.parquet", index=False)
-            created = self.seal(staging, final, manifest, rows=len(frame))
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+            created = self.seal(staging, final, entity, rows=len(frame))
         return IngestResult(self._load(final), created=created)
 
     @staticmethod
-    def seal(staging: Path, final: Path, manifest: dict[str, Any], *, rows: int) -> bool:
-        """Write the manifest beside a staged ``data.parquet``, make both read-only and publish with one rename."""
-        manifest = {**manifest, "sha256": sha256_file(staging / "data.parquet"), "rows": rows}
-        atomic_write_json(staging / "manifest.json", manifest)
-        for file in staging.iterdir():
-            make_read_only(file)
+    def seal(staging: Path, final: Path, manifest: MartManifest, *, rows: int) -> bool:
+        """Write the manifest beside a staged ``data.parquet``, flush both to disk, make them read-only and
+        publish the folder with one rename (``False``: the version already existed)."""
+        sealed = replace(
+            manifest,
+            sha256=sha256_file(staging / "data.parquet"),
+            rows=rows,
+            omitted=manifest.omitted - {"sha256", "rows"},
+        )
+        (staging / "manifest.json").write_text(sealed.to_json(), encoding="utf-8")
+        seal_tree(staging)
         return publish_dir(staging, final)
 
     def _load(self, folder: Path) -> MartVersion:
-        manifest = read_json(folder / "manifest.json")
-        return MartVersion(manifest["mart"], manifest["version"], manifest["window"], folder, manifest)
+        manifest = read_manifest(folder / "manifest.json")
+        return MartVersion(manifest.mart, manifest.version, manifest.window, folder, manifest)
+
+    # --- verifying -------------------------------------------------------------------------------------------
+    def verify(self, mart: str | None = None) -> VerifyReport:
+        """Check every stored version (of ``mart``, or of every mart): its manifest parses and names its own
+        mart, version and window, and its ``data.parquet`` has the sha256 and row count the manifest records."""
+        if mart is not None and not (self.root / mart / "versions").is_dir():
+            known = self.marts()
+            raise MartVersionNotFoundError(
+                f"Mart {mart!r} has no stored versions in {self.root}.{did_you_mean(mart, known)} "
+                f"Marts stored: {', '.join(known) or 'none'}."
+            )
+        report = VerifyReport(f"mart {mart}" if mart is not None else "feature marts")
+        for name in [mart] if mart is not None else self.marts():
+            for entry in sorted((self.root / name / "versions").iterdir()):
+                if entry.name.startswith("."):
+                    _note_scratch(report, entry)
+                elif entry.is_dir():
+                    report.checked += 1
+                    _verify_version(report, name, entry)
+                else:
+                    report.note(f"{entry}: a file among the versions, not a version (left alone)")
+        return report
 
 
-# --- scratch folders -----------------------------------------------------------------
-def _scratch(folder: Path, prefix: str) -> Path:
-    """A hidden folder beside the versions, named after this process so a sweep can tell when it was abandoned."""
-    return Path(tempfile.mkdtemp(prefix=f"{prefix}-p{os.getpid()}-", dir=folder))
+def _note_scratch(report: VerifyReport, entry: Path) -> None:
+    pid = owner_pid(entry)
+    if pid is not None and process_alive(pid):
+        report.note(f"{entry}: an ingest in progress (process {pid}) is writing it; not a version yet")
+    else:
+        report.note(f"{entry}: left by an ingest that stopped half way; never published, the next ingest removes it")
 
 
-def sweep_abandoned(folder: Path) -> list[str]:
-    """Remove staging and work folders left by an ingest that was killed (its process is gone); return their names."""
-    removed = []
-    for entry in folder.glob(".*"):
-        found = re.search(r"-p(\d+)-[a-z0-9_]+$", entry.name)  # mkdtemp's random suffix has no '-'; a window may
-        if (
-            entry.is_dir()
-            and entry.name.startswith((".staging-", ".work-"))
-            and found
-            and not process_alive(int(found.group(1)))
-        ):
-            shutil.rmtree(entry, ignore_errors=True)
-            removed.append(entry.name)
-    return removed
+def _verify_version(report: VerifyReport, mart: str, folder: Path) -> None:
+    """Add every mismatch of one stored version to ``report``."""
+    manifest_path, data_path = folder / "manifest.json", folder / "data.parquet"
+    if not manifest_path.is_file():
+        report.add(manifest_path, "is missing: the version has no manifest")
+        return
+    try:
+        manifest = MartManifest.from_json(manifest_path.read_bytes())
+    except (OSError, ValueError) as exc:
+        report.add(manifest_path, f"is not a readable mart manifest: {exc}")
+        return
+    for problem in _naming_problems(manifest, mart, folder.name):
+        report.add(manifest_path, problem)
+    if not data_path.is_file():
+        report.add(data_path, "is missing: the version's rows are gone")
+    elif manifest.sha256 is None:
+        report.add(manifest_path, "records no sha256 for data.parquet")
+    else:
+        _check_data(report, data_path, manifest, manifest_path)
+
+
+def _naming_problems(manifest: MartManifest, mart: str, folder: str) -> list[str]:
+    problems = []
+    if manifest.version != folder:
+        problems.append(f"names version {manifest.version!r}, but it is stored as {folder!r}")
+    if manifest.mart != mart:
+        problems.append(f"names mart {manifest.mart!r}, but it is stored under mart {mart!r}")
+    if not folder.startswith(f"{manifest.window}-"):
+        problems.append(f"names window {manifest.window!r}, but version {folder!r} is of another window")
+    return problems
+
+
+def _check_data(report: VerifyReport, data_path: Path, manifest: MartManifest, manifest_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    actual = sha256_file(data_path)
+    if actual != manifest.sha256:
+        report.add(
+            data_path,
+            f"has sha256 {actual}, but {manifest_path.name} records {manifest.sha256}: "
+            "the data was changed after it was stored (or the disk lost data)",
+        )
+        return
+    try:
+        rows = pq.ParquetFile(data_path).metadata.num_rows
+    except (pa.ArrowException, OSError) as exc:
+        report.add(data_path, f"is not a readable Parquet file: {exc}")
+        return
+    if manifest.rows is not None and rows != manifest.rows:
+        report.add(manifest_path, f"records {manifest.rows} rows, but data.parquet holds {rows}")
 
 
 # --- reading raw sources ---------------------------------------------------------
@@ -251,6 +347,17 @@ class _Window:
     window: str
     frame: pd.DataFrame
     warnings: list[str]
+
+
+@dataclass(frozen=True)
+class _Build:
+    """What every window of one ingest shares: the use case, the sources read, what the id covers, the run."""
+
+    use_case: UseCase
+    described: dict[str, dict[str, Any]]  # provenance of every source, by name ("source": the main one)
+    build: dict[str, Any]  # what, besides the main source, the version id covers
+    transform: dict[str, Any] | None  # path and sha256 of the transform, when there is one
+    run_id: str | None
 
 
 def _load_tables(
@@ -299,55 +406,35 @@ def ingest(
     if batch_rows is not None and batch_rows < 1:
         raise MartError(f"batch_rows must be a positive number of rows; got {batch_rows}.")
     if _streams(ws, use_case, window, batch_rows):
-        return _ingest_streamed(
-            ws,
-            use_case,
-            window,
-            batch_rows or mart_stream.BATCH_ROWS,
-            run_id=run_id,
-            quarantine=quarantine,
-            on_progress=on_progress,
-        )
-    spec = use_case.mart or MartSpec()
-    full = spec.load == "full"
+        rows = batch_rows or mart_stream.BATCH_ROWS
+        return _StreamedIngest(
+            ws, use_case, window, rows, run_id=run_id, quarantine=quarantine, on_progress=on_progress
+        ).run()
+    return _ingest_in_memory(ws, use_case, window, run_id=run_id, quarantine=quarantine)
+
+
+def _ingest_in_memory(
+    ws: Workspace, use_case: UseCase, window: str, *, run_id: str | None, quarantine: Path | None
+) -> IngestResult:
+    """Read the sources whole, transform, split (a full load) and check in memory, then publish every window."""
+    full = (use_case.mart or MartSpec()).load == "full"
     tables, described = _load_tables(ws, use_case, None if full else window)
     build = _build(use_case, described)
-    frame = tables["source"]
     origin = f"Raw data for window {window!r} ({described['source'].get('path') or described['source'].get('url')})"
-    transform_info: dict[str, Any] | None = None
-    if spec.transform:
-        path = transform_path(ws.feature_marts, use_case.use_case, spec.transform)
-        shown = ws.relative(path)
-        sql, sql_sha = read_transform(path, shown=shown)
-        frame = run_transform(sql, tables, shown=shown)
-        transform_info = {"path": shown, "sha256": sql_sha}
-        build["transform"] = sql_sha
-        origin = f"Output of transform {shown} for window {window!r}"
-    if full:
-        column = str(use_case.source.window_column)
-        if column not in frame.columns:
-            raise SchemaError(
-                f"{origin} has no window column {column!r}, which 'load: full' needs to split the mart into windows."
-            )
-        labels = frame[column].astype("str").where(frame[column].notna())
-        windows = sorted(w for w in labels.dropna().unique() if w <= window)
-        _check_window_found(window, windows)
-        parts = [(w, frame[labels == w].reset_index(drop=True)) for w in windows]
-    else:
-        parts = [(window, frame)]
+    frame, transform_info, origin = _transformed(ws, use_case, tables, window, origin)
+    if transform_info:
+        build["transform"] = transform_info["sha256"]
+    parts = _split_full(frame, use_case, window, origin) if full else [(window, frame)]
     checked = [_checked(w, part, use_case, origin.replace(repr(window), repr(w)), quarantine) for w, part in parts]
+    shared = _Build(use_case, described, build, transform_info, run_id)
     store = MartStore(ws.feature_marts)
     result: IngestResult | None = None
     for item in checked:
         version, manifest = _describe_version(
-            use_case,
+            shared,
             item.window,
-            described,
-            build,
-            transform_info,
             item.warnings,
             dtypes={c: str(t) for c, t in item.frame.dtypes.items()},
-            run_id=run_id,
             rows_sha256=frame_sha256(item.frame) if full else None,
         )
         published = store.publish(use_case.use_case, version, item.frame, manifest)
@@ -357,6 +444,33 @@ def ingest(
     if full:
         result.windows = [item.window for item in checked]
     return result
+
+
+def _transformed(
+    ws: Workspace, use_case: UseCase, tables: dict[str, pd.DataFrame], window: str, origin: str
+) -> tuple[pd.DataFrame, dict[str, Any] | None, str]:
+    """The mart's rows (the transform's output, or the main source), what the transform was, and how to name them."""
+    spec = use_case.mart or MartSpec()
+    if not spec.transform:
+        return tables["source"], None, origin
+    path = transform_path(ws.feature_marts, use_case.use_case, spec.transform)
+    shown = ws.relative(path)
+    sql, sql_sha = read_transform(path, shown=shown)
+    frame = run_transform(sql, tables, shown=shown)
+    return frame, {"path": shown, "sha256": sql_sha}, f"Output of transform {shown} for window {window!r}"
+
+
+def _split_full(frame: pd.DataFrame, use_case: UseCase, window: str, origin: str) -> list[tuple[str, pd.DataFrame]]:
+    """A full load's rows, window by window, for every window up to ``window``."""
+    column = str(use_case.source.window_column)
+    if column not in frame.columns:
+        raise SchemaError(
+            f"{origin} has no window column {column!r}, which 'load: full' needs to split the mart into windows."
+        )
+    labels = frame[column].astype("str").where(frame[column].notna())
+    windows = sorted(w for w in labels.dropna().unique() if w <= window)
+    _check_window_found(window, windows)
+    return [(w, frame[labels == w].reset_index(drop=True)) for w in windows]
 
 
 def _build(use_case: UseCase, described: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -374,47 +488,35 @@ def _check_window_found(window: str, windows: list[str]) -> None:
 
 
 def _describe_version(
-    use_case: UseCase,
-    window: str,
-    described: dict[str, dict[str, Any]],
-    build: dict[str, Any],
-    transform_info: dict[str, Any] | None,
-    warnings: list[str],
-    *,
-    dtypes: dict[str, str],
-    run_id: str | None,
-    rows_sha256: str | None,
-) -> tuple[str, dict[str, Any]]:
+    shared: _Build, window: str, warnings: list[str], *, dtypes: dict[str, str], rows_sha256: str | None
+) -> tuple[str, MartManifest]:
     """The content-addressed id and the manifest of one window's version (one-shot and streamed paths alike)."""
-    spec = use_case.mart or MartSpec()
-    item_build = dict(build)
-    provenance = described["source"]
+    use_case = shared.use_case
+    item_build = dict(shared.build)
+    provenance = shared.described["source"]
     if rows_sha256 is not None:  # a full load: the window's own rows, not the whole source, address it
         item_build["rows_sha256"] = rows_sha256
         item_build.pop("sources", None)
     version = version_id(
         window, provenance if rows_sha256 is None else {"sha256": None}, use_case, build=item_build or None
     )
-    manifest: dict[str, Any] = {
-        "mart": use_case.use_case,
-        "version": version,
-        "window": window,
-        "columns": dtypes,
-        "declared_columns": dict(use_case.columns),
-        "source": provenance,
-        "created_at": datetime.now(UTC).isoformat(timespec="microseconds"),
-        "run_id": run_id,
-    }
-    if use_case.mart is not None:
-        manifest.update(
-            {
-                "sources": described,
-                "transform": transform_info,
-                "load": spec.load,
-                "contract": spec.contract.model_dump(mode="json") if spec.contract else None,
-                "warnings": warnings,
-            }
-        )
+    spec = use_case.mart
+    manifest = MartManifest(
+        mart=use_case.use_case,
+        version=version,
+        window=window,
+        columns=dtypes,
+        declared_columns=dict(use_case.columns),
+        source=provenance,
+        created_at=datetime.now(UTC).isoformat(timespec="microseconds"),
+        run_id=shared.run_id,
+        sources=shared.described if spec is not None else None,
+        transform=shared.transform,
+        load=spec.load if spec is not None else None,
+        contract=spec.contract.model_dump(mode="json") if spec is not None and spec.contract else None,
+        warnings=warnings if spec is not None else None,
+        omitted=frozenset({"sha256", "rows"} | (set() if spec is not None else SPEC_KEYS)),  # sealing adds those two
+    )
     return version, manifest
 
 
@@ -440,144 +542,162 @@ class _StagedWindow:
     origin: str
 
 
-def _ingest_streamed(
-    ws: Workspace,
-    use_case: UseCase,
-    window: str,
-    batch_rows: int,
-    *,
-    run_id: str | None,
-    quarantine: Path | None,
-    on_progress: mart_stream.ProgressCallback | None,
-) -> IngestResult:
+class _StreamedIngest:
     """Stream the sources into staged versions, check every window, then publish each with one rename."""
-    spec = use_case.mart or MartSpec()
-    full = spec.load == "full"
-    store = MartStore(ws.feature_marts)
-    folder = store.root / use_case.use_case / "versions"
-    folder.mkdir(parents=True, exist_ok=True)
-    sweep_abandoned(folder)
-    work = _scratch(folder, ".work")
-    staged: list[_StagedWindow] = []
 
-    def stage(w: str, origin: str, write: Callable[[Path], mart_stream.StreamOutcome]) -> None:
-        """Stream window ``w`` into its own staging folder (registered first, so a failure removes it)."""
-        item = _StagedWindow(w, _scratch(folder, f".staging-{w}"), mart_stream.StreamOutcome(), origin)
-        staged.append(item)
+    def __init__(
+        self,
+        ws: Workspace,
+        use_case: UseCase,
+        window: str,
+        batch_rows: int,
+        *,
+        run_id: str | None,
+        quarantine: Path | None,
+        on_progress: mart_stream.ProgressCallback | None,
+    ) -> None:
+        self.ws, self.use_case, self.window, self.batch_rows, self.run_id = ws, use_case, window, batch_rows, run_id
+        self.quarantine, self.on_progress = quarantine, on_progress
+        self.spec = use_case.mart or MartSpec()
+        self.full = self.spec.load == "full"
+        self.store = MartStore(ws.feature_marts)
+        self.folder = self.store.root / use_case.use_case / "versions"
+        self.staged: list[_StagedWindow] = []
+        self.described: dict[str, dict[str, Any]] = {}
+        self.transform_info: dict[str, Any] | None = None
+
+    def run(self) -> IngestResult:
+        sweep_scratch(self.folder)
+        work = scratch_dir(self.folder, "work", prefix=".")  # .work-p<pid>-<random>
+        try:
+            if not (self.use_case.source.url or self.spec.transform or self.spec.sources or self.full):
+                self._stage_file()
+            else:
+                self._stage_through_duckdb(work)
+            self._check_staged()
+            result = self._publish_staged()
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+            for item in self.staged:
+                shutil.rmtree(item.staging, ignore_errors=True)
+        if self.full:
+            result.windows = [item.window for item in self.staged]
+        return result
+
+    # --- staging ---------------------------------------------------------------------------------------------
+    def _stage(self, window: str, origin: str, write: Callable[[Path], mart_stream.StreamOutcome]) -> None:
+        """Stream ``window`` into its own staging folder (registered first, so a failure removes it)."""
+        item = _StagedWindow(window, scratch_dir(self.folder, window), mart_stream.StreamOutcome(), origin)
+        self.staged.append(item)
         item.outcome = write(item.staging / "data.parquet")
 
-    def batches_of(w: str, batches: Any, origin: str, **options: Any) -> None:
-        stage(
-            w,
+    def _options(self, origin: str, **settings: Any) -> mart_stream.StreamOptions:
+        return mart_stream.StreamOptions(
+            origin=origin, quarantine=self.quarantine, on_progress=self.on_progress, **settings
+        )
+
+    def _stage_batches(self, window: str, batches: Iterator[Any], origin: str, **settings: Any) -> None:
+        options = self._options(origin, **settings)
+        self._stage(
+            window, origin, lambda target: mart_stream.stream_to_parquet(batches, target, self.use_case, options)
+        )
+
+    def _stage_file(self) -> None:
+        """One file source without transform: streamed straight from the file."""
+        ws, source, window = self.ws, self.use_case.source, self.window
+        path = sources.source_file(ws, source, window)
+        self.described = {"source": sources.file_provenance(ws, source, path)}
+        origin = f"Raw data for window {window!r} ({self.described['source']['path']})"
+        options = self._options(origin)
+        self._stage(
+            window,
             origin,
-            lambda target: mart_stream.stream_to_parquet(
-                batches, target, use_case, origin=origin, quarantine=quarantine, on_progress=on_progress, **options
+            lambda target: mart_stream.stream_file(
+                ws, source, path, window, target, self.use_case, batch_rows=self.batch_rows, options=options
             ),
         )
 
-    try:
-        transform_info: dict[str, Any] | None = None
-        if not (use_case.source.url or spec.transform or spec.sources or full):
-            path = sources.source_file(ws, use_case.source, window)
-            described = {"source": sources.file_provenance(ws, use_case.source, path)}
-            origin = f"Raw data for window {window!r} ({described['source']['path']})"
-            stage(
-                window,
-                origin,
-                lambda target: mart_stream.stream_file(
-                    ws,
-                    use_case.source,
-                    path,
-                    window,
-                    target,
-                    use_case,
-                    batch_rows=batch_rows,
-                    origin=origin,
-                    quarantine=quarantine,
-                    on_progress=on_progress,
-                ),
-            )
-        else:
-            con = mart_inputs.connect(work)
-            try:
-                described = {}
-                described["source"], where = mart_inputs.stage_source(
-                    ws,
+    def _stage_through_duckdb(self, work: Path) -> None:
+        """Sources, transform and window split in DuckDB on disk, then each window streamed from its rows."""
+        con = mart_inputs.connect(work)
+        try:
+            rows = self._build_rows(con, work)
+            origin = self._origin()
+            if self.full:
+                windows, per_window = mart_inputs.split_windows(
                     con,
-                    use_case.source,
-                    "source",
-                    None if full else window,
+                    rows,
+                    str(self.use_case.source.window_column),
+                    self.window,
                     work,
-                    columns=dict(use_case.columns),
-                    batch_rows=batch_rows,
+                    origin=origin,
+                    batch_rows=self.batch_rows,
                 )
-                if not full and mart_inputs.count_rows(con, "source") == 0:
-                    raise MartError(f"Window {window!r} has no rows in {where}: nothing to ingest.")
-                for name, source in spec.sources.items():
-                    described[name], _ = mart_inputs.stage_source(
-                        ws, con, source, name, None if full else window, work, columns=None, batch_rows=batch_rows
-                    )
-                rows, transform_info = mart_inputs.build_rows(ws, con, use_case, work, list(described))
-                origin = (
-                    f"Output of transform {transform_info['path']} for window {window!r}"
-                    if transform_info
-                    else f"Raw data for window {window!r} ({described['source'].get('path') or described['source'].get('url')})"
-                )
-                if full:
-                    windows, per_window = mart_inputs.split_windows(
-                        con,
-                        rows,
-                        str(use_case.source.window_column),
-                        window,
-                        work,
-                        origin=origin,
-                        batch_rows=batch_rows,
-                    )
-                    _check_window_found(window, windows)
-                    for w, batches in per_window:
-                        batches_of(w, batches, origin.replace(repr(window), repr(w)), hash_rows=True)
-                else:
-                    batches, names, total = mart_inputs.file_rows(rows, batch_rows=batch_rows)
-                    batches_of(window, batches, origin, names_if_empty=names, total_rows=total)
-            finally:
-                con.close()
-        for item in staged:  # every window passes before any is stored
+                _check_window_found(self.window, windows)
+                for w, batches in per_window:
+                    self._stage_batches(w, batches, origin.replace(repr(self.window), repr(w)), hash_rows=True)
+            else:
+                batches, names, total = mart_inputs.file_rows(rows, batch_rows=self.batch_rows)
+                self._stage_batches(self.window, batches, origin, names_if_empty=names, total_rows=total)
+        finally:
+            con.close()
+
+    def _build_rows(self, con: Any, work: Path) -> Path:
+        """Stage every source as a DuckDB view and write the mart's rows to one Parquet file."""
+        ws, use_case = self.ws, self.use_case
+        scope = None if self.full else self.window
+        self.described["source"], where = mart_inputs.stage_source(
+            ws, con, use_case.source, "source", scope, work, columns=dict(use_case.columns), batch_rows=self.batch_rows
+        )
+        if not self.full and mart_inputs.count_rows(con, "source") == 0:
+            raise MartError(f"Window {self.window!r} has no rows in {where}: nothing to ingest.")
+        for name, source in self.spec.sources.items():
+            self.described[name], _ = mart_inputs.stage_source(
+                ws, con, source, name, scope, work, columns=None, batch_rows=self.batch_rows
+            )
+        rows, self.transform_info = mart_inputs.build_rows(ws, con, use_case, work, list(self.described))
+        return rows
+
+    def _origin(self) -> str:
+        if self.transform_info:
+            return f"Output of transform {self.transform_info['path']} for window {self.window!r}"
+        source = self.described["source"]
+        return f"Raw data for window {self.window!r} ({source.get('path') or source.get('url')})"
+
+    # --- checking and publishing -----------------------------------------------------------------------------
+    def _check_staged(self) -> None:
+        """Every window passes its contract before any is stored."""
+        for item in self.staged:
             report = item.outcome.report
             if not report.ok:
                 offending = item.outcome.offending if item.outcome.offending is not None else pd.DataFrame()
+                quarantine = self.quarantine
                 written = write_quarantine(quarantine, offending, report.violations) if quarantine is not None else 0
-                raise _contract_error(item.origin, use_case, report.violations, written, quarantine)
-        build = _build(use_case, described)
-        if transform_info:
-            build["transform"] = transform_info["sha256"]
+                raise _contract_error(item.origin, self.use_case, report.violations, written, quarantine)
+
+    def _publish_staged(self) -> IngestResult:
+        build = _build(self.use_case, self.described)
+        if self.transform_info:
+            build["transform"] = self.transform_info["sha256"]
+        shared = _Build(self.use_case, self.described, build, self.transform_info, self.run_id)
         result: IngestResult | None = None
-        for item in staged:
+        for item in self.staged:
             version, manifest = _describe_version(
-                use_case,
+                shared,
                 item.window,
-                described,
-                build,
-                transform_info,
                 item.outcome.report.warnings,
                 dtypes=item.outcome.dtypes,
-                run_id=run_id,
-                rows_sha256=item.outcome.rows_sha256 if full else None,
+                rows_sha256=item.outcome.rows_sha256 if self.full else None,
             )
-            final = folder / version
+            final = self.folder / version
             if (final / "manifest.json").exists():
                 created = False
             else:
-                created = store.seal(item.staging, final, manifest, rows=item.outcome.rows)
-            if item.window == window:
-                result = IngestResult(store._load(final), created, item.outcome.report.warnings)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-        for item in staged:
-            shutil.rmtree(item.staging, ignore_errors=True)
-    assert result is not None
-    if full:
-        result.windows = [item.window for item in staged]
-    return result
+                created = self.store.seal(item.staging, final, manifest, rows=item.outcome.rows)
+            if item.window == self.window:
+                result = IngestResult(self.store._load(final), created, item.outcome.report.warnings)
+        assert result is not None
+        return result
 
 
 def _contract_error(

@@ -16,10 +16,9 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -52,7 +51,7 @@ def is_large(path: Path, fmt: str) -> bool:
 
 
 def record_batches(
-    path: Path, fmt: str, columns: dict[str, str], *, delimiter: str, batch_rows: int, typed_csv: bool = True
+    path: Path, fmt: str, columns: Mapping[str, str], *, delimiter: str, batch_rows: int, typed_csv: bool = True
 ) -> Iterator[pa.RecordBatch]:
     """Record batches of a CSV or Parquet file; CSV columns get their declared Arrow types when ``typed_csv``."""
     if fmt == "parquet":
@@ -129,159 +128,225 @@ class _CsvTypesDoNotFit(Exception):
 ProgressCallback = Callable[[int, "int | None"], None]
 
 
+@dataclass(frozen=True)
+class StreamOptions:
+    """How :func:`stream_to_parquet` names its input in messages, and what it does besides writing the rows."""
+
+    origin: str  # how messages name the rows ("Raw data for window '2025-01' (…)")
+    quarantine: Path | None = None  # where offending rows go
+    empty_message: str | None = None  # the error for a window without rows (else a ``min_rows`` violation)
+    names_if_empty: list[str] | None = None  # the input's columns when it yields no batch at all
+    hash_rows: bool = False  # compute ``StreamOutcome.rows_sha256``
+    on_progress: ProgressCallback | None = None  # called after each written batch
+    total_rows: int | None = None  # the input's rows when known (for progress)
+    arrow_errors_mean_retry: bool = False  # an ``ArrowInvalid`` while reading raises ``_CsvTypesDoNotFit``
+
+
 def stream_to_parquet(
-    batches: Iterable[pa.RecordBatch],
-    target: Path,
-    use_case: UseCase,
-    *,
-    origin: str,
-    quarantine: Path | None,
-    empty_message: str | None = None,
-    names_if_empty: list[str] | None = None,
-    hash_rows: bool = False,
-    on_progress: ProgressCallback | None = None,
-    total_rows: int | None = None,
-    arrow_errors_mean_retry: bool = False,
+    batches: Iterable[pa.RecordBatch], target: Path, use_case: UseCase, options: StreamOptions
 ) -> StreamOutcome:
     """Type, check and write every batch to ``target``.
 
     Problems are counted over the whole window, so the ``SchemaError`` or contract
-    report says what the one-shot path would; ``empty_message`` is the error for a
-    window without rows (else that is a ``min_rows`` violation).
+    report says what the one-shot path would; ``options.empty_message`` is the error
+    for a window without rows (else that is a ``min_rows`` violation).
     """
-    declared = list(use_case.columns)
-    contract = use_case.mart.contract if use_case.mart and use_case.mart.contract else ContractSpec()
-    outcome = StreamOutcome()
-    nulls = dict.fromkeys(declared, 0)
-    schema: pa.Schema | None = None
-    structural: list[str] | None = None
-    type_problems = TypeProblems()
-    suspects: list[pd.DataFrame] = []
-    writer: pq.ParquetWriter | None = None
-    digest = hashlib.sha256() if hash_rows else None
-    iterator = iter(batches)
+    window = _WindowWriter(target, use_case, options)
     try:
-        while True:
-            try:
-                batch = next(iterator)
-            except StopIteration:
-                break
-            except (pa.ArrowException, OSError) as exc:
-                if arrow_errors_mean_retry and isinstance(exc, pa.ArrowInvalid):
-                    raise _CsvTypesDoNotFit(str(exc)) from exc
-                raise MartError(
-                    f"Cannot read {origin}: {exc}. Check that the file is complete, UTF-8 text (CSV) and uses the declared delimiter."
-                ) from exc
-            names = [str(n) for n in batch.schema.names]
-            if structural is None:
-                structural = column_problems(names, use_case)
-            if batch.num_rows == 0:
-                continue
-            start = outcome.rows
-            outcome.rows += batch.num_rows
-            index = pd.RangeIndex(start, start + batch.num_rows)
-            failing = bool(structural) or bool(type_problems)
-            present = [n for n in declared if n in names]
-            fast = (
-                {}
-                if failing or hash_rows or schema is None
-                else {
-                    n: batch.column(names.index(n))
-                    for n in present
-                    if batch.schema.field(n).type in _ARROW_FAST.get(use_case.columns[n], ())
-                    and batch.column(names.index(n)).null_count == 0
-                }
-            )
-            slow = [n for n in present if n not in fast]
-            raw = batch.select(slow).to_pandas() if slow else pd.DataFrame(index=range(batch.num_rows))
-            raw.index = index
-            typed, problems = type_columns(raw, use_case, slow)
-            if problems:
-                whole = batch.to_pandas()
-                whole.index = index
-                type_problems.add(problems, whole)
-            if structural or type_problems:
-                continue
-            typed_part = pd.DataFrame(typed, index=index)
-            if schema is None:
-                typed_part = typed_part[declared]
-                schema = pa.Schema.from_pandas(typed_part, preserve_index=False)
-                outcome.dtypes = {c: str(t) for c, t in typed_part.dtypes.items()}
-                writer = pq.ParquetWriter(target, schema)
-                if digest is not None:
-                    digest.update(repr([(str(c), str(t)) for c, t in typed_part.dtypes.items()]).encode())
-            if digest is not None:
-                digest.update(pd.util.hash_pandas_object(typed_part[declared], index=False).to_numpy().tobytes())
-            arrays = []
-            for f in schema:
-                if f.name in fast:
-                    column = fast[f.name]
-                    if pa.types.is_floating(column.type) and pc.any(pc.is_nan(column)).as_py():
-                        column = pc.if_else(pc.is_nan(column), pa.scalar(None, column.type), column)
-                    arrays.append(column.cast(f.type))
-                else:
-                    arrays.append(pa.Array.from_pandas(typed_part[f.name], type=f.type))
-            table = pa.Table.from_arrays(arrays, schema=schema)
-            assert writer is not None
-            writer.write_table(table)
-            for f in schema:
-                nulls[f.name] += table.column(f.name).null_count
-            if contract.columns:
-                ruled = [c for c in contract.columns if c in schema.names]
-                checked = table.select(ruled).to_pandas()
-                checked.index = index
-                mask = _suspects(checked, contract, dict(use_case.columns))
-                if mask.any():
-                    rows = table.take(pa.array(mask.to_numpy().nonzero()[0])).to_pandas()
-                    rows.index = index[mask.to_numpy()]
-                    suspects.append(rows)
-            if on_progress is not None:
-                on_progress(outcome.rows, total_rows)
+        for batch in _readable(batches, options):
+            window.add(batch)
     finally:
-        if writer is not None:
-            writer.close()
-    if outcome.rows == 0 and empty_message:
-        raise MartError(empty_message)
-    if structural is None:
-        structural = column_problems(names_if_empty, use_case) if names_if_empty is not None else []
-    if structural or type_problems:
+        window.close()
+    return window.finish()
+
+
+def _readable(batches: Iterable[pa.RecordBatch], options: StreamOptions) -> Iterator[pa.RecordBatch]:
+    """``batches``, with a read error said plainly (or, for a typed CSV read, turned into a retry as text)."""
+    iterator = iter(batches)
+    while True:
+        try:
+            batch = next(iterator)
+        except StopIteration:
+            return
+        except (pa.ArrowException, OSError) as exc:
+            if options.arrow_errors_mean_retry and isinstance(exc, pa.ArrowInvalid):
+                raise _CsvTypesDoNotFit(str(exc)) from exc
+            raise MartError(
+                f"Cannot read {options.origin}: {exc}. Check that the file is complete, UTF-8 text (CSV) and uses the declared delimiter."
+            ) from exc
+        yield batch
+
+
+class _WindowWriter:
+    """One window's rows on their way to Parquet: typed batch by batch, running counts for the whole-window rules."""
+
+    def __init__(self, target: Path, use_case: UseCase, options: StreamOptions) -> None:
+        self.target, self.use_case, self.options = target, use_case, options
+        self.declared = list(use_case.columns)
+        self.contract = use_case.mart.contract if use_case.mart and use_case.mart.contract else ContractSpec()
+        self.outcome = StreamOutcome()
+        self.nulls = dict.fromkeys(self.declared, 0)
+        self.schema: pa.Schema | None = None
+        self.structural: list[str] | None = None  # missing or unexpected columns, from the first batch
+        self.type_problems = TypeProblems()
+        self.suspects: list[pd.DataFrame] = []  # rows that break (or warn on) a row-local rule
+        self.writer: pq.ParquetWriter | None = None
+        self.digest = hashlib.sha256() if options.hash_rows else None
+
+    # --- batch by batch --------------------------------------------------------------------------------------
+    def add(self, batch: pa.RecordBatch) -> None:
+        """Type one batch and append it; once a problem is found, later batches are only checked, not written."""
+        names = [str(n) for n in batch.schema.names]
+        if self.structural is None:
+            self.structural = column_problems(names, self.use_case)
+        if batch.num_rows == 0:
+            return
+        start = self.outcome.rows
+        self.outcome.rows += batch.num_rows
+        index = pd.RangeIndex(start, start + batch.num_rows)
+        present = [n for n in self.declared if n in names]
+        fast = self._fast_columns(batch, names, present)
+        typed = self._typed(batch, [n for n in present if n not in fast], index)
+        if typed is None:
+            return
+        table = self._write(typed, fast)
+        self._keep_suspects(table, index)
+        if self.options.on_progress is not None:
+            self.options.on_progress(self.outcome.rows, self.options.total_rows)
+
+    def _fast_columns(self, batch: pa.RecordBatch, names: list[str], present: list[str]) -> dict[str, pa.Array]:
+        """Columns already of their declared Arrow type and without nulls: written as they are, not via pandas."""
+        failing = bool(self.structural) or bool(self.type_problems)
+        if failing or self.digest is not None or self.schema is None:
+            return {}
+        return {
+            n: batch.column(names.index(n))
+            for n in present
+            if batch.schema.field(n).type in _ARROW_FAST.get(self.use_case.columns[n], ())
+            and batch.column(names.index(n)).null_count == 0
+        }
+
+    def _typed(self, batch: pa.RecordBatch, slow: list[str], index: pd.RangeIndex) -> pd.DataFrame | None:
+        """The ``slow`` columns typed by the pandas rules; ``None`` once the window has a schema or type problem."""
+        raw = batch.select(slow).to_pandas() if slow else pd.DataFrame(index=range(batch.num_rows))
+        raw.index = index
+        typed, problems = type_columns(raw, self.use_case, slow)
+        if problems:
+            whole = batch.to_pandas()
+            whole.index = index
+            self.type_problems.add(problems, whole)
+        if self.structural or self.type_problems:
+            return None
+        return pd.DataFrame(typed, index=index)
+
+    def _write(self, typed: pd.DataFrame, fast: dict[str, pa.Array]) -> pa.Table:
+        """Append one typed batch to the Parquet file (opened, with the window's schema, on the first batch)."""
+        if self.schema is None:
+            typed = self._open(typed)
+        assert self.schema is not None and self.writer is not None
+        if self.digest is not None:
+            self.digest.update(pd.util.hash_pandas_object(typed[self.declared], index=False).to_numpy().tobytes())
+        arrays = [_column_array(f, fast, typed) for f in self.schema]
+        table = pa.Table.from_arrays(arrays, schema=self.schema)
+        self.writer.write_table(table)
+        for f in self.schema:
+            self.nulls[f.name] += table.column(f.name).null_count
+        return table
+
+    def _open(self, typed: pd.DataFrame) -> pd.DataFrame:
+        typed = typed[self.declared]
+        self.schema = pa.Schema.from_pandas(typed, preserve_index=False)
+        self.outcome.dtypes = {c: str(t) for c, t in typed.dtypes.items()}
+        self.writer = pq.ParquetWriter(self.target, self.schema)
+        if self.digest is not None:
+            self.digest.update(repr([(str(c), str(t)) for c, t in typed.dtypes.items()]).encode())
+        return typed
+
+    def _keep_suspects(self, table: pa.Table, index: pd.RangeIndex) -> None:
+        """Keep the rows of this batch that break (or warn on) a row-local contract rule."""
+        if not self.contract.columns:
+            return
+        assert self.schema is not None
+        ruled = [c for c in self.contract.columns if c in self.schema.names]
+        checked = table.select(ruled).to_pandas()
+        checked.index = index
+        mask = _suspects(checked, self.contract, dict(self.use_case.columns))
+        if mask.any():
+            rows = table.take(pa.array(mask.to_numpy().nonzero()[0])).to_pandas()
+            rows.index = index[mask.to_numpy()]
+            self.suspects.append(rows)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+    # --- the whole window ------------------------------------------------------------------------------------
+    def finish(self) -> StreamOutcome:
+        """Raise the window's schema error, or apply the whole-window rules and return what was found."""
+        outcome = self.outcome
+        if outcome.rows == 0 and self.options.empty_message:
+            raise MartError(self.options.empty_message)
+        self._raise_schema_problems()
+        minimum = max(self.contract.min_rows, 1)
+        if outcome.rows < minimum:
+            outcome.report.violations.append(Violation("", f"min_rows {minimum}", outcome.rows, detail="in the window"))
+            return outcome
+        if self.digest is not None:
+            outcome.rows_sha256 = self.digest.hexdigest()
+        found = self._window_violations()
+        if outcome.report.violations:
+            outcome.offending = found[~found.index.duplicated()].sort_index()
+        return outcome
+
+    def _raise_schema_problems(self) -> None:
+        structural = self.structural
+        if structural is None:
+            names = self.options.names_if_empty
+            structural = column_problems(names, self.use_case) if names is not None else []
+        if not (structural or self.type_problems):
+            return
+        problems = self.type_problems
         error = schema_error(
-            origin,
+            self.options.origin,
             structural,
-            type_problems.merged(outcome.rows),
-            quarantine=quarantine,
-            offending=type_problems.offending_rows(),
+            problems.merged(self.outcome.rows),
+            quarantine=self.options.quarantine,
+            offending=problems.offending_rows(),
         )
-        if type_problems.rows_dropped:
+        if problems.rows_dropped:
             error = type(error)(
-                f"{error}\n({type_problems.rows_dropped} more offending row(s) not written: the quarantine keeps "
-                f"the first {type_problems.max_rows}.)"
+                f"{error}\n({problems.rows_dropped} more offending row(s) not written: the quarantine keeps "
+                f"the first {problems.max_rows}.)"
             )
         raise error
-    report = outcome.report
-    if outcome.rows < max(contract.min_rows, 1):
-        report.violations.append(
-            Violation("", f"min_rows {max(contract.min_rows, 1)}", outcome.rows, detail="in the window")
+
+    def _window_violations(self) -> pd.DataFrame:
+        """Add the all-null, row-rule and unique-key violations; return the rows involved."""
+        report, rows = self.outcome.report, self.outcome.rows
+        for name in self.declared:
+            if self.nulls[name] == rows:
+                report.violations.append(
+                    Violation(name, "not all null", rows, [], None, "are all null: the column is empty")
+                )
+        found = (
+            pd.concat(self.suspects)
+            if self.suspects
+            else pd.DataFrame({c: pd.Series(dtype=t) for c, t in self.outcome.dtypes.items()})
         )
-        return outcome
-    if digest is not None:
-        outcome.rows_sha256 = digest.hexdigest()
-    for name in declared:
-        if nulls[name] == outcome.rows:
-            report.violations.append(
-                Violation(name, "not all null", outcome.rows, [], None, "are all null: the column is empty")
-            )
-    found = (
-        pd.concat(suspects) if suspects else pd.DataFrame({c: pd.Series(dtype=t) for c, t in outcome.dtypes.items()})
-    )
-    for name, rule in contract.columns.items():
-        if name in found.columns:
-            _rule_violations(name, found[name], rule, use_case.columns[name], report)
-    unique = contract.unique if contract.unique is not None else [use_case.key]
-    duplicated = _duplicated_keys(target, [u for u in unique if u]) if unique else None
-    if duplicated is not None and len(duplicated):
+        for name, rule in self.contract.columns.items():
+            if name in found.columns:
+                _rule_violations(name, found[name], rule, self.use_case.columns[name], report)
+        duplicated = self._duplicates()
+        return pd.concat([found, duplicated]) if duplicated is not None else found
+
+    def _duplicates(self) -> pd.DataFrame | None:
+        """The rows sharing a unique key (a violation added for them), or ``None`` when keys are unique."""
+        unique = self.contract.unique if self.contract.unique is not None else [self.use_case.key]
+        duplicated = _duplicated_keys(self.target, [u for u in unique if u]) if unique else None
+        if duplicated is None or not len(duplicated):
+            return None
         values = duplicated[unique[0]] if len(unique) == 1 else duplicated[unique].apply(tuple, axis=1)
-        report.violations.append(
+        self.outcome.report.violations.append(
             Violation(
                 ",".join(unique),
                 "unique key",
@@ -291,11 +356,17 @@ def stream_to_parquet(
                 f"share a key ({values.nunique()} duplicated value(s))",
             )
         )
-        found = pd.concat([found, duplicated])
-    if report.violations:
-        offending = found[~found.index.duplicated()].sort_index()
-        outcome.offending = offending
-    return outcome
+        return duplicated
+
+
+def _column_array(f: pa.Field, fast: dict[str, pa.Array], typed: pd.DataFrame) -> pa.Array:
+    """One column of a batch in the window's Arrow type (NaN in a fast float column becomes null, as pandas does)."""
+    if f.name not in fast:
+        return pa.Array.from_pandas(typed[f.name], type=f.type)
+    column = fast[f.name]
+    if pa.types.is_floating(column.type) and pc.any(pc.is_nan(column)).as_py():
+        column = pc.if_else(pc.is_nan(column), pa.scalar(None, column.type), column)
+    return column.cast(f.type)
 
 
 def _duplicated_keys(path: Path, unique: list[str]) -> pd.DataFrame:
@@ -334,7 +405,7 @@ def file_batches(
     spec: SourceSpec,
     path: Path,
     window: str | None,
-    columns: dict[str, str],
+    columns: Mapping[str, str],
     *,
     batch_rows: int,
     typed_csv: bool = True,
@@ -387,39 +458,29 @@ def stream_file(
     use_case: UseCase,
     *,
     batch_rows: int,
-    origin: str,
-    quarantine: Path | None,
-    on_progress: ProgressCallback | None = None,
+    options: StreamOptions,
 ) -> StreamOutcome:
-    """Stream one file source into ``target``; a CSV whose values do not fit the declared Arrow types is re-read as text."""
+    """Stream one file source into ``target``; a CSV whose values do not fit the declared Arrow types is re-read as text.
+
+    ``options`` names the input and holds the quarantine and progress callback; the empty-window message and the
+    row total are filled in here.
+    """
     columns = dict(use_case.columns)
-    empty = f"Window {window!r} has no rows in {ws.relative(path)}: nothing to ingest."
     fmt = sources.file_format(spec, path)
     total = sources.open_parquet(ws, path).metadata.num_rows if fmt == "parquet" and not spec.window_column else None
-    common: dict[str, Any] = {
-        "origin": origin,
-        "quarantine": quarantine,
-        "empty_message": empty,
-        "on_progress": on_progress,
-        "total_rows": total,
-    }
-    if fmt == "csv":
-        try:
-            return stream_to_parquet(
-                file_batches(ws, spec, path, window, columns, batch_rows=batch_rows),
-                target,
-                use_case,
-                arrow_errors_mean_retry=True,
-                **common,
-            )
-        except _CsvTypesDoNotFit:
-            target.unlink(missing_ok=True)
-        return stream_to_parquet(
-            file_batches(ws, spec, path, window, columns, batch_rows=batch_rows, typed_csv=False),
-            target,
-            use_case,
-            **common,
-        )
-    return stream_to_parquet(
-        file_batches(ws, spec, path, window, columns, batch_rows=batch_rows), target, use_case, **common
+    options = replace(
+        options,
+        empty_message=f"Window {window!r} has no rows in {ws.relative(path)}: nothing to ingest.",
+        total_rows=total,
     )
+
+    def batches(*, typed_csv: bool = True) -> Iterator[pa.RecordBatch]:
+        return file_batches(ws, spec, path, window, columns, batch_rows=batch_rows, typed_csv=typed_csv)
+
+    if fmt != "csv":
+        return stream_to_parquet(batches(), target, use_case, options)
+    try:
+        return stream_to_parquet(batches(), target, use_case, replace(options, arrow_errors_mean_retry=True))
+    except _CsvTypesDoNotFit:
+        target.unlink(missing_ok=True)
+    return stream_to_parquet(batches(typed_csv=False), target, use_case, options)

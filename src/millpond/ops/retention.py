@@ -131,12 +131,10 @@ def plan_gc(
         version = next(v for v in versions if v.version == ref)
         removals.append(Removal("model_version", name, ref, version.path, size_of(version.path), version.created_at))
     for ref in _removable(
-        [(v.version, _utc(v.manifest["created_at"])) for v in mart_versions], keep, cutoff, set(protected_marts)
+        [(v.version, _utc(v.manifest.created_at)) for v in mart_versions], keep, cutoff, set(protected_marts)
     ):
         found = next(v for v in mart_versions if v.version == ref)
-        removals.append(
-            Removal("mart_version", name, ref, found.path, size_of(found.path), found.manifest["created_at"])
-        )
+        removals.append(Removal("mart_version", name, ref, found.path, size_of(found.path), found.manifest.created_at))
     cycles: dict[str, str] = {}
     for record in runs.list(use_case=name):
         cycles[record.cycle_id] = max(cycles.get(record.cycle_id, ""), str(record.finished_at))

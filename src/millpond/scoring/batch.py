@@ -4,12 +4,14 @@
 input contract, scores it with the champion (and a challenger in shadow or split
 mode) and appends predictions and captures to staged files published at the end,
 so peak memory stays flat as rows grow and no half-written file is ever visible.
+The predict step itself (:class:`Scorer`, :func:`predict_frame`) lives in
+``scoring.predict``, shared with Dask scoring (``scoring.cluster``).
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -24,12 +26,27 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from threadpoolctl import threadpool_limits
 
-from millpond.config.params import UseCase, validate_use_case
+from millpond.config.params import UseCase
 from millpond.errors import ScoringError, did_you_mean
-from millpond.models.store import ModelStore
 from millpond.models.training import metrics_from_scores
 from millpond.scoring.capture import CaptureStore, StagedWriter, run_tag
-from millpond.scoring.input_contract import InputContract
+from millpond.scoring.cluster import connect, scored_on_cluster
+from millpond.scoring.predict import Prepared, Scorer, predict_frame
+
+__all__ = [
+    "SCORING_COLUMNS",
+    "ScoreOptions",
+    "ScoreResult",
+    "Scorer",
+    "input_columns",
+    "input_rows",
+    "parse_model_ref",
+    "predict_frame",
+    "read_batches",
+    "score_batches",
+    "score_file",
+    "split_mask",
+]
 
 SCORING_COLUMNS = ("prediction", "probability", "model", "model_version", "run_id", "scored_at")
 _ARROW_TYPES = {"int": pa.int64(), "float": pa.float64(), "str": pa.string(), "bool": pa.bool_()}
@@ -45,38 +62,6 @@ def parse_model_ref(ref: str) -> tuple[str, str]:
             f"Model reference {ref!r} must look like NAME@champion, NAME@challenger or NAME@<version>, e.g. 'churn@champion'."
         )
     return name, version or "champion"
-
-
-@dataclass
-class Scorer:
-    """A loaded model version, its use case and input contract, and the role it plays in this run."""
-
-    name: str
-    version: str
-    model: Any
-    use_case: UseCase
-    contract: InputContract
-    role: str = "champion"
-    metadata: dict[str, Any] = field(default_factory=dict)
-    store_root: Path | None = None  # the model store it was loaded from (Dask workers load it from there too)
-
-    @classmethod
-    def load(
-        cls, store: ModelStore, name: str, ref: str, *, role: str = "champion", use_case: UseCase | None = None
-    ) -> Scorer:
-        """Load through the store (sha256 checked before skops loads); the use case defaults to the one it was trained with."""
-        model, version = store.load(name, ref)
-        uc = use_case or validate_use_case(version.metadata.params, source=f"metadata of {name}@{version.version}")
-        return cls(
-            name,
-            version.version,
-            model,
-            uc,
-            InputContract.for_model(version.metadata.to_dict(), model),
-            role,
-            version.metadata.to_dict(),
-            store.root,
-        )
 
 
 @dataclass
@@ -169,28 +154,6 @@ def _constant(value: Any, n: int, type_: pa.DataType) -> pa.Array:
     return pa.repeat(pa.scalar(value, type=type_), n)
 
 
-def _score(scorer: Scorer, features: pd.DataFrame, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """(scores, predictions): probability and class, or the regression prediction twice."""
-    return predict_frame(
-        scorer.model, scorer.use_case.task, features, threshold, label=f"{scorer.name}@{scorer.version}"
-    )
-
-
-def predict_frame(
-    model: Any, task: str, features: pd.DataFrame, threshold: float, *, label: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """(scores, predictions) of ``model`` on ``features``: the one predict step, in this process or on a Dask worker."""
-    if task == "classification":
-        scores = np.asarray(model.predict_proba(features)[:, 1], dtype="float64")
-        predictions = (scores >= threshold).astype("int64")
-    else:
-        scores = np.asarray(model.predict(features), dtype="float64")
-        predictions = scores
-    if not np.isfinite(scores).all():
-        raise ScoringError(f"Model {label} produced non-finite scores; check the input for infinities.")
-    return scores, predictions
-
-
 def _prediction_columns(
     scorer: Scorer, scores: np.ndarray, predictions: np.ndarray, run_id: str, scored_at: datetime
 ) -> dict[str, pa.Array]:
@@ -205,161 +168,214 @@ def _prediction_columns(
     return cols
 
 
+@dataclass(frozen=True)
+class ScoreOptions:
+    """The settings of one scoring run (:func:`score_batches`): the challenger, where its rows go, what it is called."""
+
+    challenger: Scorer | None = None  # scored in shadow or split mode (``scoring.challenger_mode``)
+    captures: CaptureStore | None = None  # one capture part per model version when given
+    window: str = "adhoc"  # the capture window
+    output: Path | None = None  # the served predictions (Parquet or CSV), replaced atomically
+    run_id: str | None = None  # written into every row (default: a fresh ad-hoc tag)
+    source: str = "scoring input"  # how messages name the input
+    on_progress: ProgressCallback | None = None  # called after each batch with (rows so far, total_rows)
+    total_rows: int | None = None
+
+
 def score_batches(
-    batches: Iterable[pa.RecordBatch],
-    champion: Scorer,
-    *,
-    challenger: Scorer | None = None,
-    captures: CaptureStore | None = None,
-    window: str = "adhoc",
-    output: Path | None = None,
-    run_id: str | None = None,
-    source: str = "scoring input",
-    on_progress: ProgressCallback | None = None,
-    total_rows: int | None = None,
+    batches: Iterable[pa.RecordBatch], champion: Scorer, options: ScoreOptions | None = None
 ) -> ScoreResult:
     """Score record batches with the champion (and a challenger in shadow or split mode), writing incrementally.
 
     Each batch is checked against every model's input contract before it is scored. Captures (one part per
     model version) and the output file go to hidden staging files and are published only when every batch
     succeeded: a failure leaves nothing visible. Labels in the input (the target column) give KPIs per version.
-    ``on_progress(rows scored so far, total_rows)`` is called after each batch.
+    ``options.on_progress(rows scored so far, options.total_rows)`` is called after each batch.
     """
-    uc = champion.use_case
-    spec = uc.scoring
-    scorers = [champion] + ([challenger] if challenger is not None else [])
-    run_id = run_id or run_tag(None)
-    tag = run_tag(run_id)
-    scored_at = datetime.now(UTC)
-    split = challenger is not None and spec.challenger_mode == "split"
-    features = list(dict.fromkeys(c for s in scorers for c in (s.contract.columns or uc.feature_columns)))
-    inputs = [uc.key, *features]
-    writers: dict[str, StagedWriter] = {}
-    out_writer: StagedWriter | None = None
-    labels: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {s.version: ([], []) for s in scorers}
-    scored = {s.version: 0 for s in scorers}
-    result = ScoreResult(run_id=run_id, scored_at=scored_at.isoformat(), rows=0, served={s.version: 0 for s in scorers})
-    stack = ExitStack()
-    client = None
-    try:
-        if spec.dask_scheduler:  # connect first: an unreachable scheduler fails before any staging file exists
-            from millpond.scoring.cluster import connect
+    return _ScoringRun(champion, options or ScoreOptions()).score(batches)
 
-            client = connect(spec.dask_scheduler, timeout=spec.dask_timeout_seconds)
-            stack.callback(client.close)
-        if captures is not None:
-            for s in scorers:
-                writers[s.version] = captures.open(window, s.version, tag)
-        if output is not None:
-            out_writer = StagedWriter(output, replace=True, read_only=False)
+
+Outcomes = list[tuple[np.ndarray, np.ndarray]]  # (scores, predictions) of each job of a prepared batch
+
+
+class _Served:
+    """The served score, prediction and model version of every row of one batch (in split mode two models share it)."""
+
+    def __init__(self, rows: int) -> None:
+        self.rows = rows
+        self.scores: np.ndarray | None = None
+        self.predictions: np.ndarray | None = None
+        self.versions: np.ndarray | None = None
+
+    def add(self, version: str, mask: np.ndarray | None, scores: np.ndarray, predictions: np.ndarray) -> None:
+        if mask is None:
+            self.scores, self.predictions = scores, predictions
+            self.versions = np.full(len(scores), version, dtype=object)
+            return
+        if self.scores is None or self.predictions is None or self.versions is None:
+            self.scores = np.empty(self.rows)
+            self.predictions = np.empty(self.rows, dtype=predictions.dtype)
+            self.versions = np.empty(self.rows, dtype=object)
+        self.scores[mask], self.predictions[mask], self.versions[mask] = scores, predictions, version
+
+
+class _ScoringRun:
+    """One :func:`score_batches` call: its writers, running counts and result."""
+
+    def __init__(self, champion: Scorer, options: ScoreOptions) -> None:
+        self.champion, self.options = champion, options
+        self.uc, self.spec = champion.use_case, champion.use_case.scoring
+        self.scorers = [champion] + ([options.challenger] if options.challenger is not None else [])
+        self.run_id = options.run_id or run_tag(None)
+        self.scored_at = datetime.now(UTC)
+        self.split = options.challenger is not None and self.spec.challenger_mode == "split"
+        self.features = list(
+            dict.fromkeys(c for s in self.scorers for c in (s.contract.columns or self.uc.feature_columns))
+        )
+        self.writers: dict[str, StagedWriter] = {}  # model version -> its capture part
+        self.out_writer: StagedWriter | None = None
+        self.labels: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {s.version: ([], []) for s in self.scorers}
+        self.scored = {s.version: 0 for s in self.scorers}
+        self.result = ScoreResult(
+            run_id=self.run_id,
+            scored_at=self.scored_at.isoformat(),
+            rows=0,
+            served={s.version: 0 for s in self.scorers},
+        )
+        self.stack = ExitStack()
+
+    def score(self, batches: Iterable[pa.RecordBatch]) -> ScoreResult:
+        try:
+            client = None
+            if self.spec.dask_scheduler:  # connect first: an unreachable scheduler fails before any staging file exists
+                client = connect(self.spec.dask_scheduler, timeout=self.spec.dask_timeout_seconds)
+                self.stack.callback(client.close)
+            self._open_writers()
+            self._score_all(batches, client)
+            self._finish()
+        except BaseException:
+            self.stack.close()  # no write still running when the staging files are removed
+            for writer in [*self.writers.values(), *([self.out_writer] if self.out_writer is not None else [])]:
+                writer.abort()
+            raise
+        finally:
+            self.stack.close()
+        return self.result
+
+    def _open_writers(self) -> None:
+        if self.options.captures is not None:
+            tag = run_tag(self.run_id)
+            for s in self.scorers:
+                self.writers[s.version] = self.options.captures.open(self.options.window, s.version, tag)
+        if self.options.output is not None:
+            self.out_writer = StagedWriter(self.options.output, replace=True, read_only=False)
+
+    def _score_all(self, batches: Iterable[pa.RecordBatch], client: Any) -> None:
+        """Score batch after batch; each batch's writes run in a thread while the next batch is scored."""
         io_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="millpond-score-io")
         pending: list[Future[None]] = []  # the previous batch's writes: at most one batch in flight
-        stack.callback(io_pool.shutdown, wait=True, cancel_futures=True)
-        with threadpool_limits(limits=uc.model.threads):
-            prepared = _prepared(_prefetched(batches, io_pool), scorers, features, split=split, source=source)
-            if client is not None:  # predict on the cluster's workers; results come back in input order
-                from millpond.scoring.cluster import scored_on_cluster
-
-                stream: Iterator[tuple[_Prepared, list[tuple[np.ndarray, np.ndarray]]]] = scored_on_cluster(
-                    client, prepared, threshold=spec.threshold, threads=uc.model.threads
-                )
-            else:
-                stream = ((p, [_score(s, f, spec.threshold) for s, _, f in p.jobs]) for p in prepared)
-            stack.callback(stream.close)
-            for part, outcomes in stream:
-                batch = part.batch
-                names = batch.schema.names
-                served_pred = served_score = None
-                writes: list[tuple[StagedWriter, pa.Table]] = []
-                model_version = None
-                target = batch.column(uc.target).to_numpy(zero_copy_only=False) if uc.target in names else None
-                for (s, mask, _), (scores, predictions) in zip(part.jobs, outcomes):
-                    scored[s.version] += len(scores)
-                    serves = s.role == "champion" or split
-                    if target is not None:
-                        y = target if mask is None else target[mask]
-                        if not pd.isna(y).any():
-                            labels[s.version][0].append(np.asarray(y, dtype="float64"))
-                            labels[s.version][1].append(scores)
-                    if s.version in writers:
-                        rows = batch if mask is None else batch.filter(pa.array(mask))
-                        table = pa.table(
-                            {
-                                **{c: rows.column(c) for c in inputs if c in names},
-                                **_prediction_columns(s, scores, predictions, run_id, scored_at),
-                                "role": _constant(s.role, len(scores), pa.string()),
-                                "served": _constant(serves, len(scores), pa.bool_()),
-                            }
-                        )
-                        writes.append((writers[s.version], table))
-                    if serves:
-                        result.served[s.version] += len(scores)
-                        if mask is None:
-                            served_score, served_pred, model_version = (
-                                scores,
-                                predictions,
-                                np.full(len(scores), s.version, dtype=object),
-                            )
-                        else:
-                            if served_score is None:
-                                served_score = np.empty(batch.num_rows)
-                                served_pred = np.empty(batch.num_rows, dtype=predictions.dtype)
-                                model_version = np.empty(batch.num_rows, dtype=object)
-                            served_score[mask], served_pred[mask], model_version[mask] = scores, predictions, s.version  # type: ignore[index]
-                if out_writer is not None or len(result.sample) == 0:
-                    cols = _prediction_columns(champion, served_score, served_pred, run_id, scored_at)  # type: ignore[arg-type]
-                    if split:
-                        cols["model_version"] = pa.array(model_version, type=pa.string())
-                    table = pa.table({uc.key: batch.column(uc.key), **cols})
-                    if out_writer is not None:
-                        writes.append((out_writer, table))
-                    if len(result.sample) == 0:
-                        result.sample = table.slice(0, 5).to_pandas()
-                result.rows += batch.num_rows
-                if on_progress is not None:
-                    on_progress(result.rows, total_rows)
+        self.stack.callback(io_pool.shutdown, wait=True, cancel_futures=True)
+        with threadpool_limits(limits=self.uc.model.threads):
+            for part, outcomes in self._scored(batches, io_pool, client):
+                writes = self._take(part, outcomes)
                 for future in pending:  # Parquet encoding and disk writes overlap the next batch's scoring
                     future.result()
                 pending = [io_pool.submit(writer.write, table) for writer, table in writes]
             for future in pending:
                 future.result()
-        if result.rows == 0:
-            raise ScoringError(f"{source} has no rows to score.")
-        for version, (ys, ss) in labels.items():
-            if ys and sum(len(y) for y in ys) == scored[version]:  # KPIs only when every row it scored is labelled
-                result.metrics[version] = metrics_from_scores(
-                    np.concatenate(ys), np.concatenate(ss), uc, threshold=spec.threshold
+
+    def _scored(
+        self, batches: Iterable[pa.RecordBatch], io_pool: ThreadPoolExecutor, client: Any
+    ) -> Generator[tuple[Prepared, Outcomes], None, None]:
+        """Each prepared batch with its (scores, predictions) per job: on the cluster's workers, or here."""
+        prepared = _prepared(
+            _prefetched(batches, io_pool), self.scorers, self.features, split=self.split, source=self.options.source
+        )
+        threshold = self.spec.threshold
+        if client is not None:  # results come back in input order
+            stream = scored_on_cluster(client, prepared, threshold=threshold, threads=self.uc.model.threads)
+        else:
+            stream = ((p, [s.predict(f, threshold) for s, _, f in p.jobs]) for p in prepared)
+        self.stack.callback(stream.close)
+        return stream
+
+    def _take(self, part: Prepared, outcomes: Outcomes) -> list[tuple[StagedWriter, pa.Table]]:
+        """Count, label and capture one scored batch; return the tables to write."""
+        batch, uc = part.batch, self.uc
+        names = batch.schema.names
+        target = batch.column(uc.target).to_numpy(zero_copy_only=False) if uc.target in names else None
+        served = _Served(batch.num_rows)
+        writes: list[tuple[StagedWriter, pa.Table]] = []
+        for (s, mask, _), (scores, predictions) in zip(part.jobs, outcomes):
+            self.scored[s.version] += len(scores)
+            serves = s.role == "champion" or self.split
+            if target is not None:
+                self._keep_labels(s.version, target if mask is None else target[mask], scores)
+            if s.version in self.writers:
+                rows = batch if mask is None else batch.filter(pa.array(mask))
+                writes.append((self.writers[s.version], self._capture_table(rows, s, scores, predictions, serves)))
+            if serves:
+                self.result.served[s.version] += len(scores)
+                served.add(s.version, mask, scores, predictions)
+        writes += self._prediction_writes(batch, served)
+        self.result.rows += batch.num_rows
+        if self.options.on_progress is not None:
+            self.options.on_progress(self.result.rows, self.options.total_rows)
+        return writes
+
+    def _keep_labels(self, version: str, y: np.ndarray, scores: np.ndarray) -> None:
+        if not pd.isna(y).any():
+            self.labels[version][0].append(np.asarray(y, dtype="float64"))
+            self.labels[version][1].append(scores)
+
+    def _capture_table(
+        self, rows: pa.RecordBatch, s: Scorer, scores: np.ndarray, predictions: np.ndarray, serves: bool
+    ) -> pa.Table:
+        """A capture part's rows: the key and inputs, the model's predictions, its role and whether it served."""
+        names = rows.schema.names
+        return pa.table(
+            {
+                **{c: rows.column(c) for c in [self.uc.key, *self.features] if c in names},
+                **_prediction_columns(s, scores, predictions, self.run_id, self.scored_at),
+                "role": _constant(s.role, len(scores), pa.string()),
+                "served": _constant(serves, len(scores), pa.bool_()),
+            }
+        )
+
+    def _prediction_writes(self, batch: pa.RecordBatch, served: _Served) -> list[tuple[StagedWriter, pa.Table]]:
+        """The served predictions of the batch, for the output file (and the result's sample)."""
+        if self.out_writer is None and len(self.result.sample) != 0:
+            return []
+        assert served.scores is not None and served.predictions is not None
+        cols = _prediction_columns(self.champion, served.scores, served.predictions, self.run_id, self.scored_at)
+        if self.split:
+            cols["model_version"] = pa.array(served.versions, type=pa.string())
+        table = pa.table({self.uc.key: batch.column(self.uc.key), **cols})
+        if len(self.result.sample) == 0:
+            self.result.sample = table.slice(0, 5).to_pandas()
+        return [(self.out_writer, table)] if self.out_writer is not None else []
+
+    def _finish(self) -> None:
+        """KPIs per version, then every capture part and the output published."""
+        if self.result.rows == 0:
+            raise ScoringError(f"{self.options.source} has no rows to score.")
+        for version, (ys, ss) in self.labels.items():
+            if ys and sum(len(y) for y in ys) == self.scored[version]:  # KPIs only when every row it scored is labelled
+                self.result.metrics[version] = metrics_from_scores(
+                    np.concatenate(ys), np.concatenate(ss), self.uc, threshold=self.spec.threshold
                 )
-        for version, writer in writers.items():
+        for version, writer in self.writers.items():
             if writer.rows == 0:  # a split share that got no rows: no empty part
                 writer.abort()
                 continue
-            result.captures[version] = writer.commit()
-        if out_writer is not None:
-            result.output = out_writer.commit()
-    except BaseException:
-        stack.close()  # no write still running when the staging files are removed
-        for writer in writers.values():
-            writer.abort()
-        if out_writer is not None:
-            out_writer.abort()
-        raise
-    finally:
-        stack.close()
-    return result
-
-
-@dataclass
-class _Prepared:
-    """One record batch checked against every input contract, with each model's share of its feature rows."""
-
-    batch: pa.RecordBatch
-    jobs: list[tuple[Scorer, np.ndarray | None, pd.DataFrame]]  # (scorer, its row mask or None, its feature rows)
+            self.result.captures[version] = writer.commit()
+        if self.out_writer is not None:
+            self.result.output = self.out_writer.commit()
 
 
 def _prepared(
     batches: Iterable[pa.RecordBatch], scorers: list[Scorer], features: list[str], *, split: bool, source: str
-) -> Iterator[_Prepared]:
+) -> Iterator[Prepared]:
     """Check each non-empty batch against every model's contract and cut the rows each model scores, in order."""
     uc, spec = scorers[0].use_case, scorers[0].use_case.scoring
     seen = 0
@@ -390,7 +406,7 @@ def _prepared(
             if len(sub_frame):
                 jobs.append((s, mask, sub_frame))
         seen += batch.num_rows
-        yield _Prepared(batch, jobs)
+        yield Prepared(batch, jobs)
 
 
 def _prefetched(batches: Iterable[pa.RecordBatch], pool: ThreadPoolExecutor) -> Iterator[pa.RecordBatch]:
@@ -417,9 +433,7 @@ def score_file(
     on_progress: ProgressCallback | None = None,
 ) -> ScoreResult:
     """Score a Parquet or CSV file in record batches (see :func:`score_batches`); Parquet inputs report their total rows."""
-    return score_batches(
-        read_batches(path, champion.use_case, extra_columns=challenger.contract.columns if challenger else ()),
-        champion,
+    options = ScoreOptions(
         challenger=challenger,
         captures=captures,
         window=window,
@@ -429,3 +443,5 @@ def score_file(
         on_progress=on_progress,
         total_rows=input_rows(path) if on_progress is not None else None,
     )
+    extra = challenger.contract.columns if challenger else ()
+    return score_batches(read_batches(path, champion.use_case, extra_columns=extra), champion, options)

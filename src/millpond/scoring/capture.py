@@ -2,19 +2,31 @@
 
 Layout: ``model_store/<name>/captures/window=<W>/model_version=<v>/part-<run>.parquet``.
 Each part is written batch by batch into a hidden staging file in the same
-folder and published with one no-clobber rename, then made read-only: readers
-never see a half-written part and a part is never rewritten.
+folder (``store.staging``: ``.staging-part-<run>-p<pid>-<random>.parquet``),
+flushed to disk, made read-only and published with one no-clobber rename:
+readers never see a half-written part and a part is never rewritten. Staging
+files of scoring runs that were killed are swept when the next part is opened
+in that folder (:meth:`CaptureStore.sweep` sweeps every folder).
+
+The hash record: right after a part is published, its sha256 and row count are
+written beside it as ``_part-<run>.json`` (``{"part", "rows", "sha256"}``; the
+leading ``_`` keeps Parquet dataset readers from taking it for data), itself
+staged, flushed, read-only and published in one rename. :meth:`CaptureStore.verify`
+checks every part against its record. A part without a record — written by a
+millpond from before records, or by a run killed between the two renames —
+is reported as a note ("no recorded hash"), not a problem; it is still checked
+to read as Parquet from end to end.
 """
 
 from __future__ import annotations
 
-import os
+import json
 import re
-import tempfile
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -22,9 +34,13 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from millpond.errors import CaptureError, did_you_mean
-from millpond.store.files import fsync_dir, make_read_only
+from millpond.store import staging
+from millpond.store.files import fsync_file, make_read_only, read_json, sha256_file
+from millpond.store.lock import process_alive
+from millpond.store.verify import VerifyReport
 
 _TAG = re.compile(r"[^A-Za-z0-9_.-]+")
+RECORD_PREFIX = "_"  # the hash record of part-<run>.parquet is _part-<run>.json
 
 
 def run_tag(run_id: str | None) -> str:
@@ -49,10 +65,7 @@ class StagedWriter:
             raise CaptureError(
                 f"{self.target} already exists; captures are append-only and never rewritten. Use a new run id."
             )
-        self.target.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{self.target.name}.", suffix=".staging", dir=self.target.parent)
-        os.close(fd)
-        self.staging = Path(name)
+        self.staging = staging.scratch_file(self.target.parent, self.target.stem, suffix=f".{self.format}")
         self._writer: pq.ParquetWriter | pacsv.CSVWriter | None = None
         self.rows = 0
 
@@ -71,20 +84,12 @@ class StagedWriter:
         if self._writer is None:
             raise CaptureError(f"Nothing was written for {self.target}; an empty part is never published.")
         self._writer.close()
-        with open(self.staging, "rb") as handle:
-            os.fsync(handle.fileno())
+        fsync_file(self.staging)
         if self.read_only:
             make_read_only(self.staging)
-        if self.replace:
-            os.replace(self.staging, self.target)
-        else:
-            try:
-                os.link(self.staging, self.target)  # fails instead of clobbering
-            except FileExistsError as exc:
-                self.abort()
-                raise CaptureError(f"{self.target} appeared while scoring; captures are never rewritten.") from exc
-            self.staging.unlink()
-        fsync_dir(self.target.parent)
+        if not staging.publish_file(self.staging, self.target, replace=self.replace):
+            self.abort()
+            raise CaptureError(f"{self.target} appeared while scoring; captures are never rewritten.")
         return self.target
 
     def abort(self) -> None:
@@ -98,6 +103,37 @@ class StagedWriter:
         self.staging.unlink(missing_ok=True)
 
 
+def record_path(part: Path) -> Path:
+    """Where the hash record of a capture part lives (``_part-<run>.json`` beside ``part-<run>.parquet``)."""
+    return part.with_name(f"{RECORD_PREFIX}{part.stem}.json")
+
+
+def write_record(part: Path, rows: int) -> Path:
+    """Record a published part's sha256 and row count beside it (staged, flushed, read-only, one rename)."""
+    record = {"part": part.name, "rows": rows, "sha256": sha256_file(part)}
+    target = record_path(part)
+    scratch = staging.scratch_file(part.parent, target.stem, suffix=".json")
+    try:
+        scratch.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        fsync_file(scratch)
+        make_read_only(scratch)
+        # The part was just published under a new name, so a record already there is stale (its part was removed).
+        staging.publish_file(scratch, target, replace=True)
+    except BaseException:
+        scratch.unlink(missing_ok=True)
+        raise
+    return target
+
+
+class CapturePartWriter(StagedWriter):
+    """The staged writer of one capture part: once the part is published, its hash record is written beside it."""
+
+    def commit(self) -> Path:
+        part = super().commit()
+        write_record(part, self.rows)
+        return part
+
+
 @dataclass(frozen=True)
 class CapturePart:
     """One published capture file: a window, a model version and a scoring run."""
@@ -105,6 +141,11 @@ class CapturePart:
     window: str
     model_version: str
     path: Path
+
+    @property
+    def record(self) -> Path:
+        """The part's hash record (absent for parts written before captures recorded one)."""
+        return record_path(self.path)
 
 
 class CaptureStore:
@@ -118,8 +159,17 @@ class CaptureStore:
         return self.root / f"window={window}" / f"model_version={model_version}" / f"part-{tag}.parquet"
 
     def open(self, window: str, model_version: str, tag: str) -> StagedWriter:
-        """A staged writer for a new part (refused when the part exists)."""
-        return StagedWriter(self.part_path(window, model_version, tag))
+        """A staged writer for a new part (refused when the part exists); dead runs' staging there is swept first."""
+        path = self.part_path(window, model_version, tag)
+        staging.sweep(path.parent)
+        return CapturePartWriter(path)
+
+    def sweep(self) -> list[str]:
+        """Remove the staging files of scoring runs that were killed (their process is gone); return their names."""
+        removed: list[str] = []
+        for folder in sorted(self.root.glob("window=*/model_version=*")):
+            removed += staging.sweep(folder)
+        return removed
 
     def windows(self) -> list[str]:
         """Windows that have at least one capture."""
@@ -165,3 +215,89 @@ class CaptureStore:
         if run_id is not None:
             frame = frame[frame["run_id"] == run_id].reset_index(drop=True)
         return frame
+
+    # --- verifying -------------------------------------------------------------------------------------------
+    def verify(self) -> VerifyReport:
+        """Check every part: it reads as Parquet and has the sha256 and row count its record holds.
+
+        Parts without a record (older workspaces, or a run killed between publishing the part and its record)
+        are notes; so are records without their part and staging files of runs that stopped half way.
+        """
+        report = VerifyReport(f"captures of model {self.name}")
+        for part in self.parts():
+            report.checked += 1
+            _verify_part(report, part)
+        for folder in sorted(self.root.glob("window=*/model_version=*")):
+            _note_leftovers(report, folder)
+        return report
+
+    @classmethod
+    def verify_all(cls, model_store: Path) -> VerifyReport:
+        """:meth:`verify` of every model that has captures in ``model_store``, as one report."""
+        report = VerifyReport("captures")
+        for folder in sorted(Path(model_store).glob("*/captures")):
+            if folder.is_dir():
+                report.extend(cls(model_store, folder.parent.name).verify())
+        return report
+
+
+def _verify_part(report: VerifyReport, part: CapturePart) -> None:
+    """Add every mismatch of one capture part to ``report``."""
+    recorded = _read_record(report, part)
+    if recorded is not None:
+        actual = sha256_file(part.path)
+        if actual != recorded["sha256"]:
+            report.add(
+                part.path,
+                f"has sha256 {actual}, but {part.record.name} records {recorded['sha256']}: "
+                "the part was changed after it was written (or the disk lost data)",
+            )
+            return
+    try:
+        rows = _readable_rows(part.path, whole=recorded is None)
+    except (pa.ArrowException, OSError) as exc:
+        report.add(part.path, f"is not a readable Parquet file: {exc}")
+        return
+    if recorded is None:
+        report.note(f"{part.path}: no recorded hash (written before captures recorded one); it reads as {rows} rows")
+    elif rows != recorded["rows"]:
+        report.add(part.path, f"holds {rows} rows, but {part.record.name} records {recorded['rows']}")
+
+
+def _read_record(report: VerifyReport, part: CapturePart) -> dict[str, Any] | None:
+    """The part's hash record, or ``None`` when it has none (a problem is added when the record is unreadable)."""
+    if not part.record.is_file():
+        return None
+    try:
+        record = read_json(part.record)
+        if not (isinstance(record, dict) and isinstance(record.get("sha256"), str) and isinstance(record["rows"], int)):
+            raise ValueError("it needs a text 'sha256' and a whole number of 'rows'")
+    except (OSError, ValueError, KeyError) as exc:
+        report.add(part.record, f"is not a readable capture record: {exc}")
+        return None
+    if record.get("part") != part.path.name:
+        report.add(part.record, f"records part {record.get('part')!r}, but it lies beside {part.path.name!r}")
+    return record
+
+
+def _readable_rows(path: Path, *, whole: bool) -> int:
+    """The row count of a Parquet file from its footer; with ``whole``, every row group is decoded too."""
+    parquet = pq.ParquetFile(path)
+    if whole:  # no hash to compare with: decoding every page is the best check there is
+        for group in range(parquet.num_row_groups):
+            parquet.read_row_group(group)
+    return int(parquet.metadata.num_rows)
+
+
+def _note_leftovers(report: VerifyReport, folder: Path) -> None:
+    """Notes for records without their part and for staging files left in a part folder."""
+    for record in sorted(folder.glob(f"{RECORD_PREFIX}part-*.json")):
+        part = folder / f"{record.stem.removeprefix(RECORD_PREFIX)}.parquet"
+        if not part.exists():
+            report.note(f"{record}: a hash record without its part {part.name} (the part was removed)")
+    for entry in sorted(folder.glob(".*")):
+        pid = staging.owner_pid(entry)
+        if pid is not None and process_alive(pid):
+            report.note(f"{entry}: a scoring run in progress (process {pid}) is writing it")
+        else:
+            report.note(f"{entry}: left by a scoring run that stopped half way; never published")

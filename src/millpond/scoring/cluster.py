@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,11 +23,10 @@ import numpy as np
 import pandas as pd
 
 from millpond.errors import ClusterUnavailableError, ModelIntegrityError, ScoringError
+from millpond.scoring.predict import Prepared, Scorer, predict_frame
 
 if TYPE_CHECKING:
     from distributed import Client
-
-    from millpond.scoring.batch import Scorer, _Prepared
 
 _FIX = (
     "start one on this machine with `dask scheduler --host 127.0.0.1 --no-dashboard` and a worker with "
@@ -91,8 +90,6 @@ def score_part(
     """(scores, predictions) of one batch's feature rows; runs on a worker."""
     from threadpoolctl import threadpool_limits
 
-    from millpond.scoring.batch import predict_frame
-
     model = model_on_worker(*model_ref)
     with threadpool_limits(limits=threads):
         return predict_frame(model, task, features, threshold, label=f"{model_ref[1]}@{model_ref[2]}")
@@ -109,15 +106,15 @@ def _model_ref(scorer: Scorer) -> tuple[str, str, str, str]:
 
 
 def scored_on_cluster(
-    client: Client, prepared: Iterable[_Prepared], *, threshold: float, threads: int, depth: int | None = None
-) -> Iterator[tuple[_Prepared, list[tuple[np.ndarray, np.ndarray]]]]:
+    client: Client, prepared: Iterable[Prepared], *, threshold: float, threads: int, depth: int | None = None
+) -> Generator[tuple[Prepared, list[tuple[np.ndarray, np.ndarray]]], None, None]:
     """Yield each prepared batch with its (scores, predictions) per job, computed on the workers, in input order.
 
     At most ``depth`` batches (default: twice the cluster's worker threads, at least 2) are in flight, so the
     client's memory stays flat; a worker's error is raised here unchanged and the remaining tasks are cancelled.
     """
     depth = depth or max(2, 2 * sum(client.nthreads().values()))
-    in_flight: deque[tuple[_Prepared, list[Any]]] = deque()
+    in_flight: deque[tuple[Prepared, list[Any]]] = deque()
     refs: dict[str, tuple[str, str, str, str]] = {}
     try:
         for part in prepared:

@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 
 from millpond.errors import InputContractError, SmokeTestError
-from millpond.scoring.batch import Scorer, score_batches
+from millpond.scoring.batch import ScoreOptions, Scorer, score_batches
 
 UNSEEN = "__millpond_unseen_category__"
 
@@ -82,9 +82,7 @@ def _positive(scorer: Scorer, example: pd.DataFrame) -> SmokeCheck:
             result = score_batches(
                 [_batch(sample, uc.key)],
                 scorer,
-                run_id="smoke",
-                source="smoke sample",
-                output=Path(tmp) / "out.parquet",
+                ScoreOptions(run_id="smoke", source="smoke sample", output=Path(tmp) / "out.parquet"),
             )
         except Exception as exc:  # noqa: BLE001 - any failure fails the case
             return SmokeCheck("positive: input example scores", "failed", f"{type(exc).__name__}: {exc}")
@@ -158,7 +156,11 @@ def run_smoke_test(scorer: Scorer) -> SmokeReport:
             report.checks.append(SmokeCheck(label, "skipped", case))
             continue
         try:
-            score_batches([_batch(case, scorer.use_case.key)], scorer, run_id="smoke", source="smoke negative case")
+            score_batches(
+                [_batch(case, scorer.use_case.key)],
+                scorer,
+                ScoreOptions(run_id="smoke", source="smoke negative case"),
+            )
         except InputContractError as exc:
             report.checks.append(SmokeCheck(label, "passed", "refused: " + str(exc).splitlines()[-1].strip(" -")))
         except Exception as exc:  # noqa: BLE001 - refused, but not by input validation

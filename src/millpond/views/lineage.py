@@ -65,9 +65,9 @@ def trace_lineage(ws: Workspace, name: str, ref: str = "champion") -> dict[str, 
             rows=mart.rows,
             path=ws.relative(mart.path),
             data_intact=actual == item.get("sha256") == mart.sha256,
-            created_at=mart.manifest.get("created_at"),
-            source=mart.manifest.get("source"),
-            ingest_run=_run(runs, mart.manifest.get("run_id")),
+            created_at=mart.manifest.created_at,
+            source=mart.manifest.source,
+            ingest_run=_run(runs, mart.manifest.run_id),
         )
         mart_links.append(link)
     aliases = sorted(alias for alias, target in store.aliases(name).items() if target == version.version)

@@ -155,8 +155,8 @@ def test_ingest_stage_from_postgres_keeps_the_password_out_of_every_record(
     )
     assert version.rows == len(expected)
     assert version.read()["monthly_charges"].tolist() == expected["monthly_charges"].tolist()
-    assert version.manifest["source"]["url"] == f"postgresql+psycopg://millpond:***@127.0.0.1:{postgres.port}/churn"
-    assert version.manifest["run_id"] == record.run_id
+    assert version.manifest.source["url"] == f"postgresql+psycopg://millpond:***@127.0.0.1:{postgres.port}/churn"
+    assert version.manifest.run_id == record.run_id
     stored = _bytes_under(pg_workspace.runs) + _bytes_under(pg_workspace.feature_marts)
     assert any(path.name == "notebook.ipynb" for path, _ in stored) and any(
         path.name == "manifest.json" for path, _ in stored

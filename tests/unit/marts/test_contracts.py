@@ -49,8 +49,8 @@ def test_contract_passes_and_is_recorded_in_the_manifest(demo_workspace: Workspa
     uc = make_use_case(demo_workspace, mart={"contract": CONTRACT})
     result = ingest(demo_workspace, uc, "2025-01")
     assert result.created and result.warnings == []
-    assert result.version.manifest["contract"]["min_rows"] == 100
-    assert result.version.manifest["load"] == "incremental"
+    assert result.version.manifest.contract["min_rows"] == 100
+    assert result.version.manifest.load == "incremental"
 
 
 def test_range_violation_names_column_rule_count_examples_and_quarantines(
@@ -120,7 +120,7 @@ def test_unseen_category_warns_and_ingests_when_the_contract_says_warn(
     assert result.warnings == [
         "column 'region', rule allowed categories (on_unseen: warn): 3 row(s) hold unseen categories 'atlantis'; ingested anyway"
     ]
-    assert result.version.manifest["warnings"] == result.warnings
+    assert result.version.manifest.warnings == result.warnings
 
 
 def test_duplicated_keys_are_refused_even_without_a_contract(

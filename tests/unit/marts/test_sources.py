@@ -47,7 +47,7 @@ def test_sqlite_query_per_window_is_a_versioned_mart(
     pd.testing.assert_series_equal(
         first.version.read()["customer_id"], expected["customer_id"].astype(first.version.read()["customer_id"].dtype)
     )
-    source = first.version.manifest["source"]
+    source = first.version.manifest.source
     assert (
         source["kind"] == "database"
         and source["url"] == "sqlite:///feature_marts/raw/churn.db"

@@ -29,8 +29,8 @@ def test_ingest_writes_a_typed_read_only_version(demo_workspace: Workspace, make
     assert list(frame.columns) == list(uc.columns)
     assert str(frame["tenure_months"].dtype) == "int64" and str(frame["monthly_charges"].dtype) == "float64"
     assert version.rows == len(pd.read_csv(_raw(demo_workspace, "2025-01")))
-    assert version.manifest["source"]["path"] == "feature_marts/raw/churn/churn_2025-01.csv"
-    assert version.manifest["run_id"] == "r1"
+    assert version.manifest.source["path"] == "feature_marts/raw/churn/churn_2025-01.csv"
+    assert version.manifest.run_id == "r1"
     for file in version.path.iterdir():
         assert not file.stat().st_mode & 0o222, f"{file.name} is writable"
 
@@ -184,3 +184,79 @@ def test_single_file_with_a_window_column(workspace: Workspace, small_demo_raw: 
     assert version.rows == len(frames[1])
     assert set(version.read()["month"]) == {"2025-02"}
     assert "month" not in uc.feature_columns
+
+
+# --- verify --------------------------------------------------------------------------------------------------
+def _flip_a_byte(path: Path) -> None:
+    path.chmod(0o644)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_an_intact_store_verifies_clean(demo_workspace: Workspace) -> None:
+    uc = load_use_case(demo_workspace.params / "churn.yaml")
+    for window in ("2025-01", "2025-02"):
+        ingest(demo_workspace, uc, window)
+    report = MartStore(demo_workspace.feature_marts).verify()
+    assert report.ok and report.checked == 2 and report.problems == [] and report.notes == []
+    assert MartStore(demo_workspace.feature_marts).verify("churn").checked == 2
+
+
+def test_a_changed_byte_in_a_data_file_is_reported_naming_the_file(demo_workspace: Workspace) -> None:
+    uc = load_use_case(demo_workspace.params / "churn.yaml")
+    first = ingest(demo_workspace, uc, "2025-01").version
+    ingest(demo_workspace, uc, "2025-02")
+    _flip_a_byte(first.data_path)
+    report = MartStore(demo_workspace.feature_marts).verify()
+    assert not report.ok and report.checked == 2
+    assert [p.path for p in report.problems] == [str(first.data_path)]
+    assert "records " + first.sha256 in report.problems[0].problem
+    assert report.lines()[0].startswith(f"MISMATCH {first.data_path}: has sha256 ")
+
+
+def test_a_manifest_naming_another_version_or_an_edited_row_count_is_reported(demo_workspace: Workspace) -> None:
+    import json
+
+    version = ingest(demo_workspace, load_use_case(demo_workspace.params / "churn.yaml"), "2025-01").version
+    path = version.path / "manifest.json"
+    data = json.loads(path.read_text())
+    path.chmod(0o644)
+    path.write_text(json.dumps({**data, "version": "2025-01-000000000000", "rows": data["rows"] + 1}))
+    problems = [str(p) for p in MartStore(demo_workspace.feature_marts).verify().problems]
+    assert problems == [
+        f"{path}: names version '2025-01-000000000000', but it is stored as '{version.version}'",
+        f"{path}: records {data['rows'] + 1} rows, but data.parquet holds {data['rows']}",
+    ]
+    path.write_text("{")
+    (version.path / "data.parquet").chmod(0o644)
+    (version.path / "data.parquet").unlink()
+    report = MartStore(demo_workspace.feature_marts).verify("churn")
+    assert [p.path for p in report.problems] == [str(path)] and "not a readable mart manifest" in str(
+        report.problems[0]
+    )
+
+
+def test_verify_notes_scratch_folders_and_refuses_an_unknown_mart(demo_workspace: Workspace) -> None:
+    from millpond.errors import MartVersionNotFoundError
+    from millpond.store.staging import scratch_dir
+
+    ingest(demo_workspace, load_use_case(demo_workspace.params / "churn.yaml"), "2025-01")
+    store = MartStore(demo_workspace.feature_marts)
+    scratch_dir(store.root / "churn" / "versions", "2025-02-abc")
+    report = store.verify()
+    assert report.ok and report.checked == 1 and len(report.notes) == 1 and "in progress" in report.notes[0]
+    with pytest.raises(MartVersionNotFoundError, match="Mart 'chrun' has no stored versions.*Did you mean 'churn'"):
+        store.verify("chrun")
+
+
+def test_versions_are_flushed_to_disk_before_they_are_published(
+    demo_workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from millpond.store import staging
+
+    flushed: list[str] = []
+    real = staging.fsync_file
+    monkeypatch.setattr(staging, "fsync_file", lambda path: flushed.append(Path(path).name) or real(path))
+    ingest(demo_workspace, load_use_case(demo_workspace.params / "churn.yaml"), "2025-01")
+    assert sorted(flushed) == ["data.parquet", "manifest.json"]

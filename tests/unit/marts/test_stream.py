@@ -38,12 +38,12 @@ def test_tiny_batches_store_the_same_rows_and_manifest_as_one_shot(
         _to_parquet_source(ws)
     uc = make_use_case(ws, mart={"contract": CONTRACT})
     one_shot = ingest(ws, uc, "2025-01")
-    expected_frame, expected_manifest = one_shot.version.read(), dict(one_shot.version.manifest)
+    expected_frame, expected_manifest = one_shot.version.read(), one_shot.version.manifest.to_dict()
     shutil.rmtree(ws.feature_marts / "churn" / "versions")
     streamed = ingest(ws, uc, "2025-01", batch_rows=7)
     assert streamed.created and streamed.version.version == one_shot.version.version
     pd.testing.assert_frame_equal(streamed.version.read(), expected_frame)
-    manifest = streamed.version.manifest
+    manifest = streamed.version.manifest.to_dict()
     assert {k: v for k, v in manifest.items() if k not in _VOLATILE} == {
         k: v for k, v in expected_manifest.items() if k not in _VOLATILE
     }
@@ -111,7 +111,7 @@ def _versions(ws: Workspace) -> dict[str, tuple[str, pd.DataFrame, dict]]:
 
     store = MartStore(ws.feature_marts)
     return {
-        v.window: (v.version, v.read(), {k: x for k, x in v.manifest.items() if k not in _VOLATILE})
+        v.window: (v.version, v.read(), {k: x for k, x in v.manifest.to_dict().items() if k not in _VOLATILE})
         for v in store.versions("churn")
     }
 
@@ -326,7 +326,7 @@ def test_sweep_removes_only_folders_of_processes_that_are_gone(tmp_path: Path) -
     import subprocess
     import sys
 
-    from millpond.marts.store import sweep_abandoned
+    from millpond.store.staging import sweep
 
     gone = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
@@ -341,7 +341,7 @@ def test_sweep_removes_only_folders_of_processes_that_are_gone(tmp_path: Path) -
     }
     for name in names:
         (tmp_path / name).mkdir()
-    removed = sweep_abandoned(tmp_path)
+    removed = sweep(tmp_path)  # what every mart ingest runs on its versions folder first
     assert sorted(removed) == sorted(n for n, keep in names.items() if not keep)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(n for n, keep in names.items() if keep)
 

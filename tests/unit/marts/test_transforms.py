@@ -58,8 +58,8 @@ def test_transform_joins_sources_into_the_declared_columns(demo_workspace: Works
     got = version.read()
     assert list(got.columns) == list(uc.columns)
     assert got["support_calls"].tolist() == expected["support_calls"].tolist()
-    assert version.manifest["transform"]["path"] == "feature_marts/churn/features.sql"
-    assert set(version.manifest["sources"]) == {"source", "tickets"}
+    assert version.manifest.transform["path"] == "feature_marts/churn/features.sql"
+    assert set(version.manifest.sources) == {"source", "tickets"}
 
 
 def test_content_id_covers_the_transform_text_and_every_source(demo_workspace: Workspace) -> None:

@@ -185,7 +185,7 @@ def test_a_bad_later_batch_leaves_no_partial_capture(scoring_workspace: Workspac
             output=tmp_path / "out.parquet",
         )
     assert _visible_and_hidden(scoring_workspace) == []
-    assert not (tmp_path / "out.parquet").exists() and not list(tmp_path.glob(".out*"))
+    assert not (tmp_path / "out.parquet").exists() and not list(tmp_path.glob(".staging-out*"))
 
 
 def test_empty_inputs_are_refused(scoring_workspace: Workspace, tmp_path: Path) -> None:
