@@ -47,6 +47,8 @@ COMMANDS: dict[tuple[str, str | None], Handler] = {
     ("marts", "list"): marts.cmd_marts_list,
     ("marts", "show"): marts.cmd_marts_show,
     ("marts", "diff"): marts.cmd_marts_diff,
+    ("marts", "verify"): marts.cmd_marts_verify,
+    ("captures", "verify"): score.cmd_captures_verify,
     ("score", None): score.cmd_score,
     ("labels", "add"): score.cmd_labels_add,
     ("smoke", None): score.cmd_smoke,

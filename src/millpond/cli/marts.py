@@ -1,4 +1,4 @@
-"""``marts list|show|diff``: the feature-mart versions."""
+"""``marts list|show|diff|verify``: the feature-mart versions."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 from millpond.cli.common import Subparsers, dump, fmt
 from millpond.cli.refs import parse_ref
+from millpond.cli.verify import print_verify
 from millpond.errors import EXIT_OK
 from millpond.views.console import print_table
 from millpond.workspace import Workspace
@@ -26,6 +27,11 @@ def add_parsers(sub: Subparsers) -> None:
     p.add_argument("old", help="MART@VERSION (or MART@WINDOW)")
     p.add_argument("new", help="MART@VERSION (or MART@WINDOW)")
     p.add_argument("--json", action="store_true")
+    p = marts_sub.add_parser(
+        "verify",
+        help="check every stored version's data and manifest against its recorded sha256 (exit 3 on a mismatch)",
+    )
+    p.add_argument("mart", nargs="?", help="one mart (default: every mart)")
 
 
 def _resolve(store: Any, text: str) -> Any:
@@ -111,3 +117,7 @@ def cmd_marts_diff(args: argparse.Namespace, ws: Workspace) -> int:
         print("schema: unchanged")
     print_table(diff_table(diff), ("column", "nulls", "stat", "old", "new", "delta"))
     return EXIT_OK
+
+
+def cmd_marts_verify(args: argparse.Namespace, ws: Workspace) -> int:
+    return print_verify([_mart_store(ws).verify(args.mart)])

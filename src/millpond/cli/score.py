@@ -8,6 +8,7 @@ import sys
 
 from millpond.cli.common import Subparsers, add_params_window, fmt
 from millpond.cli.refs import parse_ref
+from millpond.cli.verify import print_verify
 from millpond.errors import EXIT_FAILED, EXIT_OK, MillpondError
 from millpond.views.console import print_table
 from millpond.workspace import Workspace
@@ -38,6 +39,16 @@ def add_parsers(sub: Subparsers) -> None:
     )
     p.add_argument("ref", help="NAME@champion, NAME@<version>…")
     p.add_argument("--params", help="use-case YAML (default: the params the model was trained with)")
+    _add_captures(sub)
+
+
+def _add_captures(sub: Subparsers) -> None:
+    captures = sub.add_parser("captures", help="the data capture of scoring runs (inputs + predictions)")
+    captures_sub = captures.add_subparsers(dest="captures_command", required=True)
+    p = captures_sub.add_parser(
+        "verify", help="check every capture part against its recorded sha256 and row count (exit 3 on a mismatch)"
+    )
+    p.add_argument("name", nargs="?", help="one model / use case (default: every model with captures)")
 
 
 def _score_command(args: argparse.Namespace) -> str:
@@ -125,3 +136,11 @@ def cmd_smoke(args: argparse.Namespace, ws: Workspace) -> int:
     print_table(report.rows(), ("check", "status", "detail"))
     print(f"smoke test of {report.model}@{report.version}: {'passed' if report.passed else 'FAILED'}")
     return EXIT_OK if report.passed else EXIT_FAILED
+
+
+def cmd_captures_verify(args: argparse.Namespace, ws: Workspace) -> int:
+    from millpond.scoring.capture import CaptureStore
+
+    if args.name:
+        return print_verify([CaptureStore(ws.model_store, args.name).verify()])
+    return print_verify([CaptureStore.verify_all(ws.model_store)])

@@ -1,0 +1,51 @@
+"""``marts verify`` and ``captures verify``: clean stores exit 0, a changed byte exits 3 naming the file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from millpond.cli import main
+from millpond.config.params import load_use_case
+from millpond.models.store import ModelStore
+from millpond.scoring.batch import Scorer, score_file
+from millpond.scoring.capture import CaptureStore
+from millpond.workspace import Workspace
+
+
+def _flip_a_byte(path: Path) -> None:
+    os.chmod(path, 0o644)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_marts_verify_passes_then_names_a_changed_data_file(
+    scoring_workspace: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ws = str(scoring_workspace.root)
+    assert main(["--workspace", ws, "marts", "verify"]) == 0
+    assert "3 checked, all verified" in capsys.readouterr().out
+    data = sorted((scoring_workspace.feature_marts / "churn" / "versions").glob("2025-02-*/data.parquet"))[0]
+    _flip_a_byte(data)
+    assert main(["--workspace", ws, "marts", "verify", "churn"]) == 3
+    assert str(data) in capsys.readouterr().err
+
+
+def test_captures_verify_passes_then_names_a_changed_part(
+    scoring_workspace: Workspace, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ws = scoring_workspace
+    uc = load_use_case(ws.params / "churn.yaml")
+    mart = sorted((ws.feature_marts / "churn" / "versions").glob("2025-03-*/data.parquet"))[0]
+    scorer = Scorer.load(ModelStore(ws.model_store), "churn", "champion", use_case=uc)
+    captures = CaptureStore(ws.model_store, "churn")
+    score_file(mart, scorer, captures=captures, window="2025-03", output=tmp_path / "out.parquet", run_id="t/1")
+    assert main(["--workspace", str(ws.root), "captures", "verify", "churn"]) == 0
+    capsys.readouterr()
+    part = sorted((ws.model_store / "churn" / "captures").rglob("part-*.parquet"))[0]
+    _flip_a_byte(part)
+    assert main(["--workspace", str(ws.root), "captures", "verify"]) == 3
+    assert str(part) in capsys.readouterr().err
