@@ -24,6 +24,7 @@ import pandas as pd
 from millpond.config.params import STAGES, WINDOW_PATTERN, UseCase, check_window, read_yaml, validate_use_case
 from millpond.errors import MillpondError, ParamsError, SourceNotFoundError, StageFailedError, TransientError
 from millpond.governance.events import notify_event
+from millpond.runs.entities import RunManifest, RunTimings
 from millpond.runs.runner import CycleResult, cycle_params_change, execute_stage
 from millpond.runs.store import MANIFEST, RunRecord, RunStore, new_cycle_id
 from millpond.store.lock import CycleLock
@@ -198,19 +199,17 @@ def recover_interrupted(ws: Workspace, use_case: str) -> list[RunRecord]:
                     params = {}
             started = datetime.fromtimestamp(run_dir.stat().st_mtime, UTC)
             stage = run_dir.name.partition("-")[2]
-            record = runs.record(
-                run_dir,
+            manifest = RunManifest(
                 use_case=use_case,
                 window=window,
                 stage=stage,
-                params=params,
                 status="failed",
-                started_at=started,
-                finished_at=datetime.now(UTC),
+                timings=RunTimings.between(started, datetime.now(UTC)),
+                params=params,
                 error=INTERRUPTED,
-                repo_dir=ws.root,
                 extra={"interrupted": True, "recorded_by": "scheduler"},
             )
+            record = runs.record(run_dir, manifest, repo_dir=ws.root)
             notify_event(ws, "interrupted_run_recorded", use_case=use_case, run_id=record.run_id, window=window)
             recorded.append(record)
     return recorded

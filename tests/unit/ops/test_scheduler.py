@@ -22,6 +22,7 @@ from millpond.ops.scheduler import (
     recover_interrupted,
     run_next,
 )
+from millpond.runs.entities import RunManifest, RunTimings
 from millpond.runs.store import RunStore, new_cycle_id
 from millpond.store.lock import CycleLock
 from millpond.workspace import Workspace
@@ -60,18 +61,17 @@ class FakeStages:
         error = queue.pop(0) if queue else None
         now = datetime.now(UTC)
         params = yaml.safe_load(ws.resolve(params_path).read_text())
-        record = self.runs.record(
-            run_dir,
+        manifest = RunManifest(
             use_case="churn",
             window=window,
             stage=stage,
-            params=params,
             status="failed" if error else "succeeded",
-            started_at=now,
-            finished_at=now,
+            timings=RunTimings.between(now, now),
+            params=params,
             error=error,
-            extra=extra,
+            extra=extra or {},
         )
+        record = self.runs.record(run_dir, manifest)
         if error:
             raise StageFailedError(f"Stage {stage!r} failed for window {window!r}: {error}")
         return record
