@@ -274,7 +274,7 @@ def _write_report(run_dir: Path, draft: _Draft, status: str, error: str | None, 
     """The run's report.html: the facts of the score and a sample of the predictions (a failure only warns)."""
     from millpond.runs.report import render_summary_report
 
-    facts = {
+    facts: dict[str, Any] = {
         "kind": f"{ADHOC_KIND} (millpond score, no notebook)",
         **draft.inputs,
         **draft.outputs,
