@@ -3,7 +3,9 @@
 A stage returns a :class:`StageResult`: status (``succeeded`` or ``skipped``
 with a reason), a small summary (glued with scrapbook) and small tables for the
 reader. Stages talk to each other only through the stores: marts, models and
-the monitoring log.
+the monitoring log. The stages wire their context to the areas that do the work
+(the drift analysis in :mod:`millpond.drift.analysis`, promotion governance in
+:mod:`millpond.governance.promotion`) and turn what they return into a result.
 """
 
 from __future__ import annotations
@@ -17,8 +19,7 @@ import pandas as pd
 from millpond.config.params import UseCase, check_window
 from millpond.drift.analysis import analyse_drift, estimate_history
 from millpond.errors import ModelVersionNotFoundError
-from millpond.governance.deployment import promote_and_smoke_test
-from millpond.governance.promotion import Rival, decide_governed
+from millpond.governance.promotion import find_candidate, govern_promotion
 from millpond.marts.store import MartStore, ingest
 from millpond.models.monitoring import MonitoringLog
 from millpond.models.store import ModelStore, ModelVersion
@@ -277,14 +278,6 @@ def _notify(ctx: StageContext, event: str, **fields: Any) -> None:
         logging.getLogger(__name__).warning("notification %s failed: %s", event, exc)
 
 
-def _audit(ctx: StageContext, action: str, *, reason: str, **fields: Any) -> None:
-    from millpond.governance.audit import AuditLog
-
-    AuditLog(ctx.workspace.model_store, ctx.name).append(
-        action, actor=ACTOR, reason=reason, window=ctx.window, run_id=ctx.run_id, **fields
-    )
-
-
 def _write_comparison(ctx: StageContext, reference: pd.DataFrame, current: pd.DataFrame) -> dict[str, str]:
     """The sweetviz comparison in the run's outputs/ (only inside a recorded run); its link, or why it is missing."""
     from millpond.drift.comparison_report import COMPARISON, write_comparison
@@ -388,115 +381,38 @@ def _search_record(result: FitResult) -> dict[str, Any] | None:
     return {**result.search.summary, "iterations": result.search.iterations.to_dict(orient="records")}
 
 
-def find_candidate(ctx: StageContext) -> ModelVersion | None:
-    """The newest model version trained for this window that has no decision yet."""
-    decided = {e.get("candidate") for e in ctx.log.entries("decision")}
-    try:
-        versions = ctx.models.versions(ctx.name)
-    except ModelVersionNotFoundError:
-        return None
-    pending = [v for v in versions if v.metadata.get("trained_for_window") == ctx.window and v.version not in decided]
-    return pending[-1] if pending else None
-
-
-def rivals_for(ctx: StageContext, candidate: str) -> list[Rival]:
-    """The champion, then (with ``promotion.compare_previous``) the models that were champion at T-1 and T-2.
-
-    The champion of an earlier window is the model whose KPI the score stage logged for it, else the alias history's
-    earlier champions; versions equal to the champion or the candidate are skipped.
-    """
-    champion = ctx.champion()
-    if champion is None:
-        return []
-    rivals = [Rival("champion", champion.version, ctx.models.load(ctx.name, champion.version)[0])]
-    if not ctx.use_case.promotion.compare_previous:
-        return rivals
-    per_window: dict[str, str] = {}
-    for entry in ctx.log.entries("kpi"):
-        if entry["window"] < ctx.window and entry.get("model_version"):
-            per_window[entry["window"]] = str(entry["model_version"])
-    earlier = [(f"champion of {w}", v) for w, v in sorted(per_window.items())[-2:][::-1]]
-    if len(earlier) < 2:
-        seen = [e.get("to") for e in ctx.models.history(ctx.name) if e.get("alias") == "champion" and e.get("to")]
-        earlier += [("earlier champion", v) for v in reversed(seen)]
-    taken = {champion.version, candidate}
-    for role, version in earlier:
-        if version in taken or len(rivals) >= 3:
-            continue
-        try:
-            rivals.append(Rival(role, version, ctx.models.load(ctx.name, version)[0]))
-            taken.add(version)
-        except ModelVersionNotFoundError:  # removed by gc: compare with what is left
-            continue
-    return rivals
-
-
 def run_promote(ctx: StageContext) -> StageResult:
     """Compare the window's candidate with the champion and the champions of T-1 and T-2 on the same held-out labelled
     rows (paired bootstrap), apply the policy, then promote (auto) or stop at 'awaiting approval' (manual)."""
-    candidate = find_candidate(ctx)
+    candidate = find_candidate(ctx.models, ctx.log, ctx.name, ctx.window)
     if candidate is None:
         return StageResult("promote", "skipped", "no undecided candidate trained for this window")
-    uc = ctx.use_case
     current = ctx.marts.latest(ctx.name, ctx.window).read()
-    labelled = current[holdout_mask(current, uc)]
-    candidate_model, candidate = ctx.models.load(ctx.name, candidate.version)
-    champion = ctx.champion()
-    decision, comparison = decide_governed(candidate_model, rivals_for(ctx, candidate.version), labelled, uc)
+    labelled = current[holdout_mask(current, ctx.use_case)]
+    done = govern_promotion(
+        ctx.workspace, ctx.use_case, ctx.window, candidate.version, labelled, actor=ACTOR, run_id=ctx.run_id
+    )
     summary: dict[str, Any] = {
-        "candidate": candidate.version,
-        "champion_before": champion.version if champion else None,
-        **decision.as_dict(),
+        "candidate": done.candidate,
+        "champion_before": done.champion_before,
+        **done.decision.as_dict(),
+        "comparison": done.comparison_records,
     }
-    summary["comparison"] = comparison.round(5).to_dict(orient="records")
     tables = (
-        {"paired comparison on the held-out rows (gain = candidate better)": comparison.round(4)}
-        if not comparison.empty
+        {"paired comparison on the held-out rows (gain = candidate better)": done.comparison.round(4)}
+        if not done.comparison.empty
         else {}
     )
-    record = {
-        "candidate": candidate.version,
-        "run_id": ctx.run_id,
-        "comparison": summary["comparison"],
-        **decision.as_dict(),
-    }
-    if decision.promote and uc.promotion.approval == "manual":
-        ctx.log.append("decision", ctx.window, outcome="awaiting_approval", **record)
-        _audit(ctx, "awaiting_approval", reason=decision.reason, version=candidate.version)
-        _notify(
-            ctx,
-            "awaiting_approval",
-            reason=decision.reason,
-            candidate=candidate.version,
-            approve=f"millpond models approve {ctx.name} {candidate.version} --by NAME --reason TEXT",
-        )
-        return StageResult(
-            "promote",
-            "succeeded",
-            "awaiting approval: " + decision.reason,
-            {**summary, "promoted": False, "awaiting_approval": True},
-            tables,
-        )
-    if not decision.promote:
-        ctx.log.append("decision", ctx.window, outcome="rejected", **record)
-        _audit(ctx, "rejection", reason=decision.reason, version=candidate.version)
-        _notify(ctx, "rejection", reason=decision.reason, candidate=candidate.version)
-        return StageResult(
-            "promote", "succeeded", "rejected: " + decision.reason, {**summary, "promoted": False}, tables
-        )
-    outcome = promote_and_smoke_test(
-        ctx.workspace, uc, candidate.version, actor=ACTOR, reason=decision.reason, window=ctx.window, run_id=ctx.run_id
-    )
-    ctx.log.append("decision", ctx.window, outcome=outcome["outcome"], smoke=outcome["smoke"] or None, **record)
-    if outcome["outcome"] == "rolled_back":
-        return StageResult(
-            "promote",
-            "succeeded",
-            f"rolled back: smoke test failed ({outcome['smoke']})",
-            {**summary, "promoted": False},
-            tables,
-        )
-    return StageResult("promote", "succeeded", "promoted: " + decision.reason, {**summary, "promoted": True}, tables)
+    reason = done.decision.reason
+    if done.outcome == "awaiting_approval":
+        summary.update(promoted=False, awaiting_approval=True)
+        return StageResult("promote", "succeeded", "awaiting approval: " + reason, summary, tables)
+    if done.outcome == "rejected":
+        return StageResult("promote", "succeeded", "rejected: " + reason, {**summary, "promoted": False}, tables)
+    if done.outcome == "rolled_back":
+        why = f"rolled back: smoke test failed ({done.smoke})"
+        return StageResult("promote", "succeeded", why, {**summary, "promoted": False}, tables)
+    return StageResult("promote", "succeeded", "promoted: " + reason, {**summary, "promoted": True}, tables)
 
 
 RUNNERS = {"ingest": run_ingest, "score": run_score, "drift": run_drift, "train": run_train, "promote": run_promote}

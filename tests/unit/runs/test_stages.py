@@ -8,7 +8,7 @@ import pytest
 
 from millpond.config.params import load_use_case
 from millpond.drift.analysis import calibration_rows
-from millpond.governance import deployment
+from millpond.governance import deployment, promotion
 from millpond.models.monitoring import MonitoringLog
 from millpond.models.store import ModelStore
 from millpond.runs import stages
@@ -74,7 +74,7 @@ def test_failed_smoke_test_rolls_back_to_the_previous_champion(
     stages.run_ingest(ctx)
     monkeypatch.setattr(stages, "retrain_reasons", lambda ctx: ["forced by test"])
     monkeypatch.setattr(
-        stages, "decide_governed", lambda *a, **k: (_always_promote(), __import__("pandas").DataFrame())
+        promotion, "decide_governed", lambda *a, **k: (_always_promote(), __import__("pandas").DataFrame())
     )
     stages.run_train(ctx)
     monkeypatch.setattr(deployment, "smoke_champion", lambda models, uc: "ValueError: broken")
