@@ -162,16 +162,21 @@ def _record_manual_rollback(
 ) -> None:
     """Audit entry and notification (events log; e-mail/webhook when params/<name>.yaml configures them)."""
     from millpond.config.params import NotifySpec, load_use_case
-    from millpond.governance.audit import AuditLog
-    from millpond.governance.notifications import notify
+    from millpond.governance.decisions import Decider, record_decision
 
-    AuditLog(ws.model_store, name).append("rollback", actor=actor, reason=reason, version=before, champion_after=target)
     spec = NotifySpec()
     try:
         spec = load_use_case(ws.params / f"{name}.yaml").notify
     except MillpondError:
         pass
-    notify(ws, name, spec, "rollback", actor=actor, reason=reason, version=before, champion=target)
+    record_decision(
+        Decider(ws, name, spec, actor),
+        "rollback",
+        version=before,
+        reason=reason,
+        audit={"champion_after": target},
+        notice={"champion": target},
+    )
 
 
 def cmd_models_compare(args: argparse.Namespace, ws: Workspace, store: Any) -> int:

@@ -4,7 +4,7 @@ With ``promotion.approval: manual`` the promote stage logs a decision
 ``awaiting_approval`` and the cycle ends there. ``approve`` promotes the version,
 smoke-tests it and rolls back when the test fails; ``reject`` ends the decision.
 Both log a decision entry (so no later cycle asks again), an audit entry (who,
-when, why) and a notification.
+when, why) and a notification, through :func:`millpond.governance.decisions.record_decision`.
 """
 
 from __future__ import annotations
@@ -13,9 +13,8 @@ from typing import Any
 
 from millpond.config.params import UseCase
 from millpond.errors import ApprovalError, did_you_mean
-from millpond.governance.audit import AuditLog
+from millpond.governance.decisions import Decider, record_decision
 from millpond.governance.deployment import promote_and_smoke_test
-from millpond.governance.notifications import notify
 from millpond.models.monitoring import MonitoringLog
 from millpond.workspace import Workspace
 
@@ -23,9 +22,9 @@ from millpond.workspace import Workspace
 def open_decision(ws: Workspace, name: str, version: str) -> dict[str, Any]:
     """The 'awaiting_approval' decision of ``version``; raises naming the open ones when there is none."""
     latest: dict[str, dict[str, Any]] = {}
-    for entry in MonitoringLog(ws.model_store, name).entries("decision"):
-        if entry.get("candidate"):
-            latest[str(entry["candidate"])] = entry
+    for logged in MonitoringLog(ws.model_store, name).entries("decision"):
+        if logged.get("candidate"):
+            latest[str(logged["candidate"])] = logged
     pending = sorted(v for v, e in latest.items() if e.get("outcome") == "awaiting_approval")
     entry = latest.get(version)
     if entry is None or entry.get("outcome") != "awaiting_approval":
@@ -49,25 +48,21 @@ def approve(ws: Workspace, use_case: UseCase, version: str, *, by: str, reason: 
     _check_person(by, reason)
     name = use_case.use_case
     pending = open_decision(ws, name, version)
-    AuditLog(ws.model_store, name).append(
-        "approval", actor=by, reason=reason, version=version, window=pending["window"]
-    )
-    notify(ws, name, use_case.notify, "approval", actor=by, reason=reason, version=version, window=pending["window"])
+    decider = Decider(ws, name, use_case.notify, by, {"window": pending["window"]})
+    record_decision(decider, "approval", version=version, reason=reason)
     outcome = promote_and_smoke_test(
         ws, use_case, version, actor=by, reason=f"approved by {by}: {reason}", window=pending["window"]
     )
-    MonitoringLog(ws.model_store, name).append(
-        "decision",
-        pending["window"],
-        candidate=version,
-        outcome=outcome["outcome"],
-        approved_by=by,
-        approval_reason=reason,
-        smoke=outcome["smoke"] or None,
-        promote=True,
-        metric=pending.get("metric"),
-        reason=pending.get("reason"),
-    )
+    entry = {
+        "candidate": version,
+        "approved_by": by,
+        "approval_reason": reason,
+        "smoke": outcome["smoke"] or None,
+        "promote": True,
+        "metric": pending.get("metric"),
+        "reason": pending.get("reason"),
+    }
+    record_decision(decider, outcome["outcome"], version=version, reason=reason, entry=entry)
     return {"window": pending["window"], **outcome}
 
 
@@ -76,19 +71,14 @@ def reject(ws: Workspace, use_case: UseCase, version: str, *, by: str, reason: s
     _check_person(by, reason)
     name = use_case.use_case
     pending = open_decision(ws, name, version)
-    AuditLog(ws.model_store, name).append(
-        "rejection", actor=by, reason=reason, version=version, window=pending["window"]
-    )
-    MonitoringLog(ws.model_store, name).append(
-        "decision",
-        pending["window"],
-        candidate=version,
-        outcome="rejected_by_person",
-        rejected_by=by,
-        rejection_reason=reason,
-        promote=False,
-        metric=pending.get("metric"),
-        reason=pending.get("reason"),
-    )
-    notify(ws, name, use_case.notify, "rejection", actor=by, reason=reason, version=version, window=pending["window"])
+    entry = {
+        "candidate": version,
+        "rejected_by": by,
+        "rejection_reason": reason,
+        "promote": False,
+        "metric": pending.get("metric"),
+        "reason": pending.get("reason"),
+    }
+    decider = Decider(ws, name, use_case.notify, by, {"window": pending["window"]})
+    record_decision(decider, "rejection", version=version, reason=reason, entry=entry)
     return {"window": pending["window"], "outcome": "rejected_by_person"}

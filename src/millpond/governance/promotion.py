@@ -1,14 +1,25 @@
-"""Champion/candidate comparison and the promotion decision."""
+"""Promotion governance: which candidate a window decides on, what it is compared with, the decision, and its record.
+
+:func:`govern_promotion` is the promote stage's work: the candidate is compared with the champion and the champions
+of T-1 and T-2 on the same held-out labelled rows (paired bootstrap, :func:`decide_governed`), then the decision is
+recorded (:mod:`millpond.governance.decisions`) and, when it promotes without a person's approval, carried out
+(promote, smoke-test, roll back on failure).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pandas as pd
 
 from millpond.config.params import UseCase
-from millpond.models.training import evaluate
+from millpond.errors import ModelVersionNotFoundError
+from millpond.governance.decisions import Decider, record_decision
+from millpond.governance.deployment import promote_and_smoke_test
+from millpond.models.monitoring import MonitoringLog
+from millpond.models.store import ModelStore, ModelVersion
+from millpond.workspace import Workspace
 
 
 @dataclass(frozen=True)
@@ -29,23 +40,6 @@ class Decision:
             "candidate_score": self.candidate_score,
             "champion_score": self.champion_score,
         }
-
-
-def decide(candidate: Any, champion: Any | None, labelled: pd.DataFrame, use_case: UseCase) -> Decision:
-    """Promote when there is no champion or the candidate beats it by ``promotion.min_improvement``."""
-    metric = use_case.promotion.metric
-    candidate_score = evaluate(candidate, labelled, use_case)[metric]
-    if champion is None:
-        return Decision(True, "no champion yet: the first candidate becomes champion", metric, candidate_score, None)
-    champion_score = evaluate(champion, labelled, use_case)[metric]
-    gain = candidate_score - champion_score if use_case.metric_higher_is_better else champion_score - candidate_score
-    needed = use_case.promotion.min_improvement
-    verdict = "beats" if gain >= needed else "does not beat"
-    reason = (
-        f"candidate {metric} {candidate_score:.4f} vs champion {champion_score:.4f} on {len(labelled)} held-out rows: "
-        f"gain {gain:+.4f} {verdict} the required {needed:+.4f}"
-    )
-    return Decision(gain >= needed, reason, metric, candidate_score, champion_score)
 
 
 # --- governed comparison: candidate vs champion and the champions of T-1, T-2 ------------------------
@@ -152,3 +146,128 @@ def decide_governed(
         if worse:
             problems.append(f"worse than {row['rival']}")
     return Decision(not problems, "; ".join(parts), metric, float(candidate_score), float(champion_score)), table
+
+
+# --- the window's candidate, its rivals, and the recorded decision -------------------------------------
+def find_candidate(models: ModelStore, log: MonitoringLog, name: str, window: str) -> ModelVersion | None:
+    """The newest model version trained for ``window`` that has no decision yet."""
+    decided = {e.get("candidate") for e in log.entries("decision")}
+    try:
+        versions = models.versions(name)
+    except ModelVersionNotFoundError:
+        return None
+    pending = [v for v in versions if v.metadata.get("trained_for_window") == window and v.version not in decided]
+    return pending[-1] if pending else None
+
+
+def _champion(models: ModelStore, name: str) -> ModelVersion | None:
+    try:
+        return models.get(name, "champion")
+    except ModelVersionNotFoundError:
+        return None
+
+
+def _earlier_champions(models: ModelStore, log: MonitoringLog, name: str, window: str) -> list[tuple[str, str]]:
+    """(role, version) of the champions before ``window``, newest first: the models whose KPI the score stage logged
+    for T-1 and T-2, then (when fewer than two) the alias history's earlier champions."""
+    per_window: dict[str, str] = {}
+    for entry in log.entries("kpi"):
+        if entry["window"] < window and entry.get("model_version"):
+            per_window[entry["window"]] = str(entry["model_version"])
+    earlier = [(f"champion of {w}", v) for w, v in sorted(per_window.items())[-2:][::-1]]
+    if len(earlier) < 2:
+        seen = [e.get("to") for e in models.history(name) if e.get("alias") == "champion" and e.get("to")]
+        earlier += [("earlier champion", str(v)) for v in reversed(seen)]
+    return earlier
+
+
+def rivals_for(models: ModelStore, log: MonitoringLog, use_case: UseCase, window: str, candidate: str) -> list[Rival]:
+    """The champion, then (with ``promotion.compare_previous``) the models that were champion at T-1 and T-2.
+
+    The champion of an earlier window is the model whose KPI the score stage logged for it, else the alias history's
+    earlier champions; versions equal to the champion or the candidate are skipped.
+    """
+    name = use_case.use_case
+    champion = _champion(models, name)
+    if champion is None:
+        return []
+    rivals = [Rival("champion", champion.version, models.load(name, champion.version)[0])]
+    if not use_case.promotion.compare_previous:
+        return rivals
+    taken = {champion.version, candidate}
+    for role, version in _earlier_champions(models, log, name, window):
+        if version in taken or len(rivals) >= 3:
+            continue
+        try:
+            rivals.append(Rival(role, version, models.load(name, version)[0]))
+            taken.add(version)
+        except ModelVersionNotFoundError:  # removed by gc: compare with what is left
+            continue
+    return rivals
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """What governing a window's candidate did: the decision, the paired comparison, and where it ended."""
+
+    candidate: str
+    champion_before: str | None
+    decision: Decision
+    comparison: pd.DataFrame  # one row per rival (gain = candidate better)
+    outcome: str = ""  # 'awaiting_approval' | 'rejected' | 'promoted' | 'rolled_back'
+    smoke: str = ""  # why the smoke test failed after promotion ('' when it passed or did not run)
+
+    @property
+    def comparison_records(self) -> list[dict[str, Any]]:
+        """The comparison as logged and glued: rounded to 5 decimals, one dict per rival."""
+        records: list[dict[str, Any]] = self.comparison.round(5).to_dict(orient="records")
+        return records
+
+
+def govern_promotion(
+    ws: Workspace,
+    use_case: UseCase,
+    window: str,
+    candidate: str,
+    labelled: pd.DataFrame,
+    *,
+    actor: str,
+    run_id: str | None,
+) -> Promotion:
+    """Decide on ``candidate`` from the paired comparison on ``labelled`` (the window's held-out labelled rows), record
+    the decision, and promote and smoke-test it when the policy promotes without a person's approval."""
+    name = use_case.use_case
+    models, log = ModelStore(ws.model_store), MonitoringLog(ws.model_store, name)
+    candidate_model, version = models.load(name, candidate)
+    champion = _champion(models, name)
+    decision, comparison = decide_governed(
+        candidate_model, rivals_for(models, log, use_case, window, version.version), labelled, use_case
+    )
+    promotion = Promotion(version.version, champion.version if champion else None, decision, comparison)
+    decider = Decider(ws, name, use_case.notify, actor, {"window": window, "run_id": run_id}, "candidate", quiet=True)
+    entry = {
+        "candidate": version.version,
+        "run_id": run_id,
+        "comparison": promotion.comparison_records,
+        **decision.as_dict(),
+    }
+    if decision.promote and use_case.promotion.approval == "manual":
+        approve = f"millpond models approve {name} {version.version} --by NAME --reason TEXT"
+        record_decision(
+            decider,
+            "awaiting_approval",
+            version=version.version,
+            reason=decision.reason,
+            entry=entry,
+            notice={"approve": approve},
+        )
+        return replace(promotion, outcome="awaiting_approval")
+    if not decision.promote:
+        record_decision(decider, "rejected", version=version.version, reason=decision.reason, entry=entry)
+        return replace(promotion, outcome="rejected")
+    done = promote_and_smoke_test(
+        ws, use_case, version.version, actor=actor, reason=decision.reason, window=window, run_id=run_id
+    )
+    entry["smoke"] = done["smoke"] or None
+    record_decision(decider, done["outcome"], version=version.version, reason=decision.reason, entry=entry)
+    return replace(promotion, outcome=done["outcome"], smoke=done["smoke"])

@@ -24,6 +24,7 @@ import pandas as pd
 from millpond.config.params import STAGES, WINDOW_PATTERN, UseCase, check_window, read_yaml, validate_use_case
 from millpond.errors import MillpondError, ParamsError, SourceNotFoundError, StageFailedError, TransientError
 from millpond.governance.events import notify_event
+from millpond.runs.entities import RunManifest, RunTimings
 from millpond.runs.runner import CycleResult, cycle_params_change, execute_stage
 from millpond.runs.store import MANIFEST, RunRecord, RunStore, new_cycle_id
 from millpond.store.lock import CycleLock
@@ -198,19 +199,17 @@ def recover_interrupted(ws: Workspace, use_case: str) -> list[RunRecord]:
                     params = {}
             started = datetime.fromtimestamp(run_dir.stat().st_mtime, UTC)
             stage = run_dir.name.partition("-")[2]
-            record = runs.record(
-                run_dir,
+            manifest = RunManifest(
                 use_case=use_case,
                 window=window,
                 stage=stage,
-                params=params,
                 status="failed",
-                started_at=started,
-                finished_at=datetime.now(UTC),
+                timings=RunTimings.between(started, datetime.now(UTC)),
+                params=params,
                 error=INTERRUPTED,
-                repo_dir=ws.root,
                 extra={"interrupted": True, "recorded_by": "scheduler"},
             )
+            record = runs.record(run_dir, manifest, repo_dir=ws.root)
             notify_event(ws, "interrupted_run_recorded", use_case=use_case, run_id=record.run_id, window=window)
             recorded.append(record)
     return recorded
@@ -332,6 +331,15 @@ def load_params(ws: Workspace, params_path: str | Path) -> UseCase:
     return validate_use_case(read_yaml(ws.resolve(params_path)), source=str(params_path))
 
 
+@dataclass(frozen=True)
+class Hooks:
+    """How a scheduled run executes stages, waits between retries and reports (tests swap them)."""
+
+    execute: Executor = execute_stage
+    sleep: Callable[[float], None] = time.sleep
+    echo: Callable[[str], None] = print
+
+
 def run_next(
     ws: Workspace,
     params_path: str | Path,
@@ -339,11 +347,9 @@ def run_next(
     catch_up: bool | None = None,
     max_windows: int | None = None,
     window: str | None = None,
-    execute: Executor = execute_stage,
-    sleep: Callable[[float], None] = time.sleep,
-    echo: Callable[[str], None] = print,
     on_result: Callable[[CycleResult], None] | None = None,
     progress: bool = False,
+    hooks: Hooks = Hooks(),
 ) -> NextResult:
     """Under the use case's lock: recover interrupted runs, then run ``window`` or the due windows oldest first.
 
@@ -356,47 +362,77 @@ def run_next(
     if max_windows is not None and max_windows < 1:
         raise ParamsError(f"--max-windows must be at least 1. Got {max_windows} instead.")
     outcome = NextResult()
+    echo = hooks.echo
     with CycleLock(ws, name) as lock:
         if lock.stale_holder:
             outcome.lock_taken_over = lock.stale_holder
-            echo(
-                f"taking over the lock left by PID {lock.stale_holder.get('pid')} on host "
-                f"{lock.stale_holder.get('host')} since {lock.stale_holder.get('started_at')} (that process is gone)"
-            )
-            notify_event(ws, "lock_taken_over", use_case=name, previous=lock.stale_holder)
+            _report_takeover(ws, name, lock.stale_holder, echo)
         outcome.recovered = recover_interrupted(ws, name)
         for record in outcome.recovered:
             echo(f"recorded interrupted run {record.run_id} as failed")
-        runs = RunStore(ws.runs)
         if window is not None:
             windows = [window]
-            done = completed_windows(runs, name)
-            if window in done:
-                echo(f"window {window} already completed in cycle {done[window]}; running it again as --window asks")
+            _warn_if_completed(RunStore(ws.runs), name, window, echo)
         else:
-            outcome.plan = plan_windows(
-                available_windows(ws, use_case),
-                completed_windows(runs, name),
-                catch_up=use_case.schedule.catch_up if catch_up is None else catch_up,
-                max_windows=max_windows or use_case.schedule.max_windows,
-            )
-            for line in outcome.plan.messages():
-                echo(line)
+            outcome.plan = _plan(ws, use_case, catch_up, max_windows, echo)
             windows = outcome.plan.due
-        for label in windows:
-            echo(f"window {label}: running cycle")
-            result = run_window(ws, params_path, label, use_case, execute=execute, sleep=sleep, progress=progress)
-            outcome.results.append(result)
-            if on_result is not None:
-                on_result(result)
-            if not result.ok:
-                if outcome.plan and label != windows[-1]:
-                    echo(
-                        f"stopping: later windows ({', '.join(windows[windows.index(label) + 1 :])}) wait until "
-                        f"{label} completes"
-                    )
-                break
+        _run_windows(ws, params_path, use_case, windows, outcome, on_result, progress, hooks)
     return outcome
+
+
+def _report_takeover(ws: Workspace, name: str, holder: dict[str, Any], echo: Callable[[str], None]) -> None:
+    echo(
+        f"taking over the lock left by PID {holder.get('pid')} on host "
+        f"{holder.get('host')} since {holder.get('started_at')} (that process is gone)"
+    )
+    notify_event(ws, "lock_taken_over", use_case=name, previous=holder)
+
+
+def _warn_if_completed(runs: RunStore, name: str, window: str, echo: Callable[[str], None]) -> None:
+    done = completed_windows(runs, name)
+    if window in done:
+        echo(f"window {window} already completed in cycle {done[window]}; running it again as --window asks")
+
+
+def _plan(
+    ws: Workspace, use_case: UseCase, catch_up: bool | None, max_windows: int | None, echo: Callable[[str], None]
+) -> Plan:
+    """The due windows from the data and the completed cycles (catch-up and max_windows from the params unless given)."""
+    plan = plan_windows(
+        available_windows(ws, use_case),
+        completed_windows(RunStore(ws.runs), use_case.use_case),
+        catch_up=use_case.schedule.catch_up if catch_up is None else catch_up,
+        max_windows=max_windows or use_case.schedule.max_windows,
+    )
+    for line in plan.messages():
+        echo(line)
+    return plan
+
+
+def _run_windows(
+    ws: Workspace,
+    params_path: str | Path,
+    use_case: UseCase,
+    windows: list[str],
+    outcome: NextResult,
+    on_result: Callable[[CycleResult], None] | None,
+    progress: bool,
+    hooks: Hooks,
+) -> None:
+    """Run the windows oldest first into ``outcome``; a failed window stops the ones after it."""
+    for label in windows:
+        hooks.echo(f"window {label}: running cycle")
+        result = run_window(
+            ws, params_path, label, use_case, execute=hooks.execute, sleep=hooks.sleep, progress=progress
+        )
+        outcome.results.append(result)
+        if on_result is not None:
+            on_result(result)
+        if not result.ok:
+            if outcome.plan and label != windows[-1]:
+                later = ", ".join(windows[windows.index(label) + 1 :])
+                hooks.echo(f"stopping: later windows ({later}) wait until {label} completes")
+            break
 
 
 def run_stage_locked(

@@ -13,21 +13,27 @@ run folders without a manifest as interrupted, and must not take a live ad-hoc r
 
 from __future__ import annotations
 
+import logging
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from millpond.errors import MillpondError, ReportError
+from millpond.runs.entities import RunManifest, RunTimings
 from millpond.runs.store import ADHOC_KIND, RunRecord, RunStore, new_cycle_id
 from millpond.store.files import sha256_file
 from millpond.workspace import Workspace
 
+if TYPE_CHECKING:
+    from millpond.scoring.batch import ProgressCallback, Scorer, ScoreResult
+
 STAGE = "score"
 ORDER = 1  # the only run of its own cycle id
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -36,6 +42,52 @@ class AdhocScore:
 
     result: Any  # millpond.scoring.batch.ScoreResult
     record: RunRecord
+
+
+class AdhocOptions(TypedDict, total=False):
+    """The settings of :func:`score_adhoc` besides the model and the files (``millpond score``'s other options)."""
+
+    params_path: str | Path | None  # validate the input with these params instead of the model's own
+    window: str  # the window the captures are filed under (default 'adhoc')
+    run_id: str | None  # the scoring run id in predictions and captures (default: the record's run id)
+    on_progress: ProgressCallback | None
+    command: str  # the command line, for the record
+
+
+@dataclass(frozen=True)
+class AdhocRequest:
+    """One ad-hoc score: which model scores which file into which output, and the :class:`AdhocOptions`."""
+
+    model_ref: str
+    input_path: str | Path
+    output_path: str | Path
+    params_path: str | Path | None = None
+    window: str = "adhoc"
+    run_id: str | None = None
+    on_progress: ProgressCallback | None = None
+    command: str = ""
+
+
+@dataclass
+class _Draft:
+    """The run record as far as the scoring got: a failure records what is known by then."""
+
+    name: str  # the use case the run is filed under
+    window: str
+    source: Path
+    output: Path
+    started: datetime
+    clock: float  # perf_counter at the start
+    inputs: dict[str, str]
+    outputs: dict[str, str]
+    summary: dict[str, Any]
+    extra: dict[str, Any]
+    params: dict[str, Any] = field(default_factory=dict)
+    cycle_id: str = ""
+
+    @property
+    def record_id(self) -> str:
+        return f"{self.cycle_id}/{ORDER:02d}-{STAGE}"
 
 
 def _record_name(model_ref: str, raw_params: dict[str, Any]) -> str:
@@ -51,12 +103,7 @@ def score_adhoc(
     model_ref: str,
     input_path: str | Path,
     output_path: str | Path,
-    *,
-    params_path: str | Path | None = None,
-    window: str = "adhoc",
-    run_id: str | None = None,
-    on_progress: Any = None,
-    command: str = "",
+    **options: Unpack[AdhocOptions],
 ) -> AdhocScore:
     """Score ``input_path`` with ``model_ref`` into ``output_path``, capture it under ``window``, and record the run.
 
@@ -64,83 +111,112 @@ def score_adhoc(
     Raises the scoring error after recording it as a failed run; the error gets a note naming that run.
     A malformed ``window`` is refused before anything is recorded (it names the run folder).
     """
-    from millpond.config.params import check_window, read_yaml, validate_use_case
+    from millpond.config.params import check_window
+
+    request = AdhocRequest(model_ref, input_path, output_path, **options)
+    draft = _start(ws, request, check_window(request.window))
+    try:
+        scorer = _load_scorer(ws, request, draft)
+        result, scoring_seconds = _score(ws, request, draft, scorer)
+    except BaseException as exc:  # a failure is a record too, then the same error goes on to the caller
+        _record_failure(ws, draft, exc)
+        raise
+    return AdhocScore(result, _record_success(ws, draft, scorer, result, scoring_seconds))
+
+
+def _start(ws: Workspace, request: AdhocRequest, window: str) -> _Draft:
+    started, clock = datetime.now(UTC), time.perf_counter()
+    source, output = ws.resolve(request.input_path), ws.resolve(request.output_path)
+    return _Draft(
+        name=_record_name(request.model_ref, {}),
+        window=window,
+        source=source,
+        output=output,
+        started=started,
+        clock=clock,
+        inputs={"file": ws.relative(source)},
+        outputs={"predictions": ws.relative(output)},
+        summary={"model_ref": request.model_ref, "input": ws.relative(source), "output": ws.relative(output)},
+        extra={"kind": ADHOC_KIND, "command": request.command or "millpond score", "model_ref": request.model_ref},
+    )
+
+
+def _load_scorer(ws: Workspace, request: AdhocRequest, draft: _Draft) -> Scorer:
+    """The params (given, else the model's own), the model version and its role; noted in the draft as they load."""
+    from millpond.config.params import read_yaml, validate_use_case
     from millpond.models.store import ModelStore
-    from millpond.scoring.batch import Scorer, parse_model_ref, score_file
+    from millpond.scoring.batch import Scorer, parse_model_ref
+
+    use_case = None
+    if request.params_path is not None:
+        draft.params = read_yaml(ws.resolve(request.params_path))
+        draft.name = _record_name(request.model_ref, draft.params)
+        draft.extra["params_source"] = str(request.params_path)
+        use_case = validate_use_case(draft.params, source=str(request.params_path))
+    model_name, ref = parse_model_ref(request.model_ref)
+    store = ModelStore(ws.model_store)
+    version = store.get(model_name, ref)
+    if use_case is None:
+        draft.params = dict(version.metadata.get("params") or {})
+        draft.extra["params_source"] = f"metadata of {model_name}@{version.version}"
+    aliases = store.aliases(model_name)
+    role = next((a for a in ("champion", "challenger") if aliases.get(a) == version.version), "adhoc")
+    draft.inputs.update(model=f"{model_name}@{version.version}", model_sha256=version.sha256)
+    draft.summary.update(
+        model=model_name,
+        model_version=version.version,
+        role=role,
+        champion=version.version if role == "champion" else None,
+    )
+    scorer = Scorer.load(store, model_name, version.version, role=role, use_case=use_case)
+    draft.name = scorer.use_case.use_case
+    return scorer
+
+
+def _score(ws: Workspace, request: AdhocRequest, draft: _Draft, scorer: Scorer) -> tuple[ScoreResult, float]:
+    """Score the file (captures and output staged, published on success); the result and the scoring seconds."""
+    from millpond.scoring.batch import score_file
     from millpond.scoring.capture import CaptureStore
 
-    window = check_window(window)
-    started, clock = datetime.now(UTC), time.perf_counter()
-    source, output = ws.resolve(input_path), ws.resolve(output_path)
-    raw: dict[str, Any] = {}
-    inputs: dict[str, str] = {"file": ws.relative(source)}
-    outputs: dict[str, str] = {"predictions": ws.relative(output)}
-    summary: dict[str, Any] = {"model_ref": model_ref, "input": ws.relative(source), "output": ws.relative(output)}
-    extra: dict[str, Any] = {"kind": ADHOC_KIND, "command": command or "millpond score", "model_ref": model_ref}
-    name, cycle_id = _record_name(model_ref, raw), ""
+    draft.cycle_id = new_cycle_id(draft.name, draft.window)
+    draft.summary["scoring_run_id"] = request.run_id or draft.record_id
+    if draft.source.is_file():
+        draft.inputs["file_sha256"] = sha256_file(draft.source)
+    clock = time.perf_counter()
+    result = score_file(
+        draft.source,
+        scorer,
+        captures=CaptureStore(ws.model_store, scorer.name),
+        window=draft.window,
+        output=draft.output,
+        run_id=request.run_id or draft.record_id,
+        on_progress=request.on_progress,
+    )
+    return result, time.perf_counter() - clock
+
+
+def _record_failure(ws: Workspace, draft: _Draft, exc: BaseException) -> None:
+    """Record the failed run with what the draft holds (no outputs); note on ``exc`` which run that is."""
+    error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     try:
-        if params_path is not None:
-            raw = read_yaml(ws.resolve(params_path))
-            name = _record_name(model_ref, raw)
-            extra["params_source"] = str(params_path)
-            use_case = validate_use_case(raw, source=str(params_path))
-        else:
-            use_case = None
-        model_name, ref = parse_model_ref(model_ref)
-        store = ModelStore(ws.model_store)
-        version = store.get(model_name, ref)
-        if use_case is None:
-            raw = dict(version.metadata.params or {})
-            extra["params_source"] = f"metadata of {model_name}@{version.version}"
-        aliases = store.aliases(model_name)
-        role = next((a for a in ("champion", "challenger") if aliases.get(a) == version.version), "adhoc")
-        inputs.update(model=f"{model_name}@{version.version}", model_sha256=version.sha256)
-        summary.update(
-            model=model_name,
-            model_version=version.version,
-            role=role,
-            champion=version.version if role == "champion" else None,
+        failed = replace(
+            draft,
+            cycle_id=draft.cycle_id or new_cycle_id(draft.name, draft.window),
+            outputs={},
+            extra={**draft.extra, "timings": {"wall_seconds": time.perf_counter() - draft.clock}},
         )
-        scorer = Scorer.load(store, model_name, version.version, role=role, use_case=use_case)
-        name = scorer.use_case.use_case
-        cycle_id = new_cycle_id(name, window)
-        record_id = f"{cycle_id}/{ORDER:02d}-{STAGE}"
-        summary["scoring_run_id"] = run_id or record_id
-        if source.is_file():
-            inputs["file_sha256"] = sha256_file(source)
-        scoring_clock = time.perf_counter()
-        result = score_file(
-            source,
-            scorer,
-            captures=CaptureStore(ws.model_store, model_name),
-            window=window,
-            output=output,
-            run_id=run_id or record_id,
-            on_progress=on_progress,
-        )
-        scoring_seconds = time.perf_counter() - scoring_clock
-    except BaseException as exc:  # a failure is a record too, then the same error goes on to the caller
-        error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        try:
-            record = _record(
-                ws,
-                cycle_id or new_cycle_id(name, window),
-                name=name,
-                window=window,
-                params=raw,
-                status="failed",
-                started=started,
-                error=error,
-                inputs=inputs,
-                outputs={},
-                summary=summary,
-                extra={**extra, "timings": {"wall_seconds": time.perf_counter() - clock}},
-            )
-        except (MillpondError, OSError) as record_error:  # never hide the scoring error behind a recording one
-            exc.add_note(f"The failed run could not be recorded: {record_error}")
-        else:
-            exc.add_note(f"Recorded as failed run {record.run_id} (millpond runs show {record.run_id}).")
-        raise
+        record = _record(ws, failed, "failed", error=error)
+    except (MillpondError, OSError) as record_error:  # never hide the scoring error behind a recording one
+        exc.add_note(f"The failed run could not be recorded: {record_error}")
+    else:
+        exc.add_note(f"Recorded as failed run {record.run_id} (millpond runs show {record.run_id}).")
+
+
+def _record_success(
+    ws: Workspace, draft: _Draft, scorer: Scorer, result: ScoreResult, scoring_seconds: float
+) -> RunRecord:
+    """Add what the scoring produced (rows, KPI, outputs with their sha256, timings) and record the run."""
+    summary, outputs = draft.summary, draft.outputs
     summary.update(
         rows=result.rows,
         served=result.served,
@@ -154,95 +230,66 @@ def score_adhoc(
     for v, path in result.captures.items():
         outputs[f"capture_{v}"] = ws.relative(path)
         outputs[f"capture_{v}_sha256"] = sha256_file(path)
-    wall = time.perf_counter() - clock
-    extra.update(
-        reason=f"ad hoc: {source.name} scored with {summary['model']}@{scorer.version} ({summary['role']})",
+    wall = time.perf_counter() - draft.clock
+    draft.extra.update(
+        reason=f"ad hoc: {draft.source.name} scored with {summary['model']}@{scorer.version} ({summary['role']})",
         timings={
             "wall_seconds": wall,
             "scoring_seconds": scoring_seconds,
             "rows_per_second": result.rows / scoring_seconds if scoring_seconds > 0 else None,
         },
     )
-    record = _record(
-        ws,
-        cycle_id,
-        name=name,
-        window=window,
-        params=raw,
-        status="succeeded",
-        started=started,
-        error=None,
-        inputs=inputs,
-        outputs=outputs,
-        summary=summary,
-        extra=extra,
-        sample=result.sample,
-    )
-    return AdhocScore(result, record)
+    return _record(ws, draft, "succeeded", sample=result.sample)
 
 
-def _record(
-    ws: Workspace,
-    cycle_id: str,
-    *,
-    name: str,
-    window: str,
-    params: dict[str, Any],
-    status: str,
-    started: datetime,
-    error: str | None,
-    inputs: dict[str, str],
-    outputs: dict[str, str],
-    summary: dict[str, Any],
-    extra: dict[str, Any],
-    sample: Any = None,
-) -> RunRecord:
+def _record(ws: Workspace, draft: _Draft, status: str, *, error: str | None = None, sample: Any = None) -> RunRecord:
     """Create the run folder, write its report.html, and record it once."""
-    import logging
+    runs = RunStore(ws.runs)
+    run_dir = runs.prepare(draft.cycle_id, ORDER, STAGE)
+    _write_report(run_dir, draft, status, error, sample)
+    scraps = {
+        "kind": ADHOC_KIND,
+        "stage": STAGE,
+        "status": status,
+        "summary": draft.summary,
+        "reason": draft.extra.get("reason", ""),
+    }
+    manifest = RunManifest(
+        use_case=draft.name,
+        window=draft.window,
+        stage=STAGE,
+        status=status,
+        timings=RunTimings.between(draft.started, datetime.now(UTC)),
+        params=draft.params,
+        error=error,
+        inputs=draft.inputs,
+        outputs=draft.outputs,
+        scraps=scraps,
+        extra=draft.extra,
+    )
+    return runs.record(run_dir, manifest, repo_dir=ws.root)
 
+
+def _write_report(run_dir: Path, draft: _Draft, status: str, error: str | None, sample: Any) -> None:
+    """The run's report.html: the facts of the score and a sample of the predictions (a failure only warns)."""
     from millpond.runs.report import render_summary_report
 
-    runs = RunStore(ws.runs)
-    run_dir = runs.prepare(cycle_id, ORDER, STAGE)
-    facts = {
+    facts: dict[str, Any] = {
         "kind": f"{ADHOC_KIND} (millpond score, no notebook)",
-        **inputs,
-        **outputs,
-        **{k: summary[k] for k in ("role", "rows", "scoring_run_id") if k in summary},
-        "command": extra.get("command"),
+        **draft.inputs,
+        **draft.outputs,
+        **{k: draft.summary[k] for k in ("role", "rows", "scoring_run_id") if k in draft.summary},
+        "command": draft.extra.get("command"),
     }
     try:
         render_summary_report(
             run_dir,
-            title=f"{name} · ad-hoc score · {window}",
+            title=f"{draft.name} · ad-hoc score · {draft.window}",
             status=status,
-            meta=f"run {cycle_id}/{run_dir.name}",
+            meta=f"run {draft.cycle_id}/{run_dir.name}",
             error=error,
             facts=facts,
             sample=sample,
         )
     except (ReportError, OSError) as exc:  # the record matters more than its page
-        logging.getLogger(__name__).warning("report.html of %s not written: %s", run_dir, exc)
-    scraps = {
-        "kind": ADHOC_KIND,
-        "stage": STAGE,
-        "status": status,
-        "summary": summary,
-        "reason": extra.get("reason", ""),
-    }
-    return runs.record(
-        run_dir,
-        use_case=name,
-        window=window,
-        stage=STAGE,
-        params=params,
-        status=status,
-        started_at=started,
-        finished_at=datetime.now(UTC),
-        error=error,
-        scraps=scraps,
-        inputs=inputs,
-        outputs=outputs,
-        repo_dir=ws.root,
-        extra=extra,
-    )
+        log.warning("report.html of %s not written: %s", run_dir, exc)

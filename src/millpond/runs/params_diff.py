@@ -38,7 +38,7 @@ def params_change(runs: RunStore, use_case: str, params: dict[str, Any]) -> dict
     previous = next((r for r in runs.list(use_case=use_case) if not is_adhoc(r)), None)  # ad-hoc scores are no baseline
     if previous is None:
         return {"previous_run": None, "changed": {}}
-    before = previous.manifest.get("params") or {}
+    before = previous.params or {}
     return {
         "previous_run": previous.run_id,
         "changed": diff_params(before, json.loads(json.dumps(redact(params), default=str))),

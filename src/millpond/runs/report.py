@@ -214,7 +214,7 @@ def run_row(record: RunRecord) -> dict[str, Any]:
     note = record.error or record.skip_reason or ""
     if not note and record.status == "succeeded":
         try:
-            note = str(record.manifest.get("extra", {}).get("reason") or "")
+            note = record.reason
         except MillpondError:
             note = "manifest unreadable: run `millpond runs verify`"
     return {

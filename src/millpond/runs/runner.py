@@ -21,6 +21,7 @@ from typing import Any
 from millpond.config.params import STAGES, check_window, read_yaml, validate_use_case
 from millpond.config.secrets import redact
 from millpond.errors import MillpondError, ParamsError, StageFailedError
+from millpond.runs.entities import RunManifest, RunTimings
 from millpond.runs.store import RunRecord, RunStore, new_cycle_id
 from millpond.workspace import Workspace
 
@@ -141,6 +142,116 @@ class CycleResult:
         return self.error is None
 
 
+@dataclass(frozen=True)
+class _StageRun:
+    """One stage execution: its prepared run folder, the parameters it runs with, and how it is recorded."""
+
+    ws: Workspace
+    runs: RunStore
+    use_case: str
+    stage: str
+    window: str
+    run_dir: Path
+    params: dict[str, Any]
+    started: datetime
+
+    @property
+    def run_id(self) -> str:
+        return f"{self.run_dir.parent.name}/{self.run_dir.name}"
+
+    @property
+    def notebook(self) -> Path:
+        return self.run_dir / "notebook.ipynb"
+
+    def finish(
+        self,
+        status: str,
+        *,
+        error: str | None = None,
+        skip_reason: str | None = None,
+        scraps: dict[str, Any] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> RunRecord:
+        """Write the run folder's report.html, then record the run once (inputs and outputs from the glued summary)."""
+        write_report(self.run_dir, self.use_case, self.stage, self.window, status, error or skip_reason)
+        summary = (scraps or {}).get("summary") or {}
+        manifest = RunManifest(
+            use_case=self.use_case,
+            window=self.window,
+            stage=self.stage,
+            status=status,
+            timings=RunTimings.between(self.started, datetime.now(UTC)),
+            params=self.params,
+            error=error,
+            skip_reason=skip_reason,
+            inputs=summary.get("inputs") or {},
+            outputs=summary.get("outputs") or {},
+            scraps=scraps or {},
+            extra=extra or {},
+        )
+        return self.runs.record(self.run_dir, manifest, repo_dir=self.ws.root)
+
+
+def _use_case_name(raw: dict[str, Any], params_path: str | Path) -> str:
+    """The use case a run is filed under: the params' ``use_case`` when it is a name, else the params file's stem."""
+    name = str(raw.get("use_case") or "")
+    return name if name.replace("-", "_").isidentifier() else Path(params_path).stem
+
+
+def _load_params(ws: Workspace, params_path: str | Path) -> tuple[dict[str, Any], str, ParamsError | None]:
+    """The raw parameters (empty when unreadable), the use case name, and the problem when they do not validate."""
+    raw: dict[str, Any] = {}
+    try:
+        raw = read_yaml(ws.resolve(params_path))
+        return raw, validate_use_case(raw, source=str(params_path)).use_case, None
+    except ParamsError as exc:
+        return raw, _use_case_name(raw, params_path), exc
+
+
+def _run_notebook(run: _StageRun, progress: bool) -> tuple[str, str | None, float]:
+    """Execute ``notebooks/<stage>.ipynb`` into the run folder: status, error ("Name: message") and wall seconds."""
+    ws = run.ws
+    parameters = {
+        **run.params,
+        "window": run.window,
+        "run_id": run.run_id,
+        "run_dir": str(run.run_dir),
+        "workspace": str(ws.root),
+    }
+    # Kernels inherit this: OpenMP threads that spin while waiting make a busy 2-core machine crawl.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    clock = time.perf_counter()
+    try:
+        import papermill as pm
+
+        pm.execute_notebook(
+            str(ws.notebooks / f"{run.stage}.ipynb"),
+            str(run.notebook),
+            parameters=parameters,
+            kernel_name=kernel_name(),
+            cwd=str(ws.root),
+            progress_bar=progress,
+            log_output=False,
+            kernel_manager_class=kernel_manager_logging_to(run.run_dir / "kernel.log"),
+        )
+    except Exception as exc:  # noqa: BLE001 - every failure is recorded, then re-raised as StageFailedError
+        ename, evalue = getattr(exc, "ename", type(exc).__name__), getattr(exc, "evalue", str(exc))
+        return "failed", f"{ename}: {evalue}", time.perf_counter() - clock
+    return "succeeded", None, time.perf_counter() - clock
+
+
+def _read_back(run: _StageRun, wall: float) -> tuple[dict[str, Any], dict[str, float]]:
+    """Scrub secrets from the executed notebook, then read what it glued and where its time went."""
+    notebook = run.notebook
+    scrub_notebook(notebook, run.params)
+    scraps = _read_scraps(notebook) if notebook.exists() else {}
+    timings = {"wall_seconds": wall}
+    if notebook.exists():
+        timings.update(_cell_timings(notebook))
+        timings["kernel_and_overhead_seconds"] = max(0.0, wall - timings["cells_seconds"])
+    return scraps, timings
+
+
 def execute_stage(
     ws: Workspace,
     params_path: str | Path,
@@ -149,7 +260,6 @@ def execute_stage(
     *,
     cycle_id: str | None = None,
     order: int | None = None,
-    overrides: dict[str, Any] | None = None,
     progress: bool = False,
     extra: dict[str, Any] | None = None,
 ) -> RunRecord:
@@ -160,98 +270,28 @@ def execute_stage(
         raise ParamsError(f"Unknown stage {stage!r}.{did_you_mean(stage, STAGES)} Stages: {', '.join(STAGES)}.")
     check_window(window)
     runs = RunStore(ws.runs)
-    path = ws.resolve(params_path)
-    raw: dict[str, Any] = {}
     started = datetime.now(UTC)
-    try:
-        raw = {**read_yaml(path), **(overrides or {})}
-        use_case = validate_use_case(raw, source=str(params_path))
-        name = use_case.use_case
-    except ParamsError as exc:
-        name = str(raw.get("use_case") or "")
-        name = name if name.replace("-", "_").isidentifier() else Path(params_path).stem
-        cycle_id = cycle_id or new_cycle_id(name, window)
-        run_dir = runs.prepare(cycle_id, order or STAGES.index(stage) + 1, stage)
-        write_report(run_dir, name, stage, window, "failed", str(exc))
-        runs.record(
-            run_dir,
-            use_case=name,
-            window=window,
-            stage=stage,
-            params=raw,
-            status="failed",
-            started_at=started,
-            finished_at=datetime.now(UTC),
-            error=str(exc),
-            repo_dir=ws.root,
-        )
-        raise
-    cycle_id = cycle_id or new_cycle_id(name, window)
-    order = order or STAGES.index(stage) + 1
-    run_dir = runs.prepare(cycle_id, order, stage)
-    run_id = f"{cycle_id}/{run_dir.name}"
-    notebook_out = run_dir / "notebook.ipynb"
-    parameters = {**raw, "window": window, "run_id": run_id, "run_dir": str(run_dir), "workspace": str(ws.root)}
-    status, error = "succeeded", None
-    # Kernels inherit this: OpenMP threads that spin while waiting make a busy 2-core machine crawl.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    clock = time.perf_counter()
-    try:
-        import papermill as pm
-
-        pm.execute_notebook(
-            str(ws.notebooks / f"{stage}.ipynb"),
-            str(notebook_out),
-            parameters=parameters,
-            kernel_name=kernel_name(),
-            cwd=str(ws.root),
-            progress_bar=progress,
-            log_output=False,
-            kernel_manager_class=kernel_manager_logging_to(run_dir / "kernel.log"),
-        )
-    except Exception as exc:  # noqa: BLE001 - every failure is recorded, then re-raised as StageFailedError
-        status = "failed"
-        ename, evalue = getattr(exc, "ename", type(exc).__name__), getattr(exc, "evalue", str(exc))
-        error = f"{ename}: {evalue}"
-    wall = time.perf_counter() - clock
-    scrub_notebook(notebook_out, raw)
-    scraps = _read_scraps(notebook_out) if notebook_out.exists() else {}
+    raw, name, problem = _load_params(ws, params_path)
+    run_dir = runs.prepare(cycle_id or new_cycle_id(name, window), order or STAGES.index(stage) + 1, stage)
+    run = _StageRun(ws, runs, name, stage, window, run_dir, raw, started)
+    if problem is not None:
+        run.finish("failed", error=str(problem))
+        raise problem
+    status, error, wall = _run_notebook(run, progress)
+    scraps, timings = _read_back(run, wall)
     if status == "succeeded":
         status = str(scraps.get("status", "succeeded"))
-    timings = {"wall_seconds": wall}
-    if notebook_out.exists():
-        timings.update(_cell_timings(notebook_out))
-        timings["kernel_and_overhead_seconds"] = max(0.0, wall - timings["cells_seconds"])
-    summary = scraps.get("summary") or {}
-    write_report(
-        run_dir,
-        name,
-        stage,
-        window,
+    record = run.finish(
         status,
-        error or (str(scraps.get("reason") or "") if status == "skipped" else None),
-    )
-    record = runs.record(
-        run_dir,
-        use_case=name,
-        window=window,
-        stage=stage,
-        params=raw,
-        status=status,
-        started_at=started,
-        finished_at=datetime.now(UTC),
         error=error,
         skip_reason=str(scraps.get("reason") or "") if status == "skipped" else None,
         scraps=scraps,
-        inputs=summary.get("inputs"),
-        outputs=summary.get("outputs"),
-        repo_dir=ws.root,
         extra={**(extra or {}), "timings": timings, "reason": scraps.get("reason", "")},
     )
     if status == "failed":
         raise StageFailedError(
             f"Stage {stage!r} failed for window {window!r}: {error}\n"
-            f"The executed notebook shows the failing cell: {ws.relative(notebook_out)} "
+            f"The executed notebook shows the failing cell: {ws.relative(run.notebook)} "
             f"(millpond runs show {record.run_id})."
         )
     return record
@@ -279,10 +319,10 @@ def run_cycle(
     """Run the stages of one window in order, stopping at the first failure."""
     check_window(window)
     try:
-        name = str(read_yaml(ws.resolve(params_path)).get("use_case") or "")
+        raw = read_yaml(ws.resolve(params_path))
     except ParamsError:
-        name = ""
-    name = name if name.replace("-", "_").isidentifier() else Path(params_path).stem
+        raw = {}
+    name = _use_case_name(raw, params_path)
     result = CycleResult(cycle_id=new_cycle_id(name, window), window=window)
     runs = RunStore(ws.runs)
     extra = {"params_change": cycle_params_change(ws, params_path, name)}

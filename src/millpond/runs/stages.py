@@ -3,7 +3,9 @@
 A stage returns a :class:`StageResult`: status (``succeeded`` or ``skipped``
 with a reason), a small summary (glued with scrapbook) and small tables for the
 reader. Stages talk to each other only through the stores: marts, models and
-the monitoring log.
+the monitoring log. The stages wire their context to the areas that do the work
+(the drift analysis in :mod:`millpond.drift.analysis`, promotion governance in
+:mod:`millpond.governance.promotion`) and turn what they return into a result.
 """
 
 from __future__ import annotations
@@ -12,13 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from millpond.config.params import UseCase, check_window
+from millpond.drift.analysis import analyse_drift, estimate_history
 from millpond.errors import ModelVersionNotFoundError
-from millpond.governance.deployment import promote_and_smoke_test
-from millpond.governance.promotion import Rival, decide_governed
+from millpond.governance.promotion import find_candidate, govern_promotion
 from millpond.marts.store import MartStore, ingest
 from millpond.models.monitoring import MonitoringLog
 from millpond.models.store import ModelStore, ModelVersion
@@ -217,98 +218,43 @@ def run_score(ctx: StageContext) -> StageResult:
     return StageResult("score", "succeeded", "", summary, {"prediction sample": result.sample})
 
 
-def _training_frame(ctx: StageContext, version: ModelVersion) -> pd.DataFrame:
-    """The rows the model was trained on, rebuilt from the mart versions in its lineage."""
-    marts = ctx.marts
-    frames = [marts.get(ctx.name, item["version"]).read() for item in version.metadata.training_marts]
-    return pd.concat(frames, ignore_index=True)
-
-
 def run_drift(ctx: StageContext) -> StageResult:
     """Data drift (champion's training data vs this window) and model drift (KPI vs T-1, T-2)."""
-    from millpond.drift.stats import dataset_verdict, drift_table
-
     champion = ctx.champion()
     if champion is None:
         return StageResult("drift", "skipped", "no champion yet: no reference data to compare with")
-    uc = ctx.use_case
-    reference = _training_frame(ctx, champion)
-    mart = ctx.marts.latest(ctx.name, ctx.window)
-    current = mart.read()
-    table = drift_table(
-        reference,
-        current,
-        numeric=uc.numeric_columns,
-        categorical=uc.categorical_columns,
-        thresholds=uc.drift,
-        importance=champion.metadata.get("importance"),
-    )
-    verdict = dataset_verdict(table, uc.drift)
-    perf = champion_performance(ctx, champion, current)
-    model = perf["model"]
-    entry = {
-        "champion": champion.version,
-        "data_drift": bool(verdict["drift_detected"]),
-        "model_drift": bool(model["model_drift"]),
-        "impact_total": float(verdict["impact_total"]),
-        "drifted_features": list(verdict["drifted_features"]),
-        "kpi": perf["kpi"],
-        "kpi_interval": perf["kpi_interval"],
-        "kpi_history": perf["history"],
-        "kpi_benchmark": uc.drift.kpi_benchmark,
-        "kpi_basis": perf["basis"],
-        "kpi_estimate": perf["estimate"],
-        "kpi_estimate_interval": perf["estimate_interval"],
-        "kpi_estimate_is_estimate": True,
-        **perf["check"],
-    }
+    report = analyse_drift(ctx, champion)
+    entry = report.entry
     ctx.log.append("drift", ctx.window, run_id=ctx.run_id, **entry)
     out = ctx.output("drift_table.csv")
     if out is not None:
-        table.to_csv(out, index=False)
-    comparison = _write_comparison(ctx, reference, current)
-    reason = "; ".join(
-        part
-        for part in (
-            "impactful data drift in " + ", ".join(verdict["drifted_features"])
-            if verdict["drift_detected"]
-            else "no impactful data drift",
-            model["reason"],
-            perf["check"]["estimate_note"] if perf["check"]["estimate_trusted"] is not True else "",
-        )
-        if part
-    )
-    summary = {
-        **entry,
-        "model_drift_reason": model["reason"],
-        "n_drifted": int(verdict["n_drifted"]),
-        "mart_version": mart.version,
-        **comparison,
-    }
+        report.table.to_csv(out, index=False)
+    summary = {**report.summary(), **_write_comparison(ctx, report.reference, report.current)}
     if entry["data_drift"] or entry["model_drift"]:
         _notify(
             ctx,
             "drift",
-            reason=reason,
+            reason=report.reason,
             data_drift=entry["data_drift"],
             model_drift=entry["model_drift"],
             drifted_features=entry["drifted_features"],
             kpi=entry["kpi"],
             kpi_estimate=entry["kpi_estimate"],
         )
-    tables = {"drift per feature (by impact)": table.round(4)}
-    history = estimate_history(ctx.log, ctx.window, uc.drift.estimate_tolerance)
+    tables = {"drift per feature (by impact)": report.table.round(4)}
+    history = estimate_history(ctx.log, ctx.window, ctx.use_case.drift.estimate_tolerance)  # with this window's entry
     if not history.empty:
         tables["estimated vs realised KPI (roc_auc) per window"] = history.round(4)
+    uc = ctx.use_case
     data = {
-        "table": table,
-        "reference": reference,
-        "current": current,
+        "table": report.table,
+        "reference": report.reference,
+        "current": report.current,
         "numeric": uc.numeric_columns,
         "categorical": uc.categorical_columns,
         "estimates": history,
     }
-    return StageResult("drift", "succeeded", reason, summary, tables, data)
+    return StageResult("drift", "succeeded", report.reason, summary, tables, data)
 
 
 def _notify(ctx: StageContext, event: str, **fields: Any) -> None:
@@ -330,142 +276,6 @@ def _notify(ctx: StageContext, event: str, **fields: Any) -> None:
         )
     except Exception as exc:  # noqa: BLE001 - a notification never fails the cycle
         logging.getLogger(__name__).warning("notification %s failed: %s", event, exc)
-
-
-def _audit(ctx: StageContext, action: str, *, reason: str, **fields: Any) -> None:
-    from millpond.governance.audit import AuditLog
-
-    AuditLog(ctx.workspace.model_store, ctx.name).append(
-        action, actor=ACTOR, reason=reason, window=ctx.window, run_id=ctx.run_id, **fields
-    )
-
-
-def champion_performance(ctx: StageContext, champion: ModelVersion, current: pd.DataFrame) -> dict[str, Any]:
-    """The champion's KPI at this window with a bootstrap interval (labels in the mart) and its label-free CBPE estimate
-    (isotonic calibration on the champion's labelled out-of-sample rows, see calibration_rows), model drift against T-1, T-2 and the benchmark."""
-    from millpond.drift.performance import (
-        Calibrator,
-        Interval,
-        bootstrap_metric,
-        compare_kpi,
-        estimate_check,
-        estimate_interval,
-    )
-    from millpond.models.training import predict_scores
-
-    uc = ctx.use_case
-    policy = uc.drift
-    metric = uc.promotion.metric
-    model = ctx.models.load(ctx.name, champion.version)[0]
-    scores = predict_scores(model, current[uc.feature_columns], uc)
-    labelled = current[uc.target].notna().to_numpy() if uc.target in current.columns else np.zeros(len(current), bool)
-    interval: Interval | None = None
-    kpi: float | None = None
-    if (
-        labelled.sum() >= 2
-    ):  # every params metric is bootstrapped; an unknown one raises DriftError naming the valid ones
-        y = current[uc.target].to_numpy()[labelled]
-        interval = bootstrap_metric(
-            metric,
-            y,
-            scores[labelled],
-            resamples=policy.bootstrap_resamples,
-            confidence=policy.confidence,
-            threshold=uc.scoring.threshold,
-        )
-        kpi = interval.value
-    estimate: Interval | None = None
-    if uc.task == "classification":
-        rows = calibration_rows(ctx, champion)
-        if rows is not None and len(np.unique(rows[uc.target])) == 2:
-            calibrator = Calibrator.fit(rows[uc.target].to_numpy(), predict_scores(model, rows[uc.feature_columns], uc))
-            estimate = estimate_interval(
-                scores, calibrator, resamples=policy.bootstrap_resamples, confidence=policy.confidence
-            )
-    history = ctx.log.kpi_history(metric, before=ctx.window)
-    basis = "realised"
-    target = interval
-    if target is None and estimate is not None and metric == "roc_auc":
-        target, basis = estimate, "estimate"
-    if target is None:
-        result = {
-            "model_drift": False,
-            "reason": "no labels and no estimate: model drift not assessed",
-            "baseline": None,
-            "delta": None,
-        }
-        basis = "none"
-    else:
-        result = compare_kpi(
-            target,
-            history,
-            policy.kpi_benchmark,
-            tolerance=policy.kpi_tolerance,
-            higher_is_better=uc.metric_higher_is_better,
-        )
-        if basis == "estimate":
-            result["reason"] = "ESTIMATED (no labels yet): " + result["reason"]
-    realised_auc = kpi if metric == "roc_auc" else None
-    return {
-        "kpi": kpi,
-        "kpi_interval": interval.as_dict() if interval else None,
-        "history": history,
-        "basis": basis,
-        "estimate": estimate.value if estimate else None,
-        "estimate_interval": estimate.as_dict() if estimate else None,
-        "check": estimate_check(estimate.value if estimate else None, realised_auc, policy.estimate_tolerance),
-        "model": result,
-    }
-
-
-CALIBRATION_WINDOWS = (
-    6  # at most this many labelled windows after the champion's training window calibrate its CBPE estimate
-)
-
-
-def calibration_rows(ctx: StageContext, champion: ModelVersion) -> pd.DataFrame | None:
-    """The champion's labelled out-of-sample rows before this window: the held-out rows of the window it was trained
-    for, plus every labelled row of the (at most ``CALIBRATION_WINDOWS``) later windows before ``ctx.window``.
-
-    None when the champion's training mart is unknown. More rows than the ~25% holdout of one window keep the
-    isotonic calibration from overfitting its sparse high-score steps, which inflated the CBPE estimate under
-    covariate shift (scores moving into that region) by ~0.02 AUC on the demo.
-    """
-    uc = ctx.use_case
-    trained_for = champion.metadata.trained_for_window
-    marts = [m for m in champion.metadata.training_marts if m.get("window") == trained_for]
-    if not marts:
-        return None
-    frame = ctx.marts.get(ctx.name, marts[-1]["version"]).read()
-    parts = [frame[holdout_mask(frame, uc)]]
-    later = [w for w in ctx.marts.windows(ctx.name) if trained_for < w < ctx.window][-CALIBRATION_WINDOWS:]
-    for window in later:
-        part = ctx.marts.latest(ctx.name, window).read()
-        if uc.target in part.columns:
-            parts.append(part[part[uc.target].notna()])
-    rows = pd.concat(parts, ignore_index=True)
-    return rows[rows[uc.target].notna()]
-
-
-def estimate_history(log: MonitoringLog, window: str, tolerance: float) -> pd.DataFrame:
-    """Per window up to ``window``: the label-free estimate logged by the drift stage and the realised ROC AUC
-    (from the mart, or from late labels added with ``millpond labels add``), with their gap."""
-    estimates = {e["window"]: e.get("kpi_estimate") for e in log.entries("drift") if e["window"] <= window}
-    realised = {e["window"]: e.get("metrics", {}).get("roc_auc") for e in log.entries("kpi") if e["window"] <= window}
-    rows = []
-    for w in sorted(estimates):
-        est, real = estimates[w], realised.get(w)
-        gap = est - real if est is not None and real is not None else None
-        rows.append(
-            {
-                "window": w,
-                "estimated": est,
-                "realised": real,
-                "gap": gap,
-                "trusted": None if gap is None else abs(gap) <= tolerance,
-            }
-        )
-    return pd.DataFrame(rows)
 
 
 def _write_comparison(ctx: StageContext, reference: pd.DataFrame, current: pd.DataFrame) -> dict[str, str]:
@@ -571,115 +381,38 @@ def _search_record(result: FitResult) -> dict[str, Any] | None:
     return {**result.search.summary, "iterations": result.search.iterations.to_dict(orient="records")}
 
 
-def find_candidate(ctx: StageContext) -> ModelVersion | None:
-    """The newest model version trained for this window that has no decision yet."""
-    decided = {e.get("candidate") for e in ctx.log.entries("decision")}
-    try:
-        versions = ctx.models.versions(ctx.name)
-    except ModelVersionNotFoundError:
-        return None
-    pending = [v for v in versions if v.metadata.trained_for_window == ctx.window and v.version not in decided]
-    return pending[-1] if pending else None
-
-
-def rivals_for(ctx: StageContext, candidate: str) -> list[Rival]:
-    """The champion, then (with ``promotion.compare_previous``) the models that were champion at T-1 and T-2.
-
-    The champion of an earlier window is the model whose KPI the score stage logged for it, else the alias history's
-    earlier champions; versions equal to the champion or the candidate are skipped.
-    """
-    champion = ctx.champion()
-    if champion is None:
-        return []
-    rivals = [Rival("champion", champion.version, ctx.models.load(ctx.name, champion.version)[0])]
-    if not ctx.use_case.promotion.compare_previous:
-        return rivals
-    per_window: dict[str, str] = {}
-    for entry in ctx.log.entries("kpi"):
-        if entry["window"] < ctx.window and entry.get("model_version"):
-            per_window[entry["window"]] = str(entry["model_version"])
-    earlier = [(f"champion of {w}", v) for w, v in sorted(per_window.items())[-2:][::-1]]
-    if len(earlier) < 2:
-        seen = [e.get("to") for e in ctx.models.history(ctx.name) if e.get("alias") == "champion" and e.get("to")]
-        earlier += [("earlier champion", v) for v in reversed(seen)]
-    taken = {champion.version, candidate}
-    for role, version in earlier:
-        if version in taken or len(rivals) >= 3:
-            continue
-        try:
-            rivals.append(Rival(role, version, ctx.models.load(ctx.name, version)[0]))
-            taken.add(version)
-        except ModelVersionNotFoundError:  # removed by gc: compare with what is left
-            continue
-    return rivals
-
-
 def run_promote(ctx: StageContext) -> StageResult:
     """Compare the window's candidate with the champion and the champions of T-1 and T-2 on the same held-out labelled
     rows (paired bootstrap), apply the policy, then promote (auto) or stop at 'awaiting approval' (manual)."""
-    candidate = find_candidate(ctx)
+    candidate = find_candidate(ctx.models, ctx.log, ctx.name, ctx.window)
     if candidate is None:
         return StageResult("promote", "skipped", "no undecided candidate trained for this window")
-    uc = ctx.use_case
     current = ctx.marts.latest(ctx.name, ctx.window).read()
-    labelled = current[holdout_mask(current, uc)]
-    candidate_model, candidate = ctx.models.load(ctx.name, candidate.version)
-    champion = ctx.champion()
-    decision, comparison = decide_governed(candidate_model, rivals_for(ctx, candidate.version), labelled, uc)
+    labelled = current[holdout_mask(current, ctx.use_case)]
+    done = govern_promotion(
+        ctx.workspace, ctx.use_case, ctx.window, candidate.version, labelled, actor=ACTOR, run_id=ctx.run_id
+    )
     summary: dict[str, Any] = {
-        "candidate": candidate.version,
-        "champion_before": champion.version if champion else None,
-        **decision.as_dict(),
+        "candidate": done.candidate,
+        "champion_before": done.champion_before,
+        **done.decision.as_dict(),
+        "comparison": done.comparison_records,
     }
-    summary["comparison"] = comparison.round(5).to_dict(orient="records")
     tables = (
-        {"paired comparison on the held-out rows (gain = candidate better)": comparison.round(4)}
-        if not comparison.empty
+        {"paired comparison on the held-out rows (gain = candidate better)": done.comparison.round(4)}
+        if not done.comparison.empty
         else {}
     )
-    record = {
-        "candidate": candidate.version,
-        "run_id": ctx.run_id,
-        "comparison": summary["comparison"],
-        **decision.as_dict(),
-    }
-    if decision.promote and uc.promotion.approval == "manual":
-        ctx.log.append("decision", ctx.window, outcome="awaiting_approval", **record)
-        _audit(ctx, "awaiting_approval", reason=decision.reason, version=candidate.version)
-        _notify(
-            ctx,
-            "awaiting_approval",
-            reason=decision.reason,
-            candidate=candidate.version,
-            approve=f"millpond models approve {ctx.name} {candidate.version} --by NAME --reason TEXT",
-        )
-        return StageResult(
-            "promote",
-            "succeeded",
-            "awaiting approval: " + decision.reason,
-            {**summary, "promoted": False, "awaiting_approval": True},
-            tables,
-        )
-    if not decision.promote:
-        ctx.log.append("decision", ctx.window, outcome="rejected", **record)
-        _audit(ctx, "rejection", reason=decision.reason, version=candidate.version)
-        _notify(ctx, "rejection", reason=decision.reason, candidate=candidate.version)
-        return StageResult(
-            "promote", "succeeded", "rejected: " + decision.reason, {**summary, "promoted": False}, tables
-        )
-    outcome = promote_and_smoke_test(
-        ctx.workspace, uc, candidate.version, actor=ACTOR, reason=decision.reason, window=ctx.window, run_id=ctx.run_id
-    )
-    ctx.log.append("decision", ctx.window, outcome=outcome["outcome"], smoke=outcome["smoke"] or None, **record)
-    if outcome["outcome"] == "rolled_back":
-        return StageResult(
-            "promote",
-            "succeeded",
-            f"rolled back: smoke test failed ({outcome['smoke']})",
-            {**summary, "promoted": False},
-            tables,
-        )
-    return StageResult("promote", "succeeded", "promoted: " + decision.reason, {**summary, "promoted": True}, tables)
+    reason = done.decision.reason
+    if done.outcome == "awaiting_approval":
+        summary.update(promoted=False, awaiting_approval=True)
+        return StageResult("promote", "succeeded", "awaiting approval: " + reason, summary, tables)
+    if done.outcome == "rejected":
+        return StageResult("promote", "succeeded", "rejected: " + reason, {**summary, "promoted": False}, tables)
+    if done.outcome == "rolled_back":
+        why = f"rolled back: smoke test failed ({done.smoke})"
+        return StageResult("promote", "succeeded", why, {**summary, "promoted": False}, tables)
+    return StageResult("promote", "succeeded", "promoted: " + reason, {**summary, "promoted": True}, tables)
 
 
 RUNNERS = {"ingest": run_ingest, "score": run_score, "drift": run_drift, "train": run_train, "promote": run_promote}

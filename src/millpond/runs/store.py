@@ -8,21 +8,23 @@ adds the index row last, so a crash leaves a folder that ``verify`` reports and 
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import secrets
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from millpond.config.secrets import redact, redact_url
 from millpond.errors import RunError, RunIntegrityError, RunNotFoundError, did_you_mean
+from millpond.runs.entities import RunManifest, utc
 from millpond.runs.provenance import code_version, package_versions
-from millpond.store.files import atomic_write_json, make_read_only, read_json, sha256_file
+from millpond.store.files import atomic_write_text, make_read_only, read_json, sha256_file
 
 STATUSES = ("succeeded", "failed", "skipped")
 MANIFEST = "manifest.json"
@@ -62,20 +64,11 @@ def _check_name(value: object, what: str) -> str:
     return text
 
 
-def _utc(moment: datetime | str) -> datetime:
-    moment = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def _iso(moment: datetime | str) -> str:
-    return _utc(moment).isoformat(timespec="microseconds")
-
-
 def new_cycle_id(use_case: str, window: str, now: datetime | None = None) -> str:
     """``<YYYYmmddTHHMMSSZ>-<use_case>-<window>-<4 hex>``: sorts by time, unique per cycle."""
     _check_name(use_case, "use case")
     _check_name(window, "window")
-    stamp = _utc(now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    stamp = utc(now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
     return f"{stamp}-{use_case}-{window}-{secrets.token_hex(2)}"
 
 
@@ -120,6 +113,21 @@ class RunRecord:
 
     def __repr__(self) -> str:
         return f"RunRecord({self.run_id!r}, status={self.status!r})"
+
+    @property
+    def run_manifest(self) -> RunManifest:
+        """The manifest as a typed entity (read from the run folder on first use, like ``manifest``)."""
+        return RunManifest.from_dict(self.manifest)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The run's parameters, secrets hidden (from the manifest)."""
+        return self.run_manifest.params
+
+    @property
+    def reason(self) -> str:
+        """Why the stage did what it did (the manifest's ``extra.reason``), '' when it gave none."""
+        return self.run_manifest.reason
 
 
 ADHOC_KIND = "cli"  # scraps["kind"] (and extra["kind"]) of a run recorded by a command outside any cycle
@@ -244,70 +252,63 @@ class RunStore:
         return run_dir
 
     def record(
-        self,
-        run_dir: str | os.PathLike[str],
-        *,
-        use_case: str,
-        window: str,
-        stage: str,
-        params: dict[str, Any],
-        status: str,
-        started_at: datetime | str,
-        finished_at: datetime | str,
-        error: str | None = None,
-        skip_reason: str | None = None,
-        scraps: dict[str, Any] | None = None,
-        inputs: dict[str, str] | None = None,
-        outputs: dict[str, str] | None = None,
-        repo_dir: str | os.PathLike[str] | None = None,
-        extra: dict[str, Any] | None = None,
+        self, run_dir: str | os.PathLike[str], manifest: RunManifest, *, repo_dir: str | os.PathLike[str] | None = None
     ) -> RunRecord:
-        """Write the manifest once, make the run folder's files read-only, then add the index row."""
+        """Write the manifest once, make the run folder's files read-only, then add the index row.
+
+        ``manifest`` describes the run; the store fills in its run and cycle id (from ``run_dir``), the sha256 of
+        every file of the folder and the code (git, of ``repo_dir``, default the workspace) and package versions,
+        and hides secrets in its params, error, scraps and extra.
+        """
         run_dir = Path(run_dir)
-        if status not in STATUSES:
-            raise RunError(f"The run status must be one of {set(STATUSES)}. Got {status!r} instead.")
+        manifest_path = self._check_unrecorded(run_dir, manifest)
+        files = self._files(run_dir)
+        sealed = self._seal(run_dir, manifest, files, repo_dir)
+        atomic_write_text(manifest_path, sealed.to_json(), read_only=True)
+        for path in files.values():
+            make_read_only(path)
+        return self._index(sealed, sha256_file(manifest_path))
+
+    def _check_unrecorded(self, run_dir: Path, manifest: RunManifest) -> Path:
+        """The manifest path of a prepared, not yet recorded run folder of ``manifest``'s stage; raises otherwise."""
+        if manifest.status not in STATUSES:
+            raise RunError(f"The run status must be one of {set(STATUSES)}. Got {manifest.status!r} instead.")
         if not run_dir.is_dir() or run_dir.parent.parent.resolve() != self.root.resolve():
             raise RunError(f"{run_dir} is not a run folder under {self.root}: create it with RunStore.prepare().")
-        if run_dir.name.partition("-")[2] != stage:
-            raise RunError(f"Run folder {self._rel(run_dir)} was prepared for another stage than {stage!r}.")
+        if run_dir.name.partition("-")[2] != manifest.stage:
+            raise RunError(f"Run folder {self._rel(run_dir)} was prepared for another stage than {manifest.stage!r}.")
         manifest_path = run_dir / MANIFEST
         if manifest_path.exists():
             raise RunError(f"{self._rel(manifest_path)} already exists: a run is recorded once and never rewritten.")
-        run_id = f"{run_dir.parent.name}/{run_dir.name}"
-        start, finish = _utc(started_at), _utc(finished_at)
-        files = self._files(run_dir)
-        manifest = {
-            "run_id": run_id,
-            "cycle_id": run_dir.parent.name,
-            "stage": stage,
-            "use_case": use_case,
-            "window": window,
-            "status": status,
-            "error": redact_url(error) if error else error,
-            "skip_reason": skip_reason,
-            "params": redact(params or {}),
-            "inputs": dict(inputs or {}),
-            "outputs": dict(outputs or {}),
-            "files": {name: sha256_file(path) for name, path in files.items()},
-            "code": code_version(repo_dir if repo_dir is not None else self.root.parent),
-            "packages": package_versions(),
-            "timings": {
-                "started_at": _iso(start),
-                "finished_at": _iso(finish),
-                "duration_s": max(0.0, (finish - start).total_seconds()),
-            },
-            "scraps": redact(scraps or {}),
-            "extra": redact(extra or {}),
-        }
-        manifest = json.loads(json.dumps(manifest, default=str))  # what the file holds, exactly
-        atomic_write_json(manifest_path, manifest, read_only=True)
-        for path in files.values():
-            make_read_only(path)
-        row = _row(run_id, manifest, sha256_file(manifest_path))
+        return manifest_path
+
+    def _seal(
+        self, run_dir: Path, manifest: RunManifest, files: dict[str, Path], repo_dir: str | os.PathLike[str] | None
+    ) -> RunManifest:
+        """``manifest`` as recorded: ids, file hashes, code and packages filled in, secrets hidden, JSON-normalised."""
+        return replace(
+            manifest,
+            run_id=f"{run_dir.parent.name}/{run_dir.name}",
+            cycle_id=run_dir.parent.name,
+            error=redact_url(manifest.error) if manifest.error else manifest.error,
+            params=redact(manifest.params or {}),
+            inputs=dict(manifest.inputs or {}),
+            outputs=dict(manifest.outputs or {}),
+            files={name: sha256_file(path) for name, path in files.items()},
+            code=code_version(repo_dir if repo_dir is not None else self.root.parent),
+            packages=package_versions(),
+            scraps=redact(manifest.scraps or {}),
+            extra=redact(manifest.extra or {}),
+        ).normalised()
+
+    def _index(self, manifest: RunManifest, manifest_sha256: str) -> RunRecord:
+        """Add the index row of a written manifest; return its record."""
+        data = manifest.to_dict()
+        row = _row(manifest.run_id, data, manifest_sha256)
         with self._connect(write=True) as con:
             self._insert(con, row)
         record = self._record(row)
-        record.manifest = manifest
+        record.manifest = data
         return record
 
     def reindex(self) -> int:
@@ -340,7 +341,7 @@ class RunStore:
         cycle_id: str | None = None,
         status: str | None = None,
         limit: int | None = None,
-    ) -> list[RunRecord]:
+    ) -> builtins.list[RunRecord]:
         """Runs matching every filter given, newest first, read from the index only."""
         filters = {"use_case": use_case, "window": window, "stage": stage, "cycle_id": cycle_id, "status": status}
         given = {k: v for k, v in filters.items() if v is not None}
@@ -379,7 +380,7 @@ class RunStore:
         found = self.list(use_case=use_case, window=window, stage=stage, status=status, limit=1)
         return found[0] if found else None
 
-    def cycle(self, cycle_id: str) -> list[RunRecord]:
+    def cycle(self, cycle_id: str) -> builtins.list[RunRecord]:
         """The runs of one cycle, in stage order."""
         with self._connect() as con:
             rows = con.execute("SELECT * FROM runs WHERE cycle_id = ? ORDER BY run_id", (cycle_id,)).fetchall()
@@ -406,7 +407,7 @@ class RunStore:
             if p.is_file() and p != run_dir / MANIFEST
         }
 
-    def _check_files(self, run_dir: Path) -> list[str]:
+    def _check_files(self, run_dir: Path) -> builtins.list[str]:
         manifest_path = run_dir / MANIFEST
         try:
             recorded: dict[str, str] = dict(read_json(manifest_path)["files"])
@@ -432,7 +433,7 @@ class RunStore:
             )
         return problems
 
-    def verify(self) -> list[str]:
+    def verify(self) -> builtins.list[str]:
         """Every way the run records differ from what was recorded; empty when nothing was altered."""
         with self._connect() as con:
             indexed = {r[0]: r[1] for r in con.execute("SELECT run_id, manifest_sha256 FROM runs ORDER BY run_id")}

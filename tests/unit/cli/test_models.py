@@ -14,6 +14,7 @@ from millpond.cli import main
 from millpond.config.params import load_use_case
 from millpond.models.store import ModelStore
 from millpond.runs import stages
+from millpond.runs.entities import RunManifest, RunTimings
 from millpond.runs.stages import StageContext
 from millpond.runs.store import RunStore, new_cycle_id
 from millpond.store.files import sha256_file
@@ -42,18 +43,16 @@ def _recorded(ws: Workspace, params: Path, window: str, stage_names: tuple[str, 
         ctx = StageContext(ws, use_case, window, run_id=f"{cycle}/{run_dir.name}", run_dir=run_dir)
         started = datetime.now(UTC)
         result = stages.RUNNERS[name](ctx)
-        runs.record(
-            run_dir,
+        manifest = RunManifest(
             use_case="churn",
             window=window,
             stage=name,
-            params=yaml.safe_load(params.read_text()),
             status=result.status,
-            started_at=started,
-            finished_at=datetime.now(UTC),
+            timings=RunTimings.between(started, datetime.now(UTC)),
+            params=yaml.safe_load(params.read_text()),
             scraps={"status": result.status, "summary": stages._jsonable(result.summary)},
-            repo_dir=ws.root,
         )
+        runs.record(run_dir, manifest, repo_dir=ws.root)
         out[name] = result
     return out
 

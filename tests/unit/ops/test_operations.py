@@ -17,7 +17,7 @@ from millpond.marts.store import MartStore
 from millpond.models.monitoring import MonitoringLog
 from millpond.models.store import ModelStore
 from millpond.ops.retention import retention_log
-from millpond.ops.scheduler import run_next
+from millpond.ops.scheduler import Hooks, run_next
 from millpond.workspace import Workspace
 from tests.unit.ops.test_scheduler import FakeStages, _touch_windows
 
@@ -149,7 +149,7 @@ def test_gc_keeps_the_lineage_of_champion_previous_and_pending_approvals(
 def test_gc_keeps_young_things_and_du_lists_the_space(workspace: Workspace, capsys: pytest.CaptureFixture[str]) -> None:
     ws = workspace
     _touch_windows(ws, "2025-01", "2025-02", "2025-03")
-    run_next(ws, "params/churn.yaml", execute=FakeStages(ws), echo=lambda _: None)
+    run_next(ws, "params/churn.yaml", hooks=Hooks(execute=FakeStages(ws), echo=lambda _: None))
     assert main(["--workspace", str(ws.root), "gc", "--keep-days", "30", "--keep-versions", "1"]) == 0
     assert "removed 0 item(s)" in capsys.readouterr().out
     assert main(["--workspace", str(ws.root), "gc", "--keep-days", "0", "--keep-versions", "1"]) == 0
@@ -165,7 +165,7 @@ def test_gc_keeps_young_things_and_du_lists_the_space(workspace: Workspace, caps
 def test_the_retention_log_survives_a_torn_last_line(workspace: Workspace, capsys: pytest.CaptureFixture[str]) -> None:
     ws = workspace
     _touch_windows(ws, "2025-01", "2025-02", "2025-03")
-    run_next(ws, "params/churn.yaml", execute=FakeStages(ws), echo=lambda _: None)
+    run_next(ws, "params/churn.yaml", hooks=Hooks(execute=FakeStages(ws), echo=lambda _: None))
     retention_log(ws).append({"action": "removed", "kind": "capture", "ref": "window=2024-12"})
     with open(ws.logs / "retention.jsonl", "ab") as handle:
         handle.write(b'{"action": "remo')  # a gc killed mid-append
@@ -187,8 +187,7 @@ def test_status_reports_champion_last_cycle_next_due_and_approvals(
     run_next(
         ws,
         "params/churn.yaml",
-        execute=FakeStages(ws, {("2025-02", "drift"): ["SchemaError: bad"]}),
-        echo=lambda _: None,
+        hooks=Hooks(execute=FakeStages(ws, {("2025-02", "drift"): ["SchemaError: bad"]}), echo=lambda _: None),
     )
     store = ModelStore(ws.model_store)
     store.promote("churn", _model(store, "2025-01", []), actor="test", reason="first")

@@ -15,6 +15,7 @@ from millpond.errors import CycleLockedError, ParamsError, StageFailedError
 from millpond.governance.events import read_events
 from millpond.ops.scheduler import (
     INTERRUPTED,
+    Hooks,
     available_windows,
     completed_windows,
     is_transient,
@@ -22,6 +23,7 @@ from millpond.ops.scheduler import (
     recover_interrupted,
     run_next,
 )
+from millpond.runs.entities import RunManifest, RunTimings
 from millpond.runs.store import RunStore, new_cycle_id
 from millpond.store.lock import CycleLock
 from millpond.workspace import Workspace
@@ -60,18 +62,17 @@ class FakeStages:
         error = queue.pop(0) if queue else None
         now = datetime.now(UTC)
         params = yaml.safe_load(ws.resolve(params_path).read_text())
-        record = self.runs.record(
-            run_dir,
+        manifest = RunManifest(
             use_case="churn",
             window=window,
             stage=stage,
-            params=params,
             status="failed" if error else "succeeded",
-            started_at=now,
-            finished_at=now,
+            timings=RunTimings.between(now, now),
+            params=params,
             error=error,
-            extra=extra,
+            extra=extra or {},
         )
+        record = self.runs.record(run_dir, manifest)
         if error:
             raise StageFailedError(f"Stage {stage!r} failed for window {window!r}: {error}")
         return record
@@ -123,19 +124,20 @@ def test_run_next_catches_up_missed_windows_in_order_then_has_nothing_due(
 ) -> None:
     _touch_windows(workspace, "2025-01", "2025-02", "2025-03")
     fake = FakeStages(workspace)
-    outcome = run_next(workspace, "params/churn.yaml", execute=fake, echo=lambda _: None)
+    outcome = run_next(workspace, "params/churn.yaml", hooks=Hooks(execute=fake, echo=lambda _: None))
     assert [r.window for r in outcome.results] == ["2025-01", "2025-02", "2025-03"] and outcome.ok
     assert [c[:2] for c in fake.calls[:6]] == [
         ("2025-01", s) for s in ("ingest", "score", "drift", "train", "promote")
     ] + [("2025-02", "ingest")]
     assert set(completed_windows(RunStore(workspace.runs), "churn")) == {"2025-01", "2025-02", "2025-03"}
     messages: list[str] = []
-    again = run_next(workspace, "params/churn.yaml", execute=fake, echo=messages.append)
+    again = run_next(workspace, "params/churn.yaml", hooks=Hooks(execute=fake, echo=messages.append))
     assert again.results == [] and any("3 window(s) already completed" in m for m in messages)
     _touch_windows(workspace, "2025-04")
-    assert [r.window for r in run_next(workspace, "params/churn.yaml", execute=fake, echo=lambda _: None).results] == [
-        "2025-04"
-    ]
+    assert [
+        r.window
+        for r in run_next(workspace, "params/churn.yaml", hooks=Hooks(execute=fake, echo=lambda _: None)).results
+    ] == ["2025-04"]
 
 
 def test_transient_failures_are_retried_with_backoff(workspace: Workspace, churn_params: Path) -> None:
@@ -145,7 +147,9 @@ def test_transient_failures_are_retried_with_backoff(workspace: Workspace, churn
     _touch_windows(workspace, "2025-01")
     fake = FakeStages(workspace, {("2025-01", "ingest"): ["SourceUnavailableError: db did not answer"] * 2})
     slept: list[float] = []
-    outcome = run_next(workspace, "params/churn.yaml", execute=fake, sleep=slept.append, echo=lambda _: None)
+    outcome = run_next(
+        workspace, "params/churn.yaml", hooks=Hooks(execute=fake, sleep=slept.append, echo=lambda _: None)
+    )
     assert outcome.ok and slept == [0.01, 0.02]
     result = outcome.results[0]
     assert [(r.stage, r.status) for r in result.records][:3] == [
@@ -165,7 +169,9 @@ def test_a_stage_that_keeps_failing_ends_the_cycle_keeps_its_record_and_notifies
     write_yaml(churn_params, data)
     _touch_windows(workspace, "2025-01", "2025-02")
     fake = FakeStages(workspace, {("2025-01", "score"): ["ConnectionRefusedError: no answer"] * 5})
-    outcome = run_next(workspace, "params/churn.yaml", execute=fake, sleep=lambda s: None, echo=lambda _: None)
+    outcome = run_next(
+        workspace, "params/churn.yaml", hooks=Hooks(execute=fake, sleep=lambda s: None, echo=lambda _: None)
+    )
     assert not outcome.ok and [r.window for r in outcome.results] == ["2025-01"]  # 2025-02 waits
     assert [(r.stage, r.status) for r in outcome.results[0].records] == [
         ("ingest", "succeeded"),
@@ -177,7 +183,9 @@ def test_a_stage_that_keeps_failing_ends_the_cycle_keeps_its_record_and_notifies
     # a permanent error is not retried
     fake2 = FakeStages(workspace, {("2025-01", "ingest"): ["SchemaError: column 'x' is missing"]})
     outcome = run_next(
-        workspace, "params/churn.yaml", execute=fake2, sleep=lambda s: pytest.fail("slept"), echo=lambda _: None
+        workspace,
+        "params/churn.yaml",
+        hooks=Hooks(execute=fake2, sleep=lambda s: pytest.fail("slept"), echo=lambda _: None),
     )
     assert [(r.stage, r.status) for r in outcome.results[0].records] == [("ingest", "failed")]
 
@@ -210,18 +218,18 @@ def test_run_next_refuses_while_locked_and_says_by_whom(workspace: Workspace, ch
     _touch_windows(workspace, "2025-01")
     with CycleLock(workspace, "churn"):
         with pytest.raises(CycleLockedError, match=r"locked by PID \d+ on host .+ since 20\d\d-"):
-            run_next(workspace, "params/churn.yaml", execute=FakeStages(workspace), echo=lambda _: None)
+            run_next(workspace, "params/churn.yaml", hooks=Hooks(execute=FakeStages(workspace), echo=lambda _: None))
     assert RunStore(workspace.runs).list() == []
 
 
 def test_a_params_change_is_shown_as_a_diff_in_the_next_manifest(workspace: Workspace, churn_params: Path) -> None:
     _touch_windows(workspace, "2025-01")
-    run_next(workspace, "params/churn.yaml", execute=FakeStages(workspace), echo=lambda _: None)
+    run_next(workspace, "params/churn.yaml", hooks=Hooks(execute=FakeStages(workspace), echo=lambda _: None))
     data = yaml.safe_load(churn_params.read_text())
     data["promotion"]["min_improvement"] = 0.01
     write_yaml(churn_params, data)
     _touch_windows(workspace, "2025-02")
-    outcome = run_next(workspace, "params/churn.yaml", execute=FakeStages(workspace), echo=lambda _: None)
+    outcome = run_next(workspace, "params/churn.yaml", hooks=Hooks(execute=FakeStages(workspace), echo=lambda _: None))
     manifest = json.loads((outcome.results[0].records[0].path / "manifest.json").read_text())
     change = manifest["extra"]["params_change"]
     assert change["changed"] == {"promotion.min_improvement": {"before": 0.0, "after": 0.01}}

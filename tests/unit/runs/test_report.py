@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from millpond.errors import ReportError
+from millpond.runs.entities import RunManifest, RunTimings
 from millpond.runs.progress import StatusLine
 from millpond.runs.report import REPORT, render_report, render_runs_index, report_for, write_runs_index
 from millpond.runs.store import RunStore
@@ -73,15 +74,7 @@ def test_bad_input_runs_get_a_report_and_the_index_links_it(tmp_path: Path) -> N
     render_report(run_dir, title="churn · ingest · 2025-02", status="failed", error="bad params")
     now = datetime.now(UTC)
     record = store.record(
-        run_dir,
-        use_case="churn",
-        window="2025-02",
-        stage="ingest",
-        params={},
-        status="failed",
-        started_at=now,
-        finished_at=now,
-        error="bad params",
+        run_dir, RunManifest("churn", "2025-02", "ingest", "failed", RunTimings.between(now, now), error="bad params")
     )
     assert report_for(ws, record) == run_dir / REPORT and store.verify() == []
     page = write_runs_index(ws).read_text()

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from millpond.config.params import load_use_case
-from millpond.governance import deployment
+from millpond.drift.analysis import calibration_rows
+from millpond.governance import deployment, promotion
 from millpond.models.monitoring import MonitoringLog
 from millpond.models.store import ModelStore
 from millpond.runs import stages
@@ -73,7 +74,7 @@ def test_failed_smoke_test_rolls_back_to_the_previous_champion(
     stages.run_ingest(ctx)
     monkeypatch.setattr(stages, "retrain_reasons", lambda ctx: ["forced by test"])
     monkeypatch.setattr(
-        stages, "decide_governed", lambda *a, **k: (_always_promote(), __import__("pandas").DataFrame())
+        promotion, "decide_governed", lambda *a, **k: (_always_promote(), __import__("pandas").DataFrame())
     )
     stages.run_train(ctx)
     monkeypatch.setattr(deployment, "smoke_champion", lambda models, uc: "ValueError: broken")
@@ -121,7 +122,7 @@ def test_cbpe_calibration_rows_are_the_champions_holdout_and_later_labelled_wind
     stages.run_ingest(ctx)
     champion = ctx.champion()
     assert champion is not None and champion.metadata["trained_for_window"] == "2025-01"
-    rows = stages.calibration_rows(ctx, champion)
+    rows = calibration_rows(ctx, champion)
     first = ctx.marts.latest("churn", "2025-01").read()
     held_out = first[holdout_mask(first, ctx.use_case)]
     assert rows is not None and len(rows) == len(held_out) + 3000  # never the champion's training rows, nor window T

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from millpond.errors import RunError, RunNotFoundError
+from millpond.runs.entities import RunManifest, RunTimings
 from millpond.runs.store import SCHEMA_VERSION, RunRecord, RunStore, new_cycle_id
 from millpond.store.files import sha256_file
 
@@ -51,17 +52,16 @@ def _record(
     (run_dir / "notebook.ipynb").write_text(json.dumps(NOTEBOOK), encoding="utf-8")
     (run_dir / "outputs").mkdir()
     (run_dir / "outputs" / "table.csv").write_text("a,b\n1,2\n", encoding="utf-8")
-    return store.record(
-        run_dir,
+    manifest = RunManifest(
         use_case=use_case,
         window=window,
         stage=stage,
-        params=kwargs.pop("params", {"use_case": use_case}),
         status=status,
-        started_at=started,
-        finished_at=started + timedelta(seconds=2.5),
+        timings=RunTimings.between(started, started + timedelta(seconds=2.5)),
+        params=kwargs.pop("params", {"use_case": use_case}),
         **kwargs,
     )
+    return store.record(run_dir, manifest)
 
 
 def _cycle(store: RunStore, window: str = "2025-03", started: datetime = T0, use_case: str = "churn") -> str:
@@ -249,18 +249,21 @@ def test_manifest_holds_hashes_versions_and_redacted_params(store: RunStore, tmp
 
 def test_record_validates_its_inputs(store: RunStore, tmp_path: Path) -> None:
     run_dir = store.prepare(new_cycle_id("churn", "2025-03", now=T0), 1, "ingest")
-    common = {"use_case": "churn", "window": "2025-03", "params": {}, "started_at": T0, "finished_at": T0}
+
+    def manifest(stage: str, status: str) -> RunManifest:
+        return RunManifest("churn", "2025-03", stage, status, RunTimings.between(T0, T0))
+
     with pytest.raises(RunError, match=r"status must be one of .* Got 'done' instead"):
-        store.record(run_dir, stage="ingest", status="done", **common)
+        store.record(run_dir, manifest("ingest", "done"))
     with pytest.raises(RunError, match="another stage than 'score'"):
-        store.record(run_dir, stage="score", status="succeeded", **common)
+        store.record(run_dir, manifest("score", "succeeded"))
     elsewhere = tmp_path / "x" / "01-ingest"
     elsewhere.mkdir(parents=True)
     with pytest.raises(RunError, match="create it with RunStore.prepare"):
-        store.record(elsewhere, stage="ingest", status="succeeded", **common)
-    store.record(run_dir, stage="ingest", status="succeeded", **common)
+        store.record(elsewhere, manifest("ingest", "succeeded"))
+    store.record(run_dir, manifest("ingest", "succeeded"))
     with pytest.raises(RunError, match="recorded once"):
-        store.record(run_dir, stage="ingest", status="succeeded", **common)
+        store.record(run_dir, manifest("ingest", "succeeded"))
     assert len(store.list()) == 1
 
 

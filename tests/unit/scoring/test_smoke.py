@@ -8,7 +8,7 @@ import pytest
 
 from millpond.config.params import load_use_case
 from millpond.errors import InputContractError
-from millpond.governance import deployment
+from millpond.governance import deployment, promotion
 from millpond.models.store import ModelStore
 from millpond.runs import stages
 from millpond.scoring import smoke
@@ -117,7 +117,7 @@ def test_smoke_failure_after_promotion_rolls_back(
     forced = __import__("millpond.governance.promotion", fromlist=["Decision"]).Decision(
         True, "forced", "roc_auc", 0.9, 0.8
     )
-    monkeypatch.setattr(stages, "decide_governed", lambda *a, **k: (forced, __import__("pandas").DataFrame()))
+    monkeypatch.setattr(promotion, "decide_governed", lambda *a, **k: (forced, __import__("pandas").DataFrame()))
     monkeypatch.setattr(
         smoke,
         "_positive",
