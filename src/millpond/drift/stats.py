@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
@@ -185,7 +186,9 @@ def _ks_pvalue(x: np.ndarray, y: np.ndarray, statistic: float) -> tuple[float, f
     """
     n1, n2 = x.size, y.size
     if max(n1, n2) <= KS_EXACT_MAX_N:
-        result = ks_2samp(x, y, alternative="two-sided", method="auto")
+        with warnings.catch_warnings():  # "Exact calculation unsuccessful": it falls back to asymp, as documented
+            warnings.simplefilter("ignore", RuntimeWarning)
+            result = ks_2samp(x, y, alternative="two-sided", method="auto")
         return float(result.statistic), float(np.clip(result.pvalue, 0.0, 1.0))
     m, n = sorted((float(n1), float(n2)), reverse=True)
     en = np.round(m * n / (m + n))
