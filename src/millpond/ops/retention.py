@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from millpond.config.params import UseCase
 from millpond.errors import CycleLockedError, MillpondError
 from millpond.governance.events import notify_event
 from millpond.marts.store import MartStore
@@ -89,66 +90,96 @@ def plan_gc(
 ) -> tuple[list[Removal], dict[str, list[str]]]:
     """What gc would remove for one use case, and what it keeps because of lineage."""
     use_case = load_params(ws, params_path)
-    name = use_case.use_case
     days = use_case.retention.keep_days if keep_days is None else keep_days
     keep = use_case.retention.keep_versions if keep_versions is None else keep_versions
     cutoff = (now or datetime.now(UTC)) - timedelta(days=days)
-    models, marts, runs = ModelStore(ws.model_store), MartStore(ws.feature_marts), RunStore(ws.runs)
-    removals: list[Removal] = []
-    why: dict[str, list[str]] = {}
+    kept = _protected(ws, use_case, keep)
+    why = {
+        "models": [f"{v}: {r}" for v, r in kept.models.items()],
+        "marts": [f"{v}: {r}" for v, r in kept.marts.items()],
+        "cycles": [f"{c}: {r}" for c, r in kept.cycles.items()],
+    }
+    name = use_case.use_case
+    removals = _version_removals(ws, name, kept, keep, cutoff)
+    removals += _cycle_removals(ws, name, kept, keep, cutoff)
+    removals += _capture_removals(ws, name, keep, cutoff)
+    return removals, why
 
-    protected_models: dict[str, str] = {}
+
+@dataclass
+class _Protected:
+    """What gc keeps whatever its age, each with why: aliased and pending model versions and their lineage."""
+
+    models: dict[str, str] = field(default_factory=dict)
+    marts: dict[str, str] = field(default_factory=dict)
+    cycles: dict[str, str] = field(default_factory=dict)
+
+
+def _protected(ws: Workspace, use_case: UseCase, keep: int) -> _Protected:
+    name = use_case.use_case
+    models, marts = ModelStore(ws.model_store), MartStore(ws.feature_marts)
+    kept = _Protected()
     versions = models.versions(name) if (ws.model_store / name / "versions").is_dir() else []
     if versions:
         for alias, target in models.aliases(name).items():
-            protected_models.setdefault(target, f"alias {alias}")
-    for entry in open_approvals(ws, name):
-        protected_models.setdefault(str(entry["candidate"]), f"pending approval ({entry['window']})")
-    protected_marts: dict[str, str] = {}
-    protected_cycles: dict[str, str] = {}
+            kept.models.setdefault(target, f"alias {alias}")
+    approvals = open_approvals(ws, name)
+    for entry in approvals:
+        kept.models.setdefault(str(entry["candidate"]), f"pending approval ({entry['window']})")
     for version in versions:
-        if version.version not in protected_models:
+        if version.version not in kept.models:
             continue
-        reason = f"lineage of {name}@{version.version} ({protected_models[version.version]})"
+        reason = f"lineage of {name}@{version.version} ({kept.models[version.version]})"
         for mart in version.metadata.training_marts:
-            protected_marts.setdefault(str(mart.get("version")), reason)
+            kept.marts.setdefault(str(mart.get("version")), reason)
         if version.metadata.run_id:
-            protected_cycles.setdefault(str(version.metadata.run_id).split("/")[0], reason)
-    for entry in open_approvals(ws, name):
+            kept.cycles.setdefault(str(version.metadata.run_id).split("/")[0], reason)
+    for entry in approvals:
         if entry.get("run_id"):
-            protected_cycles.setdefault(str(entry["run_id"]).split("/")[0], "pending approval")
-    mart_versions = marts.versions(name)
-    needed_windows = sorted({v.window for v in mart_versions})[-max(use_case.training.windows, keep) :]
-    for window in needed_windows:
-        protected_marts.setdefault(marts.latest(name, window).version, "needed by the next training")
-    why = {
-        "models": [f"{v}: {r}" for v, r in protected_models.items()],
-        "marts": [f"{v}: {r}" for v, r in protected_marts.items()],
-        "cycles": [f"{c}: {r}" for c, r in protected_cycles.items()],
-    }
+            kept.cycles.setdefault(str(entry["run_id"]).split("/")[0], "pending approval")
+    windows = sorted({v.window for v in marts.versions(name)})[-max(use_case.training.windows, keep) :]
+    for window in windows:
+        kept.marts.setdefault(marts.latest(name, window).version, "needed by the next training")
+    return kept
 
-    for ref in _removable([(v.version, _utc(v.created_at)) for v in versions], keep, cutoff, set(protected_models)):
+
+def _version_removals(ws: Workspace, name: str, kept: _Protected, keep: int, cutoff: datetime) -> list[Removal]:
+    models, marts = ModelStore(ws.model_store), MartStore(ws.feature_marts)
+    versions = models.versions(name) if (ws.model_store / name / "versions").is_dir() else []
+    removals = []
+    for ref in _removable([(v.version, _utc(v.created_at)) for v in versions], keep, cutoff, set(kept.models)):
         version = next(v for v in versions if v.version == ref)
         removals.append(Removal("model_version", name, ref, version.path, size_of(version.path), version.created_at))
+    mart_versions = marts.versions(name)
     for ref in _removable(
-        [(v.version, _utc(v.manifest.created_at)) for v in mart_versions], keep, cutoff, set(protected_marts)
+        [(v.version, _utc(v.manifest.created_at)) for v in mart_versions], keep, cutoff, set(kept.marts)
     ):
         found = next(v for v in mart_versions if v.version == ref)
         removals.append(Removal("mart_version", name, ref, found.path, size_of(found.path), found.manifest.created_at))
+    return removals
+
+
+def _cycle_removals(ws: Workspace, name: str, kept: _Protected, keep: int, cutoff: datetime) -> list[Removal]:
     cycles: dict[str, str] = {}
-    for record in runs.list(use_case=name):
+    for record in RunStore(ws.runs).list(use_case=name):
         cycles[record.cycle_id] = max(cycles.get(record.cycle_id, ""), str(record.finished_at))
-    for ref in _removable([(c, _utc(t)) for c, t in cycles.items()], keep, cutoff, set(protected_cycles)):
-        removals.append(Removal("run_cycle", name, ref, ws.runs / ref, size_of(ws.runs / ref), cycles[ref]))
+    return [
+        Removal("run_cycle", name, ref, ws.runs / ref, size_of(ws.runs / ref), cycles[ref])
+        for ref in _removable([(c, _utc(t)) for c, t in cycles.items()], keep, cutoff, set(kept.cycles))
+    ]
+
+
+def _capture_removals(ws: Workspace, name: str, keep: int, cutoff: datetime) -> list[Removal]:
     captures_dir = ws.model_store / name / "captures"
     captures = [
         (p.name, datetime.fromtimestamp(p.stat().st_mtime, UTC)) for p in captures_dir.glob("window=*") if p.is_dir()
     ]
+    removals = []
     for ref in _removable(captures, keep, cutoff, set()):
         path = captures_dir / ref
         created = datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat(timespec="seconds")
         removals.append(Removal("capture", name, ref, path, size_of(path), created))
-    return removals, why
+    return removals
 
 
 def _rmtree(path: Path) -> None:

@@ -245,60 +245,17 @@ def run_window(
     progress: bool = False,
 ) -> CycleResult:
     """Run the stages of one window in order; retry transient failures with back-off; stop at the first failure."""
-    runs = RunStore(ws.runs)
     name = use_case.use_case
-    result = CycleResult(cycle_id=new_cycle_id(name, window), window=window)
-    extra = {"params_change": cycle_params_change(ws, params_path, name)}
-    retries, backoff = use_case.schedule.retries, use_case.schedule.backoff_seconds
-    order = 0
+    run = _WindowRun(
+        ws, params_path, use_case, CycleResult(cycle_id=new_cycle_id(name, window), window=window), execute, sleep
+    )
+    run.extra = {"params_change": cycle_params_change(ws, params_path, name)}
+    run.progress = progress
     for stage in STAGES:
-        attempt = 0
-        while True:
-            order += 1
-            try:
-                execute(
-                    ws,
-                    params_path,
-                    stage,
-                    window,
-                    cycle_id=result.cycle_id,
-                    order=order,
-                    extra=extra,
-                    progress=progress,
-                )
-                break
-            except StageFailedError as exc:
-                failed = runs.cycle(result.cycle_id)
-                error = failed[-1].error if failed else str(exc)
-                if is_transient(error) and attempt < retries:
-                    delay = backoff * (2**attempt)
-                    attempt += 1
-                    notify_event(
-                        ws,
-                        "stage_retry",
-                        use_case=name,
-                        window=window,
-                        stage=stage,
-                        attempt=attempt,
-                        of=retries,
-                        delay_seconds=delay,
-                        error=error,
-                    )
-                    print(
-                        f"  {stage:<8} transient failure ({error}); retry {attempt}/{retries} in {delay:g} s",
-                        flush=True,
-                    )
-                    sleep(delay)
-                    continue
-                result.error = str(exc)
-                break
-            except MillpondError as exc:
-                result.error = str(exc)
-                result.bad_input = isinstance(exc, ParamsError)
-                break
-        if result.error:
+        if not run.stage(stage):
             break
-    result.records = runs.cycle(result.cycle_id)
+    result = run.result
+    result.records = run.runs.cycle(result.cycle_id)
     if result.error:
         failed_stage = next((r.stage for r in reversed(result.records) if r.status == "failed"), None)
         notify_event(
@@ -311,6 +268,72 @@ def run_window(
             error=result.error.splitlines()[0],
         )
     return result
+
+
+@dataclass
+class _WindowRun:
+    """One window's cycle in progress: which stage runs next (``order`` counts retries too) and how it went."""
+
+    ws: Workspace
+    params_path: str | Path
+    use_case: UseCase
+    result: CycleResult
+    execute: Executor
+    sleep: Callable[[float], None]
+    extra: dict[str, Any] = field(default_factory=dict)
+    progress: bool = False
+    order: int = 0
+
+    @property
+    def runs(self) -> RunStore:
+        return RunStore(self.ws.runs)
+
+    def stage(self, stage: str) -> bool:
+        """Run ``stage`` (retrying transient failures); False when the cycle stops here."""
+        attempt = 0
+        while True:
+            self.order += 1
+            try:
+                self.execute(
+                    self.ws,
+                    self.params_path,
+                    stage,
+                    self.result.window,
+                    cycle_id=self.result.cycle_id,
+                    order=self.order,
+                    extra=self.extra,
+                    progress=self.progress,
+                )
+                return True
+            except StageFailedError as exc:
+                failed = self.runs.cycle(self.result.cycle_id)
+                error = failed[-1].error if failed else str(exc)
+                if not (is_transient(error) and attempt < self.use_case.schedule.retries):
+                    self.result.error = str(exc)
+                    return False
+                attempt += 1
+                self._wait_to_retry(stage, attempt, error)
+            except MillpondError as exc:
+                self.result.error = str(exc)
+                self.result.bad_input = isinstance(exc, ParamsError)
+                return False
+
+    def _wait_to_retry(self, stage: str, attempt: int, error: str | None) -> None:
+        retries = self.use_case.schedule.retries
+        delay = self.use_case.schedule.backoff_seconds * (2 ** (attempt - 1))
+        notify_event(
+            self.ws,
+            "stage_retry",
+            use_case=self.use_case.use_case,
+            window=self.result.window,
+            stage=stage,
+            attempt=attempt,
+            of=retries,
+            delay_seconds=delay,
+            error=error,
+        )
+        print(f"  {stage:<8} transient failure ({error}); retry {attempt}/{retries} in {delay:g} s", flush=True)
+        self.sleep(delay)
 
 
 @dataclass
