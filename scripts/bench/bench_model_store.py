@@ -27,7 +27,7 @@ from threadpoolctl import threadpool_limits
 
 from millpond.config.params import validate_use_case
 from millpond.demo.data import generate_churn
-from millpond.models.profiling import prediction_latency, profile_call
+from millpond.models.footprint import prediction_latency, profile_call
 from millpond.models.store import ModelStore
 from millpond.models.training import build_pipeline, input_schema, predict_scores
 

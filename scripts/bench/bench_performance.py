@@ -10,7 +10,7 @@ from collections.abc import Callable
 import numpy as np
 
 from millpond.config.params import CLASSIFICATION_METRICS, REGRESSION_METRICS
-from millpond.drift.performance import Calibrator, bootstrap_metric, estimate_interval, paired_difference
+from millpond.drift.kpis import Calibrator, bootstrap_metric, estimate_interval, paired_difference
 
 RESAMPLES = 200
 

@@ -94,7 +94,7 @@ def _graph() -> dict[str, set[str]]:
     for module, tree in MODULES.items():
         for source, name in _imports(module, tree):
             target = f"{source}.{name}" if f"{source}.{name}" in MODULES else source
-            if target in MODULES and target != module and not MODULES[target].body == []:
+            if target in MODULES and target != module and MODULES[target].body:
                 graph[module].add(target)
     return graph
 
@@ -150,7 +150,9 @@ def test_no_import_cycle_between_modules() -> None:
 )
 def test_the_length_rule_can_fail(source: str, expected: list[str]) -> None:
     tree = ast.parse(source)
-    long = [n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.end_lineno - n.lineno + 1 > MAX_LINES]
+    long = [
+        n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.end_lineno - n.lineno + 1 > MAX_LINES
+    ]
     assert long == expected
 
 

@@ -19,7 +19,7 @@ from millpond.models.monitoring import MonitoringLog
 from millpond.models.store import ModelStore, ModelVersion
 
 if TYPE_CHECKING:
-    from millpond.drift.performance import Interval
+    from millpond.drift.kpis import Interval
 
 CALIBRATION_WINDOWS = 6  # at most this many labelled windows after the champion's training window calibrate its CBPE
 
@@ -136,7 +136,7 @@ def champion_performance(ctx: WindowContext, champion: ModelVersion, current: pd
     """The champion's KPI at this window with a bootstrap interval (labels in the mart) and its label-free CBPE estimate
     (isotonic calibration on the champion's labelled out-of-sample rows, see calibration_rows), model drift against
     T-1, T-2 and the benchmark."""
-    from millpond.drift.performance import estimate_check
+    from millpond.drift.kpis import estimate_check
     from millpond.models.training import predict_scores
 
     uc = ctx.use_case
@@ -166,7 +166,7 @@ def realised_kpi(uc: UseCase, current: pd.DataFrame, scores: np.ndarray) -> Inte
 
     Every params metric is bootstrapped; an unknown one raises DriftError naming the valid ones.
     """
-    from millpond.drift.performance import bootstrap_metric
+    from millpond.drift.kpis import bootstrap_metric
 
     labelled = current[uc.target].notna().to_numpy() if uc.target in current.columns else np.zeros(len(current), bool)
     if labelled.sum() < 2:
@@ -184,7 +184,7 @@ def realised_kpi(uc: UseCase, current: pd.DataFrame, scores: np.ndarray) -> Inte
 
 def estimated_kpi(ctx: WindowContext, champion: ModelVersion, model: Any, scores: np.ndarray) -> Interval | None:
     """The label-free CBPE estimate of ROC AUC (classification with both classes in the calibration rows), else None."""
-    from millpond.drift.performance import Calibrator, estimate_interval
+    from millpond.drift.kpis import Calibrator, estimate_interval
     from millpond.models.training import predict_scores
 
     uc = ctx.use_case
@@ -202,7 +202,7 @@ def model_drift(
 ) -> tuple[str, dict[str, Any]]:
     """The KPI basis ('realised', 'estimate' without labels for ROC AUC, or 'none') and the comparison with T-1, T-2
     and the benchmark."""
-    from millpond.drift.performance import compare_kpi
+    from millpond.drift.kpis import compare_kpi
 
     basis, target = "realised", interval
     if target is None and estimate is not None and uc.promotion.metric == "roc_auc":

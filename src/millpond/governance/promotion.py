@@ -57,7 +57,7 @@ def compare_paired(candidate: Any, rivals: list[Rival], labelled: pd.DataFrame, 
 
     Differences are oriented so that positive always means the candidate is better.
     """
-    from millpond.drift.performance import HIGHER_IS_BETTER, paired_difference
+    from millpond.drift.kpis import HIGHER_IS_BETTER, paired_difference
     from millpond.models.training import predict_scores
 
     policy = use_case.promotion

@@ -23,7 +23,7 @@ from threadpoolctl import threadpool_limits
 from millpond.config.families import estimator_class
 from millpond.config.params import UseCase
 from millpond.errors import TrainingError
-from millpond.models.profiling import prediction_latency, profile_call
+from millpond.models.footprint import prediction_latency, profile_call
 from millpond.models.tuning import SearchResult, tune
 
 _IMPORTANCE_ROWS = 3000

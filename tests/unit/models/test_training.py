@@ -118,7 +118,7 @@ def test_fit_is_profiled(small_demo_raw: Path, make_use_case: MakeUseCase) -> No
 
 
 def test_peak_memory_sees_a_large_allocation() -> None:
-    from millpond.models.profiling import profile_call
+    from millpond.models.footprint import profile_call
 
     value, profile = profile_call(lambda: float(np.ones(20_000_000).sum()))  # 160 MB held during the call
     assert value == 20_000_000.0

@@ -17,7 +17,7 @@ from sklearn.metrics import (
 
 from millpond.config.params import CLASSIFICATION_METRICS, REGRESSION_METRICS, validate_use_case
 from millpond.demo.data import generate_window
-from millpond.drift.performance import (
+from millpond.drift.kpis import (
     BOOTSTRAP_METRICS,
     HIGHER_IS_BETTER,
     Calibrator,
