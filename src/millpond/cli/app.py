@@ -52,6 +52,7 @@ COMMANDS: dict[tuple[str, str | None], Handler] = {
     ("score", None): score.cmd_score,
     ("labels", "add"): score.cmd_labels_add,
     ("smoke", None): score.cmd_smoke,
+    ("verify", None): ops.cmd_verify,
     ("status", None): ops.cmd_status,
     ("schedule", None): ops.cmd_schedule,
     ("gc", None): ops.cmd_gc,

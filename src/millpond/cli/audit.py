@@ -6,8 +6,9 @@ import argparse
 from collections.abc import Iterator
 
 from millpond.cli.common import Subparsers, dump
-from millpond.cli.verify import Verified, print_verify
+from millpond.cli.verify import print_verify
 from millpond.errors import EXIT_OK
+from millpond.store.verify import VerifyReport
 from millpond.views.console import print_table
 from millpond.workspace import Workspace
 
@@ -46,15 +47,11 @@ def cmd_audit_verify(args: argparse.Namespace, ws: Workspace) -> int:
     return print_verify(_verify_logs(ws, _names(args, ws)))
 
 
-def _verify_logs(ws: Workspace, names: list[str]) -> Iterator[Verified]:
+def _verify_logs(ws: Workspace, names: list[str]) -> Iterator[VerifyReport]:
     """Each model's log in turn (a broken one does not stop the others)."""
-    from millpond.errors import AuditIntegrityError
     from millpond.governance.audit import AuditLog
 
     for name in names:
-        try:
-            count = AuditLog(ws.model_store, name).verify()
-        except AuditIntegrityError as exc:
-            yield Verified(error=str(exc))
-            continue
-        yield Verified(ok_line=f"{name}: {count} audit entries, hash chain intact")
+        report = AuditLog(ws.model_store, name).report()
+        report.subject = f"{name} audit log (hash chain)"
+        yield report

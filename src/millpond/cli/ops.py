@@ -6,12 +6,19 @@ import argparse
 import sys
 
 from millpond.cli.common import Subparsers, dump
-from millpond.errors import EXIT_OK
+from millpond.cli.verify import print_verify
+from millpond.errors import EXIT_INTEGRITY, EXIT_OK
 from millpond.views.console import print_table
 from millpond.workspace import Workspace
 
 
 def add_parsers(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "verify",
+        help="check every stored byte: run records, mart versions, model versions, captures, audit and other logs "
+        "(exit 3 naming each altered file)",
+    )
+    p.add_argument("--json", action="store_true", help="the reports as JSON (same exit code)")
     p = sub.add_parser("status", help="per use case: champion, last cycle, next due window, open approvals, failures")
     p.add_argument("--json", action="store_true")
 
@@ -106,3 +113,13 @@ def cmd_du(args: argparse.Namespace, ws: Workspace) -> int:
         print_table([{**r, "size": human(r["bytes"])} for r in rows], ("what", "path", "items", "size"))
         print(f"total {human(sum(r['bytes'] for r in rows))}")
     return EXIT_OK
+
+
+def cmd_verify(args: argparse.Namespace, ws: Workspace) -> int:
+    from millpond.ops.verify import verify_workspace
+
+    reports = verify_workspace(ws)
+    if args.json:
+        dump([r.to_dict() for r in reports])
+        return EXIT_INTEGRITY if any(not r.ok for r in reports) else EXIT_OK
+    return print_verify(reports)

@@ -6,7 +6,7 @@ import argparse
 import json
 
 from millpond.cli.common import Subparsers, dump, fmt
-from millpond.cli.verify import Verified, print_verify
+from millpond.cli.verify import print_verify
 from millpond.errors import EXIT_FAILED, EXIT_OK
 from millpond.views.console import print_table
 from millpond.workspace import Workspace
@@ -99,11 +99,7 @@ def cmd_runs_verify(args: argparse.Namespace, ws: Workspace) -> int:
     from millpond.runs.store import RunStore
 
     store = RunStore(ws.runs)
-    problems = store.verify()
-    if problems:
-        error = f"{len(problems)} problem(s) found in the run records under {ws.relative(ws.runs)}."
-        return print_verify([Verified(problems=problems, error=error)])
-    return print_verify([Verified(ok_line=f"all {len(store.list())} run records verified")])
+    return print_verify([store.verify()], ok_line=f"all {len(store.list())} run records verified")
 
 
 def cmd_runs_rerun(args: argparse.Namespace, ws: Workspace) -> int:

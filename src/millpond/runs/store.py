@@ -25,6 +25,7 @@ from millpond.errors import RunError, RunIntegrityError, RunNotFoundError, did_y
 from millpond.runs.entities import RunManifest, utc
 from millpond.runs.provenance import code_version, package_versions
 from millpond.store.files import atomic_write_text, make_read_only, read_json, sha256_file
+from millpond.store.verify import VerifyReport
 
 STATUSES = ("succeeded", "failed", "skipped")
 MANIFEST = "manifest.json"
@@ -407,64 +408,67 @@ class RunStore:
             if p.is_file() and p != run_dir / MANIFEST
         }
 
-    def _check_files(self, run_dir: Path) -> builtins.list[str]:
+    def _check_files(self, report: VerifyReport, run_dir: Path) -> None:
         manifest_path = run_dir / MANIFEST
         try:
             recorded: dict[str, str] = dict(read_json(manifest_path)["files"])
         except (OSError, ValueError, KeyError, TypeError):
-            return [f"{self._rel(manifest_path)} is not a readable run manifest: restore it from a backup."]
-        actual, problems = self._files(run_dir), []
+            report.add(self._rel(manifest_path), "is not a readable run manifest: restore it from a backup.")
+            return
+        actual = self._files(run_dir)
         for name, digest in sorted(recorded.items()):
             path = run_dir / name
             if name not in actual:
-                problems.append(
-                    f"{self._rel(path)} is missing although its manifest records it: "
-                    "restore it from a backup or re-run the stage."
+                report.add(
+                    self._rel(path),
+                    "is missing although its manifest records it: restore it from a backup or re-run the stage.",
                 )
             elif sha256_file(path) != digest:
-                problems.append(
-                    f"{self._rel(path)} was altered after it was recorded (its sha256 differs from "
-                    "the manifest): restore it from a backup or re-run the stage."
+                report.add(
+                    self._rel(path),
+                    "was altered after it was recorded (its sha256 differs from the manifest): "
+                    "restore it from a backup or re-run the stage.",
                 )
         for name in sorted(set(actual) - set(recorded)):
-            problems.append(
-                f"{self._rel(run_dir / name)} was added after the run was recorded: "
-                "remove it, run records are immutable."
+            report.add(
+                self._rel(run_dir / name), "was added after the run was recorded: remove it, run records are immutable."
             )
-        return problems
 
-    def verify(self) -> builtins.list[str]:
-        """Every way the run records differ from what was recorded; empty when nothing was altered."""
+    def verify(self) -> VerifyReport:
+        """Every way the run records differ from what was recorded (``report.ok``: nothing was altered)."""
         with self._connect() as con:
             indexed = {r[0]: r[1] for r in con.execute("SELECT run_id, manifest_sha256 FROM runs ORDER BY run_id")}
-        on_disk, problems = self._run_dirs(), []
+        on_disk = self._run_dirs()
+        report = VerifyReport(f"run records under {self._rel(self.root)}", checked=len(indexed))
         for run_id, digest in indexed.items():
-            run_dir, manifest_path = self.root / run_id, self.root / run_id / MANIFEST
-            if not run_dir.is_dir():
-                problems.append(
-                    f"{self._rel(run_dir)} is in the index but its folder is gone: restore it from a backup."
-                )
-            elif not manifest_path.is_file():
-                problems.append(f"{self._rel(manifest_path)} is missing: restore it from a backup or re-run the stage.")
-            else:
-                if sha256_file(manifest_path) != digest:
-                    problems.append(
-                        f"{self._rel(manifest_path)} was altered (its sha256 differs from the index): "
-                        "restore it from a backup or re-run the stage."
-                    )
-                problems += self._check_files(run_dir)
+            self._check_indexed(report, run_id, digest)
         for run_id, run_dir in on_disk.items():
             if run_id in indexed:
                 continue
             if (run_dir / MANIFEST).is_file():
-                problems.append(
-                    f"{self._rel(run_dir)} is not indexed (a crash between its manifest and the index "
-                    "write?): add it with RunStore.reindex()."
+                report.add(
+                    self._rel(run_dir),
+                    "is not indexed (a crash between its manifest and the index write?): add it with RunStore.reindex().",
                 )
-                problems += self._check_files(run_dir)
+                self._check_files(report, run_dir)
             else:
-                problems.append(
-                    f"{self._rel(run_dir)} has no manifest and is not indexed: a stage is still running "
-                    "or crashed before recording; delete the folder if none is running."
+                report.add(
+                    self._rel(run_dir),
+                    "has no manifest and is not indexed: a stage is still running or crashed before recording; "
+                    "delete the folder if none is running.",
                 )
-        return problems
+        return report
+
+    def _check_indexed(self, report: VerifyReport, run_id: str, digest: str) -> None:
+        run_dir, manifest_path = self.root / run_id, self.root / run_id / MANIFEST
+        if not run_dir.is_dir():
+            report.add(self._rel(run_dir), "is in the index but its folder is gone: restore it from a backup.")
+        elif not manifest_path.is_file():
+            report.add(self._rel(manifest_path), "is missing: restore it from a backup or re-run the stage.")
+        else:
+            if sha256_file(manifest_path) != digest:
+                report.add(
+                    self._rel(manifest_path),
+                    "was altered (its sha256 differs from the index): restore it from a backup or re-run the stage.",
+                )
+            self._check_files(report, run_dir)

@@ -20,9 +20,9 @@ class Problem:
     problem: str
     line: int | None = None
 
-    def __str__(self) -> str:
-        where = f"{self.path}:{self.line}" if self.line is not None else self.path
-        return f"{where}: {self.problem}"
+    def __str__(self) -> str:  # problems are predicates: "runs/x/manifest.json was altered …"
+        where = f"{self.path} line {self.line}" if self.line is not None else self.path
+        return f"{where} {self.problem}"
 
 
 @dataclass

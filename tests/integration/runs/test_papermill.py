@@ -52,7 +52,7 @@ def test_a_cycle_runs_every_stage_and_records_it(demo_workspace: Workspace, capf
         assert manifest["packages"]["papermill"] and "commit" in manifest["code"]
         assert manifest["extra"]["timings"]["wall_seconds"] > 0
         assert "kernel.log" in manifest["files"]  # the kernel's own log lines stay in the record, not the terminal
-    assert RunStore(demo_workspace.runs).verify() == []
+    assert RunStore(demo_workspace.runs).verify().ok
 
     shown = _cli(demo_workspace, "runs", "show", train.run_id, "--json")
     assert shown.returncode == 0, shown.stderr

@@ -85,7 +85,7 @@ def test_show_has_profile_search_and_every_iteration(two_versions, capsys) -> No
     train_run = RunStore(ws.runs).get(meta["run_id"])
     recorded = pd.read_csv(train_run.path / "outputs" / "search_iterations.csv")
     assert list(recorded["max_iter"]) == [30, 40] and {"fold_1", "fold_2", "fit_seconds"} <= set(recorded.columns)
-    assert RunStore(ws.runs).verify() == []
+    assert RunStore(ws.runs).verify().ok
     code, out, _ = _cli(ws, capsys, "models", "show", f"churn@{second}")
     assert "profile" in out and "search              grid over 2 candidates, 2 folds" in out
 

@@ -1,35 +1,36 @@
-"""Every verify command reports through one function: its lines, and exit 3 when something is wrong."""
+"""Every verify command reports through one function: the stores' reports, and exit 3 when something is wrong."""
 
 from __future__ import annotations
 
 import pytest
 
-from millpond.cli.verify import Verified, print_verify
+from millpond.cli.verify import print_verify
 from millpond.errors import EXIT_INTEGRITY, EXIT_OK
+from millpond.store.verify import VerifyReport
 
 
-def test_all_ok_prints_the_ok_lines_and_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
-    code = print_verify([Verified(ok_line="a: fine"), Verified(ok_line="b: fine")])
+def test_intact_reports_print_on_stdout_and_exit_0(capsys: pytest.CaptureFixture[str]) -> None:
+    notes = VerifyReport("b", checked=1)
+    notes.note("a run is unfinished")
+    code = print_verify([VerifyReport("a", checked=2), notes], ok_line="fine")
     captured = capsys.readouterr()
-    assert code == EXIT_OK
-    assert captured.out == "a: fine\nb: fine\n" and captured.err == ""
+    assert code == EXIT_OK and captured.err == ""
+    assert (
+        captured.out
+        == "a: 2 checked, all verified\nfine\nnote: a run is unfinished\nb: 1 checked, all verified\nfine\n"
+    )
 
 
-def test_problems_go_to_stdout_and_the_error_to_stderr_with_exit_3(capsys: pytest.CaptureFixture[str]) -> None:
-    results = [
-        Verified(ok_line="a: fine"),
-        Verified(problems=["x was altered", "y is missing"], error="2 problem(s) found"),
-        Verified(error="c is broken"),
-        Verified(ok_line="d: fine"),
-    ]
-    code = print_verify(iter(results))
+def test_a_mismatch_goes_to_stderr_naming_the_file_and_exits_3(capsys: pytest.CaptureFixture[str]) -> None:
+    bad = VerifyReport("marts", checked=3)
+    bad.add("feature_marts/churn/versions/v/data.parquet", "was altered")
+    bad.add("runs/x/audit.jsonl", "is not valid JSON", line=4)
+    code = print_verify(iter([VerifyReport("a", checked=1), bad]), ok_line="fine")
     captured = capsys.readouterr()
     assert code == EXIT_INTEGRITY
-    assert captured.out == "a: fine\nx was altered\ny is missing\nd: fine\n"
-    assert captured.err == "error: 2 problem(s) found\nerror: c is broken\n"
-
-
-def test_a_result_is_ok_only_without_problems_and_error() -> None:
-    assert Verified(ok_line="fine").ok
-    assert not Verified(problems=["p"]).ok
-    assert not Verified(error="e").ok
+    assert captured.out == "a: 1 checked, all verified\nfine\n"
+    assert captured.err == (
+        "MISMATCH feature_marts/churn/versions/v/data.parquet was altered\n"
+        "MISMATCH runs/x/audit.jsonl line 4 is not valid JSON\n"
+        "marts: 3 checked, 2 problem(s)\n"
+    )

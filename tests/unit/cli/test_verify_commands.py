@@ -49,3 +49,23 @@ def test_captures_verify_passes_then_names_a_changed_part(
     _flip_a_byte(part)
     assert main(["--workspace", str(ws.root), "captures", "verify"]) == 3
     assert str(part) in capsys.readouterr().err
+
+
+def test_millpond_verify_checks_every_store_and_names_each_changed_file(
+    scoring_workspace: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ws = scoring_workspace
+    assert main(["--workspace", str(ws.root), "verify"]) == 0
+    out = capsys.readouterr().out
+    assert "feature marts" in out or "marts" in out
+    assert "churn audit log (hash chain)" in out and "churn monitoring log" in out
+    data = sorted((ws.feature_marts / "churn" / "versions").glob("2025-01-*/data.parquet"))[0]
+    model = sorted((ws.model_store / "churn" / "versions").glob("*/model.skops"))[0]
+    _flip_a_byte(data)
+    _flip_a_byte(model)
+    monitoring = ws.model_store / "churn" / "monitoring.jsonl"
+    lines = monitoring.read_bytes().splitlines(keepends=True)
+    monitoring.write_bytes(lines[0] + b"{not json\n" + b"".join(lines[1:]))
+    assert main(["--workspace", str(ws.root), "verify"]) == 3
+    err = capsys.readouterr().err
+    assert str(data) in err and "model.skops" in err and f"{monitoring} line 2 is not valid JSON" in err

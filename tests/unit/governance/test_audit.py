@@ -64,4 +64,4 @@ def test_cli_verify_passes_on_an_intact_log(workspace: Workspace, capsys: pytest
     _log(workspace)
     (workspace.model_store / "churn" / "versions").mkdir(parents=True)
     assert main(["--workspace", str(workspace.root), "audit", "verify"]) == 0
-    assert "churn: 4 audit entries, hash chain intact" in capsys.readouterr().out
+    assert "churn audit log (hash chain): 4 checked, all verified" in capsys.readouterr().out

@@ -156,7 +156,7 @@ def test_gc_keeps_young_things_and_du_lists_the_space(workspace: Workspace, caps
     assert "removed 2 item(s)" in capsys.readouterr().out
     from millpond.runs.store import RunStore
 
-    assert {r.window for r in RunStore(ws.runs).list()} == {"2025-03"} and RunStore(ws.runs).verify() == []
+    assert {r.window for r in RunStore(ws.runs).list()} == {"2025-03"} and RunStore(ws.runs).verify().ok
     assert main(["--workspace", str(ws.root), "du", "--json"]) == 0
     rows = {r["what"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows["runs (churn)"]["items"] == 1 and rows["raw data"]["items"] == 3

@@ -205,11 +205,11 @@ def test_an_interrupted_run_folder_is_recorded_as_failed(workspace: Workspace, c
     half = runs.prepare(cycle_id, 1, "ingest")
     (half / "notebook.ipynb").write_text("{ half written")
     other = runs.prepare(new_cycle_id("credit", "2025-01"), 1, "ingest")  # another use case: left alone
-    assert any("has no manifest" in p for p in runs.verify())
+    assert any("has no manifest" in p for p in map(str, runs.verify().problems))
     [record] = recover_interrupted(workspace, "churn")
     assert record.run_id == f"{cycle_id}/01-ingest" and record.status == "failed" and record.error == INTERRUPTED
     assert record.window == "2025-01"
-    assert [p for p in runs.verify() if "credit" not in p] == []
+    assert [p for p in map(str, runs.verify().problems) if "credit" not in p] == []
     assert not (other / "manifest.json").exists()
     assert recover_interrupted(workspace, "churn") == []
 

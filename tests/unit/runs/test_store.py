@@ -281,7 +281,7 @@ def test_prepare_refuses_an_existing_folder(store: RunStore) -> None:
 
 def test_verify_is_empty_on_fresh_records(store: RunStore) -> None:
     _cycle(store)
-    assert store.verify() == []
+    assert store.verify().ok
 
 
 def _unlock(path: Path) -> None:
@@ -293,7 +293,7 @@ def test_verify_names_a_tampered_notebook(store: RunStore) -> None:
     notebook = record.path / "notebook.ipynb"
     _unlock(notebook)
     notebook.write_text(notebook.read_text().replace("x = 1", "x = 2"))
-    assert store.verify() == [
+    assert [str(p) for p in store.verify().problems] == [
         f"runs/{record.run_id}/notebook.ipynb was altered after it was recorded (its sha256 "
         "differs from the manifest): restore it from a backup or re-run the stage."
     ]
@@ -304,7 +304,7 @@ def test_verify_names_a_tampered_manifest(store: RunStore) -> None:
     manifest = record.path / "manifest.json"
     _unlock(manifest)
     manifest.write_text(manifest.read_text().replace('"succeeded"', '"failed"'))
-    problems = store.verify()
+    problems = [str(p) for p in store.verify().problems]
     assert len(problems) == 1
     assert problems[0].startswith(f"runs/{record.run_id}/manifest.json was altered (its sha256 differs from the index)")
 
@@ -313,7 +313,7 @@ def test_verify_names_deleted_and_added_files(store: RunStore) -> None:
     record = _record(store, new_cycle_id("churn", "2025-03", now=T0), 1, "ingest")
     (record.path / "outputs" / "table.csv").unlink()
     (record.path / "outputs" / "extra.txt").write_text("sneaked in")
-    assert store.verify() == [
+    assert [str(p) for p in store.verify().problems] == [
         f"runs/{record.run_id}/outputs/table.csv is missing although its manifest records it: "
         "restore it from a backup or re-run the stage.",
         f"runs/{record.run_id}/outputs/extra.txt was added after the run was recorded: remove it, run records are immutable.",
@@ -325,7 +325,9 @@ def test_verify_names_an_indexed_run_whose_folder_is_gone(store: RunStore) -> No
 
     record = _record(store, new_cycle_id("churn", "2025-03", now=T0), 1, "ingest")
     shutil.rmtree(record.path)
-    assert store.verify() == [f"runs/{record.run_id} is in the index but its folder is gone: restore it from a backup."]
+    assert [str(p) for p in store.verify().problems] == [
+        f"runs/{record.run_id} is in the index but its folder is gone: restore it from a backup."
+    ]
 
 
 def test_a_crash_before_indexing_is_reported_then_reindexed(store: RunStore) -> None:
@@ -335,13 +337,13 @@ def test_a_crash_before_indexing_is_reported_then_reindexed(store: RunStore) -> 
         con.execute("DELETE FROM runs WHERE run_id = ?", (lost,))
     con.close()
     assert [r.run_id for r in store.cycle(cycle_id)] == [f"{cycle_id}/01-ingest", f"{cycle_id}/03-drift"]
-    assert store.verify() == [
+    assert [str(p) for p in store.verify().problems] == [
         f"runs/{lost} is not indexed (a crash between its manifest and the index write?): "
         "add it with RunStore.reindex()."
     ]
     assert store.reindex() == 1
     assert store.reindex() == 0
-    assert store.verify() == []
+    assert store.verify().ok
     restored = store.get(lost)
     assert (restored.status, restored.skip_reason, restored.duration_s) == ("skipped", "no champion yet", 2.5)
     assert [r.stage for r in store.cycle(cycle_id)] == ["ingest", "score", "drift"]
@@ -351,7 +353,7 @@ def test_verify_reports_a_folder_that_was_never_recorded(store: RunStore) -> Non
     run_dir = store.prepare(new_cycle_id("churn", "2025-03", now=T0), 1, "ingest")
     (run_dir / "notebook.ipynb").write_text("{}")
     rel = run_dir.relative_to(store.root.parent).as_posix()
-    assert store.verify() == [
+    assert [str(p) for p in store.verify().problems] == [
         f"{rel} has no manifest and is not indexed: a stage is still running or crashed "
         "before recording; delete the folder if none is running."
     ]
@@ -409,7 +411,7 @@ def test_two_processes_recording_concurrently_leave_a_consistent_index(tmp_path:
     assert len(records) == 20 == len({r.run_id for r in records})
     assert sorted((r.scraps["worker"], r.scraps["i"]) for r in records) == [(w, i) for w in (1, 2) for i in range(10)]
     assert len(store.list(window="2025-01")) == len(store.list(window="2025-02")) == 10
-    assert store.verify() == []
+    assert store.verify().ok
     with sqlite3.connect(store.index_path) as con:
         assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert con.execute("SELECT count(*) FROM runs").fetchone()[0] == 20
