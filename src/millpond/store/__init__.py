@@ -1,1 +1,1 @@
-"""store."""
+"""The storage layer under every store: atomic writes with fsync, staging and no-clobber publish, the sweep of dead staging, the append-only JSON-lines log (optionally hash-chained), locks that name their holder, and the one VerifyReport."""
