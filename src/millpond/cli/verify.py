@@ -10,15 +10,18 @@ from millpond.store.verify import VerifyReport
 
 
 def print_verify(reports: Iterable[VerifyReport], *, ok_line: str = "") -> int:
-    """Print each report as it comes (on stderr when it found a mismatch, else stdout, then ``ok_line``).
+    """Print each report as it comes on stdout (then ``ok_line`` when it is intact).
 
-    Exit 3 (integrity) when any report has a problem, else 0; notes (an unfinished run, a torn last log line)
-    are printed but never fail the check.
+    Exit 3 (integrity) when any report has a problem, with one ``error:`` line on stderr saying how many; notes
+    (an unfinished run, a torn last log line) are printed but never fail the check.
     """
-    failed = False
+    problems = 0
     for report in reports:
-        print("\n".join(report.lines()), file=sys.stdout if report.ok else sys.stderr)
-        failed = failed or not report.ok
+        print("\n".join(report.lines()))
+        problems += len(report.problems)
         if report.ok and ok_line:
             print(ok_line)
-    return EXIT_INTEGRITY if failed else EXIT_OK
+    if problems:
+        print(f"error: {problems} stored file(s) do not match their records (MISMATCH lines above)", file=sys.stderr)
+        return EXIT_INTEGRITY
+    return EXIT_OK

@@ -149,8 +149,8 @@ def test_a_tampered_model_file_is_refused_by_the_cli(two_versions, capsys) -> No
     assert {
         k: v for k, v in tree_snapshot(ws.model_store).items() if not k.endswith(".lock")
     } == before  # nothing switched
-    code, _, err = _cli(ws, capsys, "models", "verify", "churn")
-    assert code == 3 and "was altered on disk" in err
+    code, out, err = _cli(ws, capsys, "models", "verify", "churn")
+    assert code == 3 and "was altered on disk" in out and "error:" in err
     code, out, _ = _cli(ws, capsys, "models", "verify", "churn@champion")
     assert code == 0 and "1 model file(s) of churn match" in out
 

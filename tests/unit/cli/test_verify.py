@@ -21,16 +21,17 @@ def test_intact_reports_print_on_stdout_and_exit_0(capsys: pytest.CaptureFixture
     )
 
 
-def test_a_mismatch_goes_to_stderr_naming_the_file_and_exits_3(capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_mismatch_is_named_on_stdout_counted_on_stderr_and_exits_3(capsys: pytest.CaptureFixture[str]) -> None:
     bad = VerifyReport("marts", checked=3)
     bad.add("feature_marts/churn/versions/v/data.parquet", "was altered")
     bad.add("runs/x/audit.jsonl", "is not valid JSON", line=4)
     code = print_verify(iter([VerifyReport("a", checked=1), bad]), ok_line="fine")
     captured = capsys.readouterr()
     assert code == EXIT_INTEGRITY
-    assert captured.out == "a: 1 checked, all verified\nfine\n"
-    assert captured.err == (
+    assert captured.out == (
+        "a: 1 checked, all verified\nfine\n"
         "MISMATCH feature_marts/churn/versions/v/data.parquet was altered\n"
         "MISMATCH runs/x/audit.jsonl line 4 is not valid JSON\n"
         "marts: 3 checked, 2 problem(s)\n"
     )
+    assert captured.err == "error: 2 stored file(s) do not match their records (MISMATCH lines above)\n"

@@ -31,7 +31,7 @@ def test_marts_verify_passes_then_names_a_changed_data_file(
     data = sorted((scoring_workspace.feature_marts / "churn" / "versions").glob("2025-02-*/data.parquet"))[0]
     _flip_a_byte(data)
     assert main(["--workspace", ws, "marts", "verify", "churn"]) == 3
-    assert str(data) in capsys.readouterr().err
+    assert str(data) in capsys.readouterr().out
 
 
 def test_captures_verify_passes_then_names_a_changed_part(
@@ -48,7 +48,7 @@ def test_captures_verify_passes_then_names_a_changed_part(
     part = sorted((ws.model_store / "churn" / "captures").rglob("part-*.parquet"))[0]
     _flip_a_byte(part)
     assert main(["--workspace", str(ws.root), "captures", "verify"]) == 3
-    assert str(part) in capsys.readouterr().err
+    assert str(part) in capsys.readouterr().out
 
 
 def test_millpond_verify_checks_every_store_and_names_each_changed_file(
@@ -67,5 +67,5 @@ def test_millpond_verify_checks_every_store_and_names_each_changed_file(
     lines = monitoring.read_bytes().splitlines(keepends=True)
     monitoring.write_bytes(lines[0] + b"{not json\n" + b"".join(lines[1:]))
     assert main(["--workspace", str(ws.root), "verify"]) == 3
-    err = capsys.readouterr().err
+    err = capsys.readouterr().out
     assert str(data) in err and "model.skops" in err and f"{monitoring} line 2 is not valid JSON" in err

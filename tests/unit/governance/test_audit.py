@@ -57,7 +57,7 @@ def test_any_edit_or_deletion_is_found_and_named(
     with pytest.raises(AuditIntegrityError, match=rf"line {line} "):
         log.verify()
     assert main(["--workspace", str(workspace.root), "audit", "verify", "churn"]) == 3
-    assert f"line {line} " in capsys.readouterr().err
+    assert f"line {line} " in capsys.readouterr().out
 
 
 def test_cli_verify_passes_on_an_intact_log(workspace: Workspace, capsys: pytest.CaptureFixture[str]) -> None:
