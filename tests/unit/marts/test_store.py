@@ -212,7 +212,7 @@ def test_a_changed_byte_in_a_data_file_is_reported_naming_the_file(demo_workspac
     assert not report.ok and report.checked == 2
     assert [p.path for p in report.problems] == [str(first.data_path)]
     assert "records " + first.sha256 in report.problems[0].problem
-    assert report.lines()[0].startswith(f"MISMATCH {first.data_path}: has sha256 ")
+    assert report.lines()[0].startswith(f"MISMATCH {first.data_path} has sha256 ")
 
 
 def test_a_manifest_naming_another_version_or_an_edited_row_count_is_reported(demo_workspace: Workspace) -> None:
@@ -225,8 +225,8 @@ def test_a_manifest_naming_another_version_or_an_edited_row_count_is_reported(de
     path.write_text(json.dumps({**data, "version": "2025-01-000000000000", "rows": data["rows"] + 1}))
     problems = [str(p) for p in MartStore(demo_workspace.feature_marts).verify().problems]
     assert problems == [
-        f"{path}: names version '2025-01-000000000000', but it is stored as '{version.version}'",
-        f"{path}: records {data['rows'] + 1} rows, but data.parquet holds {data['rows']}",
+        f"{path} names version '2025-01-000000000000', but it is stored as '{version.version}'",
+        f"{path} records {data['rows'] + 1} rows, but data.parquet holds {data['rows']}",
     ]
     path.write_text("{")
     (version.path / "data.parquet").chmod(0o644)

@@ -474,7 +474,7 @@ def test_verify_reports_every_altered_or_missing_model_file_without_raising(
     assert set(problems) == {str(b.model_file), str(c.model_file)}
     assert problems[str(b.model_file)].startswith(f"was altered on disk: sha256 {sha256_file(b.model_file)}")
     assert problems[str(c.model_file)].startswith("is missing; restore it from a backup")
-    assert f"MISMATCH {b.model_file}: was altered on disk" in "\n".join(report.lines())
+    assert f"MISMATCH {b.model_file} was altered on disk" in "\n".join(report.lines())
     assert store.verify("churn", a.version).ok and not store.verify("churn", "latest").ok
     everything = store.verify()
     assert everything.checked == 4 and len(everything.problems) == 2

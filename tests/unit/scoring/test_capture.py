@@ -73,7 +73,7 @@ def test_an_edited_record_is_reported(scoring_workspace: Workspace) -> None:
     record.chmod(0o644)
     record.write_text(json.dumps({**data, "rows": 7}))
     assert [str(p) for p in CaptureStore(ws.model_store, "churn").verify().problems] == [
-        f"{part}: holds 3000 rows, but {record.name} records 7"
+        f"{part} holds 3000 rows, but {record.name} records 7"
     ]
     record.write_text("{")
     problems = CaptureStore(ws.model_store, "churn").verify().problems
