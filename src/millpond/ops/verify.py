@@ -4,6 +4,9 @@ Run records, mart versions, model versions, capture parts, the hash-chained audi
 other append-only logs (monitoring, events, retention) each answer with a
 :class:`~millpond.store.verify.VerifyReport`; the command prints them all and exits 3 when any
 holds a problem. The order is fixed so two runs on the same workspace print the same report.
+
+``millpond verify --repair`` first rebuilds what is derived and may be rebuilt (:func:`repair_workspace`: the
+runs index, from the run records), then verifies. It repairs nothing recorded: a changed byte stays a problem.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from millpond.marts.store import MartStore
 from millpond.models.monitoring import MonitoringLog
 from millpond.models.store import ModelStore
 from millpond.ops.retention import retention_log
-from millpond.runs.store import RunStore
+from millpond.runs.store import Reindexed, RunStore
 from millpond.scoring.capture import CaptureStore
 from millpond.store.verify import VerifyReport
 from millpond.workspace import Workspace
@@ -24,6 +27,11 @@ def model_names(ws: Workspace) -> list[str]:
     """Every model folder of the workspace's model store."""
     root = ws.model_store
     return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")) if root.is_dir() else []
+
+
+def repair_workspace(ws: Workspace) -> Reindexed:
+    """Rebuild the derived data ``verify`` would otherwise report: the runs index (:meth:`RunStore.reindex`)."""
+    return RunStore(ws.runs).reindex()
 
 
 def verify_workspace(ws: Workspace) -> list[VerifyReport]:
