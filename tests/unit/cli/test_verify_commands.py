@@ -110,3 +110,37 @@ def test_an_edited_metric_in_metadata_json_exits_3(
     for command in (("models", "verify", "churn"), ("models", "verify", "churn@champion"), ("verify",)):
         assert main(["--workspace", str(ws.root), *command]) == 3  # ... and caught
         assert f"MISMATCH {meta} was altered on disk: sha256 " in capsys.readouterr().err
+
+
+def test_aliases_and_history_rewound_together_are_caught_by_the_audit_log(
+    scoring_workspace: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from millpond.governance.deployment import promote_and_smoke_test
+
+    ws, store = scoring_workspace, ModelStore(scoring_workspace.model_store)
+    uc = load_use_case(ws.params / "churn.yaml")
+    first, challenger = store.aliases("churn")["champion"], store.aliases("churn")["challenger"]
+    history = ws.model_store / "churn" / "history.jsonl"
+    before = history.read_bytes()
+    assert promote_and_smoke_test(ws, uc, challenger, actor="test", reason="won")["outcome"] == "promoted"
+    assert main(["--workspace", str(ws.root), "verify"]) == 0
+    assert "churn champion against its audit log: 1 checked, all verified" in capsys.readouterr().out
+    history.write_bytes(before)  # the promotion's lines cut off, and aliases.json put back to match
+    (ws.model_store / "churn" / "aliases.json").write_text(json.dumps({"champion": first, "challenger": challenger}))
+    assert main(["--workspace", str(ws.root), "models", "verify", "churn"]) == 0  # history and aliases agree ...
+    capsys.readouterr()
+    assert main(["--workspace", str(ws.root), "verify"]) == 3  # ... but the hash-chained audit log does not
+    err = capsys.readouterr().err
+    assert f"MISMATCH {history} does not hold the champion move the audit log recorded: the audit log's last " in err
+    assert f"set champion {challenger}, but its last champion move set {first}; history.jsonl was changed" in err
+
+
+def test_a_champion_moved_outside_the_governed_commands_is_a_note(
+    scoring_workspace: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ws, store = scoring_workspace, ModelStore(scoring_workspace.model_store)
+    store.promote("churn", "challenger", actor="a notebook", reason="by hand")  # recorded, but not audited
+    assert main(["--workspace", str(ws.root), "verify"]) == 0
+    out = capsys.readouterr().out
+    assert "note: churn: the audit log's last promotion (line " in out
+    assert "(promote by a notebook at " in out and "without an audit entry: moved outside millpond's commands" in out
