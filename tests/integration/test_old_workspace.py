@@ -56,16 +56,23 @@ def _old_champion() -> str:
     return json.loads((FIXTURE / "model_store" / "churn" / "aliases.json").read_text(encoding="utf-8"))["champion"]
 
 
-def _verify_all(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    for args in (("runs", "verify"), ("models", "verify", "churn"), ("audit", "verify", "churn")):
+def _verify_all(root: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    """Every verify command exits 0; returns what ``millpond verify`` printed."""
+    printed = ""
+    for args in (("runs", "verify"), ("models", "verify", "churn"), ("audit", "verify", "churn"), ("verify",)):
         code = _cli(root, *args)
         out, err = capsys.readouterr()
         assert code == 0, f"millpond {' '.join(args)} exited {code}: {out}{err}"
+        printed = out
+    return printed
 
 
 def test_the_old_records_verify_and_list(old_workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert len(_old_run_ids()) == 5 * len(OLD_WINDOWS)  # the fixture is what the README says
-    _verify_all(old_workspace, capsys)
+    out = _verify_all(old_workspace, capsys)
+    # the old code recorded no sha256 of metadata.json: a note; its aliases agree with history.jsonl and the audit log
+    assert f"versions/{_old_champion()}/metadata.json was saved by an earlier millpond" in out
+    assert "churn champion against its audit log: 1 checked, all verified" in out
 
     assert _cli(old_workspace, "models", "list", "churn", "--json") == 0
     models = json.loads(capsys.readouterr().out)

@@ -33,6 +33,7 @@ COMMANDS: dict[tuple[str, str | None], Handler] = {
     ("runs", "list"): runs.cmd_runs_list,
     ("runs", "show"): runs.cmd_runs_show,
     ("runs", "verify"): runs.cmd_runs_verify,
+    ("runs", "reindex"): runs.cmd_runs_reindex,
     ("runs", "rerun"): runs.cmd_runs_rerun,
     ("models", "list"): with_model_store(models.cmd_models_list),
     ("models", "show"): with_model_store(models.cmd_models_show),

@@ -19,6 +19,12 @@ def add_parsers(sub: Subparsers) -> None:
         "(exit 3 naming each altered file)",
     )
     p.add_argument("--json", action="store_true", help="the reports as JSON (same exit code)")
+    p.add_argument(
+        "--repair",
+        action="store_true",
+        help="first rebuild the runs index from the run records (`runs reindex`), then verify; "
+        "a changed byte is never repaired",
+    )
     p = sub.add_parser("status", help="per use case: champion, last cycle, next due window, open approvals, failures")
     p.add_argument("--json", action="store_true")
 
@@ -116,8 +122,10 @@ def cmd_du(args: argparse.Namespace, ws: Workspace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace, ws: Workspace) -> int:
-    from millpond.ops.verify import verify_workspace
+    from millpond.ops.verify import repair_workspace, verify_workspace
 
+    if args.repair:  # what it changed goes to stderr under --json, so stdout stays the reports' JSON
+        print("\n".join(repair_workspace(ws).lines()), file=sys.stderr if args.json else sys.stdout)
     reports = verify_workspace(ws)
     if args.json:
         dump([r.to_dict() for r in reports])

@@ -1,4 +1,4 @@
-"""``runs list|show|verify|rerun``: the run records."""
+"""``runs list|show|verify|reindex|rerun``: the run records."""
 
 from __future__ import annotations
 
@@ -26,6 +26,10 @@ def add_parsers(sub: Subparsers) -> None:
     p.add_argument("run", help="run id (a unique part is enough)")
     p.add_argument("--json", action="store_true")
     runs_sub.add_parser("verify", help="exit 3 and name the file when a run record was altered")
+    p = runs_sub.add_parser(
+        "reindex", help="rebuild runs/index.sqlite from the run records (a crash, a deleted or damaged index)"
+    )
+    p.add_argument("--json", action="store_true")
     p = runs_sub.add_parser(
         "rerun", help="re-fit a train run from its params and mart versions; exit 1 when the metrics differ"
     )
@@ -98,8 +102,19 @@ def cmd_runs_show(args: argparse.Namespace, ws: Workspace) -> int:
 def cmd_runs_verify(args: argparse.Namespace, ws: Workspace) -> int:
     from millpond.runs.store import RunStore
 
-    store = RunStore(ws.runs)
-    return print_verify([store.verify()], ok_line=f"all {len(store.list())} run records verified")
+    report = RunStore(ws.runs).verify()
+    return print_verify([report], ok_line=f"all {report.checked} run records verified")
+
+
+def cmd_runs_reindex(args: argparse.Namespace, ws: Workspace) -> int:
+    from millpond.runs.store import RunStore
+
+    done = RunStore(ws.runs).reindex()
+    if args.json:
+        dump(done.to_dict())
+    else:
+        print("\n".join(done.lines()))
+    return EXIT_OK
 
 
 def cmd_runs_rerun(args: argparse.Namespace, ws: Workspace) -> int:

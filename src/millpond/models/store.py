@@ -1,14 +1,24 @@
 """The model store: content-addressed versions, safe model files, aliases and their history.
 
 Layout per model: ``<name>/versions/<version>/{model.skops,metadata.json}`` (read-only),
-``<name>/aliases.json`` (the single source of truth, replaced atomically),
-``<name>/history.jsonl`` (append-only log of alias changes, a :class:`~millpond.store.log.JsonLinesLog`)
+``<name>/aliases.json`` (what scoring serves, replaced atomically),
+``<name>/history.jsonl`` (append-only log of alias changes and saves, a :class:`~millpond.store.log.JsonLinesLog`)
 and ``<name>/.lock`` (a :class:`~millpond.store.lock.HolderLock` naming the process holding it).
 A version is written to a staging folder, sealed read-only and published with one
 no-clobber rename (:mod:`millpond.store.staging`); ``metadata.json`` is a
 :class:`~millpond.models.entities.ModelMetadata`. Models are skops files (no pickle)
 and load only when their sha256 matches the store's (:meth:`ModelStore.verify` reports
 every mismatch without raising).
+
+What :meth:`ModelStore.verify` holds each file against, outside the file itself:
+
+- ``model.skops``: the sha256 in ``metadata.json``, whose first 12 characters are the version id.
+- ``metadata.json``: the sha256 the save entry in ``history.jsonl`` recorded (``action: save``), appended
+  before the version is published, so no published version lacks it. Versions saved by earlier millpond have
+  no such entry: a note, not a problem.
+- ``aliases.json``: each alias must point where the last recorded move of it in ``history.jsonl`` put it. A
+  move appends its history lines first, then replaces ``aliases.json``: a move interrupted in between leaves
+  the old aliases in service and is reported until it is run again.
 """
 
 from __future__ import annotations
@@ -99,6 +109,8 @@ ALIASES: tuple[str, ...] = ("champion", "challenger", "previous")
 MODEL_FILE = "model.skops"
 METADATA_FILE = "metadata.json"
 HISTORY_FILE = "history.jsonl"
+ALIASES_FILE = "aliases.json"
+SAVE_ACTION = "save"  # a history entry recording a saved version's metadata.json sha256 (not an alias move)
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
@@ -228,6 +240,14 @@ class ModelVersion:
         return self.path / MODEL_FILE
 
 
+@dataclass(frozen=True)
+class _Recorded:
+    """What a model's history.jsonl recorded: the last move of each alias, the metadata.json sha256s of each save."""
+
+    moves: dict[str, dict[str, Any]]
+    metadata: dict[str, set[str]]
+
+
 class ModelStore:
     """Versions, aliases and alias history of every model under one root folder."""
 
@@ -288,17 +308,23 @@ class ModelStore:
         return model, version
 
     def verify(self, name: str | None = None, ref: str | None = None) -> VerifyReport:
-        """Check model files against the sha256 the store recorded: of ``name@ref``, every version of ``name``, or all.
+        """Check model files, metadata and aliases against what the store recorded: ``name@ref``, ``name``, or all.
 
-        Never raises for a mismatch: each altered or missing model file, and each metadata.json
-        that does not read, is a problem in the report.
+        Never raises for a mismatch: each altered or missing model file, each metadata.json that does not read or
+        differs from the sha256 its save recorded, and each alias that does not point where its last recorded move
+        put it is a problem in the report. ``name@alias`` checks that alias and the version it points to.
         """
         if name is not None and ref:
             report = VerifyReport(f"{name}@{ref}")
-            self._check(self.get(name, ref), report)
+            recorded = self._recorded(name)
+            if ref in ALIASES:
+                self._check_aliases(name, recorded, report, only=ref)
+            self._check(self.get(name, ref), report, recorded)
             return report
         report = VerifyReport(name if name is not None else f"model store {self.root}")
         for model in [name] if name is not None else self.names():
+            recorded = self._recorded(model)
+            self._check_aliases(model, recorded, report)
             for folder in self._version_folders(model):
                 try:
                     version = self._read(model, folder)
@@ -306,7 +332,7 @@ class ModelStore:
                     report.checked += 1
                     report.add(folder / METADATA_FILE, str(exc.__cause__ or exc))
                     continue
-                self._check(version, report)
+                self._check(version, report, recorded)
         return report
 
     def verified(self, name: str, ref: str) -> ModelVersion:
@@ -319,20 +345,38 @@ class ModelStore:
 
     def aliases(self, name: str) -> dict[str, str]:
         """The current alias -> version mapping of ``name``."""
-        path = self._require(name) / "aliases.json"
+        path = self._require(name) / ALIASES_FILE
         return dict(read_json(path)) if path.exists() else {}
 
     def history(self, name: str) -> list[dict[str, Any]]:
         """Every recorded alias change of ``name``, oldest first (a line torn by a crash is skipped).
 
         Earlier millpond kept a torn line's fragment as a line of its own (it only added the missing
-        newline): such a line is skipped too, wherever it is.
+        newline): such a line is skipped too, wherever it is. The save entries are not alias changes: see
+        :meth:`_recorded`.
         """
+        return [entry for entry in self._entries(name) if "alias" in entry]
+
+    def _entries(self, name: str) -> list[dict[str, Any]]:
+        """Every whole, parseable line of ``name``'s history.jsonl: alias moves and saves, oldest first."""
         entries = []
         for line in self._history(self._require(name)).lines():
             with suppress(ValueError):
-                entries.append(json.loads(line))
+                entry = json.loads(line)
+                if isinstance(entry, dict):
+                    entries.append(entry)
         return entries
+
+    def _recorded(self, name: str) -> _Recorded:
+        """The last recorded move of each alias and the metadata.json sha256 each save of a version recorded."""
+        moves: dict[str, dict[str, Any]] = {}
+        metadata: dict[str, set[str]] = {}
+        for entry in self._entries(name):
+            if entry.get("action") == SAVE_ACTION and isinstance(entry.get("version"), str):
+                metadata.setdefault(entry["version"], set()).add(str(entry.get("metadata_sha256")))
+            elif entry.get("alias") in ALIASES:
+                moves[entry["alias"]] = entry
+        return _Recorded(moves, metadata)
 
     # --- writing ---------------------------------------------------------------
     def save(self, name: str, model: object, metadata: dict[str, Any]) -> ModelVersion:
@@ -358,12 +402,26 @@ class ModelStore:
                     )
                 return existing
             _remove_staging(final.parent)
+            meta = _record(name, sha, dump.data, metadata).to_json().encode("utf-8")
             with staged_dir(final.parent, final.name) as staging:
                 (staging / MODEL_FILE).write_bytes(dump.data)
-                (staging / METADATA_FILE).write_text(_record(name, sha, dump.data, metadata).to_json(), "utf-8")
+                (staging / METADATA_FILE).write_bytes(meta)
                 seal_tree(staging)  # every file flushed and read-only before the version becomes visible
+                self._record_save(name, final.name, sha, meta)  # before publishing: no version goes unrecorded
                 publish_dir(staging, final)  # False: a concurrent writer published the same bytes first
         return self._read(name, final)
+
+    def _record_save(self, name: str, version: str, sha: str, metadata: bytes) -> None:
+        """Append the save entry that holds the sha256 of the version's metadata.json (see the module docstring)."""
+        self._history(self.root / name).append(
+            {
+                "time": _now(),
+                "action": SAVE_ACTION,
+                "version": version,
+                "sha256": sha,
+                "metadata_sha256": sha256_bytes(metadata),
+            }
+        )
 
     def set_alias(self, name: str, alias: str, version: str, *, actor: str, reason: str) -> None:
         """Point ``alias`` at an existing version."""
@@ -453,12 +511,42 @@ class ModelStore:
             ) from exc
         return ModelVersion(name, folder.name, folder, meta.sha256, meta.created_at, meta)
 
-    def _check(self, version: ModelVersion, report: VerifyReport) -> None:
-        """Count one version in ``report`` and record its model file's problem, if any."""
+    def _check(self, version: ModelVersion, report: VerifyReport, recorded: _Recorded) -> None:
+        """Count one version in ``report`` and record its model file's and its metadata.json's problems, if any."""
         report.checked += 1
         problem = _file_problem(version)
         if problem is not None:
             report.add(version.model_file, problem)
+        path = version.path / METADATA_FILE
+        hashes = recorded.metadata.get(version.version)
+        if not hashes:
+            report.note(
+                f"{path} was saved by an earlier millpond, which recorded no sha256 of it in {HISTORY_FILE}: "
+                "only its model file is checked"
+            )
+            return
+        actual = sha256_file(path)
+        if actual not in hashes:
+            report.add(
+                path,
+                f"was altered on disk: sha256 {actual}, its save recorded {', '.join(sorted(hashes))} in "
+                f"{HISTORY_FILE}; restore the version folder from a backup.",
+            )
+
+    def _check_aliases(self, name: str, recorded: _Recorded, report: VerifyReport, only: str | None = None) -> None:
+        """Record each alias (or ``only``) that does not point where its last recorded move put it."""
+        path = self.root / name / ALIASES_FILE
+        try:
+            current = read_json(path) if path.exists() else {}
+            if not isinstance(current, dict):
+                raise ValueError(f"a JSON object was expected, got {type(current).__name__}")
+        except (OSError, ValueError) as exc:
+            report.add(path, f"does not read ({exc}): restore it from a backup.")
+            return
+        for alias in [only] if only else ALIASES:
+            problem = _alias_problem(alias, current.get(alias), recorded.moves.get(alias))
+            if problem is not None:
+                report.add(path, problem)
 
     @staticmethod
     def _history(folder: Path) -> JsonLinesLog:
@@ -468,8 +556,11 @@ class ModelStore:
     def _switch(
         self, name: str, new: dict[str, str], old: dict[str, str], *, actor: str, reason: str, action: str
     ) -> None:
-        """Replace aliases.json in one step, then log each changed alias."""
-        atomic_write_json(self.root / name / "aliases.json", new)
+        """Log each changed alias, then replace aliases.json in one step.
+
+        History first: a crash in between leaves the old aliases in service and a recorded move that verify
+        reports until it is run again (which completes it), never an alias in service that no move recorded.
+        """
         time = _now()
         history = self._history(self.root / name)
         for alias in ALIASES:
@@ -485,6 +576,7 @@ class ModelStore:
                         "action": action,
                     }
                 )
+        atomic_write_json(self.root / name / ALIASES_FILE, new)
 
     @contextmanager
     def _locked(self, name: str, *, create: bool = False) -> Iterator[None]:
@@ -528,6 +620,27 @@ def _remove_staging(versions_dir: Path) -> None:
     """
     for stale in versions_dir.glob(".staging-*"):
         shutil.rmtree(stale, ignore_errors=True)
+
+
+def _alias_problem(alias: str, current: object, move: dict[str, Any] | None) -> str | None:
+    """What is wrong with where ``alias`` points (None: where its last recorded move put it)."""
+    recorded = move.get("to") if move else None
+    if current == recorded:
+        return None
+    if move is None:
+        said = f"{alias} points to {current} but {HISTORY_FILE} records no move of it"
+    else:
+        last = f"the last recorded move ({move.get('action')} by {move.get('actor')} at {move.get('time')})"
+        if current is None:
+            said = f"has no {alias} but {last} set it to {recorded}"
+        elif recorded is None:
+            said = f"{alias} points to {current} but {last} removed it"
+        else:
+            said = f"{alias} points to {current} but {last} set {recorded}"
+    return (
+        f"{said}: it was changed outside millpond; restore it, or move the alias with millpond, which records "
+        "the move (a promote or rollback that was interrupted: run it again)."
+    )
 
 
 def _file_problem(version: ModelVersion) -> str | None:

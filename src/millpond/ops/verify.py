@@ -4,9 +4,18 @@ Run records, mart versions, model versions, capture parts, the hash-chained audi
 other append-only logs (monitoring, events, retention) each answer with a
 :class:`~millpond.store.verify.VerifyReport`; the command prints them all and exits 3 when any
 holds a problem. The order is fixed so two runs on the same workspace print the same report.
+
+Each model's champion is also held against its audit log (:func:`champion_against_audit`): the alias history
+must not have lost or changed a champion move the hash-chained audit log recorded after it.
+
+``millpond verify --repair`` first rebuilds what is derived and may be rebuilt (:func:`repair_workspace`: the
+runs index, from the run records), then verifies. It repairs nothing recorded: a changed byte stays a problem.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
 
 from millpond.governance.audit import AuditLog
 from millpond.governance.events import events_log
@@ -14,7 +23,7 @@ from millpond.marts.store import MartStore
 from millpond.models.monitoring import MonitoringLog
 from millpond.models.store import ModelStore
 from millpond.ops.retention import retention_log
-from millpond.runs.store import RunStore
+from millpond.runs.store import Reindexed, RunStore
 from millpond.scoring.capture import CaptureStore
 from millpond.store.verify import VerifyReport
 from millpond.workspace import Workspace
@@ -26,17 +35,26 @@ def model_names(ws: Workspace) -> list[str]:
     return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")) if root.is_dir() else []
 
 
+def repair_workspace(ws: Workspace) -> Reindexed:
+    """Rebuild the derived data ``verify`` would otherwise report: the runs index (:meth:`RunStore.reindex`)."""
+    return RunStore(ws.runs).reindex()
+
+
 def verify_workspace(ws: Workspace) -> list[VerifyReport]:
     """One report per store: runs, marts, models, captures, then per model its audit and monitoring logs, then logs/."""
     reports = [RunStore(ws.runs).verify(), MartStore(ws.feature_marts).verify()]
     names = model_names(ws)
+    models = ModelStore(ws.model_store)
     if names:
-        reports.append(ModelStore(ws.model_store).verify())
+        reports.append(models.verify())
     reports.append(CaptureStore.verify_all(ws.model_store))
     for name in names:
         audit = AuditLog(ws.model_store, name)
         if audit.path.exists():
-            reports.append(_titled(audit.report(), f"{name} audit log (hash chain)"))
+            chain = audit.report()
+            reports.append(_titled(chain, f"{name} audit log (hash chain)"))
+            if chain.ok and name in models.names():
+                reports.append(champion_against_audit(models, audit))
         monitoring = MonitoringLog(ws.model_store, name)
         if monitoring.path.exists():
             reports.append(_titled(monitoring.log.verify(), f"{name} monitoring log"))
@@ -44,6 +62,61 @@ def verify_workspace(ws: Workspace) -> list[VerifyReport]:
         if log.path.exists():
             reports.append(_titled(log.verify(), title))
     return reports
+
+
+def _audited_champion(entry: dict[str, Any]) -> str | None:
+    """The champion an audit entry put in service: a promotion's version, a rollback's champion after (else None)."""
+    value = entry.get("version") if entry.get("action") == "promotion" else None
+    value = entry.get("champion_after") if entry.get("action") == "rollback" else value
+    return value if isinstance(value, str) and value else None
+
+
+def _later(first: object, second: object) -> bool:
+    """Whether timestamp ``first`` is later than ``second`` (False when either does not parse)."""
+    try:
+        return datetime.fromisoformat(str(first)) > datetime.fromisoformat(str(second))
+    except ValueError:
+        return False
+
+
+def champion_against_audit(models: ModelStore, audit: AuditLog) -> VerifyReport:
+    """Whether the alias history's last champion move agrees with the last promotion or rollback the audit log holds.
+
+    The audit entry is written right after the move, so an audited champion the history does not end on, with no
+    later move in the history, means history.jsonl lost or changed that move (a problem). A later move that the
+    audit log does not hold is a note: the champion was moved outside millpond's commands (``ModelStore.promote``
+    called directly) or a crash came between the move and its audit entry.
+    """
+    name = audit.name
+    report = VerifyReport(f"{name} champion against its audit log")
+    audited = next((e for e in reversed(audit.entries()) if _audited_champion(e)), None)
+    if audited is None:
+        return report
+    report.checked = 1
+    champion = _audited_champion(audited)
+    moves = [e for e in models.history(name) if e.get("alias") == "champion"]
+    move = moves[-1] if moves else None
+    recorded = move.get("to") if move else None
+    if isinstance(recorded, str) and champion is not None and recorded.startswith(champion[:12]):
+        return report
+    said = (
+        f"the audit log's last {audited['action']} (line {audited.get('seq')}, by {audited.get('actor')} at "
+        f"{audited.get('time')}) set champion {champion}"
+    )
+    if move is not None and _later(move.get("time"), audited.get("time")):
+        report.note(
+            f"{name}: {said}; the alias history's later move ({move.get('action')} by {move.get('actor')} at "
+            f"{move.get('time')}) set {recorded} without an audit entry: moved outside millpond's commands, "
+            "or a crash came between the move and its audit entry"
+        )
+        return report
+    last = f"its last champion move set {recorded}" if move is not None else "it records no champion move"
+    report.add(
+        models.root / name / "history.jsonl",
+        f"does not hold the champion move the audit log recorded: {said}, but {last}; history.jsonl was changed "
+        "outside millpond (lines removed or edited): restore it and aliases.json from a backup.",
+    )
+    return report
 
 
 def _titled(report: VerifyReport, subject: str) -> VerifyReport:

@@ -3,7 +3,12 @@
 ``runs/<cycle_id>/<NN>-<stage>/`` holds ``notebook.ipynb``, ``outputs/`` and ``manifest.json``;
 ``runs/index.sqlite`` has one row per run. ``RunStore.prepare`` makes the folder, the executor
 writes into it, ``RunStore.record`` writes the manifest once, makes every file read-only and
-adds the index row last, so a crash leaves a folder that ``verify`` reports and ``reindex`` adds.
+adds the index row last, so a crash leaves a folder that ``verify`` notes and ``reindex`` adds.
+
+The index is derived data: :meth:`RunStore.reindex` (``millpond runs reindex``) rebuilds it from the run
+folders, from scratch when ``index.sqlite`` is missing or does not read (the damaged file is kept beside it as
+``index.sqlite.corrupt``). It never rewrites a row whose manifest hash differs from the record's: that row is
+the evidence ``verify`` reports as tampering.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from millpond.store.verify import VerifyReport
 STATUSES = ("succeeded", "failed", "skipped")
 MANIFEST = "manifest.json"
 INDEX = "index.sqlite"
+CORRUPT_SUFFIX = ".corrupt"  # a damaged index is moved to index.sqlite.corrupt before it is rebuilt
 SCHEMA_VERSION = 1  # PRAGMA user_version of the index
 BUSY_SECONDS = 60.0
 _COLUMNS = (
@@ -47,6 +53,7 @@ _COLUMNS = (
     "scraps_json",
     "manifest_sha256",
 )
+_QUOTED = ", ".join(f'"{c}"' for c in _COLUMNS)  # the column list in SQL ("window" is a keyword)
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS runs (
         run_id TEXT PRIMARY KEY, cycle_id TEXT NOT NULL, stage TEXT NOT NULL, use_case TEXT NOT NULL,
@@ -142,6 +149,58 @@ def is_adhoc(record: RunRecord) -> bool:
     return (record.scraps or {}).get("kind") == ADHOC_KIND
 
 
+@dataclass
+class Reindexed:
+    """What :meth:`RunStore.reindex` did to the index, by run id (``lines()`` says it for the command line)."""
+
+    index: str  # the index file, relative to the workspace
+    added: builtins.list[str] = field(default_factory=builtins.list)  # records the index lacked
+    removed: builtins.list[str] = field(default_factory=builtins.list)  # rows whose run folder is gone
+    refreshed: builtins.list[str] = field(default_factory=builtins.list)  # rows that differed from their manifest
+    kept: dict[str, str] = field(default_factory=dict)  # rows left as they are for verify to report, and why
+    skipped: dict[str, str] = field(default_factory=dict)  # folders whose manifest does not read, and why
+    rebuilt: str = ""  # why the index was rebuilt from scratch ('' when it was updated in place)
+
+    def lines(self) -> builtins.list[str]:
+        """One line per change and per row or folder left for ``verify``, then a closing count."""
+        out = [f"rebuilt {self.index} from the run records: {self.rebuilt}"] if self.rebuilt else []
+        out += [f"added {run_id}" for run_id in self.added]
+        out += [f"removed {run_id} (its run folder is gone)" for run_id in self.removed]
+        out += [f"refreshed {run_id} (its row differed from its manifest)" for run_id in self.refreshed]
+        out += [f"kept {run_id}: {why}" for run_id, why in self.kept.items()]
+        out += [f"skipped {run_id}: {why}" for run_id, why in self.skipped.items()]
+        out.append(
+            f"{self.index}: {len(self.added)} added, {len(self.removed)} removed, {len(self.refreshed)} refreshed"
+            + (
+                f"; {len(self.kept) + len(self.skipped)} left for `millpond runs verify`"
+                if self.kept or self.skipped
+                else ""
+            )
+        )
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "rebuilt": self.rebuilt,
+            "added": list(self.added),
+            "removed": list(self.removed),
+            "refreshed": list(self.refreshed),
+            "kept": dict(self.kept),
+            "skipped": dict(self.skipped),
+        }
+
+
+def _damage(exc: sqlite3.Error) -> bool:
+    """Whether an SQLite error says the index file is damaged (not busy, locked, or a caller's mistake)."""
+    if isinstance(exc, sqlite3.IntegrityError | sqlite3.ProgrammingError | sqlite3.InterfaceError):
+        return False
+    return isinstance(exc, sqlite3.DatabaseError) and getattr(exc, "sqlite_errorcode", None) not in (
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+    )
+
+
 def _row(run_id: str, manifest: dict[str, Any], manifest_sha256: str) -> dict[str, Any]:
     timings = manifest["timings"]
     return {
@@ -177,6 +236,20 @@ class RunStore:
     # --- index ----------------------------------------------------------------
     @contextmanager
     def _connect(self, *, write: bool = False) -> Iterator[sqlite3.Connection]:
+        """A connection to the index (one write transaction with ``write``); a damaged index names its cure."""
+        try:
+            with self._open(write=write) as con:
+                yield con
+        except sqlite3.Error as exc:
+            if not _damage(exc):
+                raise
+            raise RunIntegrityError(
+                f"{self._rel(self.index_path)} does not read ({exc}). The index is derived from the run records: "
+                "rebuild it with `millpond runs reindex`."
+            ) from exc
+
+    @contextmanager
+    def _open(self, *, write: bool = False) -> Iterator[sqlite3.Connection]:
         self.root.mkdir(parents=True, exist_ok=True)
         con = sqlite3.connect(self.index_path, timeout=BUSY_SECONDS, isolation_level=None)
         con.row_factory = sqlite3.Row
@@ -214,9 +287,11 @@ class RunStore:
         con.execute("COMMIT")
 
     @staticmethod
-    def _insert(con: sqlite3.Connection, row: dict[str, Any]) -> None:
-        names = ", ".join(f'"{c}"' for c in _COLUMNS)
-        con.execute(f"INSERT INTO runs ({names}) VALUES ({', '.join('?' * len(_COLUMNS))})", [row[c] for c in _COLUMNS])
+    def _insert(con: sqlite3.Connection, row: dict[str, Any], *, replace: bool = False) -> None:
+        verb = "INSERT OR REPLACE" if replace else "INSERT"
+        con.execute(
+            f"{verb} INTO runs ({_QUOTED}) VALUES ({', '.join('?' * len(_COLUMNS))})", [row[c] for c in _COLUMNS]
+        )
 
     def _record(self, row: sqlite3.Row | dict[str, Any]) -> RunRecord:
         return RunRecord(
@@ -307,30 +382,89 @@ class RunStore:
         data = manifest.to_dict()
         row = _row(manifest.run_id, data, manifest_sha256)
         with self._connect(write=True) as con:
-            self._insert(con, row)
+            self._insert(con, row, replace=True)  # a reindex running meanwhile may have added this very row
         record = self._record(row)
         record.manifest = data
         return record
 
-    def reindex(self) -> int:
-        """Add run folders that have a manifest but no index row (a crash before indexing); return how many."""
-        added = 0
+    def reindex(self) -> Reindexed:
+        """Make the index match the run records: every run folder with a manifest, nothing else.
+
+        Adds records the index lacks (a crash between manifest and index row), removes rows whose run folder is
+        gone, refreshes rows that differ from their manifest. A missing or damaged ``index.sqlite`` is rebuilt from
+        scratch (the damaged file moved aside to ``index.sqlite.corrupt``), never trusted over the records. A row
+        whose manifest hash differs from the record's, or whose manifest is gone, is kept: it is the evidence
+        ``verify`` reports. A folder whose manifest does not read is skipped (``verify`` reports it too).
+        """
+        done = Reindexed(self._rel(self.index_path))
+        if not self.index_path.exists():
+            done.rebuilt = "it was missing"
+        elif damage := self._index_damage():
+            self._set_aside()
+            done.rebuilt = f"it did not read ({damage}); the damaged file is kept as {done.index}{CORRUPT_SUFFIX}"
         with self._connect(write=True) as con:
-            indexed = {r[0] for r in con.execute("SELECT run_id FROM runs")}
-            for run_id, run_dir in self._run_dirs().items():
-                manifest_path = run_dir / MANIFEST
-                if run_id in indexed or not manifest_path.is_file():
-                    continue
-                try:
-                    row = _row(run_id, read_json(manifest_path), sha256_file(manifest_path))
-                except (ValueError, KeyError, TypeError) as exc:
-                    raise RunIntegrityError(
-                        f"{self._rel(manifest_path)} is not a readable run manifest ({exc!r}): "
-                        "restore it from a backup or delete the run folder."
-                    ) from exc
-                self._insert(con, row)
-                added += 1
-        return added
+            rows = {r["run_id"]: dict(r) for r in con.execute("SELECT * FROM runs")}
+            on_disk = self._run_dirs()
+            for run_id, row in rows.items():
+                self._reindex_row(con, done, row, on_disk.get(run_id))
+            for run_id, run_dir in on_disk.items():
+                if run_id not in rows and (run_dir / MANIFEST).is_file():
+                    fresh = self._fresh_row(done, run_id, run_dir)
+                    if fresh is not None:
+                        self._insert(con, fresh)
+                        done.added.append(run_id)
+        return done
+
+    def _reindex_row(self, con: sqlite3.Connection, done: Reindexed, row: dict[str, Any], run_dir: Path | None) -> None:
+        """Bring one index row in line with its run folder (``None``: the folder is gone)."""
+        run_id = row["run_id"]
+        if run_dir is None:
+            con.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
+            done.removed.append(run_id)
+            return
+        manifest_path = run_dir / MANIFEST
+        if not manifest_path.is_file():
+            done.kept[run_id] = f"{self._rel(manifest_path)} is missing"
+            return
+        if sha256_file(manifest_path) != row["manifest_sha256"]:
+            done.kept[run_id] = f"{self._rel(manifest_path)} differs from the hash its index row recorded (tampering?)"
+            return
+        fresh = self._fresh_row(done, run_id, run_dir)
+        if fresh is not None and fresh != {c: row[c] for c in _COLUMNS}:
+            self._insert(con, fresh, replace=True)
+            done.refreshed.append(run_id)
+
+    def _fresh_row(self, done: Reindexed, run_id: str, run_dir: Path) -> dict[str, Any] | None:
+        """The index row a run folder's manifest gives (None, and noted in ``done``, when it does not read)."""
+        manifest_path = run_dir / MANIFEST
+        try:
+            return _row(run_id, read_json(manifest_path), sha256_file(manifest_path))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            done.skipped[run_id] = f"{self._rel(manifest_path)} is not a readable run manifest ({exc!r})"
+            return None
+
+    def _index_damage(self) -> str:
+        """Why ``index.sqlite`` cannot be used ('' when it reads, or does not exist yet)."""
+        if not self.index_path.exists():
+            return ""
+        try:
+            with self._open() as con:
+                check = [r[0] for r in con.execute("PRAGMA quick_check")]
+                if check != ["ok"]:
+                    return f"SQLite's integrity check says: {'; '.join(map(str, check[:3]))}"
+                con.execute(f"SELECT {_QUOTED} FROM runs LIMIT 1").fetchall()
+        except sqlite3.Error as exc:
+            if not _damage(exc):
+                raise
+            return str(exc)
+        return ""
+
+    def _set_aside(self) -> None:
+        """Move a damaged index (and its WAL files) to ``index.sqlite.corrupt[-wal|-shm]``, replacing older ones."""
+        for suffix in ("", "-wal", "-shm"):
+            path = Path(f"{self.index_path}{suffix}")
+            if path.exists():
+                os.replace(path, f"{self.index_path}{CORRUPT_SUFFIX}{suffix}")
 
     # --- reading --------------------------------------------------------------
     def list(
@@ -435,29 +569,53 @@ class RunStore:
             )
 
     def verify(self) -> VerifyReport:
-        """Every way the run records differ from what was recorded (``report.ok``: nothing was altered)."""
-        with self._connect() as con:
-            indexed = {r[0]: r[1] for r in con.execute("SELECT run_id, manifest_sha256 FROM runs ORDER BY run_id")}
-        on_disk = self._run_dirs()
+        """Every way the run records differ from what was recorded (``report.ok``: nothing was altered).
+
+        A record the index lacks is a note (``reindex`` adds it), its files still checked against its manifest;
+        an index row whose manifest hash differs from the record's is a problem. A damaged index is a problem too,
+        and every record is then checked against its own manifest.
+        """
+        damage = self._index_damage()
+        indexed: dict[str, str] = {}
+        if not damage:
+            with self._connect() as con:
+                indexed = {r[0]: r[1] for r in con.execute("SELECT run_id, manifest_sha256 FROM runs ORDER BY run_id")}
         report = VerifyReport(f"run records under {self._rel(self.root)}", checked=len(indexed))
+        if damage:
+            report.add(
+                self._rel(self.index_path),
+                f"does not read ({damage}): the index is derived from the run records, "
+                "rebuild it with `millpond runs reindex`.",
+            )
         for run_id, digest in indexed.items():
             self._check_indexed(report, run_id, digest)
-        for run_id, run_dir in on_disk.items():
-            if run_id in indexed:
-                continue
-            if (run_dir / MANIFEST).is_file():
-                report.add(
-                    self._rel(run_dir),
-                    "is not indexed (a crash between its manifest and the index write?): add it with RunStore.reindex().",
-                )
-                self._check_files(report, run_dir)
-            else:
-                report.add(
-                    self._rel(run_dir),
-                    "has no manifest and is not indexed: a stage is still running or crashed before recording; "
-                    "delete the folder if none is running.",
-                )
+        for run_id, run_dir in self._run_dirs().items():
+            if run_id not in indexed:
+                self._check_unindexed(report, run_id, run_dir, note=not damage)
         return report
+
+    def _check_unindexed(self, report: VerifyReport, run_id: str, run_dir: Path, *, note: bool) -> None:
+        """A run folder without an index row: a record to note and check, or a folder that was never recorded."""
+        manifest_path = run_dir / MANIFEST
+        if not manifest_path.is_file():
+            report.add(
+                self._rel(run_dir),
+                "has no manifest and is not indexed: a stage is still running or crashed before recording; "
+                "delete the folder if none is running.",
+            )
+            return
+        report.checked += 1
+        try:
+            _row(run_id, read_json(manifest_path), "")  # a manifest the index can be built from
+        except (OSError, ValueError, KeyError, TypeError):
+            report.add(self._rel(manifest_path), "is not a readable run manifest: restore it from a backup.")
+            return
+        if note:
+            report.note(
+                f"{self._rel(run_dir)} is not indexed (a crash between its manifest and the index write?): "
+                "`millpond runs reindex` adds it"
+            )
+        self._check_files(report, run_dir)
 
     def _check_indexed(self, report: VerifyReport, run_id: str, digest: str) -> None:
         run_dir, manifest_path = self.root / run_id, self.root / run_id / MANIFEST

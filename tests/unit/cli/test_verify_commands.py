@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -69,3 +70,77 @@ def test_millpond_verify_checks_every_store_and_names_each_changed_file(
     assert main(["--workspace", str(ws.root), "verify"]) == 3
     err = capsys.readouterr().out
     assert str(data) in err and "model.skops" in err and f"{monitoring} line 2 is not valid JSON" in err
+
+
+def test_a_hand_edited_aliases_json_exits_3_naming_it_and_a_real_rollback_is_clean(
+    scoring_workspace: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ws, store = scoring_workspace, ModelStore(scoring_workspace.model_store)
+    first = store.aliases("churn")["champion"]
+    store.promote("churn", "challenger", actor="test", reason="the challenger won")
+    second = store.aliases("churn")["champion"]
+    for command in (("models", "verify", "churn"), ("verify",)):
+        assert main(["--workspace", str(ws.root), *command]) == 0, capsys.readouterr()
+    capsys.readouterr()
+    aliases = ws.model_store / "churn" / "aliases.json"
+    aliases.write_text(json.dumps({"champion": first, "previous": first}))  # scoring would serve the old one
+    for command in (("models", "verify", "churn"), ("models", "verify", "churn@champion"), ("verify",)):
+        assert main(["--workspace", str(ws.root), *command]) == 3
+        err = capsys.readouterr().err
+        assert f"MISMATCH {aliases} champion points to {first} but the last recorded move (promote by test" in err
+        assert f") set {second}: it was changed outside millpond" in err
+    aliases.write_text(json.dumps({"champion": second, "previous": first}))
+    assert main(["--workspace", str(ws.root), "models", "rollback", "churn", "--reason", "bad KPIs"]) == 0
+    assert store.aliases("churn")["champion"] == first
+    for command in (("models", "verify", "churn"), ("verify",)):
+        assert main(["--workspace", str(ws.root), *command]) == 0
+
+
+def test_an_edited_metric_in_metadata_json_exits_3(
+    scoring_workspace: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ws = scoring_workspace
+    champion = ModelStore(ws.model_store).get("churn", "champion")
+    meta = champion.path / "metadata.json"
+    roc_auc = champion.metadata.metrics["roc_auc"]
+    os.chmod(meta, 0o644)
+    meta.write_text(meta.read_text().replace(f'"roc_auc": {json.dumps(roc_auc)}', f'"roc_auc": {roc_auc + 1}'))
+    assert main(["--workspace", str(ws.root), "models", "show", "churn@champion", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["metadata"]["metrics"]["roc_auc"] == roc_auc + 1  # shown as edited ...
+    for command in (("models", "verify", "churn"), ("models", "verify", "churn@champion"), ("verify",)):
+        assert main(["--workspace", str(ws.root), *command]) == 3  # ... and caught
+        assert f"MISMATCH {meta} was altered on disk: sha256 " in capsys.readouterr().err
+
+
+def test_aliases_and_history_rewound_together_are_caught_by_the_audit_log(
+    scoring_workspace: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from millpond.governance.deployment import promote_and_smoke_test
+
+    ws, store = scoring_workspace, ModelStore(scoring_workspace.model_store)
+    uc = load_use_case(ws.params / "churn.yaml")
+    first, challenger = store.aliases("churn")["champion"], store.aliases("churn")["challenger"]
+    history = ws.model_store / "churn" / "history.jsonl"
+    before = history.read_bytes()
+    assert promote_and_smoke_test(ws, uc, challenger, actor="test", reason="won")["outcome"] == "promoted"
+    assert main(["--workspace", str(ws.root), "verify"]) == 0
+    assert "churn champion against its audit log: 1 checked, all verified" in capsys.readouterr().out
+    history.write_bytes(before)  # the promotion's lines cut off, and aliases.json put back to match
+    (ws.model_store / "churn" / "aliases.json").write_text(json.dumps({"champion": first, "challenger": challenger}))
+    assert main(["--workspace", str(ws.root), "models", "verify", "churn"]) == 0  # history and aliases agree ...
+    capsys.readouterr()
+    assert main(["--workspace", str(ws.root), "verify"]) == 3  # ... but the hash-chained audit log does not
+    err = capsys.readouterr().err
+    assert f"MISMATCH {history} does not hold the champion move the audit log recorded: the audit log's last " in err
+    assert f"set champion {challenger}, but its last champion move set {first}; history.jsonl was changed" in err
+
+
+def test_a_champion_moved_outside_the_governed_commands_is_a_note(
+    scoring_workspace: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ws, store = scoring_workspace, ModelStore(scoring_workspace.model_store)
+    store.promote("churn", "challenger", actor="a notebook", reason="by hand")  # recorded, but not audited
+    assert main(["--workspace", str(ws.root), "verify"]) == 0
+    out = capsys.readouterr().out
+    assert "note: churn: the audit log's last promotion (line " in out
+    assert "(promote by a notebook at " in out and "without an audit entry: moved outside millpond's commands" in out

@@ -267,6 +267,12 @@ def test_unknown_names_versions_and_aliases_suggest_the_closest(tmp_path: Path, 
             store.save(bad, object(), {})
 
 
+_CHANGED = (
+    "it was changed outside millpond; restore it, or move the alias with millpond, which records the move "
+    "(a promote or rollback that was interrupted: run it again)."
+)
+
+
 def test_a_crash_during_promote_keeps_the_old_champion(
     tmp_path: Path, frame: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -286,7 +292,19 @@ def test_a_crash_during_promote_keeps_the_old_champion(
     assert json.loads(written[0]) == {"champion": new, "previous": old}  # the new aliases were fully written
     assert store.aliases("churn") == {"champion": old}
     assert store.load("churn", "champion")[1].version == old
-    assert [h["to"] for h in store.history("churn")] == [old]
+    assert [(h["alias"], h["to"]) for h in store.history("churn")] == [  # the move was recorded before the switch
+        ("champion", old),
+        ("champion", new),
+        ("previous", old),
+    ]
+    aliases = str(tmp_path / "churn" / "aliases.json")
+    problems = [(p.path, p.problem) for p in store.verify("churn").problems]
+    assert [path for path, _ in problems] == [aliases, aliases]
+    assert problems[0][1].startswith(f"champion points to {old} but the last recorded move (promote by x at ")
+    assert problems[0][1].endswith(f") set {new}: {_CHANGED}")
+    assert problems[1][1].startswith("has no previous but the last recorded move (promote by x at ")
+    store.promote("churn", new, actor="x", reason="second, again")  # running the move again completes it
+    assert store.aliases("churn") == {"champion": new, "previous": old} and store.verify("churn").ok
     assert sorted(p.name for p in (tmp_path / "churn").iterdir()) == [
         ".lock",
         "aliases.json",
@@ -421,7 +439,7 @@ def test_history_survives_a_torn_last_line(tmp_path: Path, frame: pd.DataFrame) 
     ]
     assert isinstance(store.get("churn", "previous"), ModelVersion)
     lines = (tmp_path / "churn" / "history.jsonl").read_bytes().splitlines(keepends=True)
-    assert len(lines) == 3 and all(json.loads(line) for line in lines)  # the next append cut the torn line off
+    assert len(lines) == 2 + 3 and all(json.loads(line) for line in lines)  # the next append cut the torn line off
 
 
 def test_history_reads_a_fragment_earlier_millpond_kept_as_a_line(tmp_path: Path, frame: pd.DataFrame) -> None:
@@ -493,3 +511,92 @@ def test_verify_reports_an_unreadable_metadata_file(tmp_path: Path, frame: pd.Da
     assert [p.path for p in report.problems] == [str(meta)] and report.checked == 1
     with pytest.raises(ModelIntegrityError, match="does not read"):
         store.get("churn", saved.version)
+
+
+def _hand_write_aliases(store: ModelStore, name: str, aliases: dict[str, str]) -> Path:
+    path = store.root / name / "aliases.json"
+    path.write_text(json.dumps(aliases, indent=2) + "\n")  # what an editor or a restore script does
+    return path
+
+
+def test_verify_finds_aliases_json_repointed_by_hand(tmp_path: Path, frame: pd.DataFrame) -> None:
+    store = ModelStore(tmp_path)
+    a, b, c = (store.save("churn", _logreg(frame, c=k), {}).version for k in (0.1, 1.0, 10.0))
+    store.promote("churn", a, actor="ana", reason="first")
+    store.promote("churn", b, actor="ana", reason="better")
+    assert store.verify("churn").ok
+    path = _hand_write_aliases(store, "churn", {"champion": a, "previous": b})  # scoring now serves a
+    report = store.verify("churn")
+    assert [p.path for p in report.problems] == [str(path), str(path)]
+    champion, previous = (p.problem for p in report.problems)
+    assert champion.startswith(f"champion points to {a} but the last recorded move (promote by ana at ")
+    assert champion.endswith(f") set {b}: {_CHANGED}")
+    assert previous.startswith(f"previous points to {b} but the last recorded move (promote by ana at ")
+    assert f"MISMATCH {path} champion points to {a}" in "\n".join(report.lines())
+    assert [p.path for p in store.verify("churn", "champion").problems] == [str(path)]  # that alias only
+    assert not store.verify().ok
+    _hand_write_aliases(store, "churn", {"champion": b, "previous": a, "challenger": c})
+    (problem,) = store.verify("churn").problems
+    assert problem.problem == f"challenger points to {c} but history.jsonl records no move of it: {_CHANGED}"
+    _hand_write_aliases(store, "churn", {"previous": a})
+    assert store.verify("churn").problems[0].problem.startswith("has no champion but the last recorded move (")
+    _hand_write_aliases(store, "churn", {"champion": b, "previous": a})
+    assert store.verify("churn").ok
+    (tmp_path / "churn" / "aliases.json").write_text('{"champion": ')
+    (problem,) = store.verify("churn").problems
+    assert problem.path == str(path) and problem.problem.startswith("does not read (")
+
+
+def test_real_moves_verify_clean(tmp_path: Path, frame: pd.DataFrame) -> None:
+    store = ModelStore(tmp_path)
+    a, b, c = (store.save("churn", _logreg(frame, c=k), {}).version for k in (0.1, 1.0, 10.0))
+    assert store.verify("churn").ok  # no aliases, no moves
+    store.promote("churn", a, actor="x", reason="")
+    store.promote("churn", b, actor="x", reason="")
+    store.set_alias("churn", "challenger", c, actor="x", reason="")
+    assert store.verify("churn").ok
+    store.promote("churn", "challenger", actor="x", reason="")
+    assert store.rollback("churn", actor="x", reason="") == b
+    assert store.verify("churn").ok
+    store.remove_alias("churn", "previous", actor="x", reason="")
+    report = store.verify("churn")
+    assert report.ok and report.notes == [] and report.checked == 3
+
+
+def test_verify_finds_an_edited_metadata_json(tmp_path: Path, frame: pd.DataFrame) -> None:
+    store = ModelStore(tmp_path)
+    saved = store.save("churn", _logreg(frame), {"metrics": {"roc_auc": 0.8626}})
+    other = store.save("churn", _logreg(frame, c=0.1), {})
+    meta = saved.path / "metadata.json"
+    recorded = sha256_file(meta)
+    saves = [json.loads(line) for line in (tmp_path / "churn" / "history.jsonl").read_text().splitlines()]
+    assert [(e["action"], e["version"], e["metadata_sha256"]) for e in saves] == [
+        ("save", saved.version, recorded),
+        ("save", other.version, sha256_file(other.path / "metadata.json")),
+    ]
+    assert store.history("churn") == []  # saves are no alias changes
+    os.chmod(meta, 0o644)
+    meta.write_text(meta.read_text().replace('"roc_auc": 0.8626', '"roc_auc": 1.8626'))
+    assert store.get("churn", saved.version).metadata.metrics == {"roc_auc": 1.8626}  # what `models show` prints
+    report = store.verify("churn")
+    assert [(p.path, p.problem) for p in report.problems] == [
+        (
+            str(meta),
+            f"was altered on disk: sha256 {sha256_file(meta)}, its save recorded {recorded} in history.jsonl; "
+            "restore the version folder from a backup.",
+        )
+    ]
+    assert not store.verify("churn", saved.version).ok and store.verify("churn", other.version).ok
+
+
+def test_a_version_saved_without_a_metadata_record_is_a_note(tmp_path: Path, frame: pd.DataFrame) -> None:
+    store = ModelStore(tmp_path)
+    saved = store.save("churn", _logreg(frame), {})
+    store.promote("churn", saved.version, actor="x", reason="")
+    history = tmp_path / "churn" / "history.jsonl"
+    history.write_text("".join(line for line in history.read_text().splitlines(True) if '"save"' not in line))
+    report = store.verify("churn")  # as earlier millpond left it: no save entry
+    assert report.ok and report.notes == [
+        f"{saved.path / 'metadata.json'} was saved by an earlier millpond, which recorded no sha256 of it in "
+        "history.jsonl: only its model file is checked"
+    ]

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from millpond.errors import RunError, RunNotFoundError
+from millpond.errors import RunError, RunIntegrityError, RunNotFoundError
 from millpond.runs.entities import RunManifest, RunTimings
 from millpond.runs.store import SCHEMA_VERSION, RunRecord, RunStore, new_cycle_id
 from millpond.store.files import sha256_file
@@ -330,23 +330,116 @@ def test_verify_names_an_indexed_run_whose_folder_is_gone(store: RunStore) -> No
     ]
 
 
-def test_a_crash_before_indexing_is_reported_then_reindexed(store: RunStore) -> None:
+def test_a_crash_before_indexing_is_a_note_then_reindexed(store: RunStore) -> None:
     cycle_id = _cycle(store)
     lost = f"{cycle_id}/02-score"
     with sqlite3.connect(store.index_path) as con:
         con.execute("DELETE FROM runs WHERE run_id = ?", (lost,))
     con.close()
     assert [r.run_id for r in store.cycle(cycle_id)] == [f"{cycle_id}/01-ingest", f"{cycle_id}/03-drift"]
-    assert [str(p) for p in store.verify().problems] == [
+    report = store.verify()
+    assert report.ok and report.checked == 3
+    assert report.notes == [
         f"runs/{lost} is not indexed (a crash between its manifest and the index write?): "
-        "add it with RunStore.reindex()."
+        "`millpond runs reindex` adds it"
     ]
-    assert store.reindex() == 1
-    assert store.reindex() == 0
-    assert store.verify().ok
+    done = store.reindex()
+    assert (done.added, done.removed, done.refreshed, done.kept, done.rebuilt) == ([lost], [], [], {}, "")
+    assert done.lines() == [f"added {lost}", "runs/index.sqlite: 1 added, 0 removed, 0 refreshed"]
+    assert store.reindex().added == []
+    report = store.verify()
+    assert report.ok and report.notes == []
     restored = store.get(lost)
     assert (restored.status, restored.skip_reason, restored.duration_s) == ("skipped", "no champion yet", 2.5)
     assert [r.stage for r in store.cycle(cycle_id)] == ["ingest", "score", "drift"]
+
+
+def test_an_unindexed_record_is_still_checked_against_its_manifest(store: RunStore) -> None:
+    record = _record(store, new_cycle_id("churn", "2025-03", now=T0), 4, "train")
+    with sqlite3.connect(store.index_path) as con:
+        con.execute("DELETE FROM runs")
+    con.close()
+    table = record.path / "outputs" / "table.csv"
+    _unlock(table)
+    table.write_text("a,b\n1,3\n")
+    report = store.verify()
+    assert [str(p) for p in report.problems] == [
+        f"runs/{record.run_id}/outputs/table.csv was altered after it was recorded (its sha256 "
+        "differs from the manifest): restore it from a backup or re-run the stage."
+    ]
+    assert len(report.notes) == 1 and "is not indexed" in report.notes[0]
+
+
+def _listed(store: RunStore) -> list[tuple[str, str, str]]:
+    return sorted((r.run_id, r.status, r.started_at) for r in store.list())
+
+
+@pytest.mark.parametrize("damage", ["deleted", "not a database", "torn page"])
+def test_reindex_rebuilds_a_missing_or_damaged_index_from_the_records(store: RunStore, damage: str) -> None:
+    _cycle(store)
+    _cycle(store, window="2025-04", started=T0 + timedelta(days=30))
+    before = _listed(store)
+    assert len(before) == 6
+    if damage == "deleted":
+        store.index_path.unlink()
+    elif damage == "not a database":
+        store.index_path.write_bytes(b"this is not an SQLite file, it was overwritten" * 100)
+    else:
+        data = bytearray(store.index_path.read_bytes())
+        data[4096:8192] = b"\xff" * 4096  # the second page (the table's rows) overwritten
+        store.index_path.write_bytes(bytes(data))
+    if damage != "deleted":
+        with pytest.raises(RunIntegrityError, match=r"runs/index.sqlite does not read .*`millpond runs reindex`"):
+            store.list()
+        report = store.verify()
+        assert [p.path for p in report.problems] == ["runs/index.sqlite"] and report.checked == 6
+        assert "rebuild it with `millpond runs reindex`" in report.problems[0].problem and report.notes == []
+    done = store.reindex()
+    assert sorted(done.added) == [r[0] for r in before] and done.removed == [] and done.rebuilt
+    assert done.lines()[0].startswith("rebuilt runs/index.sqlite from the run records: ")
+    assert _listed(store) == before
+    assert store.verify().ok and store.verify().notes == []
+    if damage != "deleted":
+        assert (store.root / "index.sqlite.corrupt").is_file()  # kept for a look, never read again
+
+
+def test_reindex_removes_rows_of_gone_folders_refreshes_edited_rows_and_keeps_tampered_ones(store: RunStore) -> None:
+    import shutil
+
+    cycle_id = _cycle(store)
+    ingest, score, drift = (f"{cycle_id}/{n}" for n in ("01-ingest", "02-score", "03-drift"))
+    shutil.rmtree(store.root / drift)
+    with sqlite3.connect(store.index_path) as con:
+        con.execute("UPDATE runs SET status = 'failed' WHERE run_id = ?", (score,))  # the derived row edited
+    con.close()
+    manifest = store.root / ingest / "manifest.json"
+    _unlock(manifest)
+    manifest.write_text(manifest.read_text().replace('"succeeded"', '"failed"'))
+    done = store.reindex()
+    assert (done.added, done.removed, done.refreshed) == ([], [drift], [score])
+    assert done.kept == {
+        ingest: f"runs/{ingest}/manifest.json differs from the hash its index row recorded (tampering?)"
+    }
+    assert done.lines()[-1] == "runs/index.sqlite: 0 added, 1 removed, 1 refreshed; 1 left for `millpond runs verify`"
+    assert store.get(score).status == "skipped" and store.get(ingest).status == "succeeded"
+    assert [str(p) for p in store.verify().problems] == [
+        f"runs/{ingest}/manifest.json was altered (its sha256 differs from the index): "
+        "restore it from a backup or re-run the stage."
+    ]
+
+
+def test_reindex_skips_an_unreadable_manifest_and_verify_names_it(store: RunStore) -> None:
+    record = _record(store, new_cycle_id("churn", "2025-03", now=T0), 1, "ingest")
+    store.index_path.unlink()
+    manifest = record.path / "manifest.json"
+    _unlock(manifest)
+    manifest.write_text('{"stage": ')
+    done = store.reindex()
+    assert done.added == [] and list(done.skipped) == [record.run_id]
+    assert done.skipped[record.run_id].startswith(f"runs/{record.run_id}/manifest.json is not a readable run manifest")
+    assert [str(p) for p in store.verify().problems] == [
+        f"runs/{record.run_id}/manifest.json is not a readable run manifest: restore it from a backup."
+    ]
 
 
 def test_verify_reports_a_folder_that_was_never_recorded(store: RunStore) -> None:
@@ -357,7 +450,7 @@ def test_verify_reports_a_folder_that_was_never_recorded(store: RunStore) -> Non
         f"{rel} has no manifest and is not indexed: a stage is still running or crashed "
         "before recording; delete the folder if none is running."
     ]
-    assert store.reindex() == 0
+    assert store.reindex().added == []
 
 
 def test_index_is_created_on_first_use_with_a_schema_version(store: RunStore) -> None:
