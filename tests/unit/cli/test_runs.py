@@ -61,7 +61,7 @@ def test_an_unindexed_tampered_record_exits_3(workspace: Workspace, capsys: Caps
     notebook.write_text(notebook.read_text().replace("x = 1", "x = 2"))
     for command in (("runs", "verify"), ("verify",), ("verify", "--repair")):
         assert _cli(workspace, *command) == 3
-        err = capsys.readouterr().err
+        err = capsys.readouterr().out
         assert f"MISMATCH runs/{lost}/notebook.ipynb was altered after it was recorded" in err
 
 
@@ -78,7 +78,7 @@ def test_reindex_restores_runs_list_after_the_index_is_lost(workspace: Workspace
         assert _cli(workspace, "runs", "list") == 3
         assert "runs/index.sqlite does not read" in capsys.readouterr().err
         assert _cli(workspace, "runs", "verify") == 3
-        assert "MISMATCH runs/index.sqlite does not read" in capsys.readouterr().err
+        assert "MISMATCH runs/index.sqlite does not read" in capsys.readouterr().out
     assert _cli(workspace, "runs", "reindex", "--json") == 0
     done = json.loads(capsys.readouterr().out)
     assert sorted(done["added"]) == every

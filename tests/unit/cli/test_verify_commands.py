@@ -86,7 +86,7 @@ def test_a_hand_edited_aliases_json_exits_3_naming_it_and_a_real_rollback_is_cle
     aliases.write_text(json.dumps({"champion": first, "previous": first}))  # scoring would serve the old one
     for command in (("models", "verify", "churn"), ("models", "verify", "churn@champion"), ("verify",)):
         assert main(["--workspace", str(ws.root), *command]) == 3
-        err = capsys.readouterr().err
+        err = capsys.readouterr().out
         assert f"MISMATCH {aliases} champion points to {first} but the last recorded move (promote by test" in err
         assert f") set {second}: it was changed outside millpond" in err
     aliases.write_text(json.dumps({"champion": second, "previous": first}))
@@ -109,7 +109,7 @@ def test_an_edited_metric_in_metadata_json_exits_3(
     assert json.loads(capsys.readouterr().out)["metadata"]["metrics"]["roc_auc"] == roc_auc + 1  # shown as edited ...
     for command in (("models", "verify", "churn"), ("models", "verify", "churn@champion"), ("verify",)):
         assert main(["--workspace", str(ws.root), *command]) == 3  # ... and caught
-        assert f"MISMATCH {meta} was altered on disk: sha256 " in capsys.readouterr().err
+        assert f"MISMATCH {meta} was altered on disk: sha256 " in capsys.readouterr().out
 
 
 def test_aliases_and_history_rewound_together_are_caught_by_the_audit_log(
@@ -130,7 +130,7 @@ def test_aliases_and_history_rewound_together_are_caught_by_the_audit_log(
     assert main(["--workspace", str(ws.root), "models", "verify", "churn"]) == 0  # history and aliases agree ...
     capsys.readouterr()
     assert main(["--workspace", str(ws.root), "verify"]) == 3  # ... but the hash-chained audit log does not
-    err = capsys.readouterr().err
+    err = capsys.readouterr().out
     assert f"MISMATCH {history} does not hold the champion move the audit log recorded: the audit log's last " in err
     assert f"set champion {challenger}, but its last champion move set {first}; history.jsonl was changed" in err
 
