@@ -170,8 +170,3 @@ def note_written(
     for ledger in _LEDGERS.get():
         artifact = ledger.artifact(kind, path, sha256, ref, offset)
         ledger.writes[artifact.key] = artifact
-
-
-def recording_active() -> bool:
-    """Whether any ledger is open (a store may skip hashing what nobody records)."""
-    return bool(_LEDGERS.get())
