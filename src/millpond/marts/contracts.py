@@ -16,6 +16,8 @@ from pathlib import Path
 import pandas as pd
 
 from millpond.config.params import ColumnRule, ContractSpec, UseCase
+from millpond.store.artifacts import note_written
+from millpond.store.files import sha256_file
 
 MAX_EXAMPLES = 3
 
@@ -157,4 +159,5 @@ def write_quarantine(path: Path, frame: pd.DataFrame, violations: list[Violation
     rows.insert(0, "_row", [int(label) + 1 if isinstance(label, int) else label for label in labels])
     path.parent.mkdir(parents=True, exist_ok=True)
     rows.to_csv(path, index=False)
+    note_written("quarantine", path, sha256_file(path))  # into the open run's outputs
     return len(rows)

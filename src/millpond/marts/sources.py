@@ -25,6 +25,7 @@ import pandas as pd
 from millpond.config.params import SourceSpec
 from millpond.config.secrets import redact_url
 from millpond.errors import MartError, SourceNotFoundError, SourceQueryError, SourceUnavailableError
+from millpond.store.artifacts import note_read
 from millpond.store.files import sha256_bytes, sha256_file
 from millpond.workspace import Workspace
 
@@ -143,7 +144,10 @@ def open_parquet(ws: Workspace, path: Path) -> Any:
 
 
 def file_provenance(ws: Workspace, spec: SourceSpec, path: Path) -> dict[str, Any]:
-    return {"kind": "file", "path": ws.relative(path), "format": file_format(spec, path), "sha256": sha256_file(path)}
+    """How a mart manifest describes a raw file it was built from (noted as read in the open run's ledger)."""
+    digest = sha256_file(path)
+    note_read("raw_file", path, digest)
+    return {"kind": "file", "path": ws.relative(path), "format": file_format(spec, path), "sha256": digest}
 
 
 def csv_chunks(
@@ -319,6 +323,7 @@ def database_chunks(
     }
     query = spec.query.replace("{window}", ":window")
     cursor = _execute(engine, db, query, {"window": window} if ":window" in query else {}, chunk_rows)
+    note_read("database_query", None, sha256_bytes(spec.query.encode("utf-8")), ref=f"{name}: {db.shown_url}")
     return _frames(db, cursor, chunk_rows, provenance), provenance
 
 

@@ -40,6 +40,7 @@ from millpond.marts.contracts import Violation, check_contract, write_quarantine
 from millpond.marts.entities import SPEC_KEYS, MartManifest
 from millpond.marts.sources import frame_sha256
 from millpond.marts.transforms import read_transform, run_transform, transform_path
+from millpond.store import artifacts
 from millpond.store.files import sha256_bytes, sha256_file
 from millpond.store.lock import process_alive
 from millpond.store.staging import owner_pid, publish_dir, scratch_dir, seal_tree, staged_dir
@@ -75,9 +76,19 @@ class MartVersion:
     def rows(self) -> int:
         return int(self.manifest.rows or 0)
 
+    @property
+    def ref(self) -> str:
+        """``mart@version``, as run manifests name it."""
+        return f"{self.mart}@{self.version}"
+
     def read(self, columns: list[str] | None = None) -> pd.DataFrame:
-        """Load the version's rows."""
+        """Load the version's rows (noted as read in the open run's ledger)."""
+        self.note_read()
         return pd.read_parquet(self.data_path, columns=columns)
+
+    def note_read(self) -> None:
+        """Note in the open run's ledger that this version's rows were read (its manifest's sha256)."""
+        artifacts.note_read("mart_version", self.data_path, self.sha256, ref=self.ref)
 
     def head(self, n: int = 5) -> pd.DataFrame:
         """The first ``n`` rows, without reading the rest."""
@@ -219,7 +230,11 @@ class MartStore:
         )
         (staging / "manifest.json").write_text(sealed.to_json(), encoding="utf-8")
         seal_tree(staging)
-        return publish_dir(staging, final)
+        created = publish_dir(staging, final)
+        if created:
+            ref = f"{sealed.mart}@{sealed.version}"
+            artifacts.note_written("mart_version", final / "data.parquet", str(sealed.sha256), ref=ref)
+        return created
 
     def _load(self, folder: Path) -> MartVersion:
         manifest = read_manifest(folder / "manifest.json")

@@ -9,7 +9,8 @@ from typing import Any
 import pandas as pd
 
 from millpond.errors import TransformError
-from millpond.store.files import sha256_bytes
+from millpond.store.artifacts import note_read
+from millpond.store.files import sha256_bytes, sha256_file
 
 _LINE = re.compile(r"LINE (\d+):")
 _QUOTED = re.compile(r'"([^"]+)"')
@@ -29,6 +30,7 @@ def read_transform(path: Path, *, shown: str) -> tuple[str, str]:
             "Create it, or fix 'mart.transform' in the params."
         )
     text = path.read_text(encoding="utf-8")
+    note_read("transform", path, sha256_file(path))  # the file's bytes, into the open run's inputs
     return text, sha256_bytes(text.encode("utf-8"))
 
 

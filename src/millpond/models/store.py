@@ -48,6 +48,7 @@ from millpond.errors import (
     did_you_mean,
 )
 from millpond.models.entities import ModelMetadata
+from millpond.store.artifacts import note_read, note_written
 from millpond.store.files import atomic_write_json, read_json, sha256_bytes, sha256_file
 from millpond.store.lock import HolderLock
 from millpond.store.log import JsonLinesLog
@@ -305,6 +306,7 @@ class ModelStore:
             model = sio.load(version.model_file, trusted=list(TRUSTED_TYPES))
         except UntrustedTypesFoundException as exc:
             raise ModelIntegrityError(f"Model file {version.model_file} holds untrusted types: {exc}") from exc
+        note_read("model_version", version.model_file, version.sha256, ref=f"{name}@{version.version}")
         return model, version
 
     def verify(self, name: str | None = None, ref: str | None = None) -> VerifyReport:
@@ -408,7 +410,8 @@ class ModelStore:
                 (staging / METADATA_FILE).write_bytes(meta)
                 seal_tree(staging)  # every file flushed and read-only before the version becomes visible
                 self._record_save(name, final.name, sha, meta)  # before publishing: no version goes unrecorded
-                publish_dir(staging, final)  # False: a concurrent writer published the same bytes first
+                if publish_dir(staging, final):  # False: a concurrent writer published the same bytes first
+                    note_written("model_version", final / MODEL_FILE, sha, ref=f"{name}@{final.name}")
         return self._read(name, final)
 
     def _record_save(self, name: str, version: str, sha: str, metadata: bytes) -> None:

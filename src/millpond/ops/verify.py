@@ -23,6 +23,7 @@ from millpond.marts.store import MartStore
 from millpond.models.monitoring import MonitoringLog
 from millpond.models.store import ModelStore
 from millpond.ops.retention import retention_log
+from millpond.runs.artifacts import verify_outputs
 from millpond.runs.store import Reindexed, RunStore
 from millpond.scoring.capture import CaptureStore
 from millpond.store.verify import VerifyReport
@@ -61,6 +62,7 @@ def verify_workspace(ws: Workspace) -> list[VerifyReport]:
     for log, title in ((events_log(ws), "events log"), (retention_log(ws), "retention log")):
         if log.path.exists():
             reports.append(_titled(log.verify(), title))
+    reports.append(verify_outputs(ws, retention_log(ws)))  # what each run record lists as written, still identical
     return reports
 
 

@@ -2,7 +2,7 @@
 
 :func:`score_adhoc` scores a Parquet or CSV file with a model version (captured like every scoring run)
 and records the run as ``runs/<cycle_id>/01-score/``: no notebook (``kind: cli``), but the same manifest
-as a stage's (params, inputs and outputs with their sha256, timings, status, error) and a ``report.html``,
+as a stage's (params, inputs and outputs as sha256-pinned artifacts, timings, status, error) and a ``report.html``,
 so ``runs list/show/verify``, the runs index, ``status`` and ``gc`` read it like any other run. A failure
 (unreadable file, unknown model, tampered model, bad params) is recorded as a failed run and re-raised
 unchanged, with nothing stored changed: captures and the output are staged and only published on success.
@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 from millpond.errors import MillpondError, ReportError
 from millpond.runs.entities import RunManifest, RunTimings
 from millpond.runs.store import ADHOC_KIND, RunRecord, RunStore, new_cycle_id
+from millpond.store.artifacts import Ledger, as_manifest, note_read, note_written, recording
 from millpond.store.files import sha256_file
 from millpond.workspace import Workspace
 
@@ -78,8 +79,7 @@ class _Draft:
     output: Path
     started: datetime
     clock: float  # perf_counter at the start
-    inputs: dict[str, str]
-    outputs: dict[str, str]
+    ledger: Ledger  # what the score read (file, model) and wrote (captures, predictions), noted as it happens
     summary: dict[str, Any]
     extra: dict[str, Any]
     params: dict[str, Any] = field(default_factory=dict)
@@ -114,17 +114,19 @@ def score_adhoc(
     from millpond.config.params import check_window
 
     request = AdhocRequest(model_ref, input_path, output_path, **options)
-    draft = _start(ws, request, check_window(request.window))
-    try:
-        scorer = _load_scorer(ws, request, draft)
-        result, scoring_seconds = _score(ws, request, draft, scorer)
-    except BaseException as exc:  # a failure is a record too, then the same error goes on to the caller
-        _record_failure(ws, draft, exc)
-        raise
-    return AdhocScore(result, _record_success(ws, draft, scorer, result, scoring_seconds))
+    window = check_window(request.window)
+    with recording(ws.root) as ledger:
+        draft = _start(ws, request, window, ledger)
+        try:
+            scorer = _load_scorer(ws, request, draft)
+            result, scoring_seconds = _score(ws, request, draft, scorer)
+        except BaseException as exc:  # a failure is a record too, then the same error goes on to the caller
+            _record_failure(ws, draft, exc)
+            raise
+        return AdhocScore(result, _record_success(ws, draft, scorer, result, scoring_seconds))
 
 
-def _start(ws: Workspace, request: AdhocRequest, window: str) -> _Draft:
+def _start(ws: Workspace, request: AdhocRequest, window: str, ledger: Ledger) -> _Draft:
     started, clock = datetime.now(UTC), time.perf_counter()
     source, output = ws.resolve(request.input_path), ws.resolve(request.output_path)
     return _Draft(
@@ -134,8 +136,7 @@ def _start(ws: Workspace, request: AdhocRequest, window: str) -> _Draft:
         output=output,
         started=started,
         clock=clock,
-        inputs={"file": ws.relative(source)},
-        outputs={"predictions": ws.relative(output)},
+        ledger=ledger,
         summary={"model_ref": request.model_ref, "input": ws.relative(source), "output": ws.relative(output)},
         extra={"kind": ADHOC_KIND, "command": request.command or "millpond score", "model_ref": request.model_ref},
     )
@@ -161,7 +162,6 @@ def _load_scorer(ws: Workspace, request: AdhocRequest, draft: _Draft) -> Scorer:
         draft.extra["params_source"] = f"metadata of {model_name}@{version.version}"
     aliases = store.aliases(model_name)
     role = next((a for a in ("champion", "challenger") if aliases.get(a) == version.version), "adhoc")
-    draft.inputs.update(model=f"{model_name}@{version.version}", model_sha256=version.sha256)
     draft.summary.update(
         model=model_name,
         model_version=version.version,
@@ -181,7 +181,7 @@ def _score(ws: Workspace, request: AdhocRequest, draft: _Draft, scorer: Scorer) 
     draft.cycle_id = new_cycle_id(draft.name, draft.window)
     draft.summary["scoring_run_id"] = request.run_id or draft.record_id
     if draft.source.is_file():
-        draft.inputs["file_sha256"] = sha256_file(draft.source)
+        note_read("input_file", draft.source, sha256_file(draft.source))
     clock = time.perf_counter()
     result = score_file(
         draft.source,
@@ -196,13 +196,13 @@ def _score(ws: Workspace, request: AdhocRequest, draft: _Draft, scorer: Scorer) 
 
 
 def _record_failure(ws: Workspace, draft: _Draft, exc: BaseException) -> None:
-    """Record the failed run with what the draft holds (no outputs); note on ``exc`` which run that is."""
+    """Record the failed run with what the draft holds (outputs: only what was published, normally nothing);
+    note on ``exc`` which run that is."""
     error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     try:
         failed = replace(
             draft,
             cycle_id=draft.cycle_id or new_cycle_id(draft.name, draft.window),
-            outputs={},
             extra={**draft.extra, "timings": {"wall_seconds": time.perf_counter() - draft.clock}},
         )
         record = _record(ws, failed, "failed", error=error)
@@ -216,7 +216,7 @@ def _record_success(
     ws: Workspace, draft: _Draft, scorer: Scorer, result: ScoreResult, scoring_seconds: float
 ) -> RunRecord:
     """Add what the scoring produced (rows, KPI, outputs with their sha256, timings) and record the run."""
-    summary, outputs = draft.summary, draft.outputs
+    summary = draft.summary
     summary.update(
         rows=result.rows,
         served=result.served,
@@ -226,10 +226,8 @@ def _record_success(
     metric = scorer.use_case.promotion.metric
     if scorer.version in result.metrics:
         summary["kpi"] = {metric: result.metrics[scorer.version].get(metric)}
-    outputs["predictions_sha256"] = sha256_file(result.output) if result.output is not None else ""
-    for v, path in result.captures.items():
-        outputs[f"capture_{v}"] = ws.relative(path)
-        outputs[f"capture_{v}_sha256"] = sha256_file(path)
+    if result.output is not None:  # the capture parts were noted as they were published
+        note_written("predictions", result.output, sha256_file(result.output))
     wall = time.perf_counter() - draft.clock
     draft.extra.update(
         reason=f"ad hoc: {draft.source.name} scored with {summary['model']}@{scorer.version} ({summary['role']})",
@@ -262,8 +260,8 @@ def _record(ws: Workspace, draft: _Draft, status: str, *, error: str | None = No
         timings=RunTimings.between(draft.started, datetime.now(UTC)),
         params=draft.params,
         error=error,
-        inputs=draft.inputs,
-        outputs=draft.outputs,
+        inputs=as_manifest(draft.ledger.inputs),
+        outputs=as_manifest(draft.ledger.outputs),
         scraps=scraps,
         extra=draft.extra,
     )
@@ -276,8 +274,8 @@ def _write_report(run_dir: Path, draft: _Draft, status: str, error: str | None, 
 
     facts: dict[str, Any] = {
         "kind": f"{ADHOC_KIND} (millpond score, no notebook)",
-        **draft.inputs,
-        **draft.outputs,
+        **{f"read {a.kind} {a.ref}": f"sha256 {a.sha256}" for a in draft.ledger.inputs},
+        **{f"wrote {a.kind} {a.ref}": f"sha256 {a.sha256}" for a in draft.ledger.outputs},
         **{k: draft.summary[k] for k in ("role", "rows", "scoring_run_id") if k in draft.summary},
         "command": draft.extra.get("command"),
     }

@@ -81,6 +81,7 @@ class RunManifest:
     params: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     skip_reason: str | None = None
+    # what the run read and wrote: Artifact.key -> Artifact.to_dict() (millpond.store.artifacts; {} in older records)
     inputs: dict[str, Any] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
     scraps: dict[str, Any] = field(default_factory=dict)  # what the notebook glued

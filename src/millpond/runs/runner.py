@@ -172,9 +172,13 @@ class _StageRun:
         scraps: dict[str, Any] | None = None,
         extra: dict[str, Any] | None = None,
     ) -> RunRecord:
-        """Write the run folder's report.html, then record the run once (inputs and outputs from the glued summary)."""
+        """Write the run folder's report.html, then record the run once (inputs and outputs: what the stage glued
+        as read and written, moved out of the scraps into the manifest's own keys)."""
         write_report(self.run_dir, self.use_case, self.stage, self.window, status, error or skip_reason)
-        summary = (scraps or {}).get("summary") or {}
+        scraps = dict(scraps or {})
+        summary = scraps.get("summary") or {}
+        inputs = scraps.pop("inputs", None) or summary.get("inputs") or {}
+        outputs = scraps.pop("outputs", None) or summary.get("outputs") or {}
         manifest = RunManifest(
             use_case=self.use_case,
             window=self.window,
@@ -184,9 +188,9 @@ class _StageRun:
             params=self.params,
             error=error,
             skip_reason=skip_reason,
-            inputs=summary.get("inputs") or {},
-            outputs=summary.get("outputs") or {},
-            scraps=scraps or {},
+            inputs=inputs,
+            outputs=outputs,
+            scraps=scraps,
             extra=extra or {},
         )
         return self.runs.record(self.run_dir, manifest, repo_dir=self.ws.root)

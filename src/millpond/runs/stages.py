@@ -1,8 +1,10 @@
 """The five stages of a cycle as plain functions; each stage notebook calls one.
 
 A stage returns a :class:`StageResult`: status (``succeeded`` or ``skipped``
-with a reason), a small summary (glued with scrapbook) and small tables for the
-reader. Stages talk to each other only through the stores: marts, models and
+with a reason), a small summary (glued with scrapbook), small tables for the
+reader, and what it read and wrote (``inputs``/``outputs``: sha256-pinned
+:class:`~millpond.store.artifacts.Artifact` s the stores note while the stage runs,
+glued too, for the run manifest). Stages talk to each other only through the stores: marts, models and
 the monitoring log. The stages wire their context to the areas that do the work
 (the drift analysis in :mod:`millpond.drift.analysis`, promotion governance in
 :mod:`millpond.governance.promotion`) and turn what they return into a result.
@@ -10,6 +12,8 @@ the monitoring log. The stages wire their context to the areas that do the work
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +30,7 @@ from millpond.models.store import ModelStore, ModelVersion
 from millpond.models.training import FitResult, fit, holdout_mask, input_schema, split_training_data
 from millpond.runs.provenance import code_version
 from millpond.scoring.input_contract import InputContract
+from millpond.store.artifacts import Artifact, Ledger, as_manifest, recording
 from millpond.workspace import Workspace
 
 ACTOR = "millpond cycle"
@@ -41,6 +46,8 @@ class StageResult:
     summary: dict[str, Any] = field(default_factory=dict)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)  # for the notebook's plots only: neither displayed nor glued
+    inputs: list[Artifact] = field(default_factory=list)  # what the stage read (mart and model versions, raw files)
+    outputs: list[Artifact] = field(default_factory=list)  # what it wrote (versions, capture parts, log lines)
 
     def display(self) -> None:
         """Show the status line and the tables in the notebook."""
@@ -55,7 +62,7 @@ class StageResult:
             display(table)
 
     def glue(self) -> None:
-        """Record status, reason and summary in the notebook with scrapbook (summaries only, never datasets)."""
+        """Record status, reason, summary, inputs and outputs in the notebook with scrapbook (never datasets)."""
         from millpond.runs.kernel_imports import skip_unused_format_checkers
 
         skip_unused_format_checkers()  # the kernel's first import of jsonschema comes through scrapbook
@@ -65,6 +72,18 @@ class StageResult:
         sb.glue("status", self.status)
         sb.glue("reason", self.reason)
         sb.glue("summary", _jsonable(self.summary))
+        _glue_artifacts(self.inputs, self.outputs)
+
+
+def _glue_artifacts(inputs: list[Artifact], outputs: list[Artifact]) -> None:
+    """Glue what a stage read and wrote as the manifest holds it (the runner moves them to inputs/outputs)."""
+    from millpond.runs.kernel_imports import skip_unused_format_checkers
+
+    skip_unused_format_checkers()
+    import scrapbook as sb
+
+    sb.glue("inputs", as_manifest(inputs))
+    sb.glue("outputs", as_manifest(outputs))
 
 
 def _jsonable(value: Any) -> Any:
@@ -131,6 +150,41 @@ class StageContext:
         return folder / name
 
 
+StageFunction = Callable[[StageContext], StageResult]
+
+
+def recorded(stage: StageFunction) -> StageFunction:
+    """Run ``stage`` in a ledger so its result lists what it read and wrote; when it fails inside a recorded run's
+    kernel, what it read and wrote until then is glued before the error goes on (a failed run's manifest lists it)."""
+
+    @functools.wraps(stage)
+    def run_stage(ctx: StageContext) -> StageResult:
+        with recording(ctx.workspace.root) as ledger:
+            try:
+                result = stage(ctx)
+            except BaseException:
+                _glue_on_failure(ctx, ledger)
+                raise
+        result.inputs, result.outputs = ledger.inputs, ledger.outputs
+        return result
+
+    return run_stage
+
+
+def _glue_on_failure(ctx: StageContext, ledger: Ledger) -> None:
+    """Glue a failing stage's inputs and outputs, only inside a recorded run's kernel; never raises."""
+    import logging
+
+    try:
+        from IPython import get_ipython
+
+        if ctx.run_dir is not None and get_ipython() is not None:
+            _glue_artifacts(ledger.inputs, ledger.outputs)
+    except Exception as exc:  # noqa: BLE001 - the stage's own error matters more
+        logging.getLogger(__name__).warning("inputs/outputs of the failed stage not glued: %s", exc)
+
+
+@recorded
 def run_ingest(ctx: StageContext) -> StageResult:
     """Validate the window's raw rows and store them as a mart version."""
     from millpond.runs.progress import rows_reporter
@@ -160,6 +214,7 @@ def run_ingest(ctx: StageContext) -> StageResult:
     return StageResult("ingest", "succeeded", reason, summary, tables)
 
 
+@recorded
 def run_score(ctx: StageContext) -> StageResult:
     """Score the window's mart in record batches with the champion (and the challenger, shadow or split), capture
     inputs and predictions per model version, and log KPIs per version when labels are present."""
@@ -175,6 +230,7 @@ def run_score(ctx: StageContext) -> StageResult:
     if challenger_version and challenger_version != scorer.version:
         challenger = Scorer.load(ctx.models, ctx.name, challenger_version, role="challenger", use_case=ctx.use_case)
     mart = ctx.marts.latest(ctx.name, ctx.window)
+    mart.note_read()  # score_file reads its data.parquet in record batches
     captures = CaptureStore(ctx.workspace.model_store, ctx.name)
     from millpond.runs.progress import StatusLine
 
@@ -218,6 +274,7 @@ def run_score(ctx: StageContext) -> StageResult:
     return StageResult("score", "succeeded", "", summary, {"prediction sample": result.sample})
 
 
+@recorded
 def run_drift(ctx: StageContext) -> StageResult:
     """Data drift (champion's training data vs this window) and model drift (KPI vs T-1, T-2)."""
     champion = ctx.champion()
@@ -313,6 +370,7 @@ def retrain_reasons(ctx: StageContext) -> list[str]:
     return reasons
 
 
+@recorded
 def run_train(ctx: StageContext) -> StageResult:
     """Fit a candidate on the training windows when the retrain policy asks for one."""
     reasons = retrain_reasons(ctx)
@@ -381,6 +439,7 @@ def _search_record(result: FitResult) -> dict[str, Any] | None:
     return {**result.search.summary, "iterations": result.search.iterations.to_dict(orient="records")}
 
 
+@recorded
 def run_promote(ctx: StageContext) -> StageResult:
     """Compare the window's candidate with the champion and the champions of T-1 and T-2 on the same held-out labelled
     rows (paired bootstrap), apply the policy, then promote (auto) or stop at 'awaiting approval' (manual)."""

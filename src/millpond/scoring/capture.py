@@ -35,6 +35,7 @@ import pyarrow.parquet as pq
 
 from millpond.errors import CaptureError, did_you_mean
 from millpond.store import staging
+from millpond.store.artifacts import note_written
 from millpond.store.files import fsync_file, make_read_only, read_json, sha256_file
 from millpond.store.lock import process_alive
 from millpond.store.verify import VerifyReport
@@ -130,7 +131,8 @@ class CapturePartWriter(StagedWriter):
 
     def commit(self) -> Path:
         part = super().commit()
-        write_record(part, self.rows)
+        record = write_record(part, self.rows)
+        note_written("capture_part", part, read_json(record)["sha256"])  # into the open run's outputs
         return part
 
 

@@ -26,6 +26,7 @@ from typing import Any, BinaryIO
 from filelock import FileLock
 
 from millpond.errors import LogIntegrityError
+from millpond.store.artifacts import note_written
 from millpond.store.files import atomic_write_json, read_json
 from millpond.store.verify import VerifyReport
 
@@ -76,11 +77,13 @@ class JsonLinesLog:
                 entry = {"seq": seq + 1, "prev": prev, **entry}
             line = encode(entry)
             with open(self.path, "ab") as handle:
+                offset = handle.tell()  # append mode starts at the end: where this line begins
                 handle.write(line)
                 handle.flush()
                 os.fsync(handle.fileno())
             if self.chain:
                 atomic_write_json(self.head, {"entries": int(entry["seq"]), "sha256": line_sha256(line)})
+        note_written("log_entry", self.path, line_sha256(line), offset=offset)  # into the open run's outputs
         return entry
 
     def _cut_torn_tail(self) -> bytes | None:

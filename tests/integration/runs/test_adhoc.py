@@ -14,6 +14,7 @@ from millpond.marts.store import MartStore
 from millpond.models.store import ModelStore
 from millpond.runs.params_diff import params_change
 from millpond.runs.store import RunStore, is_adhoc
+from millpond.store.artifacts import from_manifest
 from millpond.store.files import sha256_file
 from millpond.workspace import Workspace
 from tests.conftest import tree_snapshot
@@ -52,15 +53,20 @@ def test_adhoc_score_is_recorded_verified_listed_and_indexed(
     assert is_adhoc(record) and record.run_id.endswith("/01-score")
 
     manifest = record.manifest
-    assert manifest["inputs"]["file_sha256"] == sha256_file(tmp_path / "in.parquet")
-    assert manifest["inputs"]["model"] == f"churn@{champion.version}"
-    assert manifest["inputs"]["model_sha256"] == champion.sha256
+    inputs = {a.kind: a for a in from_manifest(manifest["inputs"])}
+    assert set(inputs) == {"input_file", "model_version"}
+    assert inputs["input_file"].sha256 == sha256_file(tmp_path / "in.parquet")
+    assert inputs["model_version"].ref == f"churn@{champion.version}"
+    assert inputs["model_version"].sha256 == champion.sha256
     summary = manifest["scraps"]["summary"]
     assert summary["rows"] == 3000 and summary["model_version"] == champion.version and summary["role"] == "champion"
     assert 0.5 < summary["kpi"]["roc_auc"] <= 1.0
-    assert manifest["outputs"]["predictions_sha256"] == sha256_file(tmp_path / "out.parquet")
-    capture = ws.root / manifest["outputs"][f"capture_{champion.version}"]
-    assert capture.is_file() and manifest["outputs"][f"capture_{champion.version}_sha256"] == sha256_file(capture)
+    outputs = {a.kind: a for a in from_manifest(manifest["outputs"])}
+    assert set(outputs) == {"predictions", "capture_part"} and len(manifest["outputs"]) == 2
+    assert outputs["predictions"].sha256 == sha256_file(tmp_path / "out.parquet")
+    capture = ws.root / str(outputs["capture_part"].path)
+    assert f"model_version={champion.version}" in str(capture)
+    assert capture.is_file() and outputs["capture_part"].sha256 == sha256_file(capture)
     assert manifest["extra"]["kind"] == "cli" and manifest["extra"]["timings"]["scoring_seconds"] > 0
     assert manifest["params"]["use_case"] == "churn" and manifest["status"] == "succeeded" and manifest["error"] is None
     assert set(manifest["files"]) == {"report.html"}
@@ -121,8 +127,9 @@ def test_a_bad_input_file_is_recorded_as_failed_with_nothing_stored_changed(
         and record.error.startswith("InputContractError: ")
         and "'region' is missing" in record.error
     )
-    assert record.manifest["inputs"]["file_sha256"] == sha256_file(tmp_path / "in.parquet")
-    assert record.manifest["inputs"]["model"] == f"churn@{challenger.version}" and record.manifest["outputs"] == {}
+    inputs = {a.kind: a for a in from_manifest(record.manifest["inputs"])}
+    assert inputs["input_file"].sha256 == sha256_file(tmp_path / "in.parquet")
+    assert inputs["model_version"].ref == f"churn@{challenger.version}" and record.manifest["outputs"] == {}
     assert tree_snapshot(ws.model_store) == before  # no capture part, no staging file left
     assert not (tmp_path / "o.csv").exists() and not list(tmp_path.glob(".o.csv*"))
     assert _cli(ws, "runs", "verify") == 0
@@ -140,6 +147,6 @@ def test_an_unknown_model_version_is_recorded_as_failed(
     (record,) = RunStore(ws.runs).list()
     assert (record.use_case, record.window, record.status) == ("churn", "adhoc", "failed")
     assert "ModelVersionNotFoundError" in (record.error or "") and "'champoin'" in (record.error or "")
-    assert "model" not in record.manifest["inputs"] and record.manifest["extra"]["model_ref"] == "churn@champoin"
+    assert record.manifest["inputs"] == {} and record.manifest["extra"]["model_ref"] == "churn@champoin"
     assert tree_snapshot(ws.model_store) == before and not (tmp_path / "out.parquet").exists()
     assert _cli(ws, "report", "index") == 0 and _cli(ws, "runs", "verify") == 0

@@ -123,3 +123,69 @@ def test_plain_papermill_with_the_use_case_yaml(demo_workspace: Workspace, tmp_p
     assert scraps["status"].data == "succeeded"
     version = MartStore(demo_workspace.feature_marts).latest("churn", "2025-02")
     assert scraps["summary"].data["mart_version"] == version.version
+
+
+def _flip_a_byte(path: Path) -> None:
+    path.chmod(0o644)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_every_stage_manifest_lists_what_it_read_and_wrote_and_verify_checks_the_outputs(
+    demo_workspace: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from millpond.cli import main
+    from millpond.store.artifacts import from_manifest
+    from millpond.store.files import sha256_file
+
+    records = []
+    for window in ("2025-01", "2025-02"):
+        result = run_cycle(demo_workspace, "params/churn.yaml", window)
+        assert result.ok, result.error
+        records += result.records
+    kinds = {}
+    for record in records:
+        manifest = json.loads((record.path / "manifest.json").read_text())
+        inputs, outputs = from_manifest(manifest["inputs"]), from_manifest(manifest["outputs"])
+        assert len(inputs) == len(manifest["inputs"]) and len(outputs) == len(manifest["outputs"])
+        assert "inputs" not in manifest["scraps"] and "outputs" not in manifest["scraps"]  # moved to their own keys
+        if record.status == "skipped":
+            assert not outputs, record.run_id
+            continue
+        assert inputs and outputs, record.run_id
+        for artifact in outputs:
+            assert artifact.path is not None and len(artifact.sha256) == 64
+            if artifact.offset is None:
+                assert sha256_file(demo_workspace.root / artifact.path) == artifact.sha256
+        kinds[(record.window, record.stage)] = {a.kind for a in inputs}, {a.kind for a in outputs}
+    assert kinds[("2025-01", "ingest")] == ({"raw_file"}, {"mart_version"})
+    assert kinds[("2025-01", "train")] == ({"mart_version"}, {"model_version", "log_entry"})
+    assert kinds[("2025-02", "score")] == ({"mart_version", "model_version"}, {"capture_part", "log_entry"})
+    assert kinds[("2025-02", "drift")] == ({"mart_version", "model_version"}, {"log_entry"})
+
+    assert main(["--workspace", str(demo_workspace.root), "verify"]) == 0
+    capsys.readouterr()
+    score = next(r for r in records if (r.window, r.stage) == ("2025-02", "score"))
+    part = next(a for a in from_manifest(score.manifest["outputs"]) if a.kind == "capture_part")
+    mart = next(a for a in from_manifest(records[5].manifest["outputs"]) if a.kind == "mart_version")
+    _flip_a_byte(demo_workspace.root / str(part.path))
+    _flip_a_byte(demo_workspace.root / str(mart.path))
+    assert main(["--workspace", str(demo_workspace.root), "verify"]) == 3
+    err = capsys.readouterr().out
+    assert f"{part.path} has sha256" in err and f"but run {score.run_id} recorded {part.sha256}" in err
+    assert f"{mart.path} has sha256" in err and f"but run {records[5].run_id} recorded {mart.sha256}" in err
+
+
+def test_a_failed_ingest_lists_the_raw_file_it_read_and_the_quarantine_it_wrote(demo_workspace: Workspace) -> None:
+    data = yaml.safe_load((demo_workspace.params / "churn.yaml").read_text())
+    data["mart"] = {"contract": {"columns": {"tenure_months": {"max": 1}}}}
+    (demo_workspace.params / "strict.yaml").write_text(yaml.safe_dump(data))
+    with pytest.raises(StageFailedError, match="ContractViolationError"):
+        execute_stage(demo_workspace, "params/strict.yaml", "ingest", "2025-01")
+    (record,) = RunStore(demo_workspace.runs).list(status="failed")
+    inputs, outputs = record.manifest["inputs"], record.manifest["outputs"]
+    assert [a["kind"] for a in inputs.values()] == ["raw_file"]
+    (quarantine,) = outputs.values()
+    assert quarantine["kind"] == "quarantine" and quarantine["path"] == f"runs/{record.run_id}/outputs/quarantine.csv"
+    assert record.manifest["files"]["outputs/quarantine.csv"] == quarantine["sha256"]

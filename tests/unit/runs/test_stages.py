@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -9,10 +10,14 @@ import pytest
 from millpond.config.params import load_use_case
 from millpond.drift.analysis import calibration_rows
 from millpond.governance import deployment, promotion
+from millpond.marts.store import MartStore
 from millpond.models.monitoring import MonitoringLog
 from millpond.models.store import ModelStore
 from millpond.runs import stages
 from millpond.runs.stages import StageContext
+from millpond.store.artifacts import Artifact
+from millpond.store.files import sha256_file
+from millpond.store.log import line_sha256
 from millpond.workspace import Workspace
 
 
@@ -131,3 +136,64 @@ def test_cbpe_calibration_rows_are_the_champions_holdout_and_later_labelled_wind
         rows["customer_id"].iloc[len(held_out) :].tolist()
         == ctx.marts.latest("churn", "2025-02").read()["customer_id"].tolist()
     )
+
+
+def _by_kind(artifacts: list[Artifact]) -> dict[str, list[Artifact]]:
+    found: dict[str, list[Artifact]] = {}
+    for artifact in artifacts:
+        found.setdefault(artifact.kind, []).append(artifact)
+    return found
+
+
+def _line_at(ws: Workspace, artifact: Artifact) -> bytes:
+    assert artifact.path is not None and artifact.offset is not None
+    data = (ws.root / artifact.path).read_bytes()
+    return data[artifact.offset : data.index(b"\n", artifact.offset) + 1]
+
+
+def test_every_stage_lists_what_it_read_and_wrote_with_sha256(demo_workspace: Workspace) -> None:
+    ws = demo_workspace
+    first = _cycle(ws, "2025-01")
+    v1 = MartStore(ws.feature_marts).latest("churn", "2025-01")
+    ingest = _by_kind(first["ingest"].inputs), _by_kind(first["ingest"].outputs)
+    (raw,) = ingest[0]["raw_file"]
+    assert raw.path == "feature_marts/raw/churn/churn_2025-01.csv" and raw.sha256 == sha256_file(ws.root / raw.path)
+    assert ingest[1] == {
+        "mart_version": [Artifact("mart_version", v1.ref, v1.sha256, ws.relative(v1.data_path))],
+    }
+    assert first["score"].inputs == first["score"].outputs == []  # skipped: no champion, nothing read
+    champion = ModelStore(ws.model_store).get("churn", "champion")
+    train_in, train_out = _by_kind(first["train"].inputs), _by_kind(first["train"].outputs)
+    assert [a.ref for a in train_in["mart_version"]] == [v1.ref]
+    (model,) = train_out["model_version"]
+    assert (model.ref, model.sha256, model.path) == (
+        f"churn@{champion.version}",
+        champion.sha256,
+        ws.relative(champion.model_file),
+    )
+    assert sha256_file(ws.root / model.path) == model.sha256
+    promote_in, promote_out = _by_kind(first["promote"].inputs), _by_kind(first["promote"].outputs)
+    assert [a.ref for a in promote_in["model_version"]] == [model.ref]  # the candidate, loaded to compare
+    logs = {a.path for a in promote_out["log_entry"]}
+    assert {"model_store/churn/monitoring.jsonl", "model_store/churn/history.jsonl"} <= logs
+    for line in promote_out["log_entry"]:
+        assert line_sha256(_line_at(ws, line)) == line.sha256
+
+    second = _cycle(ws, "2025-02")
+    v2 = MartStore(ws.feature_marts).latest("churn", "2025-02")
+    score_in, score_out = _by_kind(second["score"].inputs), _by_kind(second["score"].outputs)
+    assert [a.ref for a in score_in["mart_version"]] == [v2.ref] and [a.ref for a in score_in["model_version"]] == [
+        model.ref
+    ]
+    (part,) = score_out["capture_part"]
+    assert "captures/window=2025-02/" in str(part.path) and sha256_file(ws.root / str(part.path)) == part.sha256
+    kpis = [json.loads(_line_at(ws, a)) for a in score_out["log_entry"]]
+    assert {e["kind"] for e in kpis} == {"kpi", "model_kpi"} and {e["window"] for e in kpis} == {"2025-02"}
+    drift_in = _by_kind(second["drift"].inputs)
+    assert {a.ref for a in drift_in["mart_version"]} == {v1.ref, v2.ref}  # training data and this window
+    (verdict,) = second["drift"].outputs
+    assert json.loads(_line_at(ws, verdict))["kind"] == "drift"
+    assert second["train"].outputs == second["promote"].outputs == []  # skipped
+
+    again = stages.run_ingest(_ctx(ws, "2025-02"))  # identical input: nothing written; the stored version is read
+    assert {a.ref for a in again.inputs} == {"feature_marts/raw/churn/churn_2025-02.csv", v2.ref} and not again.outputs
