@@ -18,6 +18,7 @@ import pandas as pd
 
 from millpond.config.params import UseCase, check_window
 from millpond.errors import CaptureError, LabelsError, did_you_mean
+from millpond.marts.windows import check_use_case_window
 from millpond.models.monitoring import MonitoringLog
 from millpond.models.training import metrics_from_scores
 from millpond.scoring.capture import CaptureStore
@@ -98,13 +99,18 @@ def latest_captures(captures: CaptureStore, window: str) -> pd.DataFrame:
 def add_labels(
     ws: Workspace, use_case: UseCase, window: str, path: str | Path | None = None, *, run_id: str | None = None
 ) -> LabelsResult:
-    """Join late labels to the captured predictions of ``window`` and log KPIs per model version (see module doc)."""
-    window = check_window(window)
+    """Join late labels to the captured predictions of ``window`` and log KPIs per model version (see module doc).
+
+    A malformed ``window`` (one that is neither captured nor shaped like the use case's windows) is refused first,
+    naming the closest window ('2025-5' -> '2025-05').
+    """
     uc = use_case
+    captures = CaptureStore(ws.model_store, uc.use_case)
+    window = check_use_case_window(ws, uc, check_window(window), also=captures.windows())
     file = labels_file(ws, uc, window, path)
     labels = read_labels(file, uc)
     try:
-        captured = latest_captures(CaptureStore(ws.model_store, uc.use_case), window)
+        captured = latest_captures(captures, window)
     except CaptureError as exc:
         raise LabelsError(f"Cannot add labels for window '{window}': {exc}") from exc
     captured[uc.key] = captured[uc.key].astype("str")

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from millpond.config.params import load_use_case, read_yaml
-from millpond.errors import LabelsError
+from millpond.errors import LabelsError, ParamsError
 from millpond.marts.store import MartStore
 from millpond.models.monitoring import MonitoringLog
 from millpond.models.training import metrics_from_scores
@@ -52,6 +52,18 @@ def test_labels_give_kpis_per_model_version(scoring_workspace: Workspace, tmp_pa
     assert not result.path.stat().st_mode & 0o200
     again = add_labels(ws, uc, "2025-03", tmp_path / "labels.csv")
     assert again.created is False and again.path == result.path
+
+
+def test_a_malformed_window_is_refused_naming_the_closest_and_nothing_changes(
+    scoring_workspace: Workspace, tmp_path: Path
+) -> None:
+    ws = scoring_workspace
+    truth, _ = _score_without_labels(ws)
+    truth.to_csv(tmp_path / "labels.csv", index=False)
+    before = tree_snapshot(ws.root)
+    with pytest.raises(ParamsError, match=r"Window '2025-3' does not fit .* Did you mean '2025-03'\?"):
+        add_labels(ws, load_use_case(ws.params / "churn.yaml"), "2025-3", tmp_path / "labels.csv")
+    assert tree_snapshot(ws.root) == before
 
 
 @pytest.mark.parametrize(
