@@ -5,6 +5,9 @@ duplicate or missing values, every key captured for the window), computes the
 KPIs of each captured model version on the labelled rows, then stores the labels
 once (content-addressed, read-only) and logs the KPIs: ``kpi`` for the champion
 that served the window (what model drift compares) and ``model_kpi`` per version.
+Each entry names its run: the ``run_id`` given, else the scoring run whose captured
+predictions the labels were joined to (a KPI baseline is only built from entries
+that name their run).
 """
 
 from __future__ import annotations
@@ -123,7 +126,9 @@ def add_labels(
     score_column = "probability" if uc.task == "classification" else "prediction"
     joined = captured.merge(labels, on=uc.key, how="inner", validate="many_to_one")
     result = LabelsResult(window=window, rows=len(labels), path=file, created=False)
+    scoring_runs: dict[str, str] = {}
     for version, rows in joined.groupby("model_version", sort=False):
+        scoring_runs[str(version)] = str(rows["run_id"].iloc[-1])
         result.metrics[str(version)] = metrics_from_scores(
             rows[uc.target].to_numpy(), rows[score_column].to_numpy(dtype="float64"), uc, threshold=uc.scoring.threshold
         )
@@ -141,7 +146,13 @@ def add_labels(
     log = MonitoringLog(ws.model_store, uc.use_case)
     source = ws.relative(stored)
     for version, metrics in result.metrics.items():
-        common: dict[str, Any] = {"model_version": version, "metrics": metrics, "run_id": run_id, "source": source}
+        common: dict[str, Any] = {
+            "model_version": version,
+            "metrics": metrics,
+            "run_id": run_id or scoring_runs[version],
+            "scoring_run_id": scoring_runs[version],
+            "source": source,
+        }
         log.append("model_kpi", window, role=result.roles[version], coverage=result.coverage[version], **common)
         if result.roles[version] == "champion":
             log.append("kpi", window, **common)
