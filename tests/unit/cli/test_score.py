@@ -30,3 +30,22 @@ def test_a_typo_exits_2_naming_the_fix_and_writes_nothing(
     ws: Workspace, capsys: pytest.CaptureFixture[str], argv: tuple[str, ...], message: str
 ) -> None:
     assert_refused(ws, capsys, argv, message)
+
+
+def test_a_score_params_file_that_does_not_validate_is_recorded_marked_bad_params(
+    ws: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import yaml
+
+    from millpond.cli import main
+    from millpond.runs.store import RunStore
+
+    data = yaml.safe_load((ws.params / "churn.yaml").read_text())
+    data["traning"] = data.pop("training")
+    (ws.params / "typo.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
+    argv = ["score", "--model", "churn@champion", "--input", "in.csv", "--output", "out.csv"]
+    assert main(["--workspace", str(ws.root), *argv, "--params", "params/typo.yaml"]) == 2
+    assert "Did you mean 'training'?" in capsys.readouterr().err
+    (record,) = RunStore(ws.runs).list()
+    assert (record.use_case, record.status) == ("churn", "failed")
+    assert record.manifest["extra"]["bad_params"] is True
