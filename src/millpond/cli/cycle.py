@@ -34,7 +34,7 @@ def add_parsers(sub: Subparsers) -> None:
     )
 
     p = sub.add_parser("run", help="run one stage for one window")
-    p.add_argument("stage", help="ingest, score, drift, train or promote")
+    p.add_argument("stage", help="ingest, score, drift, train or promote (another name is refused, exit 2)")
     add_params_window(p)
 
     p = sub.add_parser("demo", help="generate the demo data and run the cycle over every window")
@@ -77,25 +77,17 @@ def _stopped(result: CycleResult) -> int:
 
 
 def cmd_cycle(args: argparse.Namespace, ws: Workspace) -> int:
-    from millpond.runs.runner import run_cycle
+    from millpond.runs.runner import check_inputs, run_cycle
 
-    if args.next or _params_valid(ws, args.params):
+    # A params path that does not exist or a malformed window: refused (exit 2) before anything is recorded.
+    use_case = check_inputs(ws, args.params, None if args.next else args.window)
+    if args.next or use_case is not None:
         return cmd_cycle_locked(args, ws)
+    # The params file exists but does not validate: the plain cycle records its failed run, then exits 2.
     result = run_cycle(ws, args.params, args.window, progress=sys.stderr.isatty())
     _print_cycle(result)
     print(f"reports: {ws.relative(ws.runs / 'index.html')} (millpond report index --open)")
     return EXIT_OK if result.ok else _stopped(result)
-
-
-def _params_valid(ws: Workspace, params: str) -> bool:
-    from millpond.errors import ParamsError
-    from millpond.ops.scheduler import load_params
-
-    try:
-        load_params(ws, params)
-    except ParamsError:
-        return False  # the plain cycle records the failed run, then exits 2
-    return True
 
 
 def cmd_cycle_locked(args: argparse.Namespace, ws: Workspace) -> int:

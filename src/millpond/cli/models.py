@@ -215,10 +215,10 @@ def cmd_models_verify(args: argparse.Namespace, ws: Workspace, store: Any) -> in
 
 def _approval_use_case(args: argparse.Namespace, ws: Workspace, store: Any) -> Any:
     """The use case of an approval: --params, else params/<name>.yaml, else the params stored with the version."""
-    from millpond.config.params import load_use_case, validate_use_case
+    from millpond.config.params import load_use_case, params_file, validate_use_case
 
     if args.params:
-        return load_use_case(ws.resolve(args.params))
+        return load_use_case(params_file(ws, args.params))
     default = ws.params / f"{args.name}.yaml"
     if default.is_file():
         return load_use_case(default)

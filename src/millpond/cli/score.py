@@ -101,10 +101,10 @@ def cmd_score(args: argparse.Namespace, ws: Workspace) -> int:
 
 
 def cmd_labels_add(args: argparse.Namespace, ws: Workspace) -> int:
-    from millpond.config.params import load_use_case
+    from millpond.config.params import load_use_case, params_file
     from millpond.scoring.labels import add_labels
 
-    use_case = load_use_case(ws.resolve(args.params))
+    use_case = load_use_case(params_file(ws, args.params))
     result = add_labels(ws, use_case, args.window, ws.resolve(args.file) if args.file else None)
     note = "stored" if result.created else "identical labels already stored"
     print(f"{result.rows} labels for {use_case.use_case} {result.window}: {note} at {ws.relative(result.path)}")
@@ -124,13 +124,13 @@ def cmd_labels_add(args: argparse.Namespace, ws: Workspace) -> int:
 
 
 def cmd_smoke(args: argparse.Namespace, ws: Workspace) -> int:
-    from millpond.config.params import load_use_case
+    from millpond.config.params import load_use_case, params_file
     from millpond.models.store import ModelStore
     from millpond.scoring.batch import Scorer
     from millpond.scoring.smoke import run_smoke_test
 
     ref = parse_ref(args.ref)
-    use_case = load_use_case(ws.resolve(args.params)) if args.params else None
+    use_case = load_use_case(params_file(ws, args.params)) if args.params else None
     scorer = Scorer.load(ModelStore(ws.model_store), ref.name, ref.selector_or("champion"), use_case=use_case)
     report = run_smoke_test(scorer)
     print_table(report.rows(), ("check", "status", "detail"))

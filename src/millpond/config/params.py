@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,12 +19,14 @@ from pydantic_core import ErrorDetails
 
 from millpond.config.families import estimator_class
 from millpond.errors import ParamsError, did_you_mean
+from millpond.workspace import Workspace
 
 DType = Literal["int", "float", "str", "bool", "datetime"]
 Task = Literal["classification", "regression"]
 CLASSIFICATION_METRICS = ("roc_auc", "pr_auc", "log_loss", "brier", "f1", "accuracy")
 REGRESSION_METRICS = ("rmse", "mae", "mape", "r2")
 WINDOW_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+MONTH_PATTERN = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")  # the windows of a monthly use case: '2025-03'
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 # The stages of one cycle, in order; each is notebooks/<stage>.ipynb.
 STAGES = ("ingest", "score", "drift", "train", "promote")
@@ -658,3 +661,67 @@ def check_window(window: str) -> str:
     if not isinstance(window, str) or not WINDOW_PATTERN.match(window):
         raise ParamsError(f"window must be a label such as '2025-03' (letters, digits, '-', '_', '.'); got {window!r}.")
     return window
+
+
+def params_file(ws: Workspace, params_path: str | os.PathLike[str]) -> Path:
+    """The use-case YAML ``params_path`` names (relative to the workspace), refused when it does not exist.
+
+    Refused before anything runs or is recorded: a misspelt path names no use case, so nothing may be filed
+    under it. The message suggests the closest file in the workspace's params/ folder.
+    """
+    path = ws.resolve(params_path)
+    if path.is_file():
+        return path
+    files = sorted(p for p in ws.params.glob("*.y*ml") if p.is_file()) if ws.params.is_dir() else []
+    by_name = {p.name: ws.relative(p) for p in files}
+    closest = did_you_mean(path.name, by_name)  # by file name, shown as the path to pass
+    hint = "".join(
+        f" Did you mean '{shown}'?" for name, shown in by_name.items() if closest == did_you_mean(name, [name])
+    )
+    listed = ", ".join(by_name.values()) or f"none yet in {ws.relative(ws.params)}/"
+    raise ParamsError(
+        f"Parameter file {params_path} does not exist.{hint} "
+        f"Pass an existing use-case file with --params (use cases: {listed})."
+    )
+
+
+def _window_shape(label: str) -> str:
+    """'2025-03' -> '9999-99': what a window looks like, digit and letter runs by length."""
+    return re.sub(r"[A-Za-z]", "a", re.sub(r"[0-9]", "9", label))
+
+
+def _month_of(label: str) -> str | None:
+    """'2025-5', '2025/05', '202505' -> '2025-05'; None when the label holds no year and month."""
+    match = re.fullmatch(r"(\d{4})[-_./]?(\d{1,2})", label)
+    if match is None or not 1 <= int(match[2]) <= 12:
+        return None
+    return f"{match[1]}-{int(match[2]):02d}"
+
+
+def check_window_format(window: str, known: Iterable[str], *, monthly: bool = False, use_case: str = "") -> str:
+    """Refuse a ``window`` that does not look like the use case's windows (``known``: the windows it has data for).
+
+    The windows of a monthly use case (``monthly``, or every known window a 'YYYY-MM' month) must be months;
+    otherwise a window must be shaped like one of the known ones (digits and letters in the same places).
+    With no known window and no monthly calendar only :func:`check_window` applies. The error suggests the
+    closest known window ('2025-5' -> '2025-05').
+    """
+    check_window(window)
+    labels = sorted(set(known))
+    if window in labels:
+        return window
+    months = monthly or (bool(labels) and all(MONTH_PATTERN.match(w) for w in labels))
+    if months and MONTH_PATTERN.match(window):
+        return window
+    if not months and (not labels or _window_shape(window) in {_window_shape(w) for w in labels}):
+        return window
+    month = _month_of(window) if months else None  # '2025-5' -> '2025-05', preferred when it has data
+    if month and (month in labels or not labels):
+        hint = f" Did you mean '{month}'?"
+    else:
+        hint = did_you_mean(window, labels) or (f" Did you mean '{month}'?" if month else "")
+    owner = f" of use case {use_case!r}" if use_case else ""
+    example = labels[-1] if labels else "2025-03"
+    expected = f"months 'YYYY-MM' such as {example!r}" if months else f"labels shaped like {example!r}"
+    have = f" Windows with data: {labels[0]} … {labels[-1]} ({len(labels)})." if labels else ""
+    raise ParamsError(f"Window {window!r} does not fit the windows{owner}: they are {expected}.{hint}{have}")

@@ -171,7 +171,7 @@ def _earlier_champions(models: ModelStore, log: MonitoringLog, name: str, window
     """(role, version) of the champions before ``window``, newest first: the models whose KPI the score stage logged
     for T-1 and T-2, then (when fewer than two) the alias history's earlier champions."""
     per_window: dict[str, str] = {}
-    for entry in log.entries("kpi"):
+    for entry in log.run_entries("kpi"):  # only entries that name their run
         if entry["window"] < window and entry.get("model_version"):
             per_window[entry["window"]] = str(entry["model_version"])
     earlier = [(f"champion of {w}", v) for w, v in sorted(per_window.items())[-2:][::-1]]

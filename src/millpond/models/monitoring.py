@@ -4,10 +4,14 @@
 :class:`~millpond.store.log.JsonLinesLog`: a line torn by a crash is skipped and
 cut off by the next append); stages read it to compare a window with the ones
 before it (model drift) and to know whether a retrain or a decision already happened.
+Baselines (the KPI history model drift compares with, the earlier champions promotion
+compares with) are built only from entries that name the run that wrote them
+(``run_id``): an entry without one is left out with a warning.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +20,7 @@ from millpond.store.log import JsonLinesLog
 
 KINDS = ("kpi", "drift", "decision", "model_kpi")  # model_kpi: KPIs of one model version (champion or challenger)
 MONITORING_FILE = "monitoring.jsonl"
+log = logging.getLogger(__name__)
 
 
 class MonitoringLog:
@@ -45,10 +50,32 @@ class MonitoringLog:
         matches = self.entries(kind, window)
         return matches[-1] if matches else None
 
+    def run_entries(self, kind: str) -> list[dict[str, Any]]:
+        """Entries of ``kind`` that name their run (``run_id``), in the order written: what baselines are built from.
+
+        An entry without a run id (appended by hand, or by code that records no run) is left out, with a warning
+        naming its window and this file.
+        """
+        named = []
+        for entry in self.entries(kind):
+            if entry.get("run_id"):
+                named.append(entry)
+            else:
+                log.warning(
+                    "%s: %s entry for window %s names no run (no run_id); left out of the baselines",
+                    self.path,
+                    kind,
+                    entry.get("window"),
+                )
+        return named
+
     def kpi_history(self, metric: str, before: str, count: int = 2) -> list[tuple[str, float]]:
-        """The latest KPI value per window for the ``count`` windows before ``before`` (oldest first)."""
+        """The latest KPI value per window for the ``count`` windows before ``before`` (oldest first).
+
+        Only entries that name their run count (:meth:`run_entries`).
+        """
         per_window: dict[str, float] = {}
-        for entry in self.entries("kpi"):
+        for entry in self.run_entries("kpi"):
             if entry["window"] < before and entry.get("metrics", {}).get(metric) is not None:
                 per_window[entry["window"]] = float(entry["metrics"][metric])
         return sorted(per_window.items())[-count:]

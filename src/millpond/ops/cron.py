@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from millpond.config.params import params_file
 from millpond.errors import ScheduleError
 from millpond.workspace import Workspace
 
@@ -47,10 +48,7 @@ def check_cron(expression: str) -> str:
 def cron_entry(ws: Workspace, params: str, expression: str) -> CronEntry:
     """The crontab entry that runs the next due window(s) of ``params`` on ``expression``."""
     schedule = check_cron(expression)
-    if not ws.resolve(params).is_file():
-        raise ScheduleError(
-            f"Parameter file {params} does not exist in {ws.root}: pass an existing use case with --params."
-        )
+    params_file(ws, params)  # a misspelt path is refused, suggesting the closest file in params/
     script = ws.root / SCRIPT
     if not script.is_file():
         raise ScheduleError(f"{script} is missing: the crontab line runs it; copy scripts/cron_cycle.sh from millpond.")

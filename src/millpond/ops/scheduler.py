@@ -21,11 +21,12 @@ from typing import Any
 
 import pandas as pd
 
-from millpond.config.params import STAGES, WINDOW_PATTERN, UseCase, check_window, read_yaml, validate_use_case
+from millpond.config.params import STAGES, WINDOW_PATTERN, UseCase, params_file, read_yaml, validate_use_case
 from millpond.errors import MillpondError, ParamsError, SourceNotFoundError, StageFailedError, TransientError
 from millpond.governance.events import notify_event
+from millpond.marts.windows import check_use_case_window, file_windows
 from millpond.runs.entities import RunManifest, RunTimings
-from millpond.runs.runner import CycleResult, cycle_params_change, execute_stage
+from millpond.runs.runner import CycleResult, check_inputs, cycle_params_change, execute_stage
 from millpond.runs.store import MANIFEST, RunRecord, RunStore, new_cycle_id
 from millpond.store.lock import CycleLock
 from millpond.workspace import Workspace
@@ -38,10 +39,6 @@ INTERRUPTED = (
 
 
 # --- windows ---------------------------------------------------------------------
-def _glob_to_regex(text: str) -> str:
-    return re.escape(text).replace(r"\*", "[^/]*").replace(r"\?", "[^/]")
-
-
 def available_windows(ws: Workspace, use_case: UseCase, today: date | None = None) -> list[str]:
     """The windows the use case has data for (or its monthly calendar lists), oldest first."""
     schedule = use_case.schedule
@@ -68,15 +65,7 @@ def available_windows(ws: Workspace, use_case: UseCase, today: date | None = Non
             "source.window_column is set, so the windows cannot be derived: add one of them, or set "
             "schedule.calendar: monthly."
         )
-    pattern = str(ws.resolve(spec.path))
-    head, _, tail = pattern.partition("{window}")
-    regex = re.compile(f"^{_glob_to_regex(head)}(?P<window>[^/]+?){_glob_to_regex(tail.replace('{window}', '*'))}$")
-    found = set()
-    for path in glob.glob(pattern.replace("{window}", "*")):
-        match = regex.match(path)
-        if match and Path(path).is_file() and WINDOW_PATTERN.match(match["window"]):
-            found.add(match["window"])
-    return sorted(found)
+    return file_windows(ws, spec)
 
 
 def _windows_in_column(ws: Workspace, use_case: UseCase) -> list[str]:
@@ -256,7 +245,7 @@ def run_window(
             break
     result = run.result
     result.records = run.runs.cycle(result.cycle_id)
-    if result.error:
+    if result.error and not result.bad_input:  # bad params are the caller's to fix, not a cycle failure to page about
         failed_stage = next((r.stage for r in reversed(result.records) if r.status == "failed"), None)
         notify_event(
             ws,
@@ -351,7 +340,8 @@ class NextResult:
 
 
 def load_params(ws: Workspace, params_path: str | Path) -> UseCase:
-    return validate_use_case(read_yaml(ws.resolve(params_path)), source=str(params_path))
+    """The validated use case of ``params_path``; a path that does not exist is refused suggesting the closest."""
+    return validate_use_case(read_yaml(params_file(ws, params_path)), source=str(params_path))
 
 
 @dataclass(frozen=True)
@@ -380,8 +370,8 @@ def run_next(
     """
     use_case = load_params(ws, params_path)
     name = use_case.use_case
-    if window is not None:
-        check_window(window)
+    if window is not None:  # a malformed window is refused before the lock is taken or anything recorded
+        check_use_case_window(ws, use_case, window)
     if max_windows is not None and max_windows < 1:
         raise ParamsError(f"--max-windows must be at least 1. Got {max_windows} instead.")
     outcome = NextResult()
@@ -471,14 +461,15 @@ def run_stage_locked(
     """``millpond run STAGE``: one stage of one window under the use case's lock (the one cycles take).
 
     Raises :class:`~millpond.errors.CycleLockedError` at once, before anything is recorded or stored, when a
-    cycle or another stage run of the use case holds the lock. Parameters that do not validate are left to
-    ``execute``, which records the failed run and raises :class:`~millpond.errors.ParamsError`: without a valid
-    use case there is no lock to name.
+    cycle or another stage run of the use case holds the lock. An unknown stage, a params path that does not exist
+    and a malformed window are refused before that too (:func:`~millpond.runs.runner.check_inputs`). Parameters that
+    exist but do not validate are left to ``execute``, which records the failed run and raises
+    :class:`~millpond.errors.ParamsError`: without a valid use case there is no lock to name.
     """
-    try:
-        name = load_params(ws, params_path).use_case
-    except ParamsError:
+    use_case = check_inputs(ws, params_path, window, stage=stage)
+    if use_case is None:
         return execute(ws, params_path, stage, window, progress=progress)
+    name = use_case.use_case
     command = f"millpond run {stage} --params {params_path} --window {window}"
     with CycleLock(ws, name, command=command) as lock:
         if lock.stale_holder:

@@ -109,11 +109,15 @@ def score_adhoc(
 
     ``run_id`` is the scoring run id written into the predictions and captures (default: the record's run id).
     Raises the scoring error after recording it as a failed run; the error gets a note naming that run.
-    A malformed ``window`` is refused before anything is recorded (it names the run folder).
+    A malformed ``window`` (it names the run folder) and a ``params_path`` that does not exist (it names no use
+    case) are refused before anything is recorded; a params file that exists but does not validate is recorded as
+    a failed run marked ``extra.bad_params``.
     """
-    from millpond.config.params import check_window
+    from millpond.config.params import check_window, params_file
 
     request = AdhocRequest(model_ref, input_path, output_path, **options)
+    if request.params_path is not None:
+        params_file(ws, request.params_path)
     window = check_window(request.window)
     with recording(ws.root) as ledger:
         draft = _start(ws, request, window, ledger)
@@ -150,10 +154,12 @@ def _load_scorer(ws: Workspace, request: AdhocRequest, draft: _Draft) -> Scorer:
 
     use_case = None
     if request.params_path is not None:
+        draft.extra["params_source"] = str(request.params_path)
+        draft.extra["bad_params"] = True  # until they validate
         draft.params = read_yaml(ws.resolve(request.params_path))
         draft.name = _record_name(request.model_ref, draft.params)
-        draft.extra["params_source"] = str(request.params_path)
         use_case = validate_use_case(draft.params, source=str(request.params_path))
+        del draft.extra["bad_params"]
     model_name, ref = parse_model_ref(request.model_ref)
     store = ModelStore(ws.model_store)
     version = store.get(model_name, ref)

@@ -18,9 +18,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from millpond.config.params import STAGES, check_window, read_yaml, validate_use_case
+from millpond.config.params import STAGES, UseCase, check_window, params_file, read_yaml, validate_use_case
 from millpond.config.secrets import redact
-from millpond.errors import MillpondError, ParamsError, StageFailedError
+from millpond.errors import MillpondError, ParamsError, StageFailedError, did_you_mean
+from millpond.marts.windows import check_use_case_window
 from millpond.runs.entities import RunManifest, RunTimings
 from millpond.runs.store import RunRecord, RunStore, new_cycle_id
 from millpond.workspace import Workspace
@@ -203,13 +204,49 @@ def _use_case_name(raw: dict[str, Any], params_path: str | Path) -> str:
 
 
 def _load_params(ws: Workspace, params_path: str | Path) -> tuple[dict[str, Any], str, ParamsError | None]:
-    """The raw parameters (empty when unreadable), the use case name, and the problem when they do not validate."""
+    """The raw parameters (empty when unreadable), the use case name, and the problem when they do not validate.
+
+    A params path that does not exist is refused (raised), not returned: it names no use case to file a run under.
+    """
+    path = params_file(ws, params_path)
     raw: dict[str, Any] = {}
     try:
-        raw = read_yaml(ws.resolve(params_path))
+        raw = read_yaml(path)
         return raw, validate_use_case(raw, source=str(params_path)).use_case, None
     except ParamsError as exc:
         return raw, _use_case_name(raw, params_path), exc
+
+
+def check_stage(stage: str) -> str:
+    """Refuse a stage name that is not one of :data:`~millpond.config.params.STAGES`, suggesting the closest."""
+    if stage not in STAGES:
+        raise ParamsError(f"Unknown stage {stage!r}.{did_you_mean(stage, STAGES)} Stages: {', '.join(STAGES)}.")
+    return stage
+
+
+def check_inputs(
+    ws: Workspace, params_path: str | Path, window: str | None = None, *, stage: str | None = None
+) -> UseCase | None:
+    """Refuse input that cannot belong to a use case, before anything is recorded, locked or notified.
+
+    Raises :class:`~millpond.errors.ParamsError` (exit 2) for an unknown ``stage``, a params path that does not
+    exist (suggesting the closest file in params/) and a malformed ``window`` (one that does not look like the use
+    case's windows, suggesting the closest window with data). Returns the validated use case, or None when the
+    params file exists but does not validate: that failure belongs to the file's use case, and the stage records
+    it as a failed run under that name (marked ``bad_params``).
+    """
+    if stage is not None:
+        check_stage(stage)
+    path = params_file(ws, params_path)
+    if window is not None:
+        check_window(window)
+    try:
+        use_case = validate_use_case(read_yaml(path), source=str(params_path))
+    except ParamsError:
+        return None
+    if window is not None:
+        check_use_case_window(ws, use_case, window)
+    return use_case
 
 
 def _run_notebook(run: _StageRun, progress: bool) -> tuple[str, str | None, float]:
@@ -267,19 +304,20 @@ def execute_stage(
     progress: bool = False,
     extra: dict[str, Any] | None = None,
 ) -> RunRecord:
-    """Run one stage notebook for one window and record it. Raises after recording when the stage fails."""
-    if stage not in STAGES:
-        from millpond.errors import did_you_mean
+    """Run one stage notebook for one window and record it. Raises after recording when the stage fails.
 
-        raise ParamsError(f"Unknown stage {stage!r}.{did_you_mean(stage, STAGES)} Stages: {', '.join(STAGES)}.")
-    check_window(window)
-    runs = RunStore(ws.runs)
+    Bad input that names no use case (see :func:`check_inputs`) is refused before anything is recorded; a params
+    file that exists but does not validate is recorded as a failed run marked ``extra.bad_params``, then raised.
+    """
+    check_stage(stage)
     started = datetime.now(UTC)
+    check_inputs(ws, params_path, window)
+    runs = RunStore(ws.runs)
     raw, name, problem = _load_params(ws, params_path)
     run_dir = runs.prepare(cycle_id or new_cycle_id(name, window), order or STAGES.index(stage) + 1, stage)
     run = _StageRun(ws, runs, name, stage, window, run_dir, raw, started)
     if problem is not None:
-        run.finish("failed", error=str(problem))
+        run.finish("failed", error=str(problem), extra={**(extra or {}), "bad_params": True})
         raise problem
     status, error, wall = _run_notebook(run, progress)
     scraps, timings = _read_back(run, wall)
@@ -320,8 +358,16 @@ def run_cycle(
     progress: bool = False,
     on_stage: Any = None,
 ) -> CycleResult:
-    """Run the stages of one window in order, stopping at the first failure."""
-    check_window(window)
+    """Run the stages of one window in order, stopping at the first failure.
+
+    Bad input that names no use case (an unknown stage, a params path that does not exist, a malformed window) is
+    refused before anything is recorded (:func:`check_inputs`). A params file that exists but does not validate
+    stops the cycle at its first stage, recorded as failed (``bad_params``) and not notified as a cycle failure:
+    ``result.bad_input`` says so (exit 2).
+    """
+    for stage in stages:
+        check_stage(stage)
+    check_inputs(ws, params_path, window)
     try:
         raw = read_yaml(ws.resolve(params_path))
     except ParamsError:
@@ -340,9 +386,10 @@ def run_cycle(
         except MillpondError as exc:
             result.error = str(exc)
             result.bad_input = isinstance(exc, ParamsError)
-            from millpond.governance.notifications import notify_failure
+            if not result.bad_input:  # bad params are the caller's to fix: recorded, not notified
+                from millpond.governance.notifications import notify_failure
 
-            notify_failure(ws, params_path, name, window, f"stage {stage}: {exc}")
+                notify_failure(ws, params_path, name, window, f"stage {stage}: {exc}")
             break
     result.records = runs.cycle(result.cycle_id)
     refresh_runs_index(ws)

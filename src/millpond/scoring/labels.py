@@ -5,6 +5,9 @@ duplicate or missing values, every key captured for the window), computes the
 KPIs of each captured model version on the labelled rows, then stores the labels
 once (content-addressed, read-only) and logs the KPIs: ``kpi`` for the champion
 that served the window (what model drift compares) and ``model_kpi`` per version.
+Each entry names its run: the ``run_id`` given, else the scoring run whose captured
+predictions the labels were joined to (a KPI baseline is only built from entries
+that name their run).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import pandas as pd
 
 from millpond.config.params import UseCase, check_window
 from millpond.errors import CaptureError, LabelsError, did_you_mean
+from millpond.marts.windows import check_use_case_window
 from millpond.models.monitoring import MonitoringLog
 from millpond.models.training import metrics_from_scores
 from millpond.scoring.capture import CaptureStore
@@ -98,13 +102,18 @@ def latest_captures(captures: CaptureStore, window: str) -> pd.DataFrame:
 def add_labels(
     ws: Workspace, use_case: UseCase, window: str, path: str | Path | None = None, *, run_id: str | None = None
 ) -> LabelsResult:
-    """Join late labels to the captured predictions of ``window`` and log KPIs per model version (see module doc)."""
-    window = check_window(window)
+    """Join late labels to the captured predictions of ``window`` and log KPIs per model version (see module doc).
+
+    A malformed ``window`` (one that is neither captured nor shaped like the use case's windows) is refused first,
+    naming the closest window ('2025-5' -> '2025-05').
+    """
     uc = use_case
+    captures = CaptureStore(ws.model_store, uc.use_case)
+    window = check_use_case_window(ws, uc, check_window(window), also=captures.windows())
     file = labels_file(ws, uc, window, path)
     labels = read_labels(file, uc)
     try:
-        captured = latest_captures(CaptureStore(ws.model_store, uc.use_case), window)
+        captured = latest_captures(captures, window)
     except CaptureError as exc:
         raise LabelsError(f"Cannot add labels for window '{window}': {exc}") from exc
     captured[uc.key] = captured[uc.key].astype("str")
@@ -117,7 +126,9 @@ def add_labels(
     score_column = "probability" if uc.task == "classification" else "prediction"
     joined = captured.merge(labels, on=uc.key, how="inner", validate="many_to_one")
     result = LabelsResult(window=window, rows=len(labels), path=file, created=False)
+    scoring_runs: dict[str, str] = {}
     for version, rows in joined.groupby("model_version", sort=False):
+        scoring_runs[str(version)] = str(rows["run_id"].iloc[-1])
         result.metrics[str(version)] = metrics_from_scores(
             rows[uc.target].to_numpy(), rows[score_column].to_numpy(dtype="float64"), uc, threshold=uc.scoring.threshold
         )
@@ -135,7 +146,13 @@ def add_labels(
     log = MonitoringLog(ws.model_store, uc.use_case)
     source = ws.relative(stored)
     for version, metrics in result.metrics.items():
-        common: dict[str, Any] = {"model_version": version, "metrics": metrics, "run_id": run_id, "source": source}
+        common: dict[str, Any] = {
+            "model_version": version,
+            "metrics": metrics,
+            "run_id": run_id or scoring_runs[version],
+            "scoring_run_id": scoring_runs[version],
+            "source": source,
+        }
         log.append("model_kpi", window, role=result.roles[version], coverage=result.coverage[version], **common)
         if result.roles[version] == "champion":
             log.append("kpi", window, **common)

@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from millpond.config.params import load_use_case
+from millpond.config.params import load_use_case, params_file
 from millpond.errors import PortInUseError, ViewError
 from millpond.marts.store import MartStore
 from millpond.models.store import ModelStore
@@ -49,7 +49,7 @@ def find_drift_run(
     if run:
         record = store.get(run)
     elif params and window:
-        use_case = load_use_case(ws.resolve(params)).use_case
+        use_case = load_use_case(params_file(ws, params)).use_case
         found = store.latest(use_case, window, "drift")
         if found is None:
             raise ViewError(

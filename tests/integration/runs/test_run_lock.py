@@ -106,5 +106,5 @@ def test_bad_params_still_exit_2_with_a_recorded_failed_run(
     assert "Did you mean 'training'?" in capsys.readouterr().err
     (record,) = RunStore(workspace.runs).list()
     assert (record.use_case, record.stage, record.status) == ("churn", "train", "failed")
-    assert "traning" in (record.error or "")
+    assert "traning" in (record.error or "") and record.manifest["extra"]["bad_params"] is True
     assert not lock_path(workspace, "churn").exists()  # invalid params: no use case to lock, nothing else ran

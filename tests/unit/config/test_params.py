@@ -5,8 +5,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from millpond.config.params import check_window, load_use_case, read_yaml, validate_use_case
+from millpond.config.params import (
+    check_window,
+    check_window_format,
+    load_use_case,
+    params_file,
+    read_yaml,
+    validate_use_case,
+)
 from millpond.errors import ParamsError
+from millpond.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -79,6 +87,53 @@ def test_missing_params_file_suggests_close_name(tmp_path: Path) -> None:
     (tmp_path / "churn.yaml").write_text("use_case: churn\n")
     with pytest.raises(ParamsError, match=r"does not exist\. Did you mean 'churn\.yaml'\?"):
         read_yaml(tmp_path / "chrun.yaml")
+
+
+def test_a_params_path_that_does_not_exist_suggests_the_closest_file_in_params(workspace: Workspace) -> None:
+    assert params_file(workspace, "params/churn.yaml") == workspace.params / "churn.yaml"
+    assert params_file(workspace, workspace.params / "churn.yaml") == workspace.params / "churn.yaml"
+    for typo in ("params/chrun.yaml", "./params/churn.yml", "parms/churn.yaml", str(workspace.params / "chrun.yaml")):
+        with pytest.raises(ParamsError, match=r"does not exist\. Did you mean 'params/churn\.yaml'\?") as info:
+            params_file(workspace, typo)
+        assert "use cases: params/churn.yaml" in str(info.value)
+    with pytest.raises(ParamsError, match=r"params/zzz\.yaml does not exist\. Pass an existing use-case file"):
+        params_file(workspace, "params/zzz.yaml")  # nothing close: no suggestion
+
+
+MONTHS = ["2025-01", "2025-02", "2025-03", "2025-04", "2025-05"]
+
+
+@pytest.mark.parametrize(
+    ("window", "known", "monthly", "hint"),
+    [
+        ("2025-5", MONTHS, False, "Did you mean '2025-05'?"),  # the padded month has data
+        ("2025_05", MONTHS, False, "Did you mean '2025-05'?"),
+        ("202505", MONTHS, False, "Did you mean '2025-05'?"),
+        ("2025-13", MONTHS, False, "Did you mean '2025-03'?"),  # no such month: the closest window with data
+        ("2025-5", [], True, "Did you mean '2025-05'?"),  # a monthly calendar, nothing ingested yet
+        ("week-7", ["week-06", "week-07"], False, "Did you mean 'week-07'?"),  # shaped unlike the windows with data
+    ],
+)
+def test_a_malformed_window_is_refused_naming_the_closest(
+    window: str, known: list[str], monthly: bool, hint: str
+) -> None:
+    with pytest.raises(ParamsError, match=rf"Window '{window}' does not fit the windows of use case 'churn'") as info:
+        check_window_format(window, known, monthly=monthly, use_case="churn")
+    assert hint in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("window", "known", "monthly"),
+    [
+        ("2025-05", MONTHS, False),
+        ("2026-07", MONTHS, False),  # well formed without data: its ingest says what is missing
+        ("2025-5", [], False),  # nothing to compare with
+        ("w03", ["w01", "w02"], False),
+        ("2025-01", [], True),
+    ],
+)
+def test_a_window_shaped_like_the_use_cases_passes(window: str, known: list[str], monthly: bool) -> None:
+    assert check_window_format(window, known, monthly=monthly) == window
 
 
 def test_non_mapping_yaml_is_refused(tmp_path: Path) -> None:

@@ -50,3 +50,19 @@ def test_a_gain_below_the_required_improvement_is_rejected() -> None:
     assert decision.promote is False and "does not meet the required +0.5000" in decision.reason
     assert table.loc[0, "metric_gain"] == pytest.approx(roc_auc_score(y, good) - roc_auc_score(y, poor), abs=1e-12)
     assert decision.champion_score == pytest.approx(roc_auc_score(y, poor), abs=1e-12)
+
+
+def test_the_earlier_champions_come_only_from_kpi_entries_that_name_their_run(tmp_path: Path) -> None:
+    from millpond.governance.promotion import _earlier_champions
+    from millpond.models.monitoring import MonitoringLog
+
+    class _NoHistory:
+        def history(self, name: str) -> list:
+            return []
+
+    log = MonitoringLog(tmp_path, "churn")
+    log.append("kpi", "2025-01", model_version="v1", metrics={"roc_auc": 0.7}, run_id="c1/02-score")
+    log.append("kpi", "2025-02", model_version="v2", metrics={"roc_auc": 0.7}, run_id="c2/02-score")
+    log.append("kpi", "2025-02", model_version="planted", metrics={"roc_auc": 0.9})  # names no run
+    earlier = _earlier_champions(_NoHistory(), log, "churn", "2025-03")  # type: ignore[arg-type]
+    assert earlier == [("champion of 2025-02", "v2"), ("champion of 2025-01", "v1")]

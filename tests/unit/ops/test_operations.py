@@ -82,6 +82,15 @@ def test_schedule_prints_installs_idempotently_and_removes(
     )
 
 
+def test_schedule_refuses_a_misspelt_params_path_naming_the_closest(
+    workspace: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.unit.cli.test_cycle import PARAMS_HINT, TYPO, assert_refused
+
+    _script(workspace)
+    assert_refused(workspace, capsys, ("schedule", *TYPO), PARAMS_HINT)
+
+
 def test_schedule_rejects_a_bad_cron_expression(workspace: Workspace, capsys: pytest.CaptureFixture[str]) -> None:
     _script(workspace)
     assert (

@@ -19,15 +19,18 @@ from millpond.ops.scheduler import (
     available_windows,
     completed_windows,
     is_transient,
+    load_params,
     plan_windows,
     recover_interrupted,
     run_next,
+    run_stage_locked,
+    run_window,
 )
 from millpond.runs.entities import RunManifest, RunTimings
 from millpond.runs.store import RunStore, new_cycle_id
 from millpond.store.lock import CycleLock
 from millpond.workspace import Workspace
-from tests.conftest import write_yaml
+from tests.conftest import tree_snapshot, write_yaml
 
 
 def _touch_windows(ws: Workspace, *windows: str) -> None:
@@ -234,3 +237,54 @@ def test_a_params_change_is_shown_as_a_diff_in_the_next_manifest(workspace: Work
     change = manifest["extra"]["params_change"]
     assert change["changed"] == {"promotion.min_improvement": {"before": 0.0, "after": 0.01}}
     assert change["previous_run"].endswith("05-promote")
+
+
+@pytest.mark.parametrize(
+    ("params", "window", "message"),
+    [
+        ("params/chrun.yaml", None, r"Did you mean 'params/churn\.yaml'\?"),
+        ("params/chrun.yaml", "2025-01", r"Did you mean 'params/churn\.yaml'\?"),
+        ("params/churn.yaml", "2025-1", r"Did you mean '2025-01'\?"),
+    ],
+    ids=["next-params", "window-params", "window"],
+)
+def test_run_next_refuses_bad_input_before_taking_the_lock(
+    workspace: Workspace, churn_params: Path, params: str, window: str | None, message: str
+) -> None:
+    _touch_windows(workspace, "2025-01", "2025-02")
+    before = tree_snapshot(workspace.root)
+    with pytest.raises(ParamsError, match=message):
+        run_next(workspace, params, window=window, hooks=Hooks(execute=FakeStages(workspace), echo=lambda _: None))
+    assert tree_snapshot(workspace.root) == before  # no lock file, no run, no event
+
+
+@pytest.mark.parametrize(
+    ("stage", "params", "window", "message"),
+    [
+        ("trian", "params/churn.yaml", "2025-01", r"Unknown stage 'trian'\. Did you mean 'train'\?"),
+        ("train", "params/chrun.yaml", "2025-01", r"Did you mean 'params/churn\.yaml'\?"),
+        ("train", "params/churn.yaml", "2025-1", r"Did you mean '2025-01'\?"),
+    ],
+    ids=["stage", "params", "window"],
+)
+def test_run_stage_locked_refuses_bad_input_before_taking_the_lock(
+    workspace: Workspace, churn_params: Path, stage: str, params: str, window: str, message: str
+) -> None:
+    _touch_windows(workspace, "2025-01", "2025-02")
+    before = tree_snapshot(workspace.root)
+    with pytest.raises(ParamsError, match=message):
+        run_stage_locked(workspace, params, stage, window, execute=lambda *a, **k: pytest.fail("ran"))
+    assert tree_snapshot(workspace.root) == before
+
+
+def test_a_parameter_problem_stops_the_window_without_a_cycle_failed_event(
+    workspace: Workspace, churn_params: Path
+) -> None:
+    def execute(*args: Any, **kwargs: Any) -> Any:
+        raise ParamsError("params/churn.yaml has 1 problem(s)")
+
+    result = run_window(
+        workspace, "params/churn.yaml", "2025-01", load_params(workspace, "params/churn.yaml"), execute=execute
+    )
+    assert result.bad_input and result.error == "params/churn.yaml has 1 problem(s)"
+    assert read_events(workspace, "cycle_failed") == []

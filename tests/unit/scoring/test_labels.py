@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from millpond.config.params import load_use_case, read_yaml
-from millpond.errors import LabelsError
+from millpond.errors import LabelsError, ParamsError
 from millpond.marts.store import MartStore
 from millpond.models.monitoring import MonitoringLog
 from millpond.models.training import metrics_from_scores
@@ -46,12 +46,30 @@ def test_labels_give_kpis_per_model_version(scoring_workspace: Workspace, tmp_pa
     log = MonitoringLog(ws.model_store, "churn")
     kpi = log.latest("kpi", "2025-03")
     assert kpi["model_version"] == champion and kpi["metrics"] == expected
+    assert (kpi["run_id"], kpi["scoring_run_id"]) == ("labels/1", "score/2025-03")
     assert {e["model_version"] for e in log.entries("model_kpi", "2025-03")} == {champion, challenger}
     table = kpi_table(ws.model_store, "churn", "roc_auc")
     assert table.loc["2025-03", champion] == pytest.approx(expected["roc_auc"])
     assert not result.path.stat().st_mode & 0o200
     again = add_labels(ws, uc, "2025-03", tmp_path / "labels.csv")
     assert again.created is False and again.path == result.path
+    # without a run id the entries name the scoring run the labels were joined to: they count in the KPI baseline
+    assert {e["run_id"] for e in log.entries("kpi", "2025-03")[-1:] + log.entries("model_kpi")[-2:]} == {
+        "score/2025-03"
+    }
+    assert log.kpi_history("roc_auc", before="2025-04")[-1] == ("2025-03", expected["roc_auc"])
+
+
+def test_a_malformed_window_is_refused_naming_the_closest_and_nothing_changes(
+    scoring_workspace: Workspace, tmp_path: Path
+) -> None:
+    ws = scoring_workspace
+    truth, _ = _score_without_labels(ws)
+    truth.to_csv(tmp_path / "labels.csv", index=False)
+    before = tree_snapshot(ws.root)
+    with pytest.raises(ParamsError, match=r"Window '2025-3' does not fit .* Did you mean '2025-03'\?"):
+        add_labels(ws, load_use_case(ws.params / "churn.yaml"), "2025-3", tmp_path / "labels.csv")
+    assert tree_snapshot(ws.root) == before
 
 
 @pytest.mark.parametrize(
