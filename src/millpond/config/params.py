@@ -594,7 +594,7 @@ def read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
             hint = did_you_mean(file.name, [p.name for p in file.parent.glob("*.y*ml")])
         raise ParamsError(f"Parameter file {file} does not exist.{hint} Pass an existing file with --params.")
     try:
-        data = yaml.load(file.read_text(encoding="utf-8"), Loader=_NoDatesLoader)
+        data = yaml.load(file.read_text(encoding="utf-8"), Loader=_NoDatesLoader)  # a yaml.SafeLoader subclass
     except yaml.YAMLError as exc:
         raise ParamsError(f"Parameter file {file} is not valid YAML: {exc}") from exc
     if data is None:
