@@ -216,7 +216,12 @@ def test_live_dtale_drift_view_lists_the_columns_and_stops_on_ctrl_c(reported: W
         assert errors == []
     finally:
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
+        try:  # a loaded 2-core machine has taken over a minute to stop it (seen twice in full-suite runs)
+            out, err = proc.communicate(timeout=180)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+            pytest.fail(f"drift view did not stop within 180 s of Ctrl-C; it printed:\n{out}\n{err}")
     assert proc.returncode == 0, err
     assert out.rstrip().endswith("drift view stopped")
 
