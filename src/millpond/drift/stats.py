@@ -43,6 +43,10 @@ KS_EXACT_MAX_N = 10_000
 PSI_EPS = 1e-4
 """Shares of empty bins are clipped up to this in PSI, so its log stays finite."""
 _LOG_2PI = math.log(2 * math.pi)
+# ks_2samp warns when its exact p-value does not converge and it falls back to the asymptotic one, as documented
+# (and as the statistics here did before). One process-wide filter for that message only: catch_warnings is not
+# thread-safe, and drift_table computes features in threads.
+warnings.filterwarnings("ignore", message="ks_2samp: Exact calculation unsuccessful", category=RuntimeWarning)
 
 TABLE_COLUMNS = [
     "feature", "kind", "n_reference", "n_current", "missing_reference", "missing_current",
@@ -186,9 +190,7 @@ def _ks_pvalue(x: np.ndarray, y: np.ndarray, statistic: float) -> tuple[float, f
     """
     n1, n2 = x.size, y.size
     if max(n1, n2) <= KS_EXACT_MAX_N:
-        with warnings.catch_warnings():  # "Exact calculation unsuccessful": it falls back to asymp, as documented
-            warnings.simplefilter("ignore", RuntimeWarning)
-            result = ks_2samp(x, y, alternative="two-sided", method="auto")
+        result = ks_2samp(x, y, alternative="two-sided", method="auto")
         return float(result.statistic), float(np.clip(result.pvalue, 0.0, 1.0))
     m, n = sorted((float(n1), float(n2)), reverse=True)
     en = np.round(m * n / (m + n))

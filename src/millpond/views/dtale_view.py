@@ -7,6 +7,7 @@ training rows, the window's mart version); ``serve_drift_view`` serves them with
 
 from __future__ import annotations
 
+import signal
 import socket
 import threading
 from collections.abc import Callable
@@ -171,6 +172,10 @@ def serve_drift_view(
     for name, link in server.urls.items():
         announce(f"  {name:<12} {link}")
     announce("Ctrl-C stops it" + (f"; it stops by itself after {timeout:g} s" if timeout else "") + ".")
+    if threading.current_thread() is threading.main_thread():
+        # A process started in the background by a non-interactive shell inherits SIGINT ignored; Ctrl-C (or
+        # kill -INT) must still stop the view.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         threading.Event().wait(timeout)
     except KeyboardInterrupt:
