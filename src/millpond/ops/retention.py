@@ -245,6 +245,19 @@ def _apply(ws: Workspace, removals: list[Removal]) -> None:
         notify_event(ws, "gc", removed=len(removals), bytes=sum(r.bytes for r in removals))
 
 
+def _usage(ws: Workspace, what: str, path: Path, items: int) -> dict[str, Any]:
+    """One row of ``millpond du``."""
+    return {"what": what, "path": ws.relative(path), "items": items, "bytes": size_of(path)}
+
+
+def _subfolders(folder: Path) -> int:
+    return sum(1 for p in folder.iterdir() if p.is_dir())
+
+
+def _files(folder: Path) -> int:
+    return sum(1 for p in folder.rglob("*") if p.is_file())
+
+
 def disk_usage(ws: Workspace) -> list[dict[str, Any]]:
     """What takes the space, biggest first: runs per use case, mart versions, raw data, models, captures, logs."""
     rows: list[dict[str, Any]] = []
@@ -264,44 +277,16 @@ def disk_usage(ws: Workspace) -> list[dict[str, Any]]:
                 }
             )
     for folder in sorted(ws.feature_marts.glob("*/versions")):
-        rows.append(
-            {
-                "what": f"mart versions ({folder.parent.name})",
-                "path": ws.relative(folder),
-                "items": sum(1 for p in folder.iterdir() if p.is_dir()),
-                "bytes": size_of(folder),
-            }
-        )
+        rows.append(_usage(ws, f"mart versions ({folder.parent.name})", folder, _subfolders(folder)))
     if ws.raw.is_dir():
-        rows.append(
-            {
-                "what": "raw data",
-                "path": ws.relative(ws.raw),
-                "items": sum(1 for p in ws.raw.rglob("*") if p.is_file()),
-                "bytes": size_of(ws.raw),
-            }
-        )
+        rows.append(_usage(ws, "raw data", ws.raw, _files(ws.raw)))
     for model in sorted(p for p in ws.model_store.glob("*") if p.is_dir()):
         for part in ("versions", "captures"):
             folder = model / part
             if folder.is_dir():
-                rows.append(
-                    {
-                        "what": f"model {part} ({model.name})",
-                        "path": ws.relative(folder),
-                        "items": sum(1 for p in folder.iterdir() if p.is_dir()),
-                        "bytes": size_of(folder),
-                    }
-                )
+                rows.append(_usage(ws, f"model {part} ({model.name})", folder, _subfolders(folder)))
     if ws.logs.is_dir():
-        rows.append(
-            {
-                "what": "logs",
-                "path": ws.relative(ws.logs),
-                "items": sum(1 for p in ws.logs.rglob("*") if p.is_file()),
-                "bytes": size_of(ws.logs),
-            }
-        )
+        rows.append(_usage(ws, "logs", ws.logs, _files(ws.logs)))
     return sorted(rows, key=lambda r: r["bytes"], reverse=True)
 
 

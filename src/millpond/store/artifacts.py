@@ -144,6 +144,14 @@ def recording(root: str | os.PathLike[str]) -> Iterator[Ledger]:
         _LEDGERS.reset(token)
 
 
+def _note(
+    side: str, kind: str, path: str | os.PathLike[str] | None, sha256: str, ref: str | None, offset: int | None
+) -> None:
+    for ledger in _LEDGERS.get():
+        artifact = ledger.artifact(kind, path, sha256, ref, offset)
+        getattr(ledger, side)[artifact.key] = artifact
+
+
 def note_read(
     kind: str,
     path: str | os.PathLike[str] | None,
@@ -153,9 +161,7 @@ def note_read(
     offset: int | None = None,
 ) -> None:
     """Tell every open ledger that ``path`` (with ``sha256``) was read; ``ref`` defaults to the relative path."""
-    for ledger in _LEDGERS.get():
-        artifact = ledger.artifact(kind, path, sha256, ref, offset)
-        ledger.reads[artifact.key] = artifact
+    _note("reads", kind, path, sha256, ref, offset)
 
 
 def note_written(
@@ -167,6 +173,4 @@ def note_written(
     offset: int | None = None,
 ) -> None:
     """Tell every open ledger that ``path`` was written with ``sha256``; ``ref`` defaults to the relative path."""
-    for ledger in _LEDGERS.get():
-        artifact = ledger.artifact(kind, path, sha256, ref, offset)
-        ledger.writes[artifact.key] = artifact
+    _note("writes", kind, path, sha256, ref, offset)
