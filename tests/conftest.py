@@ -160,3 +160,61 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if integration in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.integration)
+
+
+# --- the reliability report (issue 14): one line at the end of the suite, computed from the tests that ran ---
+# A test carries ``@pytest.mark.reliability("<kind>")``; each of its runs (a parametrised case counts once) is
+# one case of that kind. The line says how many cases of each kind passed, out of those that ran.
+RELIABILITY_KINDS = {
+    "kill": "kill points {passed}/{ran} survived",
+    "hostile": "hostile inputs {passed}/{ran} refused cleanly",
+    "tamper": "tamper cases {passed}/{ran} detected",
+    "code": "code executed from params {failed}",
+    "secret": "secrets leaked {failed}",
+    "socket": "sockets beyond loopback {failed}",
+}
+_reliability: dict[str, dict[str, int]] = {kind: {"passed": 0, "failed": 0} for kind in RELIABILITY_KINDS}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "reliability(kind): counts in the suite's reliability line; kind is one of " + ", ".join(RELIABILITY_KINDS),
+    )
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Count each reliability case once: by its call phase, or its setup phase when that failed."""
+    if report.when != "call" and not (report.when == "setup" and report.failed):
+        return
+    kinds = getattr(report, "reliability_kinds", ())
+    for kind in kinds:
+        _reliability[kind]["passed" if report.passed else "failed"] += 1
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    outcome = yield
+    report = outcome.get_result()
+    kinds = [str(mark.args[0]) for mark in item.iter_markers("reliability") if mark.args]
+    unknown = [kind for kind in kinds if kind not in RELIABILITY_KINDS]
+    if unknown:
+        raise pytest.UsageError(f"unknown reliability kind(s) {unknown}; use one of {', '.join(RELIABILITY_KINDS)}")
+    report.reliability_kinds = tuple(kinds) if not (call.excinfo and call.excinfo.typename == "Skipped") else ()
+
+
+def reliability_line() -> str | None:
+    """'reliability: kill points 34/34 survived, ...' for the kinds that ran; None when none ran."""
+    parts = []
+    for kind, template in RELIABILITY_KINDS.items():
+        counts = _reliability[kind]
+        ran = counts["passed"] + counts["failed"]
+        if ran:
+            parts.append(template.format(passed=counts["passed"], failed=counts["failed"], ran=ran))
+    return "reliability: " + ", ".join(parts) if parts else None
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    line = reliability_line()
+    if line:
+        terminalreporter.write_line(line)
