@@ -7,17 +7,19 @@ suggest the closest valid key; every problem is collected and raised at once.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
 from millpond.config.families import estimator_class
+from millpond.config.injection import Loc, dotted, iter_problems
+from millpond.config.loader import bad_character, parse_yaml, read_text
 from millpond.errors import ParamsError, did_you_mean
 from millpond.workspace import Workspace
 
@@ -27,11 +29,15 @@ CLASSIFICATION_METRICS = ("roc_auc", "pr_auc", "log_loss", "brier", "f1", "accur
 REGRESSION_METRICS = ("rmse", "mae", "mape", "r2")
 WINDOW_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 MONTH_PATTERN = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")  # the windows of a monthly use case: '2025-03'
-NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")  # use with fullmatch: "$" would let "churn\n" through
 # The stages of one cycle, in order; each is notebooks/<stage>.ipynb.
 STAGES = ("ingest", "score", "drift", "train", "promote")
 # Notebook parameters that are not part of the use case: the window and where the runner records.
 RUNTIME_PARAMETERS = ("window", "run_id", "run_dir", "workspace")
+# Bounds on parameter values (the loader also caps the file at MAX_PARAMS_BYTES and nesting at MAX_DEPTH).
+MAX_STRING = 10_000  # characters in any string value (description, queries, paths, ...)
+MAX_NAME = 64  # characters in a use-case name (it names folders, run ids, files and locks)
+MAX_LISTED = 20  # problems listed in one error (the count says how many there are)
 
 
 class DriftThresholds(BaseModel):
@@ -49,7 +55,7 @@ class DriftThresholds(BaseModel):
     ``impact_threshold``.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     psi_warning: float = Field(
         0.1,
@@ -135,7 +141,7 @@ class DriftThresholds(BaseModel):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class SourceSpec(_Strict):
@@ -229,13 +235,23 @@ class SearchSpec(_Strict):
                     raise ValueError(
                         f"range for {name!r} needs 'low' and 'high' (optional 'log', 'int'); got keys {sorted(values)}"
                     )
-                if not float(values["low"]) < float(values["high"]):
-                    raise ValueError(f"range for {name!r} needs low < high; got {values['low']} and {values['high']}")
+                low, high = values["low"], values["high"]
+                if not _finite_range(low, high):
+                    raise ValueError(f"range for {name!r} needs finite numbers low < high; got {low!r} and {high!r}")
             elif not isinstance(values, list) or not values:
                 raise ValueError(
                     f"values for {name!r} must be a non-empty list (or a {{low, high}} range); got {values!r}"
                 )
         return value
+
+
+def _finite_range(low: Any, high: Any) -> bool:
+    """Both finite numbers (or number strings such as YAML's '1e-3') and low < high."""
+    try:
+        lo, hi = float(low), float(high)
+    except (TypeError, ValueError):
+        return False
+    return math.isfinite(lo) and math.isfinite(hi) and lo < hi
 
 
 class ModelSpec(_Strict):
@@ -362,7 +378,7 @@ class ScoringSpec(_Strict):
 class EmailSpec(_Strict):
     """SMTP e-mail notifications; credentials only as ${ENV_VAR} references, expanded when sending."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, populate_by_name=True)
 
     host: str
     port: int = Field(25, ge=1, le=65535)
@@ -453,8 +469,12 @@ class UseCase(_Strict):
     @field_validator("use_case")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not NAME_PATTERN.match(value) or value == "raw":
-            raise ValueError(f"must be a name of letters, digits, '-' or '_' (not 'raw'); got {value!r}")
+        if not is_use_case_name(value):
+            shown = repr(value) if len(value) <= MAX_NAME else f"{value[:MAX_NAME]!r}... ({len(value)} characters)"
+            raise ValueError(
+                f"must be a name of at most {MAX_NAME} letters, digits, '-' or '_', starting with a letter "
+                f"(not 'raw'; no spaces, newlines or path separators); got {shown}"
+            )
         return value
 
     @model_validator(mode="after")
@@ -542,9 +562,15 @@ class UseCase(_Strict):
 
     @classmethod
     def from_namespace(cls, namespace: dict[str, Any], *, source: str = "notebook parameters") -> UseCase:
-        """Build a use case from a notebook's globals (the injected parameters)."""
-        data = {name: namespace[name] for name in cls.model_fields if name in namespace}
-        return validate_use_case(data, source=source)
+        """Build a use case from a notebook's globals (the injected parameters), re-validated: see
+        :func:`check_injected`."""
+        return check_injected(namespace, source=source)
+
+    def notebook_parameters(self) -> dict[str, Any]:
+        """Every field as plain data, to inject into a stage notebook: re-serialised from this validated use case
+        (defaults included, so the notebook sees what the schema says, not its own parameters cell), never the
+        raw YAML. Round-trips: ``validate_use_case(uc.notebook_parameters()) == uc``."""
+        return self.model_dump(mode="json", by_alias=True)
 
 
 def _search_problems(use_case: UseCase) -> list[str]:
@@ -575,28 +601,16 @@ def _search_problems(use_case: UseCase) -> list[str]:
     return problems
 
 
-class _NoDatesLoader(yaml.SafeLoader):
-    """Safe loader that keeps '2025-03-01' a string, as papermill users expect."""
-
-
-_NoDatesLoader.yaml_implicit_resolvers = {
-    key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.copy().items()
-}
-
-
 def read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a YAML mapping with a safe loader that does not turn strings into dates."""
+    """Read a params YAML mapping as plain data (see :class:`millpond.config.loader.ParamsLoader`), refusing a file
+    over 1 MiB before reading it."""
     file = Path(path)
     if not file.is_file():
         hint = ""
         if file.parent.is_dir():
             hint = did_you_mean(file.name, [p.name for p in file.parent.glob("*.y*ml")])
         raise ParamsError(f"Parameter file {file} does not exist.{hint} Pass an existing file with --params.")
-    try:
-        data = yaml.load(file.read_text(encoding="utf-8"), Loader=_NoDatesLoader)  # a yaml.SafeLoader subclass
-    except yaml.YAMLError as exc:
-        raise ParamsError(f"Parameter file {file} is not valid YAML: {exc}") from exc
+    data = parse_yaml(read_text(file), str(file))
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -639,16 +653,79 @@ def _describe(error: ErrorDetails) -> str:
     return f"'{path}': {message}"
 
 
+def _string_problem(text: str) -> str | None:
+    if len(text) > MAX_STRING:
+        return f"{len(text):,} characters is longer than the {MAX_STRING:,} allowed; shorten it"
+    bad = bad_character(text)
+    return f"holds {bad}; remove it" if bad else None
+
+
+def data_problems(data: dict[str, Any]) -> list[tuple[Loc, str]]:
+    """What makes a parameter mapping more than plain, bounded data, with key paths: non-plain values (bytes, sets,
+    objects), NaN and infinities (anywhere, free-form ``model.params`` too), strings over :data:`MAX_STRING`
+    characters or holding control characters, nesting deeper than :data:`~millpond.config.injection.MAX_DEPTH`, and runtime parameters
+    (window, run_id, ...) that are not strings or integers."""
+    problems = list(iter_problems(data, (), 0, _string_problem))
+    for name in RUNTIME_PARAMETERS:
+        if name in data and type(data[name]) in (list, dict, float, bool):  # other non-plain types: named above
+            problems.append(((name,), f"must be a string; got a {type(data[name]).__name__}"))
+    return problems
+
+
+def _problem_lines(found: list[tuple[Loc, str]], errors: list[ErrorDetails]) -> list[str]:
+    """Every problem once: the data checks' first, then the schema's not at (or under) a path already named."""
+    lines = [f"'{dotted(loc) or '(top level)'}': {message}" for loc, message in found]
+    for error in errors:
+        loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        if not any(loc[: len(seen)] == seen for seen, _ in found):
+            lines.append(_describe(error))
+    return lines
+
+
 def validate_use_case(data: dict[str, Any], *, source: str = "parameters") -> UseCase:
-    """Validate a mapping against :class:`UseCase`, raising one :class:`ParamsError` listing every problem."""
+    """Validate a mapping against :class:`UseCase`, raising one :class:`ParamsError` listing every problem.
+
+    The mapping must be plain, bounded data (:func:`data_problems`); runtime parameters (``window``, ``run_id``,
+    ``run_dir``, ``workspace``) may be present and are not part of the use case.
+    """
+    if not isinstance(data, dict):
+        raise ParamsError(f"{source} must be a mapping of parameter names to values, got {type(data).__name__}.")
+    found = data_problems(data)
     payload = {k: v for k, v in data.items() if k not in RUNTIME_PARAMETERS}
+    errors: list[ErrorDetails] = []
     try:
-        return UseCase.model_validate(payload)
+        use_case = UseCase.model_validate(payload)
     except ValidationError as exc:
-        lines = [_describe(err) for err in exc.errors()]
-        raise ParamsError(
-            f"{source} has {len(lines)} problem(s):\n" + "\n".join(f"  - {line}" for line in lines)
-        ) from None
+        errors = exc.errors()
+    lines = _problem_lines(found, errors)
+    if lines:
+        shown = lines[:MAX_LISTED] + ([f"... and {len(lines) - MAX_LISTED} more"] if len(lines) > MAX_LISTED else [])
+        raise ParamsError(f"{source} has {len(lines)} problem(s):\n" + "\n".join(f"  - {line}" for line in shown))
+    return use_case
+
+
+def check_injected(namespace: dict[str, Any], *, source: str = "notebook parameters") -> UseCase:
+    """Re-validate the parameters a stage notebook received (its globals) before anything runs.
+
+    The stage entry (``stages.run`` via :meth:`UseCase.from_namespace`) calls this: the use-case fields and the
+    runtime parameters in ``namespace`` must be plain data (no bytes, sets or objects, no NaN, bounded strings, see
+    :func:`data_problems`) and validate against the schema, so values injected by something other than millpond's
+    translator (a plain papermill without millpond's entry point, an edited notebook) are refused with a
+    :class:`ParamsError` naming each one. Other globals (modules, IPython's) are not looked at.
+    """
+    names = (*UseCase.model_fields, *RUNTIME_PARAMETERS)
+    return validate_use_case({name: namespace[name] for name in names if name in namespace}, source=source)
+
+
+def is_use_case_name(value: object) -> bool:
+    """A use-case name: at most :data:`MAX_NAME` letters, digits, '-' or '_', starting with a letter, not 'raw'
+    (it names folders, run ids, locks and files, so no newline, space or path separator)."""
+    return (
+        isinstance(value, str)
+        and len(value) <= MAX_NAME
+        and NAME_PATTERN.fullmatch(value) is not None
+        and value != "raw"
+    )
 
 
 def load_use_case(path: str | os.PathLike[str]) -> UseCase:

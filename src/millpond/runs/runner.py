@@ -18,7 +18,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from millpond.config.params import STAGES, UseCase, check_window, params_file, read_yaml, validate_use_case
+from millpond.config.params import (
+    STAGES,
+    UseCase,
+    check_window,
+    is_use_case_name,
+    params_file,
+    read_yaml,
+    validate_use_case,
+)
 from millpond.config.secrets import redact
 from millpond.errors import MillpondError, ParamsError, StageFailedError, did_you_mean
 from millpond.marts.windows import check_use_case_window
@@ -198,9 +206,10 @@ class _StageRun:
 
 
 def _use_case_name(raw: dict[str, Any], params_path: str | Path) -> str:
-    """The use case a run is filed under: the params' ``use_case`` when it is a name, else the params file's stem."""
-    name = str(raw.get("use_case") or "")
-    return name if name.replace("-", "_").isidentifier() else Path(params_path).stem
+    """The use case a run is filed under: the params' ``use_case`` when it is a valid name (short, no newline or
+    path separator: it names folders), else the params file's stem."""
+    name = raw.get("use_case")
+    return name if is_use_case_name(name) else Path(params_path).stem
 
 
 def _load_params(ws: Workspace, params_path: str | Path) -> tuple[dict[str, Any], str, ParamsError | None]:
@@ -252,8 +261,12 @@ def check_inputs(
 def _run_notebook(run: _StageRun, progress: bool) -> tuple[str, str | None, float]:
     """Execute ``notebooks/<stage>.ipynb`` into the run folder: status, error ("Name: message") and wall seconds."""
     ws = run.ws
+    from millpond.config.injection import register_translator
+
+    register_translator()  # papermill writes each parameter as an exact literal, never str(value)
+    # Re-serialised from the validated schema (plain data, every field), never the raw YAML.
     parameters = {
-        **run.params,
+        **validate_use_case(run.params, source=run.use_case).notebook_parameters(),
         "window": run.window,
         "run_id": run.run_id,
         "run_dir": str(run.run_dir),
