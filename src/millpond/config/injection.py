@@ -72,7 +72,7 @@ def iter_problems(
             if kind is dict and type(key) is not str:
                 yield loc, f"the key {key!r} is a {type(key).__name__}; mapping keys must be strings"
                 continue
-            if kind is dict and check_str is not None and (problem := check_str(key)) is not None:
+            if isinstance(key, str) and check_str is not None and (problem := check_str(key)) is not None:
                 yield (*loc, key), f"(the key) {problem}"
             yield from iter_problems(item, (*loc, key), depth + 1, check_str)
     elif value is not None and kind not in (int, bool):
@@ -104,7 +104,7 @@ def check_parameter_name(name: Any) -> str:
     return name
 
 
-class ExactTranslator(PythonTranslator):  # type: ignore[misc]  # papermill is untyped
+class ExactTranslator(PythonTranslator):
     """papermill's Python translator, writing ``name = repr(value)`` for plain data and refusing anything else."""
 
     @classmethod

@@ -120,7 +120,7 @@ class _PlainData:
 
 if yaml.__with_libyaml__:
 
-    class ParamsLoader(_PlainData, Composer, CParser, SafeConstructor, Resolver):  # type: ignore[misc]
+    class ParamsLoader(_PlainData, Composer, CParser, SafeConstructor, Resolver):
         """libyaml's parser, PyYAML's composer and safe constructor, with the plain-data checks."""
 
         def __init__(self, stream: str) -> None:

@@ -17,5 +17,5 @@ from papermill.engines import NBClientEngine  # papermill.engines defines it bef
 import millpond.config.injection  # noqa: F401  # registers the exact translator
 
 
-class MillpondEngine(NBClientEngine):  # type: ignore[misc]  # papermill is untyped
+class MillpondEngine(NBClientEngine):
     """papermill's default engine (nbclient), named ``millpond``; see the module docstring for why it exists."""

@@ -209,7 +209,7 @@ def _use_case_name(raw: dict[str, Any], params_path: str | Path) -> str:
     """The use case a run is filed under: the params' ``use_case`` when it is a valid name (short, no newline or
     path separator: it names folders), else the params file's stem."""
     name = raw.get("use_case")
-    return name if is_use_case_name(name) else Path(params_path).stem
+    return str(name) if is_use_case_name(name) else Path(params_path).stem
 
 
 def _load_params(ws: Workspace, params_path: str | Path) -> tuple[dict[str, Any], str, ParamsError | None]:
