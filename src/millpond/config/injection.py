@@ -44,17 +44,17 @@ _PLAIN = "give a string, number, true/false, null, list or mapping"
 
 
 def iter_problems(
-    value: Any, loc: Loc = (), depth: int = 0, check_str: Callable[[str], str | None] | None = None
+    value: Any, loc: Loc = (), depth: int = 0, check_leaf: Callable[[str | int], str | None] | None = None
 ) -> Iterator[tuple[Loc, str]]:
     """Why ``value`` is not a plain data tree: (key path, message) pairs, none when it is one.
 
     Plain: exactly ``str``, ``int``, ``bool``, ``None``, a finite ``float``, or a ``list`` / ``dict`` (``str`` keys)
     of plain values, at most :data:`MAX_DEPTH` containers deep. Subclasses are not plain (their ``repr`` is theirs).
-    ``check_str``, when given, is asked about every string (keys too) and returns a problem or None.
+    ``check_leaf``, when given, is asked about every string (keys too) and integer, and returns a problem or None.
     """
     kind = type(value)
-    if kind is str:
-        problem = check_str(value) if check_str else None
+    if kind in (str, int):
+        problem = check_leaf(value) if check_leaf else None
         if problem is not None:
             yield loc, problem
     elif kind is float:
@@ -72,10 +72,10 @@ def iter_problems(
             if kind is dict and type(key) is not str:
                 yield loc, f"the key {key!r} is a {type(key).__name__}; mapping keys must be strings"
                 continue
-            if isinstance(key, str) and check_str is not None and (problem := check_str(key)) is not None:
+            if kind is dict and check_leaf is not None and (problem := check_leaf(key)) is not None:
                 yield (*loc, key), f"(the key) {problem}"
-            yield from iter_problems(item, (*loc, key), depth + 1, check_str)
-    elif value is not None and kind not in (int, bool):
+            yield from iter_problems(item, (*loc, key), depth + 1, check_leaf)
+    elif value is not None and kind is not bool:
         yield loc, f"a {kind.__name__} value is not plain data; {_PLAIN}"
 
 

@@ -425,7 +425,9 @@ class ScheduleSpec(_Strict):
     catch_up: bool = Field(True, description="run missed windows oldest first; false: only the newest due window")
     max_windows: int = Field(12, ge=1, description="most windows one scheduled run catches up")
     retries: int = Field(2, ge=0, le=10, description="retries of a stage that failed with a transient error")
-    backoff_seconds: float = Field(30.0, ge=0, description="wait before the first retry; doubled for each further one")
+    backoff_seconds: float = Field(
+        30.0, ge=0, le=86_400, description="wait before the first retry (at most a day); doubled for each further one"
+    )
 
     @model_validator(mode="after")
     def _start(self) -> ScheduleSpec:
@@ -653,19 +655,22 @@ def _describe(error: ErrorDetails) -> str:
     return f"'{path}': {message}"
 
 
-def _string_problem(text: str) -> str | None:
-    if len(text) > MAX_STRING:
-        return f"{len(text):,} characters is longer than the {MAX_STRING:,} allowed; shorten it"
-    bad = bad_character(text)
+def _leaf_problem(value: str | int) -> str | None:
+    """Strings: at most :data:`MAX_STRING` characters, no control characters or lone surrogates. Integers: 64-bit."""
+    if isinstance(value, int):
+        return None if -(2**63) <= value < 2**63 else "an integer beyond the 64-bit range; give a smaller number"
+    if len(value) > MAX_STRING:
+        return f"{len(value):,} characters is longer than the {MAX_STRING:,} allowed; shorten it"
+    bad = bad_character(value)
     return f"holds {bad}; remove it" if bad else None
 
 
 def data_problems(data: dict[str, Any]) -> list[tuple[Loc, str]]:
     """What makes a parameter mapping more than plain, bounded data, with key paths: non-plain values (bytes, sets,
     objects), NaN and infinities (anywhere, free-form ``model.params`` too), strings over :data:`MAX_STRING`
-    characters or holding control characters, nesting deeper than :data:`~millpond.config.injection.MAX_DEPTH`, and runtime parameters
+    characters or holding control characters, integers beyond 64 bits, nesting deeper than :data:`~millpond.config.injection.MAX_DEPTH`, and runtime parameters
     (window, run_id, ...) that are not strings or integers."""
-    problems = list(iter_problems(data, (), 0, _string_problem))
+    problems = list(iter_problems(data, (), 0, _leaf_problem))
     for name in RUNTIME_PARAMETERS:
         if name in data and type(data[name]) in (list, dict, float, bool):  # other non-plain types: named above
             problems.append(((name,), f"must be a string; got a {type(data[name]).__name__}"))

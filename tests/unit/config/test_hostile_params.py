@@ -115,6 +115,16 @@ HOSTILE: list[tuple[str, Callable[[], str], str]] = [
     ("nan-holdout", replace("holdout_fraction: 0.25", "holdout_fraction: .nan"), r"'training.holdout_fraction': nan"),
     ("inf-latency", replace("smoke_latency_ms: 2000", "smoke_latency_ms: .inf"), r"'scoring.smoke_latency_ms': inf"),
     ("minus-inf-split", replace("split_fraction: 0.1", "split_fraction: -.inf"), r"'scoring.split_fraction': -inf"),
+    (
+        "huge-backoff",
+        replace("backoff_seconds: 30", "backoff_seconds: 1e+308"),
+        r"'schedule.backoff_seconds': .*less than or equal to 86400",
+    ),
+    (
+        "int-beyond-64-bits",
+        replace("batch_rows: 100000", "batch_rows: 99999999999999999999999"),
+        r"'scoring.batch_rows': an integer beyond the 64-bit range",
+    ),
     ("inf-keep-days", replace("keep_days: 90", "keep_days: .inf"), r"'retention.keep_days': inf"),
     ("nan-contract-min", append(CONTRACT % ".nan"), r"'mart.contract.columns.monthly_charges.min': nan"),
     (
