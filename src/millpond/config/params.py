@@ -3,6 +3,13 @@
 A use-case YAML is also a papermill parameter file: its top-level keys are the
 stage notebooks' parameters. Unknown keys are errors that name the key path and
 suggest the closest valid key; every problem is collected and raised at once.
+
+Params are data, never code: :func:`read_yaml` builds plain data only (see
+:mod:`millpond.config.loader`), :func:`validate_use_case` refuses NaN and
+infinities anywhere, unbounded strings and integers and unsafe use-case names,
+a stage notebook is given :meth:`UseCase.notebook_parameters` (re-serialised
+from the validated schema, written by :mod:`millpond.config.injection`'s exact
+translator) and re-validates what it got with :func:`check_injected`.
 """
 
 from __future__ import annotations
