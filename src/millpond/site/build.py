@@ -85,7 +85,9 @@ def build_site(ws: Workspace, out: str | os.PathLike[str] | None = None) -> Path
     for uc in use_cases:
         atomic_write_text(
             target / use_case_file(uc.name),
-            page(f"Use case: {uc.name}", overview.use_case_body(uc), sources=src, nav=nav, script=overview.DECISIONS_JS),
+            page(
+                f"Use case: {uc.name}", overview.use_case_body(uc), sources=src, nav=nav, script=overview.DECISIONS_JS
+            ),
         )
     for name in names:
         _write_model(ws, target, model_data(ws, name), (src, nav))

@@ -48,7 +48,9 @@ def _limitations(v: VersionRow, params: dict[str, Any]) -> list[str]:
         "watch the drift page of the use case.",
     ]
     if v.metrics.get("n") is not None:
-        out.append(f"Holdout metrics come from {int(v.metrics['n'])} rows of the training windows, not from a later window.")
+        out.append(
+            f"Holdout metrics come from {int(v.metrics['n'])} rows of the training windows, not from a later window."
+        )
     categorical = [k.split(".")[1] for k in params if k.startswith("params.categorical.")]
     if categorical:
         out.append("Categorical inputs only take the categories seen in training: " + ", ".join(categorical) + ".")
@@ -154,7 +156,11 @@ def lineage_html(ws: Workspace, card: ModelCard, out: Path, run_links: dict[str,
         if not mart.get("found"):
             items.append(f"<li>mart {esc(mart['mart'])}@{esc(mart['version'])}: MISSING ({esc(mart.get('note'))})</li>")
             continue
-        intact = '<span class="mp-ok">sha256 ok</span>' if mart["data_intact"] else '<span class="mp-bad">sha256 MISMATCH</span>'
+        intact = (
+            '<span class="mp-ok">sha256 ok</span>'
+            if mart["data_intact"]
+            else '<span class="mp-bad">sha256 MISMATCH</span>'
+        )
         mart_dir = ws.resolve(mart["path"])
         source = mart.get("source") or {}
         where = source.get("path") or source.get("query") or source.get("url") or "unknown"

@@ -2,6 +2,7 @@
 
 Nothing here writes: :func:`use_case_data`, :func:`model_data` and :func:`run_rows` read the monitoring log,
 the audit log, the model store, the runs index and the drift tables the drift runs kept in their records.
+Parameters and summaries pass through :func:`millpond.config.secrets.redact` before a page shows them.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from millpond.config.secrets import redact
 from millpond.errors import MillpondError
 from millpond.governance.audit import AuditLog
 from millpond.models.monitoring import MonitoringLog
@@ -137,17 +139,18 @@ class UseCaseData:
 
     @property
     def marks(self) -> list[tuple[str, str]]:
-        """(window, label) of promotions, rollbacks, approvals and rejections, and champion changes between windows."""
+        """(window, label) of promotions, rollbacks, approvals and rejections, and of champion changes no decision
+        explains (a version that became champion between windows without a logged promotion)."""
         out = [
-            (d.window, f"{MARKED_ACTIONS[d.action]} {d.version or ''}".strip())
+            (d.window, f"{MARKED_ACTIONS[d.action]} {(d.version or '')[:8]}".strip())
             for d in self.decisions
             if d.action in MARKED_ACTIONS and d.window
         ]
-        seen = {w for w, label in out if label.startswith("promoted")}
+        explained = {d.version for d in self.decisions if d.action in ("promotion", "rollback")}
         previous = None
         for point in self.kpis:
-            if previous and point.champion and point.champion != previous and point.window not in seen:
-                out.append((point.window, f"champion {point.champion}"))
+            if previous and point.champion and point.champion != previous and point.champion not in explained:
+                out.append((point.window, f"champion {point.champion[:8]}"))
             previous = point.champion or previous
         return out
 
@@ -244,7 +247,9 @@ def use_case_data(ws: Workspace) -> list[UseCaseData]:
     out = []
     for status in workspace_status(ws):
         name = str(status["use_case"])
-        data = UseCaseData(name=name, params=str(status["params"]), metric=_metric_of(ws, status["params"]), status=status)
+        data = UseCaseData(
+            name=name, params=str(status["params"]), metric=_metric_of(ws, status["params"]), status=status
+        )
         if status.get("error") is None:
             data.kpis = kpi_points(MonitoringLog(ws.model_store, name), data.metric)
             data.decisions = decisions(ws, name) if name in names else []
@@ -323,7 +328,7 @@ def version_row(version: ModelVersion, aliases: dict[str, str]) -> VersionRow:
         importance=dict(meta.importance or {}),
         aliases=sorted(a for a, v in aliases.items() if v == version.version),
         run_id=meta.run_id,
-        params=flatten({"params": meta.params, "model_params": meta.model_params}),
+        params=flatten(redact({"params": meta.params, "model_params": meta.model_params})),
         training_marts=list(meta.training_marts),
         retrain_reasons=list(meta.retrain_reasons),
         code=dict(meta.code or {}),
@@ -370,7 +375,7 @@ def run_rows(ws: Workspace) -> list[RunRow]:
     for record in RunStore(ws.runs).list():
         report = Path(record.path) / REPORT
         try:
-            params = flatten(record.params)
+            params = flatten(redact(record.params))
         except (MillpondError, OSError, ValueError):
             params = {}
         summary = (record.scraps or {}).get("summary") or {}
@@ -378,7 +383,7 @@ def run_rows(ws: Workspace) -> list[RunRow]:
             RunRow(
                 row=run_row(record),
                 report=report if report.is_file() else None,
-                summary=flatten(summary) if isinstance(summary, dict) else {"summary": summary},
+                summary=flatten(redact(summary)) if isinstance(summary, dict) else {"summary": redact(summary)},
                 params=params,
             )
         )

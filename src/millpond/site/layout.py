@@ -40,7 +40,8 @@ th{background:#f0f0f3}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .mp-filters label{display:flex;flex-direction:column;gap:2px}
 tr.mp-muted td{color:#888}.mp-diff td{background:#fff8e1}
 .mp-compare{background:#fff;border:1px solid #dde;padding:10px;margin:10px 0}
-code{font-size:12px;background:#f3f3f6;padding:0 3px}
+code{font-size:12px;background:#f3f3f6;padding:0 3px}.mp-nowrap{white-space:nowrap}
+.mp-runid{font-family:ui-monospace,monospace;font-size:12px;white-space:nowrap}
 """
 
 

@@ -111,13 +111,12 @@ def drift_heatmap(uc: UseCaseData) -> str:
         peak[c.feature] = max(peak.get(c.feature, 0.0), c.impact or 0.0)
     features = sorted(peak, key=lambda f: (-peak[f], f))
     verdicts = {p.window: p for p in uc.kpis}
-    labels = []
+    notes = {}
     for w in windows:
         p = verdicts.get(w)
-        flag = ("D" if p and p.data_drift else "") + ("M" if p and p.model_drift else "")
-        labels.append(f"{w} {flag}".strip())
+        notes[w] = " ".join(flag for flag, on in (("data", p and p.data_drift), ("model", p and p.model_drift)) if on)
     cells = {
-        (c.feature, labels[windows.index(c.window)]): svg.Cell(
+        (c.feature, c.window): svg.Cell(
             c.impact,
             c.drifted,
             f"{c.feature} at {c.window}: impact {fmt(c.impact)}, drift score {fmt(c.drift_score)}, "
@@ -126,7 +125,7 @@ def drift_heatmap(uc: UseCaseData) -> str:
         for c in uc.drift
     }
     top = max(peak.values()) if peak else 0.0
-    return svg.heatmap(features, labels, cells, top=top)
+    return svg.heatmap(features, windows, cells, top=top, notes=notes)
 
 
 def decisions_table(uc: UseCaseData) -> str:
@@ -169,7 +168,7 @@ def use_case_body(uc: UseCaseData) -> str:
         f'<div class="mp-scroll" id="mp-kpi-chart">{chart}</div>{kpi_table(uc)}'
         "<h2>Drift: feature × window</h2>"
         '<p class="mp-note">Colour: impact (drift score × the champion\'s importance), darker is more. An outlined '
-        "cell with a dot drifted. D / M after a window: data drift / model drift verdict of that window.</p>"
+        "cell with a dot drifted. Red \u201cdata\u201d / \u201cmodel\u201d under a window: its data drift / model drift verdict.</p>"
         f'<div class="mp-scroll" id="mp-drift-heatmap">{heat}</div>'
         "<h2>Decisions (audit log, newest first)</h2>" + decisions_table(uc)
     )

@@ -8,7 +8,7 @@ from typing import Any
 
 from millpond.site import svg
 from millpond.site.data import ModelData, VersionRow, to_json
-from millpond.site.layout import card_file, card_markdown_file, esc, fmt, href, table
+from millpond.site.layout import card_file, esc, fmt, href, table
 from millpond.workspace import Workspace
 
 ALIAS_LANES = ("champion", "challenger", "previous")
@@ -16,8 +16,8 @@ _FIRST_METRICS = ("roc_auc", "pr_auc", "f1", "accuracy", "rmse", "mae", "r2")
 
 
 def metric_names(versions: list[VersionRow]) -> list[str]:
-    """Metric keys across versions, the headline ones first."""
-    every = {k for v in versions for k in v.metrics}
+    """Metric keys across versions, the headline ones first (row counts and rates are on the card and in compare)."""
+    every = {k for v in versions for k in v.metrics} - {"n", "positive_rate"}
     return [m for m in _FIRST_METRICS if m in every] + sorted(every - set(_FIRST_METRICS))
 
 
@@ -37,7 +37,7 @@ def versions_table(model: ModelData, ws: Workspace, out: Path, run_links: dict[s
         cells = [
             f'<a id="v-{esc(v.version)}" href="{card_file(model.name, v.version)}">{esc(v.version)}</a>',
             badges,
-            esc(v.created_at[:19].replace("T", " ")),
+            f'<span class="mp-nowrap">{esc(v.created_at[:16].replace("T", " "))}</span>',
             esc(v.family),
             esc(v.trained_for_window),
             esc(", ".join(v.train_windows)),
@@ -110,7 +110,7 @@ COMPARE_JS = """
 var versions = JSON.parse(document.getElementById('mp-compare-data').textContent);
 var first = document.getElementById('mp-compare-a'), second = document.getElementById('mp-compare-b');
 function esc(s) { return String(s).replace(/[&<>"]/g, function (c) { return {'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c]; }); }
-function show(v) { return v === undefined || v === null ? '-' : (typeof v === 'number' ? (Math.round(v * 1e4) / 1e4) : JSON.stringify(v)); }
+function show(v) { return v === undefined || v === null ? '-' : (typeof v === 'number' ? String(Math.round(v * 1e4) / 1e4) : (typeof v === 'string' ? v : JSON.stringify(v))); }
 function rows(title, a, b, onlyDiff) {
   var keys = Object.keys(Object.assign({}, a, b)).sort(), out = '';
   keys.forEach(function (k) {
@@ -152,7 +152,9 @@ def compare_panel(model: ModelData) -> str:
 
 
 def model_body(model: ModelData, ws: Workspace, out: Path, run_links: dict[str, Path]) -> str:
-    now = ", ".join(f'<span class="mp-badge {esc(a)}">{esc(a)}</span> {esc(v)}' for a, v in sorted(model.aliases.items()))
+    now = ", ".join(
+        f'<span class="mp-badge {esc(a)}">{esc(a)}</span> {esc(v)}' for a, v in sorted(model.aliases.items())
+    )
     timeline = alias_timeline(model) or '<p class="mp-note">No alias has moved yet.</p>'
     return (
         f'<p id="mp-aliases-now">Aliases now: {now or "none"}</p>'
@@ -164,7 +166,3 @@ def model_body(model: ModelData, ws: Workspace, out: Path, run_links: dict[str, 
 
 def model_script(model: ModelData) -> str:
     return COMPARE_JS if len(model.versions) >= 2 else ""
-
-
-def card_link_markdown(name: str, version: str) -> str:
-    return card_markdown_file(name, version)

@@ -43,7 +43,7 @@ def runs_table(rows: list[RunRow], out: Path) -> str:
     for r in rows:
         row = r.row
         run_id = str(row["run_id"])
-        name = f'<a href="{href(out, r.report)}">{esc(run_id)}</a>' if r.report else esc(run_id)
+        name = f'<a class="mp-runid" href="{href(out, r.report)}">{esc(run_id)}</a>' if r.report else esc(run_id)
         attrs = " ".join(
             f'data-{k.replace("_", "-")}="{esc(row.get(k))}"' for k in ("use_case", "stage", "status", "window")
         )

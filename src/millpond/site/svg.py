@@ -55,7 +55,8 @@ def sparkline(values: Sequence[float | None], *, width: int = 160, height: int =
     lo, hi = value_range(values, pad=0.05)
     x = Scale(0, max(len(values) - 1, 1), 3, width - 3)
     y = Scale(lo, hi, height - 3, 3)
-    segments, current = [], []
+    segments: list[list[str]] = []
+    current: list[str] = []
     for i, v in enumerate(values):
         if v is None:
             if current:
@@ -105,7 +106,9 @@ def _band(series: Series, x: Scale, y: Scale) -> str:
         return ""
     upper = " ".join(f"{x(i):.1f},{y(hi):.1f}" for i, _, hi in pts)
     lower = " ".join(f"{x(i):.1f},{y(lo):.1f}" for i, lo, _ in reversed(pts))
-    return f'<polygon class="mp-band" points="{upper} {lower}" fill="{series.color}" fill-opacity="0.15" stroke="none"/>'
+    return (
+        f'<polygon class="mp-band" points="{upper} {lower}" fill="{series.color}" fill-opacity="0.15" stroke="none"/>'
+    )
 
 
 def _line(series: Series, x: Scale, y: Scale, labels: Sequence[str]) -> str:
@@ -151,23 +154,26 @@ def line_chart(
     *,
     marks: Sequence[Mark] = (),
     benchmark: float | None = None,
-    size: tuple[int, int] = (880, 300),
+    size: tuple[int, int] = (1000, 320),
 ) -> str:
     """Lines over windows with optional bands, a horizontal benchmark and vertical marks, plus a legend."""
     if not labels or not any(v is not None for s in series for v in s.values):
         return ""
     width, height = size
-    left, top, bottom = 60, 28, 30
+    left, top, bottom = 60, 30, 30
     every = [v for s in series for seq in (s.values, s.low or (), s.high or ()) for v in seq]
     lo, hi = value_range([*every, benchmark])
-    x = Scale(0, max(len(labels) - 1, 1), left + 10, width - 20)
+    x = Scale(0, max(len(labels) - 1, 1), left + 20, width - 40)
     y = Scale(lo, hi, height - bottom, top)
     parts = [_axes(labels, x, y, (width, height, left))]
-    for mark in marks:
+    for k, mark in enumerate(marks):
         px = x(mark.index)
+        ly = top + 10 + 12 * (k % 3)  # marks at neighbouring windows: labels on three staggered rows
+        near_end = px > width - 140  # a label near the right edge reads leftwards, so it is not cut off
+        tx, anchor = (px - 3, "end") if near_end else (px + 3, "start")
         parts.append(
             f'<g class="mp-mark"><line x1="{px:.1f}" x2="{px:.1f}" y1="{top}" y2="{height - bottom}" '
-            f'stroke="{mark.color}" stroke-dasharray="2,3"/><text x="{px + 3:.1f}" y="{top + 10}" '
+            f'stroke="{mark.color}" stroke-dasharray="2,3"/><text x="{tx:.1f}" y="{ly}" text-anchor="{anchor}" '
             f'class="mp-mark-label" fill="{mark.color}">{_esc(mark.label)}</text><title>{_esc(mark.label)}</title></g>'
         )
     if benchmark is not None:
@@ -179,13 +185,14 @@ def line_chart(
     parts.extend(_band(s, x, y) for s in series)
     parts.extend(_line(s, x, y, labels) for s in series)
     legend = [(s.name, s.color, s.dashed) for s in series] + ([("benchmark", "#d68910", True)] if benchmark else [])
-    for k, (name, color, dashed) in enumerate(legend):
-        lx = left + 10 + k * 190
+    lx = left + 10
+    for name, color, dashed in legend:
         dash = ' stroke-dasharray="5,4"' if dashed else ""
         parts.append(
             f'<line x1="{lx}" x2="{lx + 22}" y1="12" y2="12" stroke="{color}" stroke-width="2"{dash}/>'
             f'<text x="{lx + 27}" y="16" class="mp-legend">{_esc(name)}</text>'
         )
+        lx += 50 + 7 * len(name)
     return (
         f'<svg class="mp-chart" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img">'
         + "".join(parts)
@@ -211,18 +218,30 @@ def heat_color(value: float | None, top: float) -> str:
     return f"#{r:02x}{g:02x}{b:02x}"
 
 
-def heatmap(rows: Sequence[str], columns: Sequence[str], cells: dict[tuple[str, str], Cell], *, top: float) -> str:
-    """Rows × columns of coloured cells; a flagged cell gets a dark border and a dot."""
+def heatmap(
+    rows: Sequence[str],
+    columns: Sequence[str],
+    cells: dict[tuple[str, str], Cell],
+    *,
+    top: float,
+    notes: dict[str, str] | None = None,
+) -> str:
+    """Rows × columns of coloured cells; a flagged cell gets a dark border and a dot; ``notes`` go under the
+    column labels (a window's verdicts)."""
     if not rows or not columns:
         return ""
-    cw, ch, left, head = 58, 22, 150, 40
+    cw, ch, left, head = 62, 22, 150, 44
     width, height = left + cw * len(columns) + 10, head + ch * len(rows) + 10
     parts = []
     for j, column in enumerate(columns):
-        parts.append(
-            f'<text x="{left + j * cw + cw / 2:.0f}" y="{head - 8}" text-anchor="middle" class="mp-tick">'
-            f"{_esc(column)}</text>"
-        )
+        cx = left + j * cw + cw / 2
+        parts.append(f'<text x="{cx:.0f}" y="{head - 24}" text-anchor="middle" class="mp-tick">{_esc(column)}</text>')
+        note = (notes or {}).get(column, "")
+        if note:
+            parts.append(
+                f'<text x="{cx:.0f}" y="{head - 8}" text-anchor="middle" class="mp-tick mp-verdict" fill="#c0392b" '
+                f'style="fill:#c0392b;font-weight:600">{_esc(note)}</text>'
+            )
     for i, row in enumerate(rows):
         y = head + i * ch
         parts.append(f'<text x="{left - 6}" y="{y + 15}" text-anchor="end" class="mp-tick">{_esc(row)}</text>')
