@@ -1,0 +1,102 @@
+"""build_site over a small workspace: the pages hold the stores' numbers, every link resolves, nothing leaves."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from millpond.cli.app import main
+from millpond.models.store import ModelStore
+from millpond.site import build_site
+from millpond.site.check import broken_links, external_urls
+from millpond.site.layout import card_file, card_markdown_file, model_file, use_case_file
+from millpond.workspace import Workspace
+
+
+@pytest.fixture
+def site(scoring_workspace: Workspace, tmp_path: Path) -> Path:
+    return build_site(scoring_workspace, tmp_path / "site").parent
+
+
+def test_the_home_card_names_the_champion_and_links_its_use_case(scoring_workspace: Workspace, site: Path) -> None:
+    champion = ModelStore(scoring_workspace.model_store).aliases("churn")["champion"]
+    home = (site / "index.html").read_text(encoding="utf-8")
+    card = re.search(r'<div class="mp-card" data-use-case="churn">.*?</div>', home, re.S)
+    assert card is not None
+    assert f">{champion}</a>" in card.group(0)
+    assert f'href="{use_case_file("churn")}"' in card.group(0)
+    assert 'id="mp-built"' in home and "model versions" in home
+
+
+def test_the_registry_lists_every_version_with_its_metrics_and_aliases(
+    scoring_workspace: Workspace, site: Path
+) -> None:
+    store = ModelStore(scoring_workspace.model_store)
+    page = (site / model_file("churn")).read_text(encoding="utf-8")
+    for version in store.versions("churn"):
+        assert f'id="v-{version.version}"' in page
+        assert f"{version.metadata.metrics['roc_auc']:.4f}" in page
+        assert (site / card_file("churn", version.version)).is_file()
+    aliases = store.aliases("churn")
+    assert f'<span class="mp-badge challenger">challenger</span> {aliases["challenger"]}' in page
+    assert 'id="mp-compare-data"' in page  # two versions: the compare panel is there
+
+
+def test_each_model_card_has_its_metrics_importance_and_lineage(scoring_workspace: Workspace, site: Path) -> None:
+    champion = ModelStore(scoring_workspace.model_store).get("churn", "champion")
+    markdown = (site / card_markdown_file("churn", champion.version)).read_text(encoding="utf-8")
+    assert f"| roc_auc | {champion.metadata.metrics['roc_auc']:.4f} |" in markdown
+    top = max(champion.metadata.importance.items(), key=lambda kv: kv[1])[0]
+    assert f"| {top} |" in markdown
+    assert "Aliases now: champion" in markdown
+    page = (site / card_file("churn", champion.version)).read_text(encoding="utf-8")
+    for mart in champion.metadata.training_marts:
+        assert f"churn@{mart['version']}" in page
+    assert "sha256 ok" in page
+
+
+def test_every_link_resolves_and_no_page_refers_to_another_machine(site: Path) -> None:
+    assert broken_links(site) == []
+    assert external_urls(site) == []
+
+
+def test_the_checks_find_a_broken_link_and_an_outside_url(site: Path) -> None:
+    page = site / "index.html"
+    page.write_text(
+        page.read_text(encoding="utf-8").replace(
+            "</main>", '<a href="nowhere.html">x</a><script src="https://cdn.example.com/x.js"></script></main>'
+        ),
+        encoding="utf-8",
+    )
+    assert [(p.link, p.page) for p in broken_links(site)] == [
+        ("nowhere.html", "index.html"),
+        ("https://cdn.example.com/x.js", "index.html"),
+    ]
+    assert external_urls(site) == [("index.html", "https://cdn.example.com/x.js")]
+
+
+@pytest.mark.reliability("secret")
+def test_a_secret_in_a_versions_params_never_reaches_a_page(scoring_workspace: Workspace, tmp_path: Path) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
+    params = {"source": {"url": "postgresql://app:hunter2-pw@db.internal/x", "password": "s3cret-value"}}
+    ModelStore(scoring_workspace.model_store).save("churn", model, {"params": params, "use_case": "churn"})
+    out = build_site(scoring_workspace, tmp_path / "site").parent
+    text = "".join(p.read_text(encoding="utf-8") for p in out.rglob("*") if p.is_file())
+    assert "hunter2-pw" not in text and "s3cret-value" not in text
+    assert "postgresql://app:***@db.internal/x" in text  # the user's own URL is shown, its password masked
+
+
+def test_millpond_site_writes_into_the_workspace_unless_told_elsewhere(
+    scoring_workspace: Workspace, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = str(scoring_workspace.root)
+    assert main(["--workspace", root, "site"]) == 0
+    assert capsys.readouterr().out.strip() == str(scoring_workspace.root / "site" / "index.html")
+    out = tmp_path / "elsewhere"
+    assert main(["--workspace", root, "site", "--out", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == str(out / "index.html")
+    assert {p.name for p in out.glob("*.html")} == {p.name for p in (scoring_workspace.root / "site").glob("*.html")}
