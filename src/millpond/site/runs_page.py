@@ -82,7 +82,9 @@ function applyFilters() {
   });
   document.getElementById('mp-shown').textContent = shown + ' of ' + all.length + ' runs shown';
 }
-ids.forEach(function (id) { document.getElementById(id).addEventListener('input', applyFilters); });
+ids.forEach(function (id) {
+  ['input', 'change'].forEach(function (kind) { document.getElementById(id).addEventListener(kind, applyFilters); });
+});
 (location.hash.replace(/^#/, '').split('&')).forEach(function (part) {
   var kv = part.split('='), el = {use_case: 'f-use-case', stage: 'f-stage', status: 'f-status'}[kv[0]];
   if (el && kv[1]) { document.getElementById(el).value = decodeURIComponent(kv[1]); }
