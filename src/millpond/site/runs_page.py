@@ -95,7 +95,7 @@ function show(v) { return v === undefined || v === null ? '-' : (typeof v === 'n
 function section(title, a, b, ida, idb) {
   var keys = Object.keys(Object.assign({}, a, b)).sort(), out = '';
   keys.forEach(function (k) {
-    var same = JSON.stringify(a[k]) === JSON.stringify(b[k]);
+    var same = JSON.stringify(a[k] === undefined ? null : a[k]) === JSON.stringify(b[k] === undefined ? null : b[k]);
     out += '<tr' + (same ? '' : ' class="mp-diff"') + '><td>' + esc(k) + '</td><td>' + esc(show(a[k])) + '</td><td>' + esc(show(b[k])) + '</td></tr>';
   });
   return '<h3>' + title + '</h3><div class="mp-scroll"><table><thead><tr><th></th><th>' + esc(ida) + '</th><th>' + esc(idb) + '</th></tr></thead><tbody>' + (out || '<tr><td colspan=3>none</td></tr>') + '</tbody></table></div>';
