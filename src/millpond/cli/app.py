@@ -61,6 +61,7 @@ COMMANDS: dict[tuple[str, str | None], Handler] = {
     ("report", None): views.cmd_report,
     ("drift", "view"): views.cmd_drift_view,
     ("site", None): site.cmd_site,
+    ("models", "export"): site.cmd_models_export,
 }
 """The dispatch table: (command, subcommand or None) -> handler(args, workspace) -> exit code."""
 
