@@ -5,6 +5,6 @@ card per use case, each use case's KPI, drift and decisions over windows, a regi
 card per version, and the runs with filters and comparison. They open from ``file://`` and fetch nothing.
 """
 
-from millpond.site.build import build_site
+from millpond.site.build import build_site, refresh_site
 
-__all__ = ["build_site"]
+__all__ = ["build_site", "refresh_site"]

@@ -7,9 +7,11 @@ atomically; the build only reads the stores.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
+from millpond.errors import MillpondError
 from millpond.runs.store import RunStore
 from millpond.site import overview, registry
 from millpond.site.card import card_body, card_markdown, model_card
@@ -28,6 +30,7 @@ from millpond.store.files import atomic_write_text
 from millpond.workspace import Workspace
 
 SITE_FOLDER = "site"
+log = logging.getLogger(__name__)
 
 
 def _nav(use_cases: list[UseCaseData], models: list[str]) -> list[tuple[str, str]]:
@@ -94,3 +97,12 @@ def build_site(ws: Workspace, out: str | os.PathLike[str] | None = None) -> Path
     rows = run_rows(ws)
     atomic_write_text(target / RUNS, page("Runs", runs_body(rows, target), sources=src, nav=nav, script=RUNS_JS))
     return home
+
+
+def refresh_site(ws: Workspace) -> Path | None:
+    """:func:`build_site` for the end of a cycle: a site that cannot be built is a warning, never a failed cycle."""
+    try:
+        return build_site(ws)
+    except (MillpondError, OSError, ValueError) as exc:
+        log.warning("the control room (site/) was not refreshed: %s; run `millpond site` to see why", exc)
+        return None

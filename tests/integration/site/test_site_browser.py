@@ -141,7 +141,13 @@ def test_the_runs_page_filters_and_compares(built: tuple[Workspace, Path], brows
     panel = browser.find_element("id", "mp-run-compare").text  # type: ignore[attr-defined]
     assert "Summaries" in panel and "rows" in panel
     screenshot(browser, "site-runs")
-    link = shown[0].find_element("css selector", "a")  # type: ignore[attr-defined]
-    link.click()
-    assert browser.current_url.endswith("/report.html")  # type: ignore[attr-defined]
+    drift = next(row for row in shown if row.get_attribute("data-stage") == "drift")
+    drift.find_element("css selector", "a").click()
+    assert browser.current_url.endswith("/03-drift/report.html")  # type: ignore[attr-defined]
     assert console_errors(browser) == []
+    summary = browser.find_element("css selector", "table.mp-summary").text  # type: ignore[attr-defined]
+    entry = MonitoringLog(ws.model_store, "churn").entries("drift")[-1]
+    interval = entry["kpi_interval"]
+    assert f"{interval['value']:.3f} [{interval['low']:.3f}, {interval['high']:.3f}]" in summary  # not a cut-off repr
+    assert "event notify" not in browser.page_source  # type: ignore[attr-defined]
+    screenshot(browser, "site-drift-report")

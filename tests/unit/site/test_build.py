@@ -100,3 +100,18 @@ def test_millpond_site_writes_into_the_workspace_unless_told_elsewhere(
     assert main(["--workspace", root, "site", "--out", str(out)]) == 0
     assert capsys.readouterr().out.strip() == str(out / "index.html")
     assert {p.name for p in out.glob("*.html")} == {p.name for p in (scoring_workspace.root / "site").glob("*.html")}
+
+
+def test_refresh_site_warns_instead_of_failing_the_cycle(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from millpond.errors import RunError
+    from millpond.site import build as site_build
+
+    def broken(ws: Workspace) -> Path:
+        raise RunError("runs/index.sqlite is damaged")
+
+    assert site_build.refresh_site(workspace) == workspace.root / "site" / "index.html"
+    monkeypatch.setattr(site_build, "build_site", broken)
+    assert site_build.refresh_site(workspace) is None
+    assert "runs/index.sqlite is damaged" in caplog.text
