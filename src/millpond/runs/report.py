@@ -110,7 +110,8 @@ class SummaryTable:
         self.rows = [(str(k), format_value(v)) for k, v in summary.items()]
 
     def _repr_html_(self) -> str:
-        body = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in self.rows)
+        left = ' style="text-align:left"'  # inline: JupyterLab's and nbconvert's CSS right-align table cells
+        body = "".join(f"<tr><th{left}>{html.escape(k)}</th><td{left}>{html.escape(v)}</td></tr>" for k, v in self.rows)
         return f'<table class="mp-summary">{body}</table>'
 
     def __repr__(self) -> str:

@@ -28,9 +28,9 @@ table{border-collapse:collapse;font-size:13px;background:#fff}th,td{border:1px s
 th{background:#f0f0f3}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .mp-scroll{overflow-x:auto;max-width:100%}
 .mp-cards{display:flex;flex-wrap:wrap;gap:16px}
-.mp-card{background:#fff;border:1px solid #dde;border-radius:8px;padding:12px 16px;width:380px;box-shadow:0 1px 2px rgba(0,0,0,.05)}
+.mp-card{background:#fff;border:1px solid #dde;border-radius:8px;padding:12px 16px;width:420px;box-shadow:0 1px 2px rgba(0,0,0,.05)}
 .mp-card h2{margin:0 0 8px}.mp-card dl{display:grid;grid-template-columns:130px 1fr;gap:3px 8px;margin:0;font-size:13px}
-.mp-card dt{color:#666}.mp-card dd{margin:0}
+.mp-card dt{color:#666}.mp-card dd{margin:0}.mp-spark{vertical-align:middle}
 .mp-ok{color:#2e7d32;font-weight:600}.mp-bad{color:#c62828;font-weight:600}.mp-warn{color:#b9770e;font-weight:600}
 .mp-badge{display:inline-block;padding:0 7px;border-radius:9px;font-size:12px;background:#e8e8ee;margin-right:3px}
 .mp-badge.champion{background:#d4efdf}.mp-badge.challenger{background:#d6eaf8}.mp-badge.previous{background:#eee}

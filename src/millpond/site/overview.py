@@ -29,7 +29,8 @@ def home_card(uc: UseCaseData) -> str:
         else "none yet"
     )
     result = str(s.get("last_result") or "-")
-    last = f"{esc(s.get('last_window'))} at {esc(str(s.get('last_time') or '')[:16])}" if s.get("last_cycle") else "-"
+    when = str(s.get("last_time") or "")[:16].replace("T", " ")
+    last = f"{esc(s.get('last_window'))} <span class=mp-note>at {esc(when)} UTC</span>" if s.get("last_cycle") else "-"
     failing = ", ".join(s.get("failing_stages") or []) or "none"
     values = uc.sparkline_values
     latest = next((v for v in reversed(values) if v is not None), None)
@@ -41,7 +42,10 @@ def home_card(uc: UseCaseData) -> str:
         ("next due", esc(s.get("next_due") or "nothing due")),
         ("open approvals", f'<span class="mp-approvals">{esc(s.get("open_approvals", 0))}</span>'),
         ("failing stages", f'<span class="{"mp-bad" if failing != "none" else ""}">{esc(failing)}</span>'),
-        (f"{uc.metric} (realised)", f'{spark} <span class="mp-kpi-latest">{fmt(latest)}</span>'),
+        (
+            f"{uc.metric} (realised)",
+            f'<span class="mp-nowrap">{spark} <span class="mp-kpi-latest">{fmt(latest)}</span></span>',
+        ),
     ]
     dl = "".join(f"<dt>{esc(k)}</dt><dd>{v}</dd>" for k, v in rows)
     return (

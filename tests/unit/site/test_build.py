@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -15,13 +16,27 @@ from millpond.site.layout import card_file, card_markdown_file, model_file, use_
 from millpond.workspace import Workspace
 
 
+@pytest.fixture(scope="module")
+def built(scoring_template: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Workspace, Path]:
+    """One copy of the scoring template and its site, shared by the tests that only read them."""
+    root = tmp_path_factory.mktemp("site-build") / "ws"
+    shutil.copytree(scoring_template, root)
+    ws = Workspace.find(root)
+    return ws, build_site(ws, root / "site").parent
+
+
 @pytest.fixture
-def site(scoring_workspace: Workspace, tmp_path: Path) -> Path:
-    return build_site(scoring_workspace, tmp_path / "site").parent
+def site(built: tuple[Workspace, Path]) -> Path:
+    return built[1]
 
 
-def test_the_home_card_names_the_champion_and_links_its_use_case(scoring_workspace: Workspace, site: Path) -> None:
-    champion = ModelStore(scoring_workspace.model_store).aliases("churn")["champion"]
+@pytest.fixture
+def built_ws(built: tuple[Workspace, Path]) -> Workspace:
+    return built[0]
+
+
+def test_the_home_card_names_the_champion_and_links_its_use_case(built_ws: Workspace, site: Path) -> None:
+    champion = ModelStore(built_ws.model_store).aliases("churn")["champion"]
     home = (site / "index.html").read_text(encoding="utf-8")
     card = re.search(r'<div class="mp-card" data-use-case="churn">.*?</div>', home, re.S)
     assert card is not None
@@ -30,10 +45,8 @@ def test_the_home_card_names_the_champion_and_links_its_use_case(scoring_workspa
     assert 'id="mp-built"' in home and "model versions" in home
 
 
-def test_the_registry_lists_every_version_with_its_metrics_and_aliases(
-    scoring_workspace: Workspace, site: Path
-) -> None:
-    store = ModelStore(scoring_workspace.model_store)
+def test_the_registry_lists_every_version_with_its_metrics_and_aliases(built_ws: Workspace, site: Path) -> None:
+    store = ModelStore(built_ws.model_store)
     page = (site / model_file("churn")).read_text(encoding="utf-8")
     for version in store.versions("churn"):
         assert f'id="v-{version.version}"' in page
@@ -44,8 +57,8 @@ def test_the_registry_lists_every_version_with_its_metrics_and_aliases(
     assert 'id="mp-compare-data"' in page  # two versions: the compare panel is there
 
 
-def test_each_model_card_has_its_metrics_importance_and_lineage(scoring_workspace: Workspace, site: Path) -> None:
-    champion = ModelStore(scoring_workspace.model_store).get("churn", "champion")
+def test_each_model_card_has_its_metrics_importance_and_lineage(built_ws: Workspace, site: Path) -> None:
+    champion = ModelStore(built_ws.model_store).get("churn", "champion")
     markdown = (site / card_markdown_file("churn", champion.version)).read_text(encoding="utf-8")
     assert f"| roc_auc | {champion.metadata.metrics['roc_auc']:.4f} |" in markdown
     top = max(champion.metadata.importance.items(), key=lambda kv: kv[1])[0]
@@ -62,7 +75,8 @@ def test_every_link_resolves_and_no_page_refers_to_another_machine(site: Path) -
     assert external_urls(site) == []
 
 
-def test_the_checks_find_a_broken_link_and_an_outside_url(site: Path) -> None:
+def test_the_checks_find_a_broken_link_and_an_outside_url(scoring_workspace: Workspace, tmp_path: Path) -> None:
+    site = build_site(scoring_workspace, tmp_path / "site").parent
     page = site / "index.html"
     page.write_text(
         page.read_text(encoding="utf-8").replace(
