@@ -119,7 +119,7 @@ function rows(title, a, b, onlyDiff) {
     var d = (typeof x === 'number' && typeof y === 'number') ? show(y - x) : (same ? '' : 'differs');
     out += '<tr' + (same ? '' : ' class="mp-diff"') + '><td>' + esc(k) + '</td><td>' + esc(show(x)) + '</td><td>' + esc(show(y)) + '</td><td>' + esc(d) + '</td></tr>';
   });
-  return '<h3>' + title + '</h3><table><thead><tr><th></th><th>' + esc(first.value) + '</th><th>' + esc(second.value) + '</th><th>difference</th></tr></thead><tbody>' + (out || '<tr><td colspan=4>none</td></tr>') + '</tbody></table>';
+  return '<h3>' + title + '</h3><table><thead><tr><th></th><th>' + esc(first.value) + '</th><th>' + esc(second.value) + '</th><th>difference (B \u2212 A)</th></tr></thead><tbody>' + (out || '<tr><td colspan=4>none</td></tr>') + '</tbody></table>';
 }
 function compare() {
   var a = versions[first.value], b = versions[second.value];
@@ -144,17 +144,16 @@ def compare_panel(model: ModelData) -> str:
     champion = model.aliases.get("champion", ids[0])
     other = next(i for i in ids if i != champion)
     return (
-        f'<div class="mp-compare"><label>version A <select id="mp-compare-a">{options(other)}</select></label> '
-        f'<label>version B <select id="mp-compare-b">{options(champion)}</select></label>'
+        f'<div class="mp-compare"><label>version A <select id="mp-compare-a">{options(champion)}</select></label> '
+        f'<label>version B <select id="mp-compare-b">{options(other)}</select></label>'
         f'<div id="mp-compare-result"></div></div>'
         f'<script type="application/json" id="mp-compare-data">{to_json(compare_data(model))}</script>'
     )
 
 
 def model_body(model: ModelData, ws: Workspace, out: Path, run_links: dict[str, Path]) -> str:
-    now = ", ".join(
-        f'<span class="mp-badge {esc(a)}">{esc(a)}</span> {esc(v)}' for a, v in sorted(model.aliases.items())
-    )
+    order = sorted(model.aliases, key=lambda a: (ALIAS_LANES.index(a) if a in ALIAS_LANES else 9, a))
+    now = ", ".join(f'<span class="mp-badge {esc(a)}">{esc(a)}</span> {esc(model.aliases[a])}' for a in order)
     timeline = alias_timeline(model) or '<p class="mp-note">No alias has moved yet.</p>'
     return (
         f'<p id="mp-aliases-now">Aliases now: {now or "none"}</p>'
