@@ -129,3 +129,13 @@ def test_refresh_site_warns_instead_of_failing_the_cycle(
     monkeypatch.setattr(site_build, "build_site", broken)
     assert site_build.refresh_site(workspace) is None
     assert "runs/index.sqlite is damaged" in caplog.text
+
+
+def test_the_demo_summary_points_at_the_control_room(workspace: Workspace, capsys: pytest.CaptureFixture[str]) -> None:
+    from millpond.views.console import print_run_summary
+
+    print_run_summary(workspace, [], 1.0)
+    assert "control room" not in capsys.readouterr().out  # not built yet: not mentioned
+    build_site(workspace)
+    print_run_summary(workspace, [], 1.0)
+    assert "control room: site/index.html" in capsys.readouterr().out
