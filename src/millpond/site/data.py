@@ -132,6 +132,7 @@ class UseCaseData:
     decisions: list[Decision] = field(default_factory=list)
     drift: list[DriftCell] = field(default_factory=list)
     has_model: bool = False
+    impact_threshold: float = 0.2  # drift.impact_threshold: the heatmap's full colour
 
     @property
     def sparkline_values(self) -> list[float | None]:
@@ -231,13 +232,15 @@ def drift_cells(runs: RunStore, name: str) -> list[DriftCell]:
     return cells
 
 
-def _metric_of(ws: Workspace, params: str) -> str:
+def _policy_of(ws: Workspace, params: str) -> tuple[str, float]:
+    """The promotion metric and the drift impact threshold of a params file (defaults when it does not load)."""
     from millpond.ops.scheduler import load_params
 
     try:
-        return load_params(ws, params).promotion.metric
+        use_case = load_params(ws, params)
     except MillpondError:
-        return "roc_auc"
+        return "roc_auc", 0.2
+    return use_case.promotion.metric, float(use_case.drift.impact_threshold)
 
 
 def use_case_data(ws: Workspace) -> list[UseCaseData]:
@@ -247,9 +250,9 @@ def use_case_data(ws: Workspace) -> list[UseCaseData]:
     out = []
     for status in workspace_status(ws):
         name = str(status["use_case"])
-        data = UseCaseData(
-            name=name, params=str(status["params"]), metric=_metric_of(ws, status["params"]), status=status
-        )
+        metric, threshold = _policy_of(ws, str(status["params"]))
+        data = UseCaseData(name=name, params=str(status["params"]), metric=metric, status=status)
+        data.impact_threshold = threshold
         if status.get("error") is None:
             data.kpis = kpi_points(MonitoringLog(ws.model_store, name), data.metric)
             data.decisions = decisions(ws, name) if name in names else []

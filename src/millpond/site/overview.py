@@ -128,7 +128,7 @@ def drift_heatmap(uc: UseCaseData) -> str:
         )
         for c in uc.drift
     }
-    top = max(peak.values()) if peak else 0.0
+    top = max([uc.impact_threshold, *peak.values()])  # full colour at the threshold: no drift stays pale
     return svg.heatmap(features, windows, cells, top=top, notes=notes)
 
 
@@ -171,8 +171,8 @@ def use_case_body(uc: UseCaseData) -> str:
         "benchmark (orange), and promotions, rollbacks and champion changes marked at their window.</p>"
         f'<div class="mp-scroll" id="mp-kpi-chart">{chart}</div>{kpi_table(uc)}'
         "<h2>Drift: feature × window</h2>"
-        '<p class="mp-note">Colour: impact (drift score × the champion\'s importance), darker is more. An outlined '
-        "cell with a dot drifted. Red \u201cdata\u201d / \u201cmodel\u201d under a window: its data drift / model drift verdict.</p>"
+        '<p class="mp-note">Colour: impact (drift score × the champion\'s importance), darker is more, full at the '
+        f"impact threshold {uc.impact_threshold:.2f} or above. An outlined cell with a dot drifted. Red \u201cdata\u201d / \u201cmodel\u201d under a window: its data drift / model drift verdict.</p>"
         f'<div class="mp-scroll" id="mp-drift-heatmap">{heat}</div>'
         "<h2>Decisions (audit log, newest first)</h2>" + decisions_table(uc)
     )

@@ -120,8 +120,15 @@ def _line(series: Series, x: Scale, y: Scale, labels: Sequence[str]) -> str:
     out = [f'<polyline class="mp-line" points="{path}" fill="none" stroke="{series.color}" stroke-width="2"{dash}/>']
     for i, v in pts:
         band = ""
-        if series.low is not None and series.high is not None and series.low[i] is not None:
-            band = f" [{_fmt(series.low[i])}, {_fmt(series.high[i])}]"
+        low, high = (
+            (series.low[i], series.high[i]) if series.low is not None and series.high is not None else (None, None)
+        )
+        if low is not None and high is not None:
+            band = f" [{_fmt(low)}, {_fmt(high)}]"
+            out.append(  # a whisker per point: the interval reads even where the band has one point
+                f'<line class="mp-whisker" x1="{x(i):.1f}" x2="{x(i):.1f}" y1="{y(low):.1f}" y2="{y(high):.1f}" '
+                f'stroke="{series.color}" stroke-width="1" stroke-opacity="0.6"/>'
+            )
         out.append(
             f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="3.5" fill="{series.color}">'
             f"<title>{_esc(series.name)} {_esc(labels[i])}: {_fmt(v)}{_esc(band)}</title></circle>"

@@ -139,3 +139,16 @@ def test_the_demo_summary_points_at_the_control_room(workspace: Workspace, capsy
     build_site(workspace)
     print_run_summary(workspace, [], 1.0)
     assert "control room: site/index.html" in capsys.readouterr().out
+
+
+def test_a_workspace_of_the_old_layout_builds_too(tmp_path: Path) -> None:
+    from millpond.models.monitoring import MonitoringLog
+    from tests.conftest import REPO
+
+    root = shutil.copytree(REPO / "tests" / "fixtures" / "workspace-v1", tmp_path / "v1")
+    ws = Workspace.find(root)
+    site = build_site(ws, tmp_path / "site").parent
+    assert broken_links(site) == [] and external_urls(site) == []
+    page = (site / use_case_file("churn")).read_text(encoding="utf-8")
+    for entry in MonitoringLog(ws.model_store, "churn").entries("drift"):
+        assert f"<td>{entry['window']}</td><td>{entry['kpi']:.3f} [" in page
