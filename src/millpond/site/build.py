@@ -84,7 +84,7 @@ def build_site(ws: Workspace, out: str | os.PathLike[str] | None = None) -> Path
     src = sources(ws, [uc.name for uc in use_cases])
     nav = _nav(use_cases, names)
     home = target / HOME
-    atomic_write_text(home, page("Use cases", overview.home_body(use_cases), sources=src, nav=nav))
+    atomic_write_text(home, page("Use cases", overview.home_body(use_cases, target), sources=src, nav=nav))
     for uc in use_cases:
         atomic_write_text(
             target / use_case_file(uc.name),

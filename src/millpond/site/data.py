@@ -133,6 +133,7 @@ class UseCaseData:
     drift: list[DriftCell] = field(default_factory=list)
     has_model: bool = False
     impact_threshold: float = 0.2  # drift.impact_threshold: the heatmap's full colour
+    failing_reports: dict[str, Path] = field(default_factory=dict)  # failing stage of the last cycle -> its report
 
     @property
     def sparkline_values(self) -> list[float | None]:
@@ -232,6 +233,19 @@ def drift_cells(runs: RunStore, name: str) -> list[DriftCell]:
     return cells
 
 
+def failing_reports(runs: RunStore, status: dict[str, Any]) -> dict[str, Path]:
+    """The report of each failing stage of the last cycle (``millpond status``'s ``failing_stages``)."""
+    failing = set(status.get("failing_stages") or [])
+    if not failing or not status.get("last_cycle"):
+        return {}
+    found = {}
+    for record in runs.cycle(str(status["last_cycle"])):
+        report = Path(record.path) / REPORT
+        if record.stage in failing and record.status == "failed" and report.is_file():
+            found[record.stage] = report
+    return found
+
+
 def _policy_of(ws: Workspace, params: str) -> tuple[str, float]:
     """The promotion metric and the drift impact threshold of a params file (defaults when it does not load)."""
     from millpond.ops.scheduler import load_params
@@ -258,6 +272,7 @@ def use_case_data(ws: Workspace) -> list[UseCaseData]:
             data.decisions = decisions(ws, name) if name in names else []
             data.drift = drift_cells(runs, name)
             data.has_model = name in names
+            data.failing_reports = failing_reports(runs, status)
         out.append(data)
     return out
 

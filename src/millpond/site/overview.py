@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from millpond.site import svg
 from millpond.site.data import KpiPoint, UseCaseData
-from millpond.site.layout import RUNS, esc, fmt, interval, model_file, table, use_case_file
+from millpond.site.layout import RUNS, esc, fmt, href, interval, model_file, table, use_case_file
 
 
 def _result_class(result: str) -> str:
@@ -13,8 +15,22 @@ def _result_class(result: str) -> str:
     return "mp-bad" if result.startswith("failed") or result.startswith("error") else "mp-warn"
 
 
-def home_card(uc: UseCaseData) -> str:
-    """One use case at a glance: what serves, how the last cycle went, what is due, what waits for a person."""
+def _failing(uc: UseCaseData, out: Path | None) -> str:
+    stages = list(uc.status.get("failing_stages") or [])
+    if not stages:
+        return "<span>none</span>"
+    shown = [
+        f'<a class="mp-bad" href="{href(out, uc.failing_reports[s])}">{esc(s)}</a>'
+        if out is not None and s in uc.failing_reports
+        else f'<span class="mp-bad">{esc(s)}</span>'
+        for s in stages
+    ]
+    return ", ".join(shown)
+
+
+def home_card(uc: UseCaseData, out: Path | None = None) -> str:
+    """One use case at a glance: what serves, how the last cycle went, what is due, what waits for a person
+    (a failing stage links to its report when ``out``, the site folder, is given)."""
     s = uc.status
     if s.get("error"):
         return (
@@ -31,7 +47,6 @@ def home_card(uc: UseCaseData) -> str:
     result = str(s.get("last_result") or "-")
     when = str(s.get("last_time") or "")[:16].replace("T", " ")
     last = f"{esc(s.get('last_window'))} <span class=mp-note>at {esc(when)} UTC</span>" if s.get("last_cycle") else "-"
-    failing = ", ".join(s.get("failing_stages") or []) or "none"
     values = uc.sparkline_values
     latest = next((v for v in reversed(values) if v is not None), None)
     spark = svg.sparkline(values, label=f"{uc.metric} of the champion per window")
@@ -41,7 +56,7 @@ def home_card(uc: UseCaseData) -> str:
         ("result", f'<span class="mp-result {_result_class(result)}">{esc(result)}</span>'),
         ("next due", esc(s.get("next_due") or "nothing due")),
         ("open approvals", f'<span class="mp-approvals">{esc(s.get("open_approvals", 0))}</span>'),
-        ("failing stages", f'<span class="{"mp-bad" if failing != "none" else ""}">{esc(failing)}</span>'),
+        ("failing stages", _failing(uc, out)),
         (
             f"{uc.metric} (realised)",
             f'<span class="mp-nowrap">{spark} <span class="mp-kpi-latest">{fmt(latest)}</span></span>',
@@ -54,10 +69,10 @@ def home_card(uc: UseCaseData) -> str:
     )
 
 
-def home_body(use_cases: list[UseCaseData]) -> str:
+def home_body(use_cases: list[UseCaseData], out: Path | None = None) -> str:
     if not use_cases:
         return '<p class="mp-note">No use cases yet: add a params file under params/ and run a cycle.</p>'
-    cards = "".join(home_card(uc) for uc in use_cases)
+    cards = "".join(home_card(uc, out) for uc in use_cases)
     return (
         f'<div class="mp-cards">{cards}</div><p class="mp-note">Every run, with filters and comparison: '
         f'<a href="{RUNS}">runs</a>. Click a use case for its KPI, drift and decisions over windows.</p>'

@@ -102,7 +102,7 @@ def test_the_heatmap_orders_features_by_their_peak_impact_and_marks_verdicts() -
     assert out.count('stroke="#222"') == 1
 
 
-def test_a_home_card_shows_the_status_and_a_sparkline_of_the_realised_kpi() -> None:
+def test_a_home_card_shows_the_status_and_a_sparkline_of_the_realised_kpi(tmp_path: Path) -> None:
     status = {
         "use_case": "churn",
         "champion": "abc123",
@@ -118,9 +118,12 @@ def test_a_home_card_shows_the_status_and_a_sparkline_of_the_realised_kpi() -> N
     }
     uc = UseCaseData(name="churn", params="p", metric="roc_auc", status=status)
     uc.kpis = [KpiPoint("2025-03", realised=0.71), KpiPoint("2025-04", realised=0.69)]
-    card = home_card(uc)
+    report = tmp_path / "runs" / "c1" / "03-drift" / "report.html"
+    uc.failing_reports = {"drift": report}
+    card = home_card(uc, tmp_path / "site")
     assert 'href="model-churn.html#v-abc123"' in card
-    assert "failed at drift" in card and "mp-bad" in card
+    assert "failed at drift" in card
+    assert '<a class="mp-bad" href="../runs/c1/03-drift/report.html">drift</a>' in card
     assert '<span class="mp-approvals">2</span>' in card
     assert "2025-05" in card and "0.690" in card and "<polyline" in card
 
@@ -151,3 +154,22 @@ def test_flatten_and_script_safe_json() -> None:
     assert flatten({"a": {"b": 1, "c": {"d": [1, 2]}}, "e": None}) == {"a.b": 1, "a.c.d": [1, 2], "e": None}
     text = to_json({"x": "</script><script>alert(1)</script>"})
     assert "</script>" not in text and "\\u003c/script\\u003e" in text
+
+
+def test_failing_reports_are_the_failed_stages_of_the_last_cycle(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from millpond.site.data import failing_reports
+
+    def record(stage: str, status: str, with_report: bool = True) -> SimpleNamespace:
+        path = tmp_path / "c1" / stage
+        path.mkdir(parents=True)
+        if with_report:
+            (path / "report.html").write_text("<html></html>", encoding="utf-8")
+        return SimpleNamespace(stage=stage, status=status, path=path)
+
+    records = [record("ingest", "succeeded"), record("score", "failed"), record("drift", "failed", with_report=False)]
+    runs = SimpleNamespace(cycle=lambda cycle_id: records if cycle_id == "c1" else [])
+    status = {"last_cycle": "c1", "failing_stages": ["score", "drift"]}
+    assert failing_reports(runs, status) == {"score": tmp_path / "c1" / "score" / "report.html"}  # type: ignore[arg-type]
+    assert failing_reports(runs, {"last_cycle": "c1", "failing_stages": []}) == {}  # type: ignore[arg-type]
