@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -54,20 +55,25 @@ def href(out: Path, target: Path) -> str:
     return quote(Path(os.path.relpath(Path(target).resolve(), Path(out).resolve())).as_posix())
 
 
+def slug(name: str) -> str:
+    """A name safe as one file name (a use case that failed to load is named by its params path)."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", str(name)).lstrip(".") or "_"
+
+
 def use_case_file(name: str) -> str:
-    return f"use-case-{name}.html"
+    return f"use-case-{slug(name)}.html"
 
 
 def model_file(name: str) -> str:
-    return f"model-{name}.html"
+    return f"model-{slug(name)}.html"
 
 
 def card_file(name: str, version: str) -> str:
-    return f"card-{name}-{version}.html"
+    return f"card-{slug(name)}-{slug(version)}.html"
 
 
 def card_markdown_file(name: str, version: str) -> str:
-    return f"cards/{name}-{version}.md"
+    return f"cards/{slug(name)}-{slug(version)}.md"
 
 
 def fmt(value: Any, digits: int = 3) -> str:

@@ -152,3 +152,16 @@ def test_a_workspace_of_the_old_layout_builds_too(tmp_path: Path) -> None:
     page = (site / use_case_file("churn")).read_text(encoding="utf-8")
     for entry in MonitoringLog(ws.model_store, "churn").entries("drift"):
         assert f"<td>{entry['window']}</td><td>{entry['kpi']:.3f} [" in page
+
+
+def test_a_params_file_that_does_not_load_gets_a_card_saying_so(workspace: Workspace) -> None:
+    (workspace.params / "broken.yaml").write_text(
+        "use_case: broken\nsource: {path: x.csv}\ntarget: y\n", encoding="utf-8"
+    )
+    site = build_site(workspace).parent
+    home = (site / "index.html").read_text(encoding="utf-8")
+    card = re.search(r'<div class="mp-card" data-use-case="params/broken.yaml">.*?</div>', home, re.S)
+    assert card is not None and "cannot be read" in card.group(0)
+    assert 'data-use-case="churn"' in home  # the other use case still has its card
+    assert broken_links(site) == []
+    assert (site / "use-case-params_broken.yaml.html").is_file()  # one file, no folder from the path's slash
