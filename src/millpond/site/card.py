@@ -42,7 +42,7 @@ class ModelCard:
     lineage: dict[str, Any] = field(default_factory=dict)
 
 
-def _limitations(v: VersionRow, params: dict[str, Any]) -> list[str]:
+def _limitations(v: VersionRow) -> list[str]:
     out = [
         f"Trained on windows {', '.join(v.train_windows) or '-'} only: behaviour on populations unlike them is unknown; "
         "watch the drift page of the use case.",
@@ -51,9 +51,11 @@ def _limitations(v: VersionRow, params: dict[str, Any]) -> list[str]:
         out.append(
             f"Holdout metrics come from {int(v.metrics['n'])} rows of the training windows, not from a later window."
         )
-    categorical = [k.split(".")[1] for k in params if k.startswith("params.categorical.")]
-    if categorical:
-        out.append("Categorical inputs only take the categories seen in training: " + ", ".join(categorical) + ".")
+    if v.categories:
+        seen = "; ".join(f"{column}: {', '.join(values)}" for column, values in sorted(v.categories.items()))
+        out.append(
+            f"Categorical inputs know only the categories seen in training ({seen}); another is scored as unseen."
+        )
     if v.code.get("dirty"):
         out.append("Trained from a working tree with uncommitted changes (code.dirty): the code is not reproducible.")
     out.append("No slice metrics were recorded for this version (`slices:` in the params is not yet computed).")
@@ -81,7 +83,7 @@ def model_card(ws: Workspace, model: ModelData, v: VersionRow) -> ModelCard:
         target_rate=v.metrics.get("positive_rate"),
         metrics={k: x for k, x in v.metrics.items() if k not in ("n", "positive_rate")},
         importance=sorted(v.importance.items(), key=lambda kv: -kv[1]),
-        limitations=_limitations(v, p),
+        limitations=_limitations(v),
         decisions=[d for d in model.decisions if d.version == v.version and d.action in APPROVAL_ACTIONS],
         lineage=lineage,
     )

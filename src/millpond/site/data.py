@@ -301,6 +301,7 @@ class VersionRow:
     training_marts: list[dict[str, Any]]
     retrain_reasons: list[str]
     code: dict[str, Any]
+    categories: dict[str, list[str]] = field(default_factory=dict)  # categorical inputs -> categories seen
 
 
 @dataclass(frozen=True)
@@ -350,6 +351,11 @@ def version_row(version: ModelVersion, aliases: dict[str, str]) -> VersionRow:
         training_marts=list(meta.training_marts),
         retrain_reasons=list(meta.retrain_reasons),
         code=dict(meta.code or {}),
+        categories={
+            column: list(spec["categories"])
+            for column, spec in (meta.input_contract or {}).items()
+            if isinstance(spec, dict) and spec.get("categories")
+        },
     )
 
 

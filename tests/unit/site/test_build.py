@@ -64,6 +64,9 @@ def test_each_model_card_has_its_metrics_importance_and_lineage(built_ws: Worksp
     top = max(champion.metadata.importance.items(), key=lambda kv: kv[1])[0]
     assert f"| {top} |" in markdown
     assert "Aliases now: champion" in markdown
+    contract = champion.metadata.input_contract or {}
+    region = contract["region"]["categories"]
+    assert f"region: {', '.join(region)}" in markdown  # the limitations name the categories seen in training
     page = (site / card_file("churn", champion.version)).read_text(encoding="utf-8")
     for mart in champion.metadata.training_marts:
         assert f"churn@{mart['version']}" in page
