@@ -45,6 +45,9 @@ def add_parsers(sub: Subparsers) -> None:
     p = models_sub.add_parser("verify", help="exit 3 and name the file when a model file was altered")
     p.add_argument("ref", help="NAME (every version) or NAME@<version|alias>")
     _add_decision_parsers(models_sub)
+    from millpond.cli.site import add_export_parser
+
+    add_export_parser(models_sub)
 
 
 def _add_decision_parsers(models_sub: Subparsers) -> None:

@@ -56,7 +56,9 @@ class StageResult:
         line = f"**{self.stage}: {self.status}**" + (f" — {self.reason}" if self.reason else "")
         display(Markdown(line))
         if self.summary:
-            display(pd.Series(self.summary, dtype="object").to_frame("value"))
+            from millpond.runs.report import summary_table
+
+            display(summary_table(self.summary))
         for title, table in self.tables.items():
             display(Markdown(f"#### {title}"))
             display(table)
