@@ -279,35 +279,39 @@ def test_a_crash_during_promote_keeps_the_old_champion(
     store = ModelStore(tmp_path)
     old, new = (store.save("churn", _logreg(frame, c=k), {}).version for k in (0.1, 1.0))
     store.promote("churn", old, actor="x", reason="first")
-    written: list[str] = []
+    written: dict[str, str] = {}
+    real_replace = os.replace
 
     def crash(src: str, dst: str) -> None:
-        written.append(Path(src).read_text())
-        raise OSError("power cut")
+        if Path(dst).name == "aliases.json":
+            written["aliases"] = Path(src).read_text()
+            raise OSError("power cut")
+        real_replace(src, dst)
 
     monkeypatch.setattr(os, "replace", crash)
     with pytest.raises(OSError, match="power cut"):
         store.promote("churn", new, actor="x", reason="second")
     monkeypatch.undo()
-    assert json.loads(written[0]) == {"champion": new, "previous": old}  # the new aliases were fully written
+    assert json.loads(written["aliases"]) == {"champion": new, "previous": old}  # the new aliases were fully written
     assert store.aliases("churn") == {"champion": old}
     assert store.load("churn", "champion")[1].version == old
-    assert [(h["alias"], h["to"]) for h in store.history("churn")] == [  # the move was recorded before the switch
+    pending = store.pending("churn")  # the write-ahead record of the interrupted move
+    assert pending is not None and pending.before == {"champion": old} and pending.after["champion"] == new
+    assert [(h["alias"], h["to"]) for h in store.history("churn")] == [("champion", old)]  # nothing logged yet
+    report = store.verify("churn")
+    assert report.ok and any("was interrupted" in note for note in report.notes)
+    store.promote("churn", new, actor="x", reason="second, again")  # the record is dropped, the move made once
+    assert store.aliases("churn") == {"champion": new, "previous": old} and store.verify("churn").ok
+    assert store.pending("churn") is None
+    assert [(h["alias"], h["to"]) for h in store.history("churn")] == [
         ("champion", old),
         ("champion", new),
         ("previous", old),
     ]
-    aliases = str(tmp_path / "churn" / "aliases.json")
-    problems = [(p.path, p.problem) for p in store.verify("churn").problems]
-    assert [path for path, _ in problems] == [aliases, aliases]
-    assert problems[0][1].startswith(f"champion points to {old} but the last recorded move (promote by x at ")
-    assert problems[0][1].endswith(f") set {new}: {_CHANGED}")
-    assert problems[1][1].startswith("has no previous but the last recorded move (promote by x at ")
-    store.promote("churn", new, actor="x", reason="second, again")  # running the move again completes it
-    assert store.aliases("churn") == {"champion": new, "previous": old} and store.verify("churn").ok
     assert sorted(p.name for p in (tmp_path / "churn").iterdir()) == [
         ".lock",
         "aliases.json",
+        "history.head",  # the hash chain's head
         "history.jsonl",
         "history.jsonl.lock",  # the append lock every JsonLinesLog keeps beside its file
         "versions",
@@ -446,14 +450,21 @@ def test_history_reads_a_fragment_earlier_millpond_kept_as_a_line(tmp_path: Path
     store = ModelStore(tmp_path)
     a, b = (store.save("churn", _logreg(frame, c=k), {}).version for k in (0.1, 1.0))
     store.promote("churn", a, actor="x", reason="")
-    with open(tmp_path / "churn" / "history.jsonl", "a") as handle:
+    history = tmp_path / "churn" / "history.jsonl"
+    unchained = [{k: v for k, v in json.loads(line).items() if k not in ("seq", "prev")} for line in history.open()]
+    history.write_text("".join(json.dumps(e, sort_keys=True) + "\n" for e in unchained))  # as older millpond wrote
+    (tmp_path / "churn" / "history.head").unlink()
+    with open(history, "a") as handle:
         handle.write('{"time": "2025-\n')  # the old repair of a torn line: it only added the missing newline
+    assert store.verify("churn").ok  # no chain yet: accepted, with a note
     store.promote("churn", b, actor="x", reason="")
     assert [(h["alias"], h["to"]) for h in store.history("churn")] == [
         ("champion", a),
         ("champion", b),
         ("previous", a),
     ]
+    report = store.verify("churn")  # the chain starts after the older entries and covers them as a whole
+    assert report.ok and any("without hashes" in note for note in report.notes)
     assert store.rollback("churn", actor="x", reason="") == a
 
 
@@ -594,9 +605,12 @@ def test_a_version_saved_without_a_metadata_record_is_a_note(tmp_path: Path, fra
     saved = store.save("churn", _logreg(frame), {})
     store.promote("churn", saved.version, actor="x", reason="")
     history = tmp_path / "churn" / "history.jsonl"
-    history.write_text("".join(line for line in history.read_text().splitlines(True) if '"save"' not in line))
-    report = store.verify("churn")  # as earlier millpond left it: no save entry
+    kept = [json.loads(line) for line in history.read_text().splitlines() if '"save"' not in line]
+    history.write_text("".join(json.dumps({k: v for k, v in e.items() if k not in ("seq", "prev")}) + "\n" for e in kept))
+    (tmp_path / "churn" / "history.head").unlink()
+    report = store.verify("churn")  # as earlier millpond left it: no save entry, no hash chain
     assert report.ok and report.notes == [
+        f"{history}: 1 entries written by an older millpond without hashes; the chain starts with the next entry",
         f"{saved.path / 'metadata.json'} was saved by an earlier millpond, which recorded no sha256 of it in "
-        "history.jsonl: only its model file is checked"
+        "history.jsonl: only its model file is checked",
     ]
