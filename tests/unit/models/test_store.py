@@ -614,3 +614,73 @@ def test_a_version_saved_without_a_metadata_record_is_a_note(tmp_path: Path, fra
         f"{saved.path / 'metadata.json'} was saved by an earlier millpond, which recorded no sha256 of it in "
         "history.jsonl: only its model file is checked",
     ]
+
+
+# --- the hash-chained history.jsonl ------------------------------------------------------------------------------
+def _three_moves(tmp_path: Path, frame: pd.DataFrame) -> tuple[ModelStore, Path]:
+    store = ModelStore(tmp_path)
+    a, b = (store.save("churn", _logreg(frame, c=k), {}).version for k in (0.1, 1.0))
+    store.promote("churn", a, actor="x", reason="first")
+    store.promote("churn", b, actor="x", reason="second")
+    assert store.verify("churn").ok
+    return store, tmp_path / "churn" / "history.jsonl"
+
+
+def _edit_line(lines: list[str]) -> list[str]:
+    entry = json.loads(lines[2])
+    entry["actor"] = "mallory"
+    return [*lines[:2], json.dumps(entry, sort_keys=True) + "\n", *lines[3:]]
+
+
+TAMPERS = {
+    "edited": _edit_line,
+    "removed": lambda lines: lines[:1] + lines[2:],
+    "reordered": lambda lines: [lines[1], lines[0], *lines[2:]],
+    "last-removed": lambda lines: lines[:-1],
+}
+
+
+@pytest.mark.reliability("tamper")
+@pytest.mark.parametrize("tamper", list(TAMPERS))
+def test_models_verify_finds_an_edited_removed_or_reordered_history_line(
+    tmp_path: Path, frame: pd.DataFrame, tamper: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from millpond.cli import main
+
+    store, history = _three_moves(tmp_path / "model_store", frame)
+    (tmp_path / "pyproject.toml").write_text("[tool.millpond]\n", encoding="utf-8")
+    history.write_text("".join(TAMPERS[tamper](history.read_text().splitlines(keepends=True))))
+    report = store.verify("churn")
+    assert not report.ok and all(p.path == str(history) for p in report.problems if "history" in p.path)
+    assert any(p.path == str(history) for p in report.problems)
+    assert main(["--workspace", str(tmp_path), "models", "verify", "churn"]) == 3
+    assert "history.jsonl" in capsys.readouterr().out
+
+
+def test_a_history_move_interrupted_by_a_kill_is_completed_once_by_the_next_write(
+    tmp_path: Path, frame: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = ModelStore(tmp_path)
+    a, b = (store.save("churn", _logreg(frame, c=k), {}).version for k in (0.1, 1.0))
+    store.promote("churn", a, actor="x", reason="first")
+
+    def killed(name: str) -> None:
+        if name == "alias-switched":
+            raise SystemExit("killed")  # stands in for SIGKILL: nothing after this point of the move runs
+
+    monkeypatch.setattr(model_store_module, "checkpoint", killed)
+    with pytest.raises(SystemExit):
+        store.promote("churn", b, actor="x", reason="second")
+    monkeypatch.undo()
+    assert store.aliases("churn")["champion"] == b and store.pending("churn") is not None
+    report = store.verify("churn")
+    assert report.ok and any("was interrupted" in n for n in report.notes)  # a crash is not tampering
+    store.set_alias("churn", "challenger", a, actor="x", reason="next write")  # completes the move first
+    moves = [(h["alias"], h["to"], h["action"]) for h in store.history("churn")]
+    assert moves == [
+        ("champion", a, "promote"),
+        ("champion", b, "promote"),
+        ("previous", a, "promote"),
+        ("challenger", a, "set"),
+    ]
+    assert store.pending("churn") is None and store.verify("churn").ok
