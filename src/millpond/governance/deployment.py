@@ -107,7 +107,12 @@ def _finish(
     if pending.phase == "promote":
         ctx = pending.context
         _audit_once(
-            ws, uc.use_case, pending, "promotion", version=ctx.get("version"), champion_before=ctx.get("champion_before")
+            ws,
+            uc.use_case,
+            pending,
+            "promotion",
+            version=ctx.get("version"),
+            champion_before=ctx.get("champion_before"),
         )
         checkpoint("promotion-audited")
         checkpoint("smoke-started")

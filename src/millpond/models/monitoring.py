@@ -25,7 +25,10 @@ from millpond.store.checkpoint import checkpoint
 from millpond.store.log import JsonLinesLog
 
 KINDS = ("kpi", "drift", "decision", "model_kpi")
-SUPERSEDING = ("kpi", "model_kpi")  # kinds of which a window and model version keep one entry: the latest  # model_kpi: KPIs of one model version (champion or challenger)
+SUPERSEDING = (
+    "kpi",
+    "model_kpi",
+)  # kinds of which a window and model version keep one entry: the latest  # model_kpi: KPIs of one model version (champion or challenger)
 MONITORING_FILE = "monitoring.jsonl"
 log = logging.getLogger(__name__)
 
@@ -104,4 +107,3 @@ class MonitoringLog:
             if entry["window"] < before and entry.get("metrics", {}).get(metric) is not None:
                 per_window[entry["window"]] = float(entry["metrics"][metric])
         return sorted(per_window.items())[-count:]
-

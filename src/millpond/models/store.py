@@ -693,7 +693,7 @@ class ModelStore:
         """The hash-chained, append-only log of alias changes and saves of the model in ``folder``."""
         return JsonLinesLog(folder / HISTORY_FILE, chain=True, head=folder / HISTORY_HEAD, legacy=True)
 
-    def _switch(  # noqa: PLR0913 - the move, who and why, and the governed context
+    def _switch(
         self,
         name: str,
         new: dict[str, str],

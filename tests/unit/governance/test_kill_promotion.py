@@ -36,7 +36,9 @@ POINTS = [
 
 
 def _promotions(ws: Workspace, version: str) -> list[dict]:
-    return [e for e in AuditLog(ws.model_store, "churn").entries() if e["action"] == "promotion" and e["version"] == version]
+    return [
+        e for e in AuditLog(ws.model_store, "churn").entries() if e["action"] == "promotion" and e["version"] == version
+    ]
 
 
 @pytest.mark.reliability("kill")

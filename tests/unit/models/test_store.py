@@ -606,7 +606,9 @@ def test_a_version_saved_without_a_metadata_record_is_a_note(tmp_path: Path, fra
     store.promote("churn", saved.version, actor="x", reason="")
     history = tmp_path / "churn" / "history.jsonl"
     kept = [json.loads(line) for line in history.read_text().splitlines() if '"save"' not in line]
-    history.write_text("".join(json.dumps({k: v for k, v in e.items() if k not in ("seq", "prev")}) + "\n" for e in kept))
+    history.write_text(
+        "".join(json.dumps({k: v for k, v in e.items() if k not in ("seq", "prev")}) + "\n" for e in kept)
+    )
     (tmp_path / "churn" / "history.head").unlink()
     report = store.verify("churn")  # as earlier millpond left it: no save entry, no hash chain
     assert report.ok and report.notes == [

@@ -34,7 +34,11 @@ def _score(ws: Workspace, run_id: str) -> stages.StageResult:
 def _assert_captured_once(ws: Workspace, run_id: str) -> None:
     """Every model version of 2025-03 holds the rows of ``run_id`` exactly once, and nothing else."""
     captures = CaptureStore(ws.model_store, "churn")
-    rows = len(stages.StageContext(ws, load_use_case(ws.params / "churn.yaml"), "2025-03").marts.latest("churn", "2025-03").read())
+    rows = len(
+        stages.StageContext(ws, load_use_case(ws.params / "churn.yaml"), "2025-03")
+        .marts.latest("churn", "2025-03")
+        .read()
+    )
     frame = captures.read("2025-03")
     for version, part in frame.groupby("model_version"):
         assert set(part["run_id"]) == {run_id}, version

@@ -109,7 +109,10 @@ def test_a_legacy_log_is_accepted_up_to_the_first_chained_entry(tmp_path: Path) 
         f"{path}: 3 entries written by an older millpond without hashes; the chain starts with the next entry"
     ]
     written = log.append({"n": 3})
-    assert written["seq"] == 4 and written["prev"] == hashlib.sha256(path.read_bytes()[: -len(encode(written))]).hexdigest()
+    assert (
+        written["seq"] == 4
+        and written["prev"] == hashlib.sha256(path.read_bytes()[: -len(encode(written))]).hexdigest()
+    )
     log.append({"n": 4})
     report = log.verify()
     assert report.ok and "entry 4 chains to all of them together" in report.notes[0]
