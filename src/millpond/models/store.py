@@ -662,31 +662,36 @@ class ModelStore:
         except (OSError, ValueError) as exc:
             report.add(path, f"does not read ({exc}): restore it from a backup.")
             return
-        if self._pending_explains(name, current, report):
+        if self._pending_explains(name, current, recorded, report):
             return
         for alias in [only] if only else ALIASES:
             problem = _alias_problem(alias, current.get(alias), recorded.moves.get(alias))
             if problem is not None:
                 report.add(path, problem)
 
-    def _pending_explains(self, name: str, current: dict[str, Any], report: VerifyReport) -> bool:
-        """Note an interrupted move that explains ``current``; True when it does (the aliases are not checked)."""
+    def _pending_explains(self, name: str, current: dict[str, Any], recorded: _Recorded, report: VerifyReport) -> bool:
+        """Note an interrupted move that explains ``current``; True when it does (the aliases are not checked).
+
+        It explains them only when the history is where the move's steps leave it: at ``before`` while
+        aliases.json is (the history lines come after the aliases), else at ``before`` or ``after``.
+        """
         try:
             pending = self.pending(name)
         except ModelStoreError as exc:
             report.add(self.root / name / PENDING_FILE, str(exc))
             return True
-        if pending is None or current not in (pending.before, pending.after):
+        if pending is None or pending.phase == "done" or current not in (pending.before, pending.after):
+            return False  # a done move is complete: the aliases must match the history like any other
+        logged = {alias: move["to"] for alias, move in recorded.moves.items() if move.get("to")}
+        if logged not in ([pending.before] if current == pending.before else [pending.before, pending.after]):
             return False
-        if pending.phase != "done" or current != pending.after:
-            side = "after" if current == pending.after else "before"
-            report.note(
-                f"{name}: an alias move ({pending.action} of {pending.context.get('version') or pending.after}, "
-                f"phase {pending.phase}) was interrupted; {ALIASES_FILE} holds the state {side} it, and the next "
-                "write to the model (or cycle stage) completes or undoes it"
-            )
-            return True
-        return False
+        side = "after" if current == pending.after else "before"
+        report.note(
+            f"{name}: an alias move ({pending.action} of {pending.context.get('version') or pending.after}, "
+            f"phase {pending.phase}) was interrupted; {ALIASES_FILE} holds the state {side} it, and the next "
+            "write to the model (or cycle stage) completes or undoes it"
+        )
+        return True
 
     @staticmethod
     def _history(folder: Path) -> JsonLinesLog:
