@@ -37,7 +37,9 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,6 +60,7 @@ from millpond.store.verify import VerifyReport
 
 _TAG = re.compile(r"[^A-Za-z0-9_.-]+")
 RECORD_PREFIX = "_"  # the hash record of part-<run>.parquet is _part-<run>.json
+_OLD_STAGING_AGE = 3600.0  # seconds before an old-style (pid-less) staging file counts as abandoned
 ADHOC_WINDOW = "adhoc"  # the window ad-hoc scores are filed under by default: its parts never supersede each other
 
 
@@ -232,10 +235,19 @@ class CaptureStore:
         return CapturePartWriter(path, supersede=window != ADHOC_WINDOW if supersede is None else supersede)
 
     def sweep(self) -> list[str]:
-        """Remove the staging files of scoring runs that were killed (their process is gone); return their names."""
+        """Remove the staging files of scoring runs that were killed (their process is gone); return their names.
+
+        Older millpond named them ``.part-<run>.parquet.<random>.staging``, without the writer's pid: those are
+        removed once they are an hour old (no current millpond writes that name, so no live run owns one).
+        """
         removed: list[str] = []
         for folder in sorted(self.root.glob("window=*/model_version=*")):
             removed += staging.sweep(folder)
+            for old in sorted(folder.glob(".part-*.staging")):
+                with suppress(OSError):
+                    if time.time() - old.stat().st_mtime > _OLD_STAGING_AGE:
+                        old.unlink()
+                        removed.append(old.name)
         return removed
 
     def windows(self) -> list[str]:
