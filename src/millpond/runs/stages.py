@@ -23,6 +23,7 @@ import pandas as pd
 from millpond.config.params import UseCase, check_window
 from millpond.drift.analysis import analyse_drift, estimate_history
 from millpond.errors import ModelVersionNotFoundError
+from millpond.governance.deployment import recover_pending
 from millpond.governance.promotion import find_candidate, govern_promotion
 from millpond.marts.store import MartStore, ingest
 from millpond.models.monitoring import MonitoringLog
@@ -163,6 +164,7 @@ def recorded(stage: StageFunction) -> StageFunction:
     def run_stage(ctx: StageContext) -> StageResult:
         with recording(ctx.workspace.root) as ledger:
             try:
+                recover_pending(ctx.workspace, ctx.use_case, run_id=ctx.run_id)  # a promotion a crash interrupted
                 result = stage(ctx)
             except BaseException:
                 _glue_on_failure(ctx, ledger)
