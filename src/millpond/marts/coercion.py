@@ -22,6 +22,7 @@ _KIND_ORDER = (
     "all_null",
     "missing",
     "fractions",
+    "int_range",
     "datetime",
     "bool",
 )  # the one reported per column, first wins
@@ -48,7 +49,18 @@ class TypeProblem:
             "all_null": f"column {name!r}, rule not all null: all {n} row(s) are null: the column is empty",
             "missing": f"column {name!r} should be int but has {n} missing value(s); declare it 'float' or fill them",
             "fractions": f"column {name!r} should be int but holds fractions in {n} row(s), e.g. {shown}; declare it 'float'",
+            "int_range": f"column {name!r} should be int but holds infinite or out-of-range (beyond 64 bits) values "
+            f"in {n} row(s), e.g. {shown}; fix the source or declare it 'float'",
         }[self.kind]
+
+
+def _outside_int64(numeric: pd.Series) -> pd.Series:
+    """Values an int64 cannot hold: ±inf, or beyond 64 bits (2**63 - 1024 is the largest float64 below 2**63)."""
+    if pd.api.types.is_integer_dtype(numeric):
+        return numeric > 2**63 - 1 if numeric.dtype == "uint64" else pd.Series(False, index=numeric.index)
+    if pd.api.types.is_float_dtype(numeric):
+        return ~numeric.between(-(2.0**63), 2.0**63 - 1024)
+    return pd.Series(True, index=numeric.index)  # object: Python ints too large for any numpy type
 
 
 def _problem(name: str, expected: str, kind: str, bad: pd.Series, *, rows: bool = True) -> TypeProblem:
@@ -82,6 +94,9 @@ def coerce(name: str, expected: str, column: pd.Series) -> tuple[pd.Series | Non
             return None, TypeProblem(name, expected, "all_null", len(column), [], None)
         if numeric.isna().any():
             return None, _problem(name, expected, "missing", column[numeric.isna()])
+        out_of_range = _outside_int64(numeric)
+        if out_of_range.any():
+            return None, _problem(name, expected, "int_range", column[out_of_range])
         if not (numeric == numeric.round()).all():
             return None, _problem(name, expected, "fractions", column[numeric != numeric.round()])
         return numeric.astype("int64"), None
