@@ -18,6 +18,7 @@ from millpond.errors import SchemaError, did_you_mean
 from millpond.marts.contracts import MAX_EXAMPLES, Violation, write_quarantine
 
 _KIND_ORDER = (
+    "not_utf8",
     "text",
     "all_null",
     "missing",
@@ -45,6 +46,8 @@ class TypeProblem:
         return {
             "datetime": f"column {name!r} should be datetime; {n} value(s) do not parse, e.g. {shown}",
             "bool": f"column {name!r} should be bool; {n} value(s) are not, e.g. {shown}",
+            "not_utf8": f"column {name!r} should be str but holds {n} value(s) that are not UTF-8 text, e.g. {shown}; "
+            "re-encode the source as UTF-8",
             "text": f"column {name!r} should be {self.expected} but holds text in {n} row(s), e.g. {shown}",
             "all_null": f"column {name!r}, rule not all null: all {n} row(s) are null: the column is empty",
             "missing": f"column {name!r} should be int but has {n} missing value(s); declare it 'float' or fill them",
@@ -52,6 +55,16 @@ class TypeProblem:
             "int_range": f"column {name!r} should be int but holds infinite or out-of-range (beyond 64 bits) values "
             f"in {n} row(s), e.g. {shown}; fix the source or declare it 'float'",
         }[self.kind]
+
+
+def _not_utf8(value: object) -> bool:
+    if not isinstance(value, bytes):
+        return False
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
 
 
 def _outside_int64(numeric: pd.Series) -> pd.Series:
@@ -70,7 +83,10 @@ def _problem(name: str, expected: str, kind: str, bad: pd.Series, *, rows: bool 
 def coerce(name: str, expected: str, column: pd.Series) -> tuple[pd.Series | None, TypeProblem | None]:
     """Cast a column to the declared dtype, or say why not and which rows are at fault."""
     if expected == "str":
-        return column.astype("str").where(column.notna()), None
+        try:
+            return column.astype("str").where(column.notna()), None
+        except UnicodeError:  # bytes that are not UTF-8 (a binary or damaged Parquet column)
+            return None, _problem(name, expected, "not_utf8", column[column.map(_not_utf8)])
     if expected == "datetime":
         parsed = pd.to_datetime(column, errors="coerce")
         bad = column[parsed.isna() & column.notna()]
@@ -109,6 +125,8 @@ def column_problems(present: list[str], use_case: UseCase) -> list[str]:
     missing = [c for c in declared if c not in present]
     extra = [c for c in present if c not in declared]
     problems = [f"column {name!r} is missing.{did_you_mean(name, extra)}" for name in missing]
+    for name in sorted({n for n in present if present.count(n) > 1}):
+        problems.append(f"column {name!r} appears {present.count(name)} times; every column name must be unique")
     for name in extra:
         if not any(did_you_mean(m, [name]) for m in missing):
             problems.append(
@@ -164,7 +182,7 @@ def conform(frame: pd.DataFrame, use_case: UseCase, *, origin: str, quarantine: 
     present = [str(c) for c in frame.columns]
     problems = column_problems(present, use_case)
     declared = list(use_case.columns)
-    typed, type_problems = type_columns(frame, use_case, [n for n in declared if n in present])
+    typed, type_problems = type_columns(frame, use_case, [n for n in declared if present.count(n) == 1])
     if problems or type_problems:
         raise schema_error(origin, problems, type_problems, quarantine=quarantine, offending=frame)
     return pd.DataFrame(typed)[declared]

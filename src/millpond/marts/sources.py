@@ -139,7 +139,7 @@ def open_parquet(ws: Workspace, path: Path) -> Any:
 
     try:
         return pq.ParquetFile(path, pre_buffer=False)  # pre-buffering keeps every column chunk read so far alive
-    except (pa.ArrowException, OSError) as exc:
+    except (pa.ArrowException, OSError, ValueError) as exc:  # ValueError: column names that are not UTF-8
         raise parquet_error(ws, path, exc) from exc
 
 

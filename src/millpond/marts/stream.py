@@ -46,7 +46,7 @@ def is_large(path: Path, fmt: str) -> bool:
     if fmt == "parquet":
         try:
             return pq.ParquetFile(path).metadata.num_rows > BATCH_ROWS
-        except (pa.ArrowException, OSError):
+        except (pa.ArrowException, OSError, ValueError):  # ValueError: column names that are not UTF-8
             return False  # unreadable: the in-memory path reports it
     return path.stat().st_size >= STREAM_MIN_BYTES
 
@@ -157,7 +157,12 @@ def stream_to_parquet(
     window = _WindowWriter(target, use_case, options)
     try:
         for batch in _readable(batches, options):
-            window.add(batch)
+            try:
+                window.add(batch)
+            except pa.ArrowInvalid as exc:  # e.g. a string column that is not UTF-8 in a damaged Parquet file
+                raise MartError(
+                    f"Cannot read {options.origin}: {exc}. Check that the file is complete and not damaged."
+                ) from exc
     finally:
         window.close()
     return window.finish()
@@ -208,7 +213,7 @@ class _WindowWriter:
         start = self.outcome.rows
         self.outcome.rows += batch.num_rows
         index = pd.RangeIndex(start, start + batch.num_rows)
-        present = [n for n in self.declared if n in names]
+        present = [n for n in self.declared if names.count(n) == 1]  # a duplicated name is a structural problem
         fast = self._fast_columns(batch, names, present)
         typed = self._typed(batch, [n for n in present if n not in fast], index)
         if typed is None:
@@ -431,6 +436,10 @@ def file_batches(
             batch = next(batches)
         except StopIteration:
             return
+        except UnicodeDecodeError as exc:  # names that are not UTF-8 (pyarrow decodes them)
+            if fmt == "parquet":
+                raise sources.parquet_error(ws, path, exc) from exc
+            raise MartError(sources._not_utf8_message(ws, path)) from exc
         except pa.ArrowInvalid as exc:
             if fmt == "csv" and ("UTF8" in str(exc) or "UTF-8" in str(exc)):
                 raise MartError(sources._not_utf8_message(ws, path)) from exc

@@ -5,7 +5,9 @@ beside its final place, named after the writing process
 (``.staging-<label>-p<pid>-<random>``), flushed to disk, sealed read-only and
 published with one rename that never replaces what is already there. A reader
 therefore sees a whole version or none. A process killed half way leaves only
-its scratch entry; :func:`sweep` removes those whose process is gone.
+its scratch entry; :func:`sweep` removes those whose writer is dead: no process
+has its pid, or the process that has it now started after the entry was last
+written (the pid was reused), so a kill never leaves a scratch entry forever.
 """
 
 from __future__ import annotations
@@ -45,20 +47,58 @@ def owner_pid(entry: Path) -> int | None:
     return int(found.group(1)) if found and entry.name.startswith(PREFIXES) else None
 
 
+def _started_at(pid: int) -> float | None:
+    """When process ``pid`` started (seconds since the epoch), from /proc; None where that cannot be read."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        boot = next(line for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime "))
+        return float(boot.split()[1]) + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+
+
+def writer_alive(entry: Path, pid: int) -> bool:
+    """Whether the process that wrote scratch ``entry`` may still be writing it.
+
+    False when no process has ``pid``, or when the one that has it started after the entry was last written
+    (a reused pid: the writer died long ago). A second of slack covers the clocks' granularity.
+    """
+    if not process_alive(pid):
+        return False
+    started = _started_at(pid)
+    try:
+        written = entry.lstat().st_mtime
+    except OSError:
+        return False
+    return started is None or started <= written + 1.0
+
+
+def _remove(entry: Path) -> bool:
+    """Remove a scratch entry (a sealed one holds read-only files); whether it is gone."""
+    try:
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)  # its files may be read-only (sealed): removing them needs the folder writable only
+        else:
+            entry.unlink(missing_ok=True)
+    except OSError:  # a read-only or full disk: left for a later sweep
+        return False
+    return not entry.exists()
+
+
 def sweep(parent: Path) -> list[str]:
-    """Remove scratch folders and files in ``parent`` whose writing process is gone; return their names."""
+    """Remove scratch folders and files in ``parent`` whose writer is dead (:func:`writer_alive`); return their names.
+
+    An entry that cannot be removed (a read-only disk) is left for a later sweep, and not listed.
+    """
     removed: list[str] = []
     if not parent.is_dir():
         return removed
     for entry in sorted(parent.glob(".*")):
         pid = owner_pid(entry)
-        if pid is None or process_alive(pid):
+        if pid is None or writer_alive(entry, pid):
             continue
-        if entry.is_dir():
-            shutil.rmtree(entry, ignore_errors=True)
-        else:
-            entry.unlink(missing_ok=True)
-        removed.append(entry.name)
+        if _remove(entry):
+            removed.append(entry.name)
     return removed
 
 
