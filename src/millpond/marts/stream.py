@@ -159,7 +159,9 @@ def stream_to_parquet(
         for batch in _readable(batches, options):
             try:
                 window.add(batch)
-            except pa.ArrowInvalid as exc:  # e.g. a string column that is not UTF-8 in a damaged Parquet file
+            except (pa.ArrowException, ValueError, OverflowError) as exc:  # a damaged file's values: text not UTF-8,
+                if isinstance(exc, OSError):  # a date in year 47933… (an OSError: a write of the staged file failed)
+                    raise
                 raise MartError(
                     f"Cannot read {options.origin}: {exc}. Check that the file is complete and not damaged."
                 ) from exc
@@ -431,25 +433,7 @@ def file_batches(
             raise sources.empty_file_error(ws, path)
         batches = record_batches(path, fmt, columns, delimiter=delimiter, batch_rows=batch_rows, typed_csv=typed_csv)
     first = True
-    while True:
-        try:
-            batch = next(batches)
-        except StopIteration:
-            return
-        except UnicodeDecodeError as exc:  # names that are not UTF-8 (pyarrow decodes them)
-            if fmt == "parquet":
-                raise sources.parquet_error(ws, path, exc) from exc
-            raise MartError(sources._not_utf8_message(ws, path)) from exc
-        except pa.ArrowInvalid as exc:
-            if fmt == "csv" and ("UTF8" in str(exc) or "UTF-8" in str(exc)):
-                raise MartError(sources._not_utf8_message(ws, path)) from exc
-            if fmt == "parquet":
-                raise sources.parquet_error(ws, path, exc) from exc
-            raise
-        except OSError as exc:
-            if fmt == "parquet":
-                raise sources.parquet_error(ws, path, exc) from exc
-            raise
+    while (batch := _next_batch(ws, path, fmt, batches)) is not None:
         if first:
             first = False
             if fmt == "csv":
@@ -461,6 +445,32 @@ def file_batches(
             keep = pc.equal(labels if pa.types.is_string(labels.type) else pc.cast(labels, pa.string()), window)
             batch = batch.filter(pc.fill_null(keep, False))
         yield batch
+
+
+def _next_batch(ws: Workspace, path: Path, fmt: str, batches: Iterator[pa.RecordBatch]) -> pa.RecordBatch | None:
+    """The next batch of a file (None at its end), its read errors said plainly; a Parquet batch is validated
+    (a damaged file can hold text that is not UTF-8, which would otherwise reach the mart)."""
+    try:
+        batch = next(batches)
+        if fmt == "parquet":
+            batch.validate(full=True)
+        return batch
+    except StopIteration:
+        return None
+    except UnicodeDecodeError as exc:  # names that are not UTF-8 (pyarrow decodes them)
+        if fmt == "parquet":
+            raise sources.parquet_error(ws, path, exc) from exc
+        raise MartError(sources._not_utf8_message(ws, path)) from exc
+    except pa.ArrowInvalid as exc:
+        if fmt == "csv" and ("UTF8" in str(exc) or "UTF-8" in str(exc)):
+            raise MartError(sources._not_utf8_message(ws, path)) from exc
+        if fmt == "parquet":
+            raise sources.parquet_error(ws, path, exc) from exc
+        raise
+    except OSError as exc:
+        if fmt == "parquet":
+            raise sources.parquet_error(ws, path, exc) from exc
+        raise
 
 
 def stream_file(

@@ -18,7 +18,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from tests.unit.marts.hostile import COLUMNS, check_outcome, sandbox
@@ -182,6 +182,7 @@ def _settings(examples: int):  # type: ignore[no-untyped-def]
         max_examples=examples,
         deadline=None,
         database=None,
+        phases=(Phase.explicit, Phase.reuse, Phase.generate),  # no shrinking: a failure is reported at once, unshrunk
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
     )
 
