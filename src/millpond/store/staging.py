@@ -4,7 +4,8 @@ A version (a folder) or a part (a file) is written under a hidden scratch name
 beside its final place, named after the writing process
 (``.staging-<label>-p<pid>-<random>``), flushed to disk, sealed read-only and
 published with one rename that never replaces what is already there. A reader
-therefore sees a whole version or none. A process killed half way leaves only
+therefore sees a whole version or none. A write that fails (full disk, read-only
+folder, I/O error) raises :class:`~millpond.errors.StorageError` naming the path. A process killed half way leaves only
 its scratch entry; :func:`sweep` removes those whose writer is dead: no process
 has its pid, or the process that has it now started after the entry was last
 written (the pid was reused), so a kill never leaves a scratch entry forever.
@@ -20,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from millpond.store.files import fsync_dir, fsync_file, make_read_only
+from millpond.store.files import fsync_dir, fsync_file, make_read_only, writes_to
 from millpond.store.lock import process_alive
 
 PREFIXES = (".staging-", ".work-")
@@ -29,15 +30,17 @@ _OWNER = re.compile(r"-p(\d+)-[a-z0-9_]+(?:\.[a-z0-9]+)?$")  # tempfile's random
 
 def scratch_dir(parent: Path, label: str, *, prefix: str = ".staging-") -> Path:
     """A new hidden folder in ``parent`` owned by this process (so a later sweep can tell when it was abandoned)."""
-    parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f"{prefix}{label}-p{os.getpid()}-", dir=parent))
+    with writes_to(parent, f"a staging folder for {label}"):
+        parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f"{prefix}{label}-p{os.getpid()}-", dir=parent))
 
 
 def scratch_file(parent: Path, label: str, *, suffix: str = "") -> Path:
     """A new empty hidden file in ``parent`` owned by this process."""
-    parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".staging-{label}-p{os.getpid()}-", suffix=suffix, dir=parent)
-    os.close(fd)
+    with writes_to(parent, f"a staging file for {label}"):
+        parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".staging-{label}-p{os.getpid()}-", suffix=suffix, dir=parent)
+        os.close(fd)
     return Path(name)
 
 
@@ -103,12 +106,16 @@ def sweep(parent: Path) -> list[str]:
 
 
 def seal_tree(folder: Path) -> None:
-    """Flush every file of a staged folder to disk and make it read-only (before it is published)."""
-    for path in sorted(folder.rglob("*")):
-        if path.is_file():
-            fsync_file(path)
-            make_read_only(path)
-    fsync_dir(folder)
+    """Flush every file of a staged folder to disk and make it read-only (before it is published).
+
+    A failed flush (an I/O error, a full disk that delayed allocation only now notices) is a ``StorageError``.
+    """
+    with writes_to(folder.parent, f"staged {folder.name}"):
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                fsync_file(path)
+                make_read_only(path)
+        fsync_dir(folder)
 
 
 def publish_dir(staging: Path, final: Path) -> bool:
@@ -117,15 +124,16 @@ def publish_dir(staging: Path, final: Path) -> bool:
     Returns ``False`` (and removes the staging folder) when ``final`` already
     exists: versions are never overwritten.
     """
-    final.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.rename(staging, final)
-    except OSError:
-        if final.exists():
-            shutil.rmtree(staging, ignore_errors=True)
-            return False
-        raise
-    fsync_dir(final.parent)
+    with writes_to(final.parent, f"version {final.name}"):
+        final.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.rename(staging, final)
+        except OSError:
+            if final.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+                return False
+            raise
+        fsync_dir(final.parent)
     return True
 
 
@@ -134,17 +142,18 @@ def publish_file(staging: Path, final: Path, *, replace: bool = False) -> bool:
 
     Returns ``False`` (and removes the staging file) when ``final`` exists and ``replace`` is off.
     """
-    final.parent.mkdir(parents=True, exist_ok=True)
-    if replace:
-        os.replace(staging, final)
-    else:
-        try:
-            os.link(staging, final)  # fails instead of clobbering
-        except FileExistsError:
-            staging.unlink(missing_ok=True)
-            return False
-        staging.unlink()
-    fsync_dir(final.parent)
+    with writes_to(final.parent, final.name):
+        final.parent.mkdir(parents=True, exist_ok=True)
+        if replace:
+            os.replace(staging, final)
+        else:
+            try:
+                os.link(staging, final)  # fails instead of clobbering
+            except FileExistsError:
+                staging.unlink(missing_ok=True)
+                return False
+            staging.unlink()
+        fsync_dir(final.parent)
     return True
 
 
