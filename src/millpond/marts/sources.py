@@ -402,6 +402,11 @@ def _frames(
             try:
                 rows = cursor.result.fetchmany(chunk_rows)
             except sa_exc.DBAPIError as exc:
+                if exc.connection_invalidated:  # the server went away mid-read: worth a retry, not a bad query
+                    raise SourceUnavailableError(
+                        f"The connection to {db.label} dropped while its rows were read ({_describe_db_error(exc)}). "
+                        "Nothing was stored; the next run (the scheduler retries it) reads the query again."
+                    ) from None
                 raise db.failed(exc) from None
             if not rows and not first:
                 break
