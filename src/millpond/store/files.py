@@ -53,23 +53,25 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, read_only: 
     """Write ``data`` to ``path`` so readers see either the old file or the whole new one.
 
     The bytes go to a temporary file in the same folder, are flushed to disk,
-    then renamed over ``path`` in one step.
+    then renamed over ``path`` in one step. A failed write raises
+    :class:`~millpond.errors.StorageError` naming the folder (the old file, if any, is unchanged).
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if read_only:
-            os.chmod(tmp_name, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    fsync_dir(target.parent)
+    with writes_to(target.parent, target.name):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            if read_only:
+                os.chmod(tmp_name, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+            os.replace(tmp_name, target)
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
+        fsync_dir(target.parent)
     return target
 
 
