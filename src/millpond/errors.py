@@ -60,6 +60,10 @@ class WorkspaceError(MillpondError, FileNotFoundError):
     """The millpond workspace (its root or a folder in it) cannot be found."""
 
 
+class StorageError(MillpondError, OSError):
+    """A write to disk failed (full disk, read-only or unwritable folder, I/O error); the message names the path."""
+
+
 # --- feature marts ------------------------------------------------------------
 class MartError(MillpondError, ValueError):
     """Ingesting or reading a feature mart failed."""

@@ -178,6 +178,7 @@ class ColumnRule(_Strict):
     max: float | None = Field(None, description="largest allowed value (numeric columns)")
     allowed: list[str | int | float | bool] | None = Field(None, description="allowed categories")
     on_unseen: Literal["warn", "fail"] = Field("fail", description="what a value outside 'allowed' does")
+    allow_infinite: bool = Field(False, description="true: inf/-inf pass (float columns; refused by default)")
 
 
 class ContractSpec(_Strict):

@@ -139,7 +139,7 @@ def open_parquet(ws: Workspace, path: Path) -> Any:
 
     try:
         return pq.ParquetFile(path, pre_buffer=False)  # pre-buffering keeps every column chunk read so far alive
-    except (pa.ArrowException, OSError) as exc:
+    except (pa.ArrowException, OSError, ValueError) as exc:  # ValueError: column names that are not UTF-8
         raise parquet_error(ws, path, exc) from exc
 
 
@@ -213,12 +213,22 @@ def read_file(
     if fmt == "csv":
         frame = csv_chunks(ws, path, spec, columns=columns)
     else:
-        try:
-            frame = pd.read_parquet(path)
-        except (ValueError, OSError) as exc:
-            raise parquet_error(ws, path, exc) from exc
+        frame = _read_parquet(ws, path)
     frame = _filter_window(frame, spec, window, origin=ws.relative(path))
     return frame, file_provenance(ws, spec, path)
+
+
+def _read_parquet(ws: Workspace, path: Path) -> pd.DataFrame:
+    """A whole Parquet file, validated first: a damaged file can hold text that is not UTF-8, which pyarrow reads
+    without complaint and pandas then fails on deep inside a later step."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        pq.read_table(path).validate(full=True)
+        return pd.read_parquet(path)
+    except (pa.ArrowException, ValueError, OSError) as exc:
+        raise parquet_error(ws, path, exc) from exc
 
 
 def _filter_window(frame: pd.DataFrame, spec: SourceSpec, window: str | None, *, origin: str) -> pd.DataFrame:
@@ -392,6 +402,11 @@ def _frames(
             try:
                 rows = cursor.result.fetchmany(chunk_rows)
             except sa_exc.DBAPIError as exc:
+                if exc.connection_invalidated:  # the server went away mid-read: worth a retry, not a bad query
+                    raise SourceUnavailableError(
+                        f"The connection to {db.label} dropped while its rows were read ({_describe_db_error(exc)}). "
+                        "Nothing was stored; the next run (the scheduler retries it) reads the query again."
+                    ) from None
                 raise db.failed(exc) from None
             if not rows and not first:
                 break
