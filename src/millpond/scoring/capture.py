@@ -54,7 +54,7 @@ from millpond.errors import CaptureError, did_you_mean
 from millpond.store import staging
 from millpond.store.artifacts import note_written
 from millpond.store.checkpoint import checkpoint
-from millpond.store.files import fsync_file, make_read_only, read_json, sha256_file
+from millpond.store.files import fsync_file, make_read_only, read_json, sha256_file, writes_to
 from millpond.store.lock import process_alive
 from millpond.store.verify import VerifyReport
 
@@ -92,6 +92,10 @@ class StagedWriter:
 
     def write(self, table: pa.Table) -> None:
         """Append ``table`` (every call must have the same schema)."""
+        with writes_to(self.staging, "write the capture part"):
+            self._write(table)
+
+    def _write(self, table: pa.Table) -> None:
         if self._writer is None:
             if self.format == "csv":
                 self._writer = pacsv.CSVWriter(str(self.staging), table.schema)

@@ -32,7 +32,7 @@ from filelock import FileLock
 
 from millpond.errors import LogIntegrityError
 from millpond.store.artifacts import note_written
-from millpond.store.files import atomic_write_json, read_json
+from millpond.store.files import atomic_write_json, read_json, writes_to
 from millpond.store.verify import VerifyReport
 
 GENESIS = "0" * 64
@@ -93,6 +93,10 @@ class JsonLinesLog:
     # --- writing ---------------------------------------------------------------------------------------------
     def append(self, entry: dict[str, Any]) -> dict[str, Any]:
         """Append one entry (chained to the last one when ``chain``); return it as written."""
+        with writes_to(self.path, "append to the log"):
+            return self._append(entry)
+
+    def _append(self, entry: dict[str, Any]) -> dict[str, Any]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(str(self.path) + ".lock", timeout=self.lock_timeout):
             last = self._cut_torn_tail()
