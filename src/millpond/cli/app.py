@@ -16,14 +16,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from millpond.cli import audit, cycle, marts, models, ops, runs, score, views
+from millpond.cli import audit, backtest, cycle, marts, models, ops, runs, score, views
 from millpond.cli.common import Handler
 from millpond.cli.models import with_model_store
 from millpond.errors import MillpondError, exit_code_of
 from millpond.runs.kernel_imports import skip_unused_format_checkers
 from millpond.workspace import Workspace
 
-GROUPS = (cycle, runs, models, audit, marts, score, ops, views)
+GROUPS = (cycle, runs, models, audit, marts, score, ops, views, backtest)
 """The command groups, in the order ``millpond --help`` lists their commands."""
 
 COMMANDS: dict[tuple[str, str | None], Handler] = {
@@ -60,6 +60,7 @@ COMMANDS: dict[tuple[str, str | None], Handler] = {
     ("du", None): ops.cmd_du,
     ("report", None): views.cmd_report,
     ("drift", "view"): views.cmd_drift_view,
+    ("backtest", None): backtest.cmd_backtest,
 }
 """The dispatch table: (command, subcommand or None) -> handler(args, workspace) -> exit code."""
 

@@ -305,6 +305,13 @@ class DriftPolicy(DriftThresholds):
         gt=0,
         description="|estimated - realised| KPI above which the label-free estimate is not trusted (concept drift)",
     )
+    change_point: str | None = Field(
+        None,
+        description=(
+            "a documented change in the data (the first window after it), for millpond backtest: alarms in earlier "
+            "windows are counted as false alarms, the first alarm from it on as the detection"
+        ),
+    )
 
 
 class PromotionPolicy(_Strict):

@@ -402,6 +402,7 @@ class LossEstimator:
 
     @classmethod
     def fit(cls, metric: str, features: Any, y: np.ndarray, predictions: np.ndarray, *, seed: int = 0) -> LossEstimator:
+        import pandas as pd
         from sklearn.ensemble import HistGradientBoostingRegressor
 
         if metric not in DLE_METRICS:
@@ -411,20 +412,30 @@ class LossEstimator:
         categories = {
             str(c): sorted(features[c].dropna().astype(str).unique().tolist())
             for c in features.columns
-            if not np.issubdtype(features[c].dtype, np.number)
+            if not pd.api.types.is_numeric_dtype(features[c].dtype)
         }
         error = np.asarray(predictions, dtype="float64") - np.asarray(y, dtype="float64")
         loss = error**2 if metric == "rmse" else np.abs(error)
+        from threadpoolctl import threadpool_limits
+
         frame = _dle_frame(features, predictions, categories)
-        model = HistGradientBoostingRegressor(
-            max_iter=100, learning_rate=0.05, min_samples_leaf=20, categorical_features="from_dtype", random_state=seed
-        ).fit(frame, loss)
+        with threadpool_limits(1):  # a few thousand rows: threads only contend on a busy machine
+            model = HistGradientBoostingRegressor(
+                max_iter=100,
+                learning_rate=0.05,
+                min_samples_leaf=20,
+                categorical_features="from_dtype",
+                random_state=seed,
+            ).fit(frame, loss)
         return cls(metric, model, categories, len(y))
 
     def losses(self, features: Any, predictions: np.ndarray) -> np.ndarray:
         """The estimated loss of each row (clipped at 0)."""
+        from threadpoolctl import threadpool_limits
+
         frame = _dle_frame(features, predictions, self.categories)
-        return np.clip(np.asarray(self.model.predict(frame), dtype="float64"), 0.0, None)
+        with threadpool_limits(1):
+            return np.clip(np.asarray(self.model.predict(frame), dtype="float64"), 0.0, None)
 
 
 def _dle_frame(features: Any, predictions: np.ndarray, categories: dict[str, list[Any]]) -> Any:
