@@ -98,6 +98,7 @@ class DriftReport:
             **self.entry,
             "model_drift_reason": self.performance["model"]["reason"],
             "n_drifted": int(self.verdict["n_drifted"]),
+            "drift_meaning": str(self.verdict.get("meaning", "")),
             "mart_version": self.mart_version,
         }
 
@@ -224,7 +225,11 @@ def estimated_loss(
         uc.promotion.metric, features, rows[uc.target].to_numpy(), predict_scores(model, features, uc)
     )
     return estimate_loss_interval(
-        estimator, current[uc.feature_columns], predictions, resamples=uc.drift.bootstrap_resamples, confidence=uc.drift.confidence
+        estimator,
+        current[uc.feature_columns],
+        predictions,
+        resamples=uc.drift.bootstrap_resamples,
+        confidence=uc.drift.confidence,
     )
 
 

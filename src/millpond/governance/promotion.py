@@ -128,9 +128,7 @@ def decide_governed(
     candidate_score = evaluate(candidate, labelled, use_case, threshold=use_case.scoring.threshold)[metric]
     if not rivals or rivals[0].role != "champion":
         table = compare_paired(candidate, rivals, labelled, use_case) if rivals else pd.DataFrame()
-        return Decision(
-            True, RULES["first_candidate"], metric, candidate_score, None, "first_candidate"
-        ), table
+        return Decision(True, RULES["first_candidate"], metric, candidate_score, None, "first_candidate"), table
     table = compare_paired(candidate, rivals, labelled, use_case)
     champ = table.iloc[0]
     champion_score = candidate_score - (

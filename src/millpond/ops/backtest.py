@@ -142,9 +142,7 @@ def _scratch_marts(real: Path, scratch: Path, mart: str) -> None:
     for entry in sorted(real.iterdir()):
         if entry.name.startswith("."):
             continue
-        is_store = entry.is_dir() and (
-            entry.name == mart or (entry / "versions").exists() or any(entry.glob("*.sql"))
-        )
+        is_store = entry.is_dir() and (entry.name == mart or (entry / "versions").exists() or any(entry.glob("*.sql")))
         if not is_store:
             _link(entry, scratch / entry.name)
             continue
@@ -269,7 +267,9 @@ def select_windows(available: list[str], spec: str | None) -> list[str]:
     low, high = (part.strip() or None for part in spec.split("..", 1))
     chosen = [w for w in available if (low is None or w >= low) and (high is None or w <= high)]
     if not chosen:
-        raise ParamsError(f"No window of the source lies in {spec!r}; the source has {available[0]} .. {available[-1]}.")
+        raise ParamsError(
+            f"No window of the source lies in {spec!r}; the source has {available[0]} .. {available[-1]}."
+        )
     return chosen
 
 

@@ -27,7 +27,10 @@ class _Fixed:  # predict_scores calls predict_proba on the labelled rows, in ord
 def _case(min_improvement: float, **promotion: object) -> tuple:
     data = yaml.safe_load((REPO / "params" / "churn.yaml").read_text())
     data["promotion"] = {
-        **data["promotion"], "min_improvement": min_improvement, "bootstrap_resamples": 50, **promotion
+        **data["promotion"],
+        "min_improvement": min_improvement,
+        "bootstrap_resamples": 50,
+        **promotion,
     }
     uc = validate_use_case(data)
     labelled = generate_window("2025-05", 400)
