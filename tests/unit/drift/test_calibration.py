@@ -152,3 +152,21 @@ def test_direct_loss_estimation_follows_the_rmse_under_covariate_shift() -> None
 def test_thresholds_default_to_benjamini_hochberg_at_five_percent() -> None:
     t = DriftThresholds()
     assert (t.significance, t.multiple_testing) == (0.05, "bh")
+
+
+def test_the_drift_report_says_what_drift_yes_means() -> None:
+    from millpond.drift.analysis import DriftReport
+    from millpond.drift.stats import verdict_meaning
+
+    rng = np.random.default_rng(2)
+    table = drift_table(draw(rng, 900), draw(rng, 300), numeric=NUMERIC, categorical=CATEGORICAL)
+    verdict = dataset_verdict(table)
+    performance = {
+        "model": {"model_drift": False, "reason": "no earlier windows"},
+        "kpi": None, "kpi_interval": None, "history": [], "basis": "none", "estimate": None,
+        "estimate_interval": None, "check": {"estimate_trusted": None, "estimate_gap": None, "estimate_note": ""},
+    }  # fmt: skip
+    report = DriftReport("c1", table, verdict, performance, pd.DataFrame(), pd.DataFrame(), "v1", None)
+    meaning = report.summary()["drift_meaning"]
+    assert meaning == verdict_meaning(DriftThresholds(), 6)
+    assert "over the 6 features" in meaning and "at most about 5% of the time" in meaning
