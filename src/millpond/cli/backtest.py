@@ -110,7 +110,7 @@ def cmd_backtest(args: argparse.Namespace, ws: Workspace) -> int:
     point = results[0].change_point if results else None
     if point is not None:
         print(
-            f"\nchange point {point}: false_* count alarms and swaps in the windows before it (the first window's "
-            "promotion is the first model, not a swap); detected_at is the first alarm from it on."
+            f"\nchange point {point}: false_* count alarms and swaps in the windows before it (the first model is "
+            "no swap); detected_at is the first alarm from it on."
         )
     return EXIT_OK

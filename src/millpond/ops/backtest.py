@@ -61,7 +61,7 @@ class BacktestTotals:
     data_drift: int
     model_drift: int
     retrains: int
-    swaps: int
+    swaps: int  # promotions that replaced a champion (the first model is not counted)
     mean_kpi: float | None
     worst_kpi: float | None
     windows_before: int | None = None
@@ -99,6 +99,11 @@ class BacktestResult:
 _LOWER_IS_BETTER = ("log_loss", "brier", "rmse", "mae", "mape")
 
 
+def _swapped(outcome: WindowOutcome) -> bool:
+    """A promotion that replaced a champion (the first model is no swap)."""
+    return outcome.promoted and outcome.rule != "first_candidate"
+
+
 def totals_of(windows: list[WindowOutcome], change_point: str | None, *, higher_is_better: bool) -> BacktestTotals:
     """The counts of :class:`BacktestTotals` over ``windows``."""
     kpis = [w.kpi for w in windows if w.kpi is not None]
@@ -108,7 +113,7 @@ def totals_of(windows: list[WindowOutcome], change_point: str | None, *, higher_
         data_drift=sum(w.data_drift for w in windows),
         model_drift=sum(w.model_drift for w in windows),
         retrains=sum(w.retrained for w in windows),
-        swaps=sum(w.promoted for w in windows),
+        swaps=sum(_swapped(w) for w in windows),
         mean_kpi=sum(kpis) / len(kpis) if kpis else None,
         worst_kpi=worst,
     )
@@ -122,7 +127,7 @@ def totals_of(windows: list[WindowOutcome], change_point: str | None, *, higher_
             "windows_before": len(before),
             "data_drift_before": sum(w.data_drift for w in before),
             "model_drift_before": sum(w.model_drift for w in before),
-            "swaps_before": sum(w.promoted for w in before[1:]),  # the first window's promotion is the first model
+            "swaps_before": sum(_swapped(w) for w in before),
             "detected_at": after[0].window if after else None,
         }
     )

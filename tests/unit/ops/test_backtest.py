@@ -26,7 +26,7 @@ def _outcome(window: str, **flags: bool) -> WindowOutcome:
         model_drift=flags.get("model", False),
         retrained=flags.get("retrained", False),
         promoted=flags.get("promoted", False),
-        rule="",
+        rule="first_candidate" if flags.get("first") else "",
         before_change=None,
     )
 
@@ -47,14 +47,14 @@ def test_windows_are_selected_by_range() -> None:
 
 def test_totals_split_alarms_and_swaps_at_the_change_point() -> None:
     windows = [
-        _outcome("w1", promoted=True, retrained=True),  # the first model: not a swap
+        _outcome("w1", promoted=True, retrained=True, first=True),  # the first model: not a swap
         _outcome("w2", data=True, kpi=0.8),
         _outcome("w3", model=True, retrained=True, promoted=True, kpi=0.7),
         _outcome("w4", kpi=0.9),
         _outcome("w5", data=True, model=True, kpi=0.6),
     ]
     totals = totals_of(windows, "w4", higher_is_better=True)
-    assert (totals.windows, totals.data_drift, totals.model_drift, totals.retrains, totals.swaps) == (5, 2, 2, 2, 2)
+    assert (totals.windows, totals.data_drift, totals.model_drift, totals.retrains, totals.swaps) == (5, 2, 2, 2, 1)
     assert (totals.windows_before, totals.data_drift_before, totals.model_drift_before, totals.swaps_before) == (
         3, 1, 1, 1,
     )  # fmt: skip
