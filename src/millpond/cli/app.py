@@ -16,14 +16,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from millpond.cli import audit, cycle, marts, models, ops, runs, score, site, views
+from millpond.cli import audit, backtest, cycle, marts, models, ops, runs, score, site, views
 from millpond.cli.common import Handler
 from millpond.cli.models import with_model_store
 from millpond.errors import MillpondError, exit_code_of
 from millpond.runs.kernel_imports import skip_unused_format_checkers
 from millpond.workspace import Workspace
 
-GROUPS = (cycle, runs, models, audit, marts, score, ops, views, site)
+GROUPS = (cycle, runs, models, audit, marts, score, ops, views, site, backtest)
 """The command groups, in the order ``millpond --help`` lists their commands."""
 
 COMMANDS: dict[tuple[str, str | None], Handler] = {
@@ -62,6 +62,7 @@ COMMANDS: dict[tuple[str, str | None], Handler] = {
     ("drift", "view"): views.cmd_drift_view,
     ("site", None): site.cmd_site,
     ("models", "export"): site.cmd_models_export,
+    ("backtest", None): backtest.cmd_backtest,
 }
 """The dispatch table: (command, subcommand or None) -> handler(args, workspace) -> exit code."""
 

@@ -36,7 +36,7 @@ def test_help_lists_the_commands_in_the_old_order(capsys: pytest.CaptureFixture[
         main(["--help"])
     assert done.value.code == 0
     assert (
-        "{cycle,run,demo,runs,models,audit,marts,score,labels,smoke,captures,verify,status,schedule,gc,du,report,drift,site}"
+        "{cycle,run,demo,runs,models,audit,marts,score,labels,smoke,captures,verify,status,schedule,gc,du,report,drift,site,backtest}"
         in capsys.readouterr().out
     )
 
