@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import ErrorDetails
 
 from millpond.config.families import estimator_class
+from millpond.config.secrets import remember, secrets_of
 from millpond.errors import ParamsError, did_you_mean
 from millpond.workspace import Workspace
 
@@ -298,6 +299,11 @@ class PromotionPolicy(_Strict):
     metric: str = "roc_auc"
     min_improvement: float = Field(0.0, description="candidate must beat the champion by at least this much")
     approval: Literal["auto", "manual"] = "auto"
+    approvers: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="OS user names who may approve, reject and roll back; unset: any user who can run millpond",
+    )
     guard_metric: str | None = Field(
         None, description="a second metric the candidate may not worsen by more than guard_max_regression"
     )
@@ -642,6 +648,7 @@ def _describe(error: ErrorDetails) -> str:
 def validate_use_case(data: dict[str, Any], *, source: str = "parameters") -> UseCase:
     """Validate a mapping against :class:`UseCase`, raising one :class:`ParamsError` listing every problem."""
     payload = {k: v for k, v in data.items() if k not in RUNTIME_PARAMETERS}
+    remember(secrets_of(data))  # masked from then on in every log and record this process writes
     try:
         return UseCase.model_validate(payload)
     except ValidationError as exc:
