@@ -8,7 +8,6 @@ recorded too, with papermill's banner pointing at the failing cell.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re

@@ -109,7 +109,9 @@ def test_redact_masks_headers_and_query_values_and_keeps_env_references() -> Non
     assert clean["notify"]["webhook"]["url"] == "http://hook:***@127.0.0.1:9/hook?token=***"
     assert clean["source"]["url"].endswith("sslmode=disable&password=***")
     assert clean["notify"]["email"]["password"] == "${SMTP_PASSWORD}"
-    assert redact({"headers": {"Authorization": "Bearer ${TOKEN}"}}) == {"headers": {"Authorization": "Bearer ${TOKEN}"}}
+    assert redact({"headers": {"Authorization": "Bearer ${TOKEN}"}}) == {
+        "headers": {"Authorization": "Bearer ${TOKEN}"}
+    }
     assert PARAMS["other"]["url"] == "https://alice:lit-userinfo-pw@example.org/x"  # the input is left alone
 
 
