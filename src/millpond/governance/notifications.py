@@ -70,8 +70,8 @@ def send_email(spec: EmailSpec, subject: str, body: str) -> None:
                 smtp.login(expand_env(spec.username, "notify.email.username"), password)
             smtp.send_message(message)
     except (OSError, smtplib.SMTPException) as exc:
-        message = f"E-mail to {', '.join(spec.to)} via {spec.host}:{spec.port} failed: {exc}"
-        raise NotificationError(redact_text(message)) from None  # the cause may quote the credentials
+        text = f"E-mail to {', '.join(spec.to)} via {spec.host}:{spec.port} failed: {exc}"
+        raise NotificationError(redact_text(text)) from None  # the cause may quote the credentials
 
 
 def webhook_request(spec: WebhookSpec, payload: dict[str, Any]) -> urllib.request.Request:
