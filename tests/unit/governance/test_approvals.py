@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import pwd
+
 import pytest
 import yaml
 
@@ -89,7 +92,13 @@ def test_manual_approval_waits_then_approve_and_reject_complete_it_once(
     assert outcomes == ["awaiting_approval", "promoted", "awaiting_approval", "rejected_by_person"]
     audit = AuditLog(ws.model_store, "churn").entries()
     approval = next(e for e in audit if e["action"] == "approval")
-    assert (approval["actor"], approval["reason"], approval["version"]) == ("ana", "reviewed the report", candidate)
+    me = pwd.getpwuid(os.getuid()).pw_name
+    assert (approval["actor"], approval["reason"], approval["version"]) == (
+        f"ana ({me}, uid {os.getuid()})",
+        "reviewed the report",
+        candidate,
+    )
+    assert (approval["os_user"], approval["uid"], approval["display_name"]) == (me, os.getuid(), "ana")
     rejection = [e for e in audit if e["action"] == "rejection"][-1]
-    assert (rejection["actor"], rejection["reason"]) == ("bo", "wait for Q3 data")
+    assert (rejection["actor"], rejection["reason"]) == (f"bo ({me}, uid {os.getuid()})", "wait for Q3 data")
     assert main(["--workspace", str(ws.root), "audit", "verify", "churn"]) == 0

@@ -82,7 +82,12 @@ def http_sink() -> Iterator[Any]:
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             received.append(
-                {"path": self.path, "body": json.loads(body), "token": self.headers.get("X-Token"), "auth": self.headers.get("Authorization")}
+                {
+                    "path": self.path,
+                    "body": json.loads(body),
+                    "token": self.headers.get("X-Token"),
+                    "auth": self.headers.get("Authorization"),
+                }
             )
             status = 500 if self.path == "/broken" else 204
             self.send_response(status)
