@@ -102,3 +102,18 @@ def test_manual_approval_waits_then_approve_and_reject_complete_it_once(
     rejection = [e for e in audit if e["action"] == "rejection"][-1]
     assert (rejection["actor"], rejection["reason"]) == (f"bo ({me}, uid {os.getuid()})", "wait for Q3 data")
     assert main(["--workspace", str(ws.root), "audit", "verify", "churn"]) == 0
+
+
+def test_the_approver_is_the_os_user_and_an_unlisted_one_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from millpond.errors import NotAnApproverError
+    from millpond.governance.approvals import Approver, check_approver, current_approver
+
+    monkeypatch.setenv("USER", "someone-else")
+    monkeypatch.setenv("LOGNAME", "someone-else")
+    me = current_approver("  Ana  ")
+    assert (me.user, me.uid, me.display_name) == (pwd.getpwuid(os.getuid()).pw_name, os.getuid(), "Ana")
+    assert current_approver().actor == f"{me.user} (uid {me.uid})"
+    check_approver(me, None, "approve", "churn")  # no list: anyone who can run millpond
+    check_approver(me, [me.user], "approve", "churn")
+    with pytest.raises(NotAnApproverError, match=r"OS user 'eve' \(uid 4242\) may not reject model 'churn'.*'ann'"):
+        check_approver(Approver("eve", 4242), ["ann"], "reject", "churn")
