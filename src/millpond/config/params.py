@@ -341,7 +341,11 @@ class ScoringSpec(_Strict):
     split_fraction: float = Field(0.1, gt=0, lt=1, description="share of keys the challenger serves in split mode")
     threshold: float = Field(0.5, gt=0, lt=1, description="probability at or above which the predicted class is 1")
     smoke_rows: int = Field(100, ge=1, description="rows the smoke test scores, drawn from the model's input example")
-    smoke_latency_ms: float = Field(2000.0, gt=0, description="the smoke test fails when scoring its rows takes longer")
+    smoke_latency_ms: float = Field(
+        2000.0,
+        gt=0,
+        description="latency budget of the smoke rows; 10x the model's profiled latency when larger; retried once",
+    )
     nullable: list[str] = Field(
         default_factory=list, description="features that may be missing at scoring even when training saw none"
     )
