@@ -212,12 +212,27 @@ class DriftViewServer:
         global_state.cleanup()
 
 
-def start_drift_view(data: DriftData, port: int | None = None) -> DriftViewServer:
-    """Serve ``data`` with dtale on 127.0.0.1 (``port`` or a free one) in a background thread."""
+def _serve_gated(url: str, port: int) -> tuple[Any, threading.Thread]:
+    """dtale's app behind :class:`ReadOnlyGate`, served on 127.0.0.1:``port`` in a background thread."""
     import logging
 
     from dtale import app as dtale_app
     from werkzeug.serving import make_server
+
+    app = dtale_app.build_app(url, reaper_on=False, host=HOST)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    try:
+        server = make_server(HOST, port, ReadOnlyGate(app), threaded=True)
+    except OSError as exc:
+        raise PortInUseError(f"Port {port} on {HOST} is already in use ({exc}): pick another with --port.") from exc
+    thread = threading.Thread(target=server.serve_forever, name="millpond-drift-view", daemon=True)
+    thread.start()
+    return server, thread
+
+
+def start_drift_view(data: DriftData, port: int | None = None) -> DriftViewServer:
+    """Serve ``data`` with dtale on 127.0.0.1 (``port`` or a free one) in a background thread, read-only."""
+    from dtale import app as dtale_app
 
     if port is not None:
         check_port(port)
@@ -228,15 +243,28 @@ def start_drift_view(data: DriftData, port: int | None = None) -> DriftViewServe
     for name, frame in data.frames().items():
         instance = dtale_app.startup(url, data=frame, name=name, ignore_duplicate=True, **READ_ONLY_OPTIONS)
         urls[name] = f"{url}/dtale/main/{instance._data_id}"
-    app = dtale_app.build_app(url, reaper_on=False, host=HOST)
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    try:
-        server = make_server(HOST, port, ReadOnlyGate(app), threaded=True)
-    except OSError as exc:
-        raise PortInUseError(f"Port {port} on {HOST} is already in use ({exc}): pick another with --port.") from exc
-    thread = threading.Thread(target=server.serve_forever, name="millpond-drift-view", daemon=True)
-    thread.start()
+    server, thread = _serve_gated(url, port)
     return DriftViewServer(url=url, urls=urls, _server=server, _thread=thread)
+
+
+_inline_server: list[DriftViewServer] = []  # the one read-only server of this process's inline views
+
+
+def inline_view(frame: pd.DataFrame, name: str) -> Any:
+    """A dtale instance of ``frame`` for display in JupyterLab, served read-only by this process's gated server
+    (started on a free 127.0.0.1 port the first time; dtale's own ``show`` server would accept edits)."""
+    from dtale import app as dtale_app
+
+    if not _inline_server:
+        port = free_port()
+        url = f"http://{HOST}:{port}"
+        dtale_app.ACTIVE_HOST, dtale_app.ACTIVE_PORT = HOST, port
+        server, thread = _serve_gated(url, port)
+        _inline_server.append(DriftViewServer(url=url, urls={}, _server=server, _thread=thread))
+    view = _inline_server[0]
+    instance = dtale_app.startup(view.url, data=frame, name=name, ignore_duplicate=True, **READ_ONLY_OPTIONS)
+    view.urls[name] = f"{view.url}/dtale/main/{instance._data_id}"
+    return instance
 
 
 def serve_drift_view(
@@ -278,9 +306,7 @@ def show_drift(
     workspace: str | None = None,
     dataset: str = "drift table",
 ) -> Any:
-    """In JupyterLab: show a drift run's dataset inline with dtale (bound to 127.0.0.1); returns the dtale instance."""
-    import dtale
-
+    """In JupyterLab: show a drift run's dataset inline with dtale (read-only, 127.0.0.1); returns the dtale instance."""
     ws = Workspace.find(workspace or None)
     data = drift_data(ws, find_drift_run(ws, run, params=params, window=window))
     frames = data.frames()
@@ -288,12 +314,4 @@ def show_drift(
         from millpond.errors import did_you_mean
 
         raise ViewError(f"Unknown dataset {dataset!r}.{did_you_mean(dataset, frames)} Choose one of {sorted(frames)}.")
-    return dtale.show(
-        frames[dataset],
-        host=HOST,
-        name=dataset,
-        ignore_duplicate=True,
-        open_browser=False,
-        reaper_on=False,
-        **READ_ONLY_OPTIONS,
-    )
+    return inline_view(frames[dataset], dataset)

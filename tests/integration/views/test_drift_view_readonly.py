@@ -160,3 +160,17 @@ def test_the_grid_loads_in_a_browser_without_errors(view: DriftViewServer, brows
     wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, ".headerCell")))
     wait.until(lambda d: "psi" in d.find_element(By.TAG_NAME, "body").text)
     assert [e for e in console_errors(browser) if "favicon" not in e] == []
+
+
+@pytest.mark.reliability("hostile")
+def test_the_inline_notebook_view_is_read_only_too() -> None:
+    from millpond.views import dtale_view
+
+    instance = dtale_view.inline_view(CURRENT.copy(), "current inline")
+    server = dtale_view._inline_server[0]
+    assert server.url.startswith(f"http://{HOST}:")
+    url = f"{server.url}/dtale/edit-cell/{instance._data_id}"
+    edit = _get(url, params={"col": "region", "rowIndex": 0, "updated": "HACKED"})
+    assert edit.status_code == 403 and _get(f"{server.url}/shutdown").status_code == 403
+    assert list(instance.data["region"]) == ["north", "south", "east"]
+    assert _get(server.urls["current inline"]).status_code == 200
