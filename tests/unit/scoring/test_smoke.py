@@ -78,9 +78,9 @@ def test_champion_passes_every_case(scoring_workspace: Workspace) -> None:
 
 def test_latency_budget_and_a_lax_contract_fail_the_smoke_test(scoring_workspace: Workspace) -> None:
     uc = load_use_case(scoring_workspace.params / "churn.yaml")
-    slow = uc.model_copy(update={"scoring": uc.scoring.model_copy(update={"smoke_latency_ms": 1e-6})})
+    slow = uc.model_copy(update={"scoring": uc.scoring.model_copy(update={"smoke_latency_ms": 1.0})})
     scorer = Scorer.load(ModelStore(scoring_workspace.model_store), "churn", "champion", use_case=slow)
-    report = smoke.run_smoke_test(scorer)
+    report = smoke.run_smoke_test(scorer, clock=_Clock(30.0, 30.0))  # 30 s, twice: over any profiled budget
     assert not report.passed and "over the latency budget 2 times" in report.reason
     assert "(retried); budget" in report.reason and "the model's profiled" in report.reason
     lax = Scorer.load(ModelStore(scoring_workspace.model_store), "churn", "champion", use_case=uc)
