@@ -1,4 +1,4 @@
-"""No secret in any record: cycles with credentials given through ${ENV} and literally, then every file is grepped.
+"""No secret in any record, no socket beyond loopback: cycles with credentials by ${ENV} and literally, every file grepped.
 
 A real PostgreSQL server (its password in the database URL), an SMTP sink (a password) and a webhook server (a
 password in the URL's userinfo, a token header) on loopback. Three `millpond cycle` runs through the CLI, their
@@ -112,14 +112,43 @@ def _notify(smtp: Any, http: Any, url: str, headers: dict[str, str]) -> dict[str
     return {"email": email, "webhook": {"url": url, "headers": headers, "timeout_seconds": 5}}
 
 
+LISTENING: set[tuple[str, int]] = set()  # every listening socket seen during the cycles (the process tree)
+
+
+def _listening(pid: int) -> set[tuple[str, int]]:
+    import psutil
+
+    try:
+        procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return set()
+    found = set()
+    for proc in procs:
+        try:
+            connections = proc.net_connections(kind="inet")
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        found |= {(c.laddr.ip, c.laddr.port) for c in connections if c.status == psutil.CONN_LISTEN}
+    return found
+
+
 def _cycle(ws: Workspace, params: str, window: str) -> int:
-    """`millpond cycle` as cron runs it: its terminal output appended to logs/cron.log."""
+    """`millpond cycle` as cron runs it (terminal output appended to logs/cron.log), its sockets sampled meanwhile."""
     ws.logs.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     with open(ws.logs / "cron.log", "a", encoding="utf-8") as log:
         cmd = [sys.executable, "-m", "millpond", "--workspace", str(ws.root), "cycle", "--params", params]
-        done = subprocess.run([*cmd, "--window", window], stdout=log, stderr=subprocess.STDOUT, env=env, timeout=900)
-    return done.returncode
+        proc = subprocess.Popen([*cmd, "--window", window], stdout=log, stderr=subprocess.STDOUT, env=env)
+        try:
+            while True:
+                try:
+                    return proc.wait(timeout=0.5)  # sampling the listening sockets every half second meanwhile
+                except subprocess.TimeoutExpired:
+                    LISTENING.update(_listening(proc.pid))
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
 
 
 def _killed_run_with_a_literal_password(ws: Workspace, params: str) -> Path:
@@ -143,6 +172,7 @@ def _killed_run_with_a_literal_password(ws: Workspace, params: str) -> Path:
 
 
 @pytest.mark.reliability("secret")
+@pytest.mark.reliability("socket")
 def test_no_secret_given_by_env_or_literally_reaches_any_file(
     secret_ws: Workspace, postgres: Any, smtp_sink: Any, http_sink: Any
 ) -> None:
@@ -199,3 +229,5 @@ def test_no_secret_given_by_env_or_literally_reaches_any_file(
     assert {".ipynb", ".html", ".json", ".jsonl", ".sqlite", ".parquet", ".log"} <= written
     assert list(ws.runs.rglob("outputs/comparison.html")), "the drift stage wrote no sweetviz report to grep"
     assert _leaks(ws.root) == []
+    # the kernels' ZMQ ports were seen (the sampling works) and nothing listened beyond loopback
+    assert LISTENING and sorted(a for a in LISTENING if a[0] not in ("127.0.0.1", "::1")) == []
