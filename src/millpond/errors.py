@@ -161,6 +161,10 @@ class ApprovalError(PromotionError):
     """An approval or rejection names a version with no open approval."""
 
 
+class NotAnApproverError(ApprovalError):
+    """The OS user running approve, reject or rollback is not in ``promotion.approvers`` (exit 2; nothing moved)."""
+
+
 # --- governance ---------------------------------------------------------------
 class AuditIntegrityError(IntegrityError):
     """The hash chain of an audit log is broken: a line was edited or deleted."""

@@ -89,7 +89,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         ws = Workspace.find(args.workspace)
         return int(handler(args, ws))
     except MillpondError as exc:  # the exit code lives on the exception class (errors.exit_code_of)
-        print(f"error: {exc}", file=sys.stderr)
+        from millpond.config.secrets import redact_text  # stdlib only: cheap even on the early-refusal path
+
+        print(f"error: {redact_text(str(exc))}", file=sys.stderr)  # terminals and cron logs never see a credential
         return exit_code_of(exc)
 
 

@@ -27,6 +27,7 @@ from pydantic_core import ErrorDetails
 from millpond.config.families import estimator_class
 from millpond.config.injection import Loc, dotted, iter_problems
 from millpond.config.loader import bad_character, parse_yaml, read_text
+from millpond.config.secrets import remember, secrets_of
 from millpond.errors import ParamsError, did_you_mean
 from millpond.workspace import Workspace
 
@@ -344,6 +345,11 @@ class PromotionPolicy(_Strict):
     metric: str = "roc_auc"
     min_improvement: float = Field(0.0, description="candidate must beat the champion by at least this much")
     approval: Literal["auto", "manual"] = "auto"
+    approvers: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="OS user names who may approve, reject and roll back; unset: any user who can run millpond",
+    )
     guard_metric: str | None = Field(
         None, description="a second metric the candidate may not worsen by more than guard_max_regression"
     )
@@ -390,7 +396,11 @@ class ScoringSpec(_Strict):
     split_fraction: float = Field(0.1, gt=0, lt=1, description="share of keys the challenger serves in split mode")
     threshold: float = Field(0.5, gt=0, lt=1, description="probability at or above which the predicted class is 1")
     smoke_rows: int = Field(100, ge=1, description="rows the smoke test scores, drawn from the model's input example")
-    smoke_latency_ms: float = Field(2000.0, gt=0, description="the smoke test fails when scoring its rows takes longer")
+    smoke_latency_ms: float = Field(
+        2000.0,
+        gt=0,
+        description="latency budget of the smoke rows; 10x the model's profiled latency when larger; retried once",
+    )
     nullable: list[str] = Field(
         default_factory=list, description="features that may be missing at scoring even when training saw none"
     )
@@ -736,6 +746,7 @@ def validate_use_case(data: dict[str, Any], *, source: str = "parameters") -> Us
         raise ParamsError(f"{source} must be a mapping of parameter names to values, got {type(data).__name__}.")
     found = data_problems(data)
     payload = {k: v for k, v in data.items() if k not in RUNTIME_PARAMETERS}
+    remember(secrets_of(data))  # masked from then on in every log and record this process writes
     errors: list[ErrorDetails] = []
     try:
         use_case = UseCase.model_validate(payload)

@@ -23,7 +23,7 @@ from urllib.parse import quote
 import pandas as pd
 
 from millpond.config.params import SourceSpec
-from millpond.config.secrets import redact_url
+from millpond.config.secrets import redact_text, redact_url, remember
 from millpond.errors import MartError, SourceNotFoundError, SourceQueryError, SourceUnavailableError
 from millpond.store.artifacts import note_read
 from millpond.store.files import sha256_bytes, sha256_file
@@ -252,6 +252,7 @@ def expand_env(text: str, *, where: str) -> str:
             raise MartError(
                 f"Environment variable {name} referenced in {where} is not set. Export it before running (e.g. export {name}=...)."
             )
+        remember([os.environ[name]])  # masked in every message from now on (the driver may quote it)
         return quote(os.environ[name], safe="")
 
     return _ENV_REFERENCE.sub(value, text)
@@ -260,7 +261,7 @@ def expand_env(text: str, *, where: str) -> str:
 def _describe_db_error(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None)
     text = str(orig if orig is not None else exc).strip()
-    return text.split("\n(Background on this error")[0].strip()
+    return redact_text(text.split("\n(Background on this error")[0].strip())
 
 
 DB_CHUNK_ROWS = 100_000  # rows fetched per round trip; fixed, so a query's content hash does not depend on --batch-rows
@@ -346,7 +347,7 @@ def _engine(ws: Workspace, db: _DatabaseSource) -> Any:
         url = sa.engine.make_url(expand_env(db.url, where=f"{db.key}.url"))
     except sa_exc.ArgumentError as exc:
         raise MartError(
-            f"Bad database URL {db.shown_url!r} for {db.label}: {exc}. "
+            f"Bad database URL {db.shown_url!r} for {db.label}: {redact_text(str(exc))}. "
             "Use a SQLAlchemy URL such as sqlite:///feature_marts/raw/churn.db or postgresql+psycopg://user:${PASSWORD}@host:5432/db."
         ) from None
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):

@@ -8,7 +8,6 @@ recorded too, with papermill's banner pointing at the failing cell.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -27,7 +26,7 @@ from millpond.config.params import (
     read_yaml,
     validate_use_case,
 )
-from millpond.config.secrets import redact
+from millpond.config.secrets import redact, redact_text, scrub_files, secrets_of
 from millpond.errors import MillpondError, ParamsError, StageFailedError, did_you_mean
 from millpond.marts.windows import check_use_case_window
 from millpond.runs.entities import RunManifest, RunTimings
@@ -96,14 +95,8 @@ def _secret_strings(params: dict[str, Any]) -> set[str]:
 
 
 def scrub_notebook(path: Path, params: dict[str, Any]) -> None:
-    """Replace secret values papermill injected (source and metadata) with '***'."""
-    secrets = _secret_strings(params)
-    if not secrets or not path.exists():
-        return
-    text = path.read_text(encoding="utf-8")
-    for secret in sorted(secrets, key=len, reverse=True):
-        text = text.replace(secret, "***").replace(json.dumps(secret)[1:-1], "***")
-    path.write_text(text, encoding="utf-8")
+    """Replace secret values papermill injected (source and metadata) and any credential printed, with '***'."""
+    scrub_files([path], secrets_of(params) | _secret_strings(params))
 
 
 def _cell_timings(notebook: Path) -> dict[str, float]:
@@ -333,6 +326,7 @@ def execute_stage(
         run.finish("failed", error=str(problem), extra={**(extra or {}), "bad_params": True})
         raise problem
     status, error, wall = _run_notebook(run, progress)
+    error = redact_text(error, secrets_of(raw)) if error else error  # it is raised, printed and notified below
     scraps, timings = _read_back(run, wall)
     if status == "succeeded":
         status = str(scraps.get("status", "succeeded"))

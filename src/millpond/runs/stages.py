@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from millpond.config.params import UseCase, check_window
+from millpond.config.secrets import redact
 from millpond.drift.analysis import analyse_drift, estimate_history
 from millpond.errors import ModelVersionNotFoundError
 from millpond.governance.deployment import recover_pending
@@ -406,7 +407,7 @@ def run_train(ctx: StageContext) -> StageResult:
         "retrain_reasons": reasons,
         "run_id": ctx.run_id,
         "code": code_version(ctx.workspace.root),
-        "params": uc.model_dump(mode="json"),
+        "params": redact(uc.model_dump(mode="json")),  # no literal credential in a model's metadata
         "column_order": list(
             uc.columns
         ),  # metadata.json sorts keys; feature order (and so the model bytes) follows this
