@@ -29,11 +29,13 @@ from millpond.models.monitoring import MonitoringLog
 from millpond.models.store import ModelStore, ModelVersion
 from millpond.models.training import FitResult, fit, holdout_mask, input_schema, split_training_data
 from millpond.runs.provenance import code_version
+from millpond.runs.standalone import jsonable
 from millpond.scoring.input_contract import InputContract
 from millpond.store.artifacts import Artifact, Ledger, as_manifest, recording
 from millpond.workspace import Workspace
 
 ACTOR = "millpond cycle"
+_jsonable = jsonable  # the name older callers use
 
 
 @dataclass
@@ -71,7 +73,7 @@ class StageResult:
         sb.glue("stage", self.stage)
         sb.glue("status", self.status)
         sb.glue("reason", self.reason)
-        sb.glue("summary", _jsonable(self.summary))
+        sb.glue("summary", jsonable(self.summary))
         _glue_artifacts(self.inputs, self.outputs)
 
 
@@ -84,16 +86,6 @@ def _glue_artifacts(inputs: list[Artifact], outputs: list[Artifact]) -> None:
 
     sb.glue("inputs", as_manifest(inputs))
     sb.glue("outputs", as_manifest(outputs))
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):
-        return value.item()
-    return value
 
 
 @dataclass
@@ -478,6 +470,21 @@ RUNNERS = {"ingest": run_ingest, "score": run_score, "drift": run_drift, "train"
 
 
 def run(stage: str, namespace: dict[str, Any]) -> StageResult:
-    """Run ``stage`` with a notebook's parameters (the one call each stage notebook makes)."""
+    """Run ``stage`` with a notebook's parameters (the one call each stage notebook makes).
+
+    No store is written without a recorded, locked run (:mod:`millpond.runs.standalone`): inside ``millpond
+    run``/``cycle`` the runner records and locks; in a non-interactive kernel (plain papermill, nbclient) the stage
+    opens its own run record (kind ``papermill``) under the use case's lock; in an interactive kernel it is a
+    read-only preview (:mod:`millpond.runs.preview`) unless ``commit`` is True (then kind ``interactive``).
+    """
+    from millpond.runs.standalone import execution, run_recorded
+
     ctx = StageContext.from_namespace(namespace)
-    return RUNNERS[stage](ctx)
+    how = execution(namespace)
+    if how.kind == "runner":
+        return RUNNERS[stage](ctx)
+    if not how.writes:
+        from millpond.runs.preview import preview
+
+        return preview(stage, ctx)
+    return run_recorded(stage, ctx, how.kind, RUNNERS[stage])
