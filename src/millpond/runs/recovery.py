@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from millpond.config.secrets import redact_url
 from millpond.errors import LockedError
 from millpond.runs.entities import RunManifest, RunTimings
 from millpond.runs.runner import scrub_notebook
@@ -52,12 +53,13 @@ def _notebook_parameters(notebook: Path) -> dict[str, Any]:
     """The parameters papermill recorded in a (possibly half-written) notebook; ``{}`` when it does not parse."""
     if not notebook.is_file():
         return {}
-    import nbformat
+    import json
 
     try:
-        return dict(nbformat.read(notebook, as_version=4).metadata.get("papermill", {}).get("parameters", {}))
-    except Exception:  # noqa: BLE001 - a half-written notebook may not parse
+        parameters = json.loads(notebook.read_text(encoding="utf-8"))["metadata"]["papermill"]["parameters"]
+    except (OSError, ValueError, KeyError, TypeError):  # a half-written notebook may not parse
         return {}
+    return dict(parameters) if isinstance(parameters, dict) else {}
 
 
 def unfinished_runs(runs: RunStore) -> list[Unfinished]:
@@ -122,12 +124,24 @@ def seal_interrupted(
     return sealed
 
 
+def _scrub(path: Path, params: dict[str, Any]) -> None:
+    """Hide the secret values of ``params`` in a file a killed stage left, and every URL password in its text
+    (a half-written notebook may not parse, so its parameters may be unknown)."""
+    if not path.is_file():
+        return
+    scrub_notebook(path, params)
+    text = path.read_text(encoding="utf-8", errors="replace")
+    clean = redact_url(text)
+    if clean != text:
+        path.write_text(clean, encoding="utf-8")
+
+
 def _seal(ws: Workspace, runs: RunStore, run: Unfinished, by: str) -> RunRecord:
     """Scrub the secrets a killed stage may have left in its folder, then record it as failed (interrupted)."""
     from millpond.governance.events import notify_event
 
     for name in _SCRUBBED:
-        scrub_notebook(run.path / name, run.params)
+        _scrub(run.path / name, run.params)
     started = datetime.fromtimestamp(run.path.stat().st_mtime, UTC)
     kind = run.claim.get("kind")
     manifest = RunManifest(

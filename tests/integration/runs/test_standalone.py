@@ -79,7 +79,9 @@ def test_plain_papermill_records_a_sealed_locked_run_and_its_baseline_change(
     assert manifest["extra"]["kind"] == "papermill" and "cannot see" in manifest["extra"]["notebook"]
     assert manifest["params"]["use_case"] == "churn" and manifest["packages"]["papermill"]
     kinds = {entry["kind"] for entry in manifest["inputs"].values()}
-    assert {"mart_version", "model_version"} <= kinds and all(len(e["sha256"]) == 64 for e in manifest["inputs"].values())
+    assert {"mart_version", "model_version"} <= kinds and all(
+        len(e["sha256"]) == 64 for e in manifest["inputs"].values()
+    )
     written = [e for e in manifest["outputs"].values() if e["kind"] in ("capture_part", "log_entry")]
     assert {e["kind"] for e in written} == {"capture_part", "log_entry"}
     new = log.entries()[before:]
@@ -108,11 +110,13 @@ def test_an_interactive_run_with_the_defaults_leaves_every_store_byte_identical(
 def test_an_interactive_run_with_commit_records_kind_interactive(
     ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("JPY_SESSION_NAME", str(ws.notebooks / "drift.ipynb"))
-    _papermill(ws, "drift", tmp_path / "out.ipynb", window="2025-03", commit=True)
+    monkeypatch.setenv("JPY_SESSION_NAME", str(ws.notebooks / "score.ipynb"))
+    log = MonitoringLog(ws.model_store, "churn")
+    before = len(log.entries())
+    _papermill(ws, "score", tmp_path / "out.ipynb", window="2025-03", commit=True)
     [record] = RunStore(ws.runs).list()
     assert record.manifest["extra"]["kind"] == "interactive" and record.status == "succeeded"
-    assert [e["run_id"] for e in MonitoringLog(ws.model_store, "churn").entries("drift")] == [record.run_id]
+    assert {e["run_id"] for e in log.entries()[before:]} == {record.run_id}
     assert RunStore(ws.runs).verify().ok
 
 
@@ -134,9 +138,9 @@ def test_a_second_writer_while_a_cycle_holds_the_lock_is_refused_and_writes_noth
 def test_nbclient_runs_are_recorded_like_papermill_ones(ws: Workspace) -> None:
     from nbclient import NotebookClient
 
-    nb = nbformat.read(ws.notebooks / "drift.ipynb", as_version=4)
+    nb = nbformat.read(ws.notebooks / "score.ipynb", as_version=4)
     nb.cells[1].source += '\nwindow = "2025-03"'  # nbclient has no parameters: edit the cell, as a user would
     NotebookClient(nb, kernel_name=kernel_name(), resources={"metadata": {"path": str(ws.root)}}).execute()
     [record] = RunStore(ws.runs).list()
-    assert record.manifest["extra"]["kind"] == "papermill" and record.stage == "drift"
+    assert record.manifest["extra"]["kind"] == "papermill" and record.stage == "score"
     assert RunStore(ws.runs).verify().ok
