@@ -70,7 +70,13 @@ def cmd_runs_list(args: argparse.Namespace, ws: Workspace) -> int:
     if args.json:
         dump(
             [
-                {**row, "use_case": r.use_case, "error": r.error, "skip_reason": r.skip_reason}
+                {
+                    **row,
+                    "use_case": r.use_case,
+                    "kind": (r.scraps or {}).get("kind") or "millpond",
+                    "error": r.error,
+                    "skip_reason": r.skip_reason,
+                }
                 for row, r in zip(rows, records, strict=True)
             ]
         )

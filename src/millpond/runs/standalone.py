@@ -70,10 +70,28 @@ def interactive_kernel() -> bool:
 def execution(namespace: dict[str, Any]) -> Execution:
     """The :class:`Execution` of a stage notebook from its parameters and the kernel it runs in."""
     if namespace.get("run_id"):
+        _check_runner_folder(namespace)
         return Execution("runner", True)
     if not interactive_kernel():
         return Execution("papermill", True)
     return Execution("interactive", namespace.get("commit") is True)
+
+
+def _check_runner_folder(namespace: dict[str, Any]) -> None:
+    """A ``run_id`` comes with the run folder millpond's runner prepared (its claim there, no manifest yet); refuse one
+    given by hand (``papermill -p run_id …``), which would write outside any recorded, locked run."""
+    from pathlib import Path
+
+    from millpond.errors import RunError
+    from millpond.runs.store import CLAIM, MANIFEST
+
+    run_dir = Path(str(namespace.get("run_dir") or ""))
+    if not namespace.get("run_dir") or not (run_dir / CLAIM).is_file() or (run_dir / MANIFEST).exists():
+        raise RunError(
+            f"run_id {namespace.get('run_id')!r} is set, but {str(run_dir) or 'no run_dir'} is not a run folder "
+            "millpond's runner prepared for it: run_id and run_dir are set by `millpond run`/`millpond cycle` only. "
+            "Leave them empty: plain papermill then records its own locked run."
+        )
 
 
 def jsonable(value: Any) -> Any:

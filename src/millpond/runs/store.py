@@ -170,14 +170,17 @@ class RunRecord:
 
 
 ADHOC_KIND = "cli"  # scraps["kind"] (and extra["kind"]) of a run recorded by a command outside any cycle
+# scraps["kind"] of a stage notebook that recorded its own run (plain papermill or nbclient; Jupyter with commit=True)
+NOTEBOOK_KINDS = ("papermill", "interactive")
 
 
 def is_adhoc(record: RunRecord) -> bool:
-    """Whether ``record`` is an ad-hoc run (``millpond score``) rather than a cycle's stage; read from the index only.
+    """Whether ``record`` ran outside any cycle (``millpond score``, a stage notebook run by plain papermill, nbclient
+    or Jupyter) rather than as a cycle's stage; read from the index only.
 
     Readers that mean "the use case's last cycle" (status, the params diff) skip these.
     """
-    return (record.scraps or {}).get("kind") == ADHOC_KIND
+    return (record.scraps or {}).get("kind") in (ADHOC_KIND, *NOTEBOOK_KINDS)
 
 
 @dataclass

@@ -226,11 +226,15 @@ def test_live_dtale_drift_view_lists_the_columns_and_stops_on_ctrl_c(reported: W
     assert out.rstrip().endswith("drift view stopped")
 
 
-def test_notebooks_run_top_to_bottom_with_their_defaults(reported: Workspace, tmp_path: Path) -> None:
+def test_notebooks_run_top_to_bottom_with_their_defaults(
+    reported: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """What a person does in JupyterLab: open each stage notebook and run all cells, no injected parameters."""
     from nbclient import NotebookClient
 
     from millpond.runs.runner import kernel_name
+
+    monkeypatch.setenv("JPY_SESSION_NAME", "stage.ipynb")  # as jupyter_server sets it: an interactive kernel
 
     root = tmp_path / "ws"
     shutil.copytree(reported.root, root, ignore=shutil.ignore_patterns("runs"))
@@ -242,4 +246,4 @@ def test_notebooks_run_top_to_bottom_with_their_defaults(reported: Workspace, tm
         statuses = [o for c in nb.cells for o in c.get("outputs", []) if "text/markdown" in o.get("data", {})]
         assert statuses and statuses[0]["data"]["text/markdown"].startswith(f"**{stage}: "), stage
     assert (root / "feature_marts" / "churn" / "versions").is_dir()
-    assert not (root / "runs").exists()  # defaults record nothing: run_dir is empty
+    assert not (root / "runs").exists()  # interactive with the defaults (commit=False): read-only, nothing recorded
