@@ -18,12 +18,10 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from millpond.errors import ReadOnlyRunError
-
-if TYPE_CHECKING:
-    from millpond.runs.stages import StageContext, StageResult
+from millpond.runs.context import StageContext, StageResult, retrain_reasons
 
 PREVIEW = "preview (commit=False): nothing was stored, locked or recorded; set commit = True to write"
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
@@ -99,7 +97,6 @@ def preview(stage: str, ctx: StageContext) -> StageResult:
 
 def _ingest(ctx: StageContext) -> StageResult:
     from millpond.marts.store import read_raw
-    from millpond.runs.stages import StageResult
 
     frame, provenance = read_raw(ctx.workspace, ctx.use_case, ctx.window)
     missing = sorted(set(ctx.use_case.columns) - set(frame.columns))
@@ -111,7 +108,6 @@ def _ingest(ctx: StageContext) -> StageResult:
 
 
 def _score(ctx: StageContext) -> StageResult:
-    from millpond.runs.stages import StageResult
     from millpond.scoring.batch import Scorer, score_file
 
     champion = ctx.champion()
@@ -129,7 +125,6 @@ def _score(ctx: StageContext) -> StageResult:
 
 def _drift(ctx: StageContext) -> StageResult:
     from millpond.drift.analysis import analyse_drift
-    from millpond.runs.stages import StageResult
 
     champion = ctx.champion()
     if champion is None:
@@ -151,7 +146,6 @@ def _train(ctx: StageContext) -> StageResult:
     import pandas as pd
 
     from millpond.models.training import fit, split_training_data
-    from millpond.runs.stages import StageResult, retrain_reasons
 
     reasons = retrain_reasons(ctx)
     if not reasons:
@@ -170,7 +164,6 @@ def _train(ctx: StageContext) -> StageResult:
 def _promote(ctx: StageContext) -> StageResult:
     from millpond.governance.promotion import compare_paired, find_candidate, rivals_for
     from millpond.models.training import holdout_mask
-    from millpond.runs.stages import StageResult
 
     candidate = find_candidate(ctx.models, ctx.log, ctx.name, ctx.window)
     if candidate is None:

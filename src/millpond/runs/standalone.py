@@ -23,17 +23,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from millpond.config.params import STAGES
 from millpond.config.secrets import redact, redact_url
+from millpond.runs.context import StageContext, StageResult, jsonable
 from millpond.runs.entities import RunManifest, RunTimings
 from millpond.runs.store import RunRecord, RunStore, new_cycle_id
 from millpond.store.artifacts import Ledger, as_manifest, recording
 from millpond.store.lock import CycleLock
-
-if TYPE_CHECKING:
-    from millpond.runs.stages import StageContext, StageResult
 
 NOTEBOOK_NOTE = (
     "not in this record: the stage ran in a kernel started by papermill, nbclient or Jupyter, which writes the "
@@ -94,19 +92,23 @@ def _check_runner_folder(namespace: dict[str, Any]) -> None:
         )
 
 
-def jsonable(value: Any) -> Any:
-    """``value`` with numpy scalars made Python values and keys made text (what a manifest or scrap holds)."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):
-        return value.item()
-    return value
+def notebook_params(namespace: dict[str, Any]) -> dict[str, Any]:
+    """The use-case parameters as the notebook got them (``${ENV}`` references unexpanded), for the manifest."""
+    from millpond.config.params import UseCase
+
+    return {name: namespace[name] for name in UseCase.model_fields if name in namespace}
 
 
-def run_recorded(stage: str, ctx: StageContext, kind: str, work: Callable[[StageContext], StageResult]) -> StageResult:
-    """Run ``work`` as its own locked, recorded run of kind ``kind``; the record is sealed even when it fails."""
+def run_recorded(
+    stage: str,
+    ctx: StageContext,
+    kind: str,
+    work: Callable[[StageContext], StageResult],
+    params: dict[str, Any] | None = None,
+) -> StageResult:
+    """Run ``work`` as its own locked, recorded run of kind ``kind``; the record is sealed even when it fails.
+
+    ``params``: what the manifest records as the run's parameters (default: the validated use case)."""
     from millpond.runs.recovery import seal_interrupted
 
     ws, name = ctx.workspace, ctx.name
@@ -123,10 +125,10 @@ def run_recorded(stage: str, ctx: StageContext, kind: str, work: Callable[[Stage
                 result = work(run_ctx)
             except BaseException as exc:
                 error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-                record = _seal(run_ctx, stage, kind, (started, clock), ledger, error=error)
+                record = _seal(run_ctx, stage, kind, (started, clock), ledger, params=params, error=error)
                 exc.add_note(f"Recorded as failed run {record.run_id} (millpond runs show {record.run_id}).")
                 raise
-        record = _seal(run_ctx, stage, kind, (started, clock), ledger, result=result)
+        record = _seal(run_ctx, stage, kind, (started, clock), ledger, params=params, result=result)
     result.summary["run_id"] = record.run_id
     return result
 
@@ -138,6 +140,7 @@ def _seal(
     start: tuple[datetime, float],
     ledger: Ledger,
     *,
+    params: dict[str, Any] | None = None,
     result: StageResult | None = None,
     error: str | None = None,
 ) -> RunRecord:
@@ -157,7 +160,7 @@ def _seal(
         stage=stage,
         status=status,
         timings=RunTimings.between(start[0], datetime.now(UTC)),
-        params=ctx.use_case.model_dump(mode="json"),
+        params=params if params is not None else ctx.use_case.model_dump(mode="json"),
         error=error,
         skip_reason=reason if status == "skipped" else None,
         inputs=as_manifest(ledger.inputs),
