@@ -647,6 +647,14 @@ class RunStore:
         """A run folder without an index row: a record to note and check, or a folder that was never recorded."""
         manifest_path = run_dir / MANIFEST
         if not manifest_path.is_file():
+            sealed = [p for p in self._files(run_dir).values() if not p.stat().st_mode & 0o222]
+            if sealed and not (run_dir / CLAIM).exists():  # record() seals files read-only: this one was recorded
+                report.add(
+                    self._rel(manifest_path),
+                    "is missing from a recorded run (its files are sealed read-only) and so is its index row: "
+                    "restore both from a backup.",
+                )
+                return
             report.note(unfinished_note(self._rel(run_dir), read_claim(run_dir)))
             return
         report.checked += 1

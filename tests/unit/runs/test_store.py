@@ -524,3 +524,18 @@ def test_two_processes_recording_concurrently_leave_a_consistent_index(tmp_path:
         assert con.execute("SELECT count(*) FROM runs").fetchone()[0] == 20
     con.close()
     assert os.path.isdir(root)
+
+
+@pytest.mark.reliability("tamper")
+def test_a_recorded_run_whose_manifest_and_index_row_were_removed_is_no_unfinished_run(store: RunStore) -> None:
+    record = _record(store, new_cycle_id("churn", "2025-03", now=T0), 1, "ingest")
+    manifest = record.path / "manifest.json"
+    _unlock(manifest)
+    manifest.unlink()
+    with sqlite3.connect(store.index_path) as con:
+        con.execute("DELETE FROM runs")
+    report = store.verify()
+    assert [p.problem for p in report.problems] == [
+        "is missing from a recorded run (its files are sealed read-only) and so is its index row: "
+        "restore both from a backup."
+    ]
