@@ -226,15 +226,13 @@ def test_live_dtale_drift_view_lists_the_columns_and_stops_on_ctrl_c(reported: W
     assert out.rstrip().endswith("drift view stopped")
 
 
-def test_notebooks_run_top_to_bottom_with_their_defaults(
-    reported: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """What a person does in JupyterLab: open each stage notebook and run all cells, no injected parameters."""
+def test_notebooks_run_top_to_bottom_with_their_defaults(reported: Workspace, tmp_path: Path) -> None:
+    """Each stage notebook run top to bottom by nbclient with the defaults of its parameters cell, nothing injected:
+    a non-interactive kernel, so each stage records its own locked run (kind papermill)."""
     from nbclient import NotebookClient
 
     from millpond.runs.runner import kernel_name
-
-    monkeypatch.setenv("JPY_SESSION_NAME", "stage.ipynb")  # as jupyter_server sets it: an interactive kernel
+    from millpond.runs.store import RunStore
 
     root = tmp_path / "ws"
     shutil.copytree(reported.root, root, ignore=shutil.ignore_patterns("runs"))
@@ -246,4 +244,8 @@ def test_notebooks_run_top_to_bottom_with_their_defaults(
         statuses = [o for c in nb.cells for o in c.get("outputs", []) if "text/markdown" in o.get("data", {})]
         assert statuses and statuses[0]["data"]["text/markdown"].startswith(f"**{stage}: "), stage
     assert (root / "feature_marts" / "churn" / "versions").is_dir()
-    assert not (root / "runs").exists()  # interactive with the defaults (commit=False): read-only, nothing recorded
+    runs = RunStore(root / "runs")
+    assert sorted((r.stage, r.manifest["extra"]["kind"]) for r in runs.list()) == sorted(
+        (stage, "papermill") for stage in ("ingest", "score", "drift", "train", "promote")
+    )
+    assert runs.verify().ok
