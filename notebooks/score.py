@@ -18,7 +18,7 @@
 #
 # Scores the window's mart with the champion; writes predictions with the model version, run id and time, and logs the champion's KPI when labels are present.
 #
-# Run by `millpond run`/`millpond cycle`, by plain papermill with a use-case YAML, or top to bottom here with the defaults below.
+# Run by `millpond run`/`millpond cycle`, by plain papermill with a use-case YAML (recorded as its own locked run, kind `papermill`), or top to bottom here: read-only with `commit = False`, a recorded, locked run (kind `interactive`) with `commit = True`.
 
 # %% tags=["parameters"]
 window: str = "2025-03"  # window to process, e.g. 2025-03
@@ -44,6 +44,7 @@ notify: dict = {}  # notifications: email (SMTP) and webhook; credentials as ${E
 run_id: str = ""  # set by the millpond runner
 run_dir: str = ""  # set by the millpond runner: where outputs are recorded
 workspace: str = ""  # default: found from the current directory upwards
+commit: bool = False  # interactive (JupyterLab): True records and writes as a locked run; False writes nothing
 
 # %%
 from millpond.runs import stages

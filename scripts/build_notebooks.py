@@ -71,6 +71,7 @@ def parameters_source(params: dict) -> str:
         'run_id: str = ""  # set by the millpond runner',
         'run_dir: str = ""  # set by the millpond runner: where outputs are recorded',
         'workspace: str = ""  # default: found from the current directory upwards',
+        "commit: bool = False  # interactive (JupyterLab): True records and writes as a locked run; False writes nothing",
     ]
     return "\n".join(lines)
 
@@ -83,8 +84,9 @@ def build(stage: str, params: dict) -> nbformat.NotebookNode:
     cells = [
         nbformat.v4.new_markdown_cell(
             f"# {stage.capitalize()}\n\n{INTROS[stage]}\n\n"
-            "Run by `millpond run`/`millpond cycle`, by plain papermill with a use-case YAML, "
-            "or top to bottom here with the defaults below."
+            "Run by `millpond run`/`millpond cycle`, by plain papermill with a use-case YAML (recorded as its own "
+            "locked run, kind `papermill`), or top to bottom here: read-only with `commit = False`, a recorded, "
+            "locked run (kind `interactive`) with `commit = True`."
         ),
         nbformat.v4.new_code_cell(parameters_source(params), metadata={"tags": ["parameters"]}),
         nbformat.v4.new_code_cell(

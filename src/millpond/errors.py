@@ -196,6 +196,10 @@ class RunIntegrityError(RunError, IntegrityError):
     """A run record on disk was altered after it was written."""
 
 
+class ReadOnlyRunError(RunError, PermissionError):
+    """A read-only execution (a stage notebook run interactively with ``commit=False``) tried to write a store."""
+
+
 # --- unattended operation -----------------------------------------------------
 class TransientError(MillpondError, ConnectionError):
     """A failure worth retrying: a database or share that does not answer right now.

@@ -50,8 +50,11 @@ def cmd_audit_verify(args: argparse.Namespace, ws: Workspace) -> int:
 def _verify_logs(ws: Workspace, names: list[str]) -> Iterator[VerifyReport]:
     """Each model's log in turn (a broken one does not stop the others)."""
     from millpond.governance.audit import AuditLog
+    from millpond.ops.verify import audit_against_runs
 
     for name in names:
-        report = AuditLog(ws.model_store, name).report()
+        audit = AuditLog(ws.model_store, name)
+        report = audit.report()
         report.subject = f"{name} audit log (hash chain)"
         yield report
+        yield audit_against_runs(ws, audit)  # anchored outside the log: the heads sealed in run records

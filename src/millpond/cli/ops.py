@@ -22,8 +22,8 @@ def add_parsers(sub: Subparsers) -> None:
     p.add_argument(
         "--repair",
         action="store_true",
-        help="first rebuild the runs index from the run records (`runs reindex`), then verify; "
-        "a changed byte is never repaired",
+        help="first seal dead unfinished runs as interrupted and rebuild the runs index from the run records "
+        "(`runs reindex`), then verify; a changed byte is never repaired",
     )
     p = sub.add_parser("status", help="per use case: champion, last cycle, next due window, open approvals, failures")
     p.add_argument("--json", action="store_true")

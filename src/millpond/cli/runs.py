@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from millpond.cli.common import Subparsers, dump, fmt
 from millpond.cli.verify import print_verify
@@ -11,7 +12,19 @@ from millpond.errors import EXIT_FAILED, EXIT_OK
 from millpond.views.console import print_table
 from millpond.workspace import Workspace
 
-_SHOWN = ("run_id", "stage", "use_case", "window", "status", "error", "skip_reason", "started_at", "duration_s", "path")
+_SHOWN = (
+    "run_id",
+    "kind",
+    "stage",
+    "use_case",
+    "window",
+    "status",
+    "error",
+    "skip_reason",
+    "started_at",
+    "duration_s",
+    "path",
+)
 
 
 def add_parsers(sub: Subparsers) -> None:
@@ -57,7 +70,13 @@ def cmd_runs_list(args: argparse.Namespace, ws: Workspace) -> int:
     if args.json:
         dump(
             [
-                {**row, "use_case": r.use_case, "error": r.error, "skip_reason": r.skip_reason}
+                {
+                    **row,
+                    "use_case": r.use_case,
+                    "kind": (r.scraps or {}).get("kind") or "millpond",
+                    "error": r.error,
+                    "skip_reason": r.skip_reason,
+                }
                 for row, r in zip(rows, records, strict=True)
             ]
         )
@@ -67,10 +86,14 @@ def cmd_runs_list(args: argparse.Namespace, ws: Workspace) -> int:
 
 
 def cmd_runs_show(args: argparse.Namespace, ws: Workspace) -> int:
+    from millpond.runs.anchors import baseline_changes
     from millpond.runs.store import RunStore
 
     record = RunStore(ws.runs).get(args.run)
-    data = {
+    extra = record.manifest.get("extra") or {}
+    changes: list[str] = baseline_changes(ws, record)
+    heads: dict[str, Any] = dict(extra.get("audit_heads") or {})
+    data: dict[str, Any] = {
         "run_id": record.run_id,
         "cycle_id": record.cycle_id,
         "stage": record.stage,
@@ -85,7 +108,10 @@ def cmd_runs_show(args: argparse.Namespace, ws: Workspace) -> int:
         "path": str(record.path),
         "params": record.manifest.get("params"),
         "scraps": record.scraps,
-        "timings": record.manifest.get("extra", {}).get("timings"),
+        "timings": extra.get("timings"),
+        "kind": extra.get("kind") or (record.scraps or {}).get("kind") or "millpond",
+        "baseline_changes": changes,
+        "audit_heads": heads,
     }
     if args.json:
         dump(data)
@@ -93,6 +119,10 @@ def cmd_runs_show(args: argparse.Namespace, ws: Workspace) -> int:
     for key in _SHOWN:
         if data[key] not in (None, ""):
             print(f"{key:<12} {data[key]}")
+    for line in changes:  # a window's KPI baseline changes only through a recorded run: this one
+        print(f"baseline     {line}")
+    for log, head in heads.items():
+        print(f"audit head   {log} at line {head.get('seq')} (sha256 {str(head.get('sha256'))[:12]}…), sealed here")
     print("scraps:")
     for name, value in (record.scraps or {}).items():
         print(f"  {name}: {json.dumps(value, default=str)}")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import glob
 import logging
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,17 +24,14 @@ from millpond.config.params import STAGES, WINDOW_PATTERN, UseCase, params_file,
 from millpond.errors import MillpondError, ParamsError, SourceNotFoundError, StageFailedError, TransientError
 from millpond.governance.events import notify_event
 from millpond.marts.windows import check_use_case_window, file_windows
-from millpond.runs.entities import RunManifest, RunTimings
+from millpond.runs.recovery import INTERRUPTED as INTERRUPTED  # re-exported: where callers look for it
+from millpond.runs.recovery import seal_interrupted
 from millpond.runs.runner import CycleResult, check_inputs, cycle_params_change, execute_stage
-from millpond.runs.store import MANIFEST, RunRecord, RunStore, new_cycle_id
+from millpond.runs.store import RunRecord, RunStore, new_cycle_id
 from millpond.store.lock import CycleLock
 from millpond.workspace import Workspace
 
 log = logging.getLogger(__name__)
-_CYCLE_ID = re.compile(r"^\d{8}T\d{6}Z-(?P<rest>.+)-[0-9a-f]{4}$")
-INTERRUPTED = (
-    "interrupted: the process running this stage died before recording it (killed, crashed or the machine went down)"
-)
 
 
 # --- windows ---------------------------------------------------------------------
@@ -149,59 +145,14 @@ def plan_windows(available: list[str], completed: dict[str, str], *, catch_up: b
 
 
 # --- recovering what a killed cycle left -----------------------------------------
-def _window_of(cycle_id: str, use_case: str) -> str | None:
-    match = _CYCLE_ID.match(cycle_id)
-    if not match or not match["rest"].startswith(f"{use_case}-"):
-        return None
-    return match["rest"][len(use_case) + 1 :]
-
-
 def recover_interrupted(ws: Workspace, use_case: str) -> list[RunRecord]:
-    """Record run folders of ``use_case`` that have no manifest as failed ("interrupted"); return them.
+    """Record the unfinished run folders of ``use_case`` whose process died as failed ("interrupted"); return them.
 
-    Call it only while holding the use case's lock: then no live cycle is writing them.
-    The half-written notebook is kept and sealed like any failed run's.
+    Call it only while holding the use case's lock. Whose a folder is comes from its claim (or its notebook's
+    parameters), never from splitting its run id, and a live run (its process running, or its use case's lock
+    held by another process) is left alone: :func:`millpond.runs.recovery.seal_interrupted`.
     """
-    import nbformat
-
-    runs = RunStore(ws.runs)
-    indexed = {r.run_id for r in runs.list(use_case=use_case)}
-    recorded: list[RunRecord] = []
-    if not ws.runs.is_dir():
-        return recorded
-    for cycle_dir in sorted(p for p in ws.runs.iterdir() if p.is_dir()):
-        window = _window_of(cycle_dir.name, use_case)
-        if window is None:
-            continue
-        for run_dir in sorted(p for p in cycle_dir.iterdir() if p.is_dir()):
-            run_id = f"{cycle_dir.name}/{run_dir.name}"
-            if run_id in indexed or (run_dir / MANIFEST).exists():
-                continue
-            params: dict[str, Any] = {}
-            notebook = run_dir / "notebook.ipynb"
-            if notebook.is_file():
-                try:
-                    params = dict(
-                        nbformat.read(notebook, as_version=4).metadata.get("papermill", {}).get("parameters", {})
-                    )
-                except Exception:  # noqa: BLE001 - a half-written notebook may not parse
-                    params = {}
-            started = datetime.fromtimestamp(run_dir.stat().st_mtime, UTC)
-            stage = run_dir.name.partition("-")[2]
-            manifest = RunManifest(
-                use_case=use_case,
-                window=window,
-                stage=stage,
-                status="failed",
-                timings=RunTimings.between(started, datetime.now(UTC)),
-                params=params,
-                error=INTERRUPTED,
-                extra={"interrupted": True, "recorded_by": "scheduler"},
-            )
-            record = runs.record(run_dir, manifest, repo_dir=ws.root)
-            notify_event(ws, "interrupted_run_recorded", use_case=use_case, run_id=record.run_id, window=window)
-            recorded.append(record)
-    return recorded
+    return seal_interrupted(ws, use_case, holding_lock=True, by="scheduler")
 
 
 # --- running -----------------------------------------------------------------------

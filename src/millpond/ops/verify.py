@@ -8,8 +8,13 @@ holds a problem. The order is fixed so two runs on the same workspace print the 
 Each model's champion is also held against its audit log (:func:`champion_against_audit`): the alias history
 must not have lost or changed a champion move the hash-chained audit log recorded after it.
 
-``millpond verify --repair`` first rebuilds what is derived and may be rebuilt (:func:`repair_workspace`: the
-runs index, from the run records), then verifies. It repairs nothing recorded: a changed byte stays a problem.
+Each audit log is also held against the heads the run records sealed (:func:`audit_against_runs`): a log rewritten
+whole, with its chain and ``audit.head`` recomputed, no longer matches them.
+
+A run folder without a manifest is *unfinished* (its stage is running, or its process died): a note, never a
+problem. ``millpond verify --repair`` first seals the unfinished runs whose process is gone as interrupted (secrets
+scrubbed) and rebuilds what is derived and may be rebuilt (:func:`repair_workspace`: the runs index, from the run
+records), then verifies. It repairs nothing recorded: a changed byte stays a problem.
 """
 
 from __future__ import annotations
@@ -23,7 +28,9 @@ from millpond.marts.store import MartStore
 from millpond.models.monitoring import MonitoringLog
 from millpond.models.store import ModelStore
 from millpond.ops.retention import retention_log
+from millpond.runs.anchors import sealed_heads
 from millpond.runs.artifacts import verify_outputs
+from millpond.runs.recovery import seal_interrupted
 from millpond.runs.store import Reindexed, RunStore
 from millpond.scoring.capture import CaptureStore
 from millpond.store.verify import VerifyReport
@@ -37,8 +44,17 @@ def model_names(ws: Workspace) -> list[str]:
 
 
 def repair_workspace(ws: Workspace) -> Reindexed:
-    """Rebuild the derived data ``verify`` would otherwise report: the runs index (:meth:`RunStore.reindex`)."""
-    return RunStore(ws.runs).reindex()
+    """Seal the dead unfinished runs as interrupted (:func:`~millpond.runs.recovery.seal_interrupted`; a live one,
+    or one whose use case's lock is held, is left alone), then rebuild the runs index (:meth:`RunStore.reindex`)."""
+    sealed = seal_interrupted(ws, by="millpond verify --repair")
+    done = RunStore(ws.runs).reindex()
+    done.sealed = [record.run_id for record in sealed]
+    return done
+
+
+def audit_against_runs(ws: Workspace, audit: AuditLog) -> VerifyReport:
+    """The audit log of one model held against the heads its run records sealed (the anchor outside the log)."""
+    return audit.check_anchors(sealed_heads(ws, audit))
 
 
 def verify_workspace(ws: Workspace) -> list[VerifyReport]:
@@ -54,6 +70,7 @@ def verify_workspace(ws: Workspace) -> list[VerifyReport]:
         if audit.path.exists():
             chain = audit.report()
             reports.append(_titled(chain, f"{name} audit log (hash chain)"))
+            reports.append(audit_against_runs(ws, audit))
             if chain.ok and name in models.names():
                 reports.append(champion_against_audit(models, audit))
         monitoring = MonitoringLog(ws.model_store, name)

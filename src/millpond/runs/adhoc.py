@@ -268,7 +268,9 @@ def _record_success(
 def _record(ws: Workspace, draft: _Draft, status: str, *, error: str | None = None, sample: Any = None) -> RunRecord:
     """Create the run folder, write its report.html, and record it once."""
     runs = RunStore(ws.runs)
-    run_dir = runs.prepare(draft.cycle_id, ORDER, STAGE)
+    run_dir = runs.prepare(
+        draft.cycle_id, ORDER, STAGE, claim={"use_case": draft.name, "window": draft.window, "kind": ADHOC_KIND}
+    )
     _write_report(run_dir, draft, status, error, sample)
     scraps = {
         "kind": ADHOC_KIND,

@@ -181,6 +181,7 @@ class _StageRun:
         summary = scraps.get("summary") or {}
         inputs = scraps.pop("inputs", None) or summary.get("inputs") or {}
         outputs = scraps.pop("outputs", None) or summary.get("outputs") or {}
+        extra = with_audit_heads(self.ws, outputs, extra)
         manifest = RunManifest(
             use_case=self.use_case,
             window=self.window,
@@ -193,9 +194,17 @@ class _StageRun:
             inputs=inputs,
             outputs=outputs,
             scraps=scraps,
-            extra=extra or {},
+            extra=extra,
         )
         return self.runs.record(self.run_dir, manifest, repo_dir=self.ws.root)
+
+
+def with_audit_heads(ws: Workspace, outputs: dict[str, Any], extra: dict[str, Any] | None) -> dict[str, Any]:
+    """``extra`` plus ``audit_heads``: the head each audit log the run appended to has now (its anchor outside the log)."""
+    from millpond.runs.anchors import audit_heads
+
+    heads = audit_heads(ws, outputs)
+    return {**(extra or {}), **({"audit_heads": heads} if heads else {})}
 
 
 def _use_case_name(raw: dict[str, Any], params_path: str | Path) -> str:
@@ -320,7 +329,8 @@ def execute_stage(
     check_inputs(ws, params_path, window)
     runs = RunStore(ws.runs)
     raw, name, problem = _load_params(ws, params_path)
-    run_dir = runs.prepare(cycle_id or new_cycle_id(name, window), order or STAGES.index(stage) + 1, stage)
+    claim = {"use_case": name, "window": window, "kind": "millpond"}
+    run_dir = runs.prepare(cycle_id or new_cycle_id(name, window), order or STAGES.index(stage) + 1, stage, claim=claim)
     run = _StageRun(ws, runs, name, stage, window, run_dir, raw, started)
     if problem is not None:
         run.finish("failed", error=str(problem), extra={**(extra or {}), "bad_params": True})

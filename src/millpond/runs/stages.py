@@ -14,144 +14,24 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from millpond.config.params import UseCase, check_window
 from millpond.config.secrets import redact
 from millpond.drift.analysis import analyse_drift, estimate_history
-from millpond.errors import ModelVersionNotFoundError
 from millpond.governance.deployment import recover_pending
 from millpond.governance.promotion import find_candidate, govern_promotion
-from millpond.marts.store import MartStore, ingest
-from millpond.models.monitoring import MonitoringLog
-from millpond.models.store import ModelStore, ModelVersion
+from millpond.marts.store import ingest
 from millpond.models.training import FitResult, fit, holdout_mask, input_schema, split_training_data
+from millpond.runs.context import StageContext, StageResult, glue_artifacts, jsonable, retrain_reasons
 from millpond.runs.provenance import code_version
 from millpond.scoring.input_contract import InputContract
-from millpond.store.artifacts import Artifact, Ledger, as_manifest, recording
-from millpond.workspace import Workspace
+from millpond.store.artifacts import Ledger, recording
 
 ACTOR = "millpond cycle"
-
-
-@dataclass
-class StageResult:
-    """What a stage did, for the run record and the reader."""
-
-    stage: str
-    status: str = "succeeded"
-    reason: str = ""
-    summary: dict[str, Any] = field(default_factory=dict)
-    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
-    data: dict[str, Any] = field(default_factory=dict)  # for the notebook's plots only: neither displayed nor glued
-    inputs: list[Artifact] = field(default_factory=list)  # what the stage read (mart and model versions, raw files)
-    outputs: list[Artifact] = field(default_factory=list)  # what it wrote (versions, capture parts, log lines)
-
-    def display(self) -> None:
-        """Show the status line and the tables in the notebook."""
-        from IPython.display import Markdown, display
-
-        line = f"**{self.stage}: {self.status}**" + (f" — {self.reason}" if self.reason else "")
-        display(Markdown(line))
-        if self.summary:
-            from millpond.runs.report import summary_table
-
-            display(summary_table(self.summary))
-        for title, table in self.tables.items():
-            display(Markdown(f"#### {title}"))
-            display(table)
-
-    def glue(self) -> None:
-        """Record status, reason, summary, inputs and outputs in the notebook with scrapbook (never datasets)."""
-        from millpond.runs.kernel_imports import skip_unused_format_checkers
-
-        skip_unused_format_checkers()  # the kernel's first import of jsonschema comes through scrapbook
-        import scrapbook as sb
-
-        sb.glue("stage", self.stage)
-        sb.glue("status", self.status)
-        sb.glue("reason", self.reason)
-        sb.glue("summary", _jsonable(self.summary))
-        _glue_artifacts(self.inputs, self.outputs)
-
-
-def _glue_artifacts(inputs: list[Artifact], outputs: list[Artifact]) -> None:
-    """Glue what a stage read and wrote as the manifest holds it (the runner moves them to inputs/outputs)."""
-    from millpond.runs.kernel_imports import skip_unused_format_checkers
-
-    skip_unused_format_checkers()
-    import scrapbook as sb
-
-    sb.glue("inputs", as_manifest(inputs))
-    sb.glue("outputs", as_manifest(outputs))
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):
-        return value.item()
-    return value
-
-
-@dataclass
-class StageContext:
-    """Everything a stage needs: the workspace, the validated use case, the window and where to record."""
-
-    workspace: Workspace
-    use_case: UseCase
-    window: str
-    run_id: str | None = None
-    run_dir: Path | None = None
-
-    @classmethod
-    def from_namespace(cls, namespace: dict[str, Any]) -> StageContext:
-        """Build the context from a notebook's parameters (papermill injects them as globals)."""
-        ws = Workspace.find(namespace.get("workspace") or None)
-        run_dir = namespace.get("run_dir") or None
-        return cls(
-            workspace=ws,
-            use_case=UseCase.from_namespace(namespace),
-            window=check_window(str(namespace["window"])),
-            run_id=namespace.get("run_id") or None,
-            run_dir=Path(run_dir) if run_dir else None,
-        )
-
-    @property
-    def name(self) -> str:
-        return self.use_case.use_case
-
-    @property
-    def marts(self) -> MartStore:
-        return MartStore(self.workspace.feature_marts)
-
-    @property
-    def models(self) -> ModelStore:
-        return ModelStore(self.workspace.model_store)
-
-    @property
-    def log(self) -> MonitoringLog:
-        return MonitoringLog(self.workspace.model_store, self.name)
-
-    def champion(self) -> ModelVersion | None:
-        try:
-            return self.models.get(self.name, "champion")
-        except ModelVersionNotFoundError:
-            return None
-
-    def output(self, name: str) -> Path | None:
-        """A path under the run record's outputs/ folder (None outside a recorded run)."""
-        if self.run_dir is None:
-            return None
-        folder = self.run_dir / "outputs"
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder / name
+_jsonable = jsonable  # the name older callers use
+__all__ = ["RUNNERS", "StageContext", "StageResult", "recorded", "retrain_reasons", "run"]
 
 
 StageFunction = Callable[[StageContext], StageResult]
@@ -184,7 +64,7 @@ def _glue_on_failure(ctx: StageContext, ledger: Ledger) -> None:
         from IPython import get_ipython
 
         if ctx.run_dir is not None and get_ipython() is not None:
-            _glue_artifacts(ledger.inputs, ledger.outputs)
+            glue_artifacts(ledger.inputs, ledger.outputs)
     except Exception as exc:  # noqa: BLE001 - the stage's own error matters more
         logging.getLogger(__name__).warning("inputs/outputs of the failed stage not glued: %s", exc)
 
@@ -355,26 +235,6 @@ def _write_comparison(ctx: StageContext, reference: pd.DataFrame, current: pd.Da
     return {"comparison": f"outputs/{COMPARISON}"}
 
 
-def retrain_reasons(ctx: StageContext) -> list[str]:
-    """Why the policy asks for a new candidate at this window (empty: it does not)."""
-    champion = ctx.champion()
-    if champion is None:
-        return ["no champion yet"]
-    policy = ctx.use_case.retrain
-    reasons = []
-    drift = ctx.log.latest("drift", ctx.window)
-    if drift is not None and policy.on_data_drift and drift["data_drift"]:
-        reasons.append("impactful data drift")
-    if drift is not None and policy.on_model_drift and drift["model_drift"]:
-        reasons.append("model drift")
-    if policy.every_n_windows:
-        trained_for = champion.metadata.trained_for_window or ""
-        age = len([w for w in ctx.marts.windows(ctx.name) if trained_for < w <= ctx.window])
-        if age >= policy.every_n_windows:
-            reasons.append(f"schedule: champion is {age} windows old")
-    return reasons
-
-
 @recorded
 def run_train(ctx: StageContext) -> StageResult:
     """Fit a candidate on the training windows when the retrain policy asks for one."""
@@ -483,6 +343,21 @@ RUNNERS = {"ingest": run_ingest, "score": run_score, "drift": run_drift, "train"
 
 
 def run(stage: str, namespace: dict[str, Any]) -> StageResult:
-    """Run ``stage`` with a notebook's parameters (the one call each stage notebook makes)."""
+    """Run ``stage`` with a notebook's parameters (the one call each stage notebook makes).
+
+    No store is written without a recorded, locked run (:mod:`millpond.runs.standalone`): inside ``millpond
+    run``/``cycle`` the runner records and locks; in a non-interactive kernel (plain papermill, nbclient) the stage
+    opens its own run record (kind ``papermill``) under the use case's lock; in an interactive kernel it is a
+    read-only preview (:mod:`millpond.runs.preview`) unless ``commit`` is True (then kind ``interactive``).
+    """
+    from millpond.runs.standalone import execution, notebook_params, run_recorded
+
     ctx = StageContext.from_namespace(namespace)
-    return RUNNERS[stage](ctx)
+    how = execution(namespace)
+    if how.kind == "runner":
+        return RUNNERS[stage](ctx)
+    if not how.writes:
+        from millpond.runs.preview import preview
+
+        return preview(stage, ctx)
+    return run_recorded(stage, ctx, how.kind, RUNNERS[stage], notebook_params(namespace))

@@ -17,6 +17,7 @@ import builtins
 import json
 import os
 import secrets
+import socket
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,6 +35,7 @@ from millpond.store.verify import VerifyReport
 
 STATUSES = ("succeeded", "failed", "skipped")
 MANIFEST = "manifest.json"
+CLAIM = ".claim.json"  # written by prepare(): who runs the folder (use case, window, kind, PID); removed by record()
 INDEX = "index.sqlite"
 CORRUPT_SUFFIX = ".corrupt"  # a damaged index is moved to index.sqlite.corrupt before it is rebuilt
 SCHEMA_VERSION = 1  # PRAGMA user_version of the index
@@ -70,6 +72,35 @@ def _check_name(value: object, what: str) -> str:
     if not text or text in (".", "..") or any(sep in text for sep in ("/", "\\", os.sep)) or not text.isprintable():
         raise RunError(f"The {what} must be a non-empty name without path separators. Got {text!r} instead.")
     return text
+
+
+def claim_note(claim: dict[str, Any], stage: str) -> dict[str, Any]:
+    """A run folder's claim: ``claim`` (use case, window, kind) with the stage, this process's PID, host and time."""
+    return {
+        **claim,
+        "stage": stage,
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def read_claim(run_dir: Path) -> dict[str, Any]:
+    """The claim :meth:`RunStore.prepare` wrote into an unfinished run folder (``{}``: none, or unreadable)."""
+    try:
+        claim = read_json(run_dir / CLAIM)
+    except (OSError, ValueError):
+        return {}
+    return claim if isinstance(claim, dict) else {}
+
+
+def unfinished_note(folder: str, claim: dict[str, Any]) -> str:
+    """What verify says of a run folder without a manifest: unfinished, not tampered with (a crash is no attack)."""
+    whose = f" of {claim['use_case']!r}" if claim.get("use_case") else ""
+    return (
+        f"{folder} is an unfinished run{whose} (no manifest yet: its stage is still running, or its process died "
+        "before recording it); `millpond verify --repair` or the next run of the use case seals it as interrupted"
+    )
 
 
 def new_cycle_id(use_case: str, window: str, now: datetime | None = None) -> str:
@@ -139,14 +170,17 @@ class RunRecord:
 
 
 ADHOC_KIND = "cli"  # scraps["kind"] (and extra["kind"]) of a run recorded by a command outside any cycle
+# scraps["kind"] of a stage notebook that recorded its own run (plain papermill or nbclient; Jupyter with commit=True)
+NOTEBOOK_KINDS = ("papermill", "interactive")
 
 
 def is_adhoc(record: RunRecord) -> bool:
-    """Whether ``record`` is an ad-hoc run (``millpond score``) rather than a cycle's stage; read from the index only.
+    """Whether ``record`` ran outside any cycle (``millpond score``, a stage notebook run by plain papermill, nbclient
+    or Jupyter) rather than as a cycle's stage; read from the index only.
 
     Readers that mean "the use case's last cycle" (status, the params diff) skip these.
     """
-    return (record.scraps or {}).get("kind") == ADHOC_KIND
+    return (record.scraps or {}).get("kind") in (ADHOC_KIND, *NOTEBOOK_KINDS)
 
 
 @dataclass
@@ -158,6 +192,7 @@ class Reindexed:
     removed: builtins.list[str] = field(default_factory=builtins.list)  # rows whose run folder is gone
     refreshed: builtins.list[str] = field(default_factory=builtins.list)  # rows that differed from their manifest
     kept: dict[str, str] = field(default_factory=dict)  # rows left as they are for verify to report, and why
+    sealed: builtins.list[str] = field(default_factory=builtins.list)  # unfinished runs sealed as interrupted
     skipped: dict[str, str] = field(default_factory=dict)  # folders whose manifest does not read, and why
     rebuilt: str = ""  # why the index was rebuilt from scratch ('' when it was updated in place)
 
@@ -167,6 +202,7 @@ class Reindexed:
         out += [f"added {run_id}" for run_id in self.added]
         out += [f"removed {run_id} (its run folder is gone)" for run_id in self.removed]
         out += [f"refreshed {run_id} (its row differed from its manifest)" for run_id in self.refreshed]
+        out += [f"sealed {run_id} as interrupted (its process had died)" for run_id in self.sealed]
         out += [f"kept {run_id}: {why}" for run_id, why in self.kept.items()]
         out += [f"skipped {run_id}: {why}" for run_id, why in self.skipped.items()]
         out.append(
@@ -187,6 +223,7 @@ class Reindexed:
             "removed": list(self.removed),
             "refreshed": list(self.refreshed),
             "kept": dict(self.kept),
+            "sealed": list(self.sealed),
             "skipped": dict(self.skipped),
         }
 
@@ -311,8 +348,13 @@ class RunStore:
         )
 
     # --- writing --------------------------------------------------------------
-    def prepare(self, cycle_id: str, order: int, stage: str) -> Path:
-        """Create and return the empty run folder ``<cycle_id>/<NN>-<stage>``; refuse one that exists."""
+    def prepare(self, cycle_id: str, order: int, stage: str, *, claim: dict[str, Any] | None = None) -> Path:
+        """Create and return the empty run folder ``<cycle_id>/<NN>-<stage>``; refuse one that exists.
+
+        ``claim`` (use case, window, kind) is written into the folder as ``.claim.json`` with this process's PID
+        and host: what recovery reads to tell whose an unfinished folder is and whether its process still runs
+        (a run id is never split into names: a use case may contain ``-``). :meth:`record` removes it.
+        """
         _check_name(cycle_id, "cycle id")
         _check_name(stage, "stage")
         if isinstance(order, bool) or not isinstance(order, int) or not 0 <= order <= 99:
@@ -325,6 +367,8 @@ class RunStore:
                 f"Run folder {self._rel(run_dir)} already exists: run records are never overwritten; "
                 "start a new cycle (a new cycle id) to run the stage again."
             ) from exc
+        if claim is not None:
+            atomic_write_text(run_dir / CLAIM, json.dumps(claim_note(claim, stage), sort_keys=True) + "\n")
         return run_dir
 
     def record(
@@ -338,6 +382,7 @@ class RunStore:
         """
         run_dir = Path(run_dir)
         manifest_path = self._check_unrecorded(run_dir, manifest)
+        (run_dir / CLAIM).unlink(missing_ok=True)
         scrub_files(run_dir.rglob("*"), secrets_of(manifest.params or {}))  # every path: ran, failed, interrupted
         files = self._files(run_dir)
         sealed = self._seal(run_dir, manifest, files, repo_dir)
@@ -535,6 +580,10 @@ class RunStore:
             if r.is_dir()
         }
 
+    def unfinished(self) -> dict[str, Path]:
+        """Run folders without a manifest (a stage running now, or one whose process died), by run id."""
+        return {run_id: path for run_id, path in self._run_dirs().items() if not (path / MANIFEST).exists()}
+
     @staticmethod
     def _files(run_dir: Path) -> dict[str, Path]:
         """Every file of a run folder but its manifest, by path relative to the folder."""
@@ -600,11 +649,15 @@ class RunStore:
         """A run folder without an index row: a record to note and check, or a folder that was never recorded."""
         manifest_path = run_dir / MANIFEST
         if not manifest_path.is_file():
-            report.add(
-                self._rel(run_dir),
-                "has no manifest and is not indexed: a stage is still running or crashed before recording; "
-                "delete the folder if none is running.",
-            )
+            sealed = [p for p in self._files(run_dir).values() if not p.stat().st_mode & 0o222]
+            if sealed and not (run_dir / CLAIM).exists():  # record() seals files read-only: this one was recorded
+                report.add(
+                    self._rel(manifest_path),
+                    "is missing from a recorded run (its files are sealed read-only) and so is its index row: "
+                    "restore both from a backup.",
+                )
+                return
+            report.note(unfinished_note(self._rel(run_dir), read_claim(run_dir)))
             return
         report.checked += 1
         try:

@@ -227,10 +227,12 @@ def test_live_dtale_drift_view_lists_the_columns_and_stops_on_ctrl_c(reported: W
 
 
 def test_notebooks_run_top_to_bottom_with_their_defaults(reported: Workspace, tmp_path: Path) -> None:
-    """What a person does in JupyterLab: open each stage notebook and run all cells, no injected parameters."""
+    """Each stage notebook run top to bottom by nbclient with the defaults of its parameters cell, nothing injected:
+    a non-interactive kernel, so each stage records its own locked run (kind papermill)."""
     from nbclient import NotebookClient
 
     from millpond.runs.runner import kernel_name
+    from millpond.runs.store import RunStore
 
     root = tmp_path / "ws"
     shutil.copytree(reported.root, root, ignore=shutil.ignore_patterns("runs"))
@@ -242,4 +244,8 @@ def test_notebooks_run_top_to_bottom_with_their_defaults(reported: Workspace, tm
         statuses = [o for c in nb.cells for o in c.get("outputs", []) if "text/markdown" in o.get("data", {})]
         assert statuses and statuses[0]["data"]["text/markdown"].startswith(f"**{stage}: "), stage
     assert (root / "feature_marts" / "churn" / "versions").is_dir()
-    assert not (root / "runs").exists()  # defaults record nothing: run_dir is empty
+    runs = RunStore(root / "runs")
+    assert sorted((r.stage, r.manifest["extra"]["kind"]) for r in runs.list()) == sorted(
+        (stage, "papermill") for stage in ("ingest", "score", "drift", "train", "promote")
+    )
+    assert runs.verify().ok

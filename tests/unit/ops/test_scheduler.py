@@ -205,10 +205,11 @@ def test_is_transient_knows_the_family() -> None:
 def test_an_interrupted_run_folder_is_recorded_as_failed(workspace: Workspace, churn_params: Path) -> None:
     runs = RunStore(workspace.runs)
     cycle_id = new_cycle_id("churn", "2025-01")
-    half = runs.prepare(cycle_id, 1, "ingest")
+    half = runs.prepare(cycle_id, 1, "ingest", claim={"use_case": "churn", "window": "2025-01"})
     (half / "notebook.ipynb").write_text("{ half written")
     other = runs.prepare(new_cycle_id("credit", "2025-01"), 1, "ingest")  # another use case: left alone
-    assert any("has no manifest" in p for p in map(str, runs.verify().problems))
+    report = runs.verify()
+    assert report.ok and any("unfinished run of 'churn'" in n for n in report.notes)
     [record] = recover_interrupted(workspace, "churn")
     assert record.run_id == f"{cycle_id}/01-ingest" and record.status == "failed" and record.error == INTERRUPTED
     assert record.window == "2025-01"

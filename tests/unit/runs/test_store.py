@@ -442,15 +442,29 @@ def test_reindex_skips_an_unreadable_manifest_and_verify_names_it(store: RunStor
     ]
 
 
-def test_verify_reports_a_folder_that_was_never_recorded(store: RunStore) -> None:
-    run_dir = store.prepare(new_cycle_id("churn", "2025-03", now=T0), 1, "ingest")
+def test_verify_notes_a_folder_that_was_never_recorded_as_unfinished(store: RunStore) -> None:
+    run_dir = store.prepare(
+        new_cycle_id("churn", "2025-03", now=T0), 1, "ingest", claim={"use_case": "churn", "window": "2025-03"}
+    )
     (run_dir / "notebook.ipynb").write_text("{}")
     rel = run_dir.relative_to(store.root.parent).as_posix()
-    assert [str(p) for p in store.verify().problems] == [
-        f"{rel} has no manifest and is not indexed: a stage is still running or crashed "
-        "before recording; delete the folder if none is running."
+    report = store.verify()
+    assert report.ok and report.problems == []  # a crash is not tampering
+    assert [n for n in report.notes if n.startswith(rel)] == [
+        f"{rel} is an unfinished run of 'churn' (no manifest yet: its stage is still running, or its process died "
+        "before recording it); `millpond verify --repair` or the next run of the use case seals it as interrupted"
     ]
     assert store.reindex().added == []
+    assert store.unfinished() == {f"{run_dir.parent.name}/{run_dir.name}": run_dir}
+
+
+def test_the_claim_names_the_run_and_is_gone_once_recorded(store: RunStore) -> None:
+    run_dir = store.prepare(new_cycle_id("churn-b", "2025-03", now=T0), 1, "ingest", claim={"use_case": "churn-b"})
+    claim = json.loads((run_dir / ".claim.json").read_text())
+    assert claim["use_case"] == "churn-b" and claim["stage"] == "ingest" and claim["pid"] == os.getpid()
+    manifest = RunManifest("churn-b", "2025-03", "ingest", "succeeded", RunTimings.between(T0, T0))
+    record = store.record(run_dir, manifest)
+    assert not (run_dir / ".claim.json").exists() and ".claim.json" not in record.manifest["files"]
 
 
 def test_index_is_created_on_first_use_with_a_schema_version(store: RunStore) -> None:
@@ -510,3 +524,18 @@ def test_two_processes_recording_concurrently_leave_a_consistent_index(tmp_path:
         assert con.execute("SELECT count(*) FROM runs").fetchone()[0] == 20
     con.close()
     assert os.path.isdir(root)
+
+
+@pytest.mark.reliability("tamper")
+def test_a_recorded_run_whose_manifest_and_index_row_were_removed_is_no_unfinished_run(store: RunStore) -> None:
+    record = _record(store, new_cycle_id("churn", "2025-03", now=T0), 1, "ingest")
+    manifest = record.path / "manifest.json"
+    _unlock(manifest)
+    manifest.unlink()
+    with sqlite3.connect(store.index_path) as con:
+        con.execute("DELETE FROM runs")
+    report = store.verify()
+    assert [p.problem for p in report.problems] == [
+        "is missing from a recorded run (its files are sealed read-only) and so is its index row: "
+        "restore both from a backup."
+    ]

@@ -1,0 +1,61 @@
+"""Each stage's read-only preview computes what the stage would show and leaves every store byte-identical."""
+
+from __future__ import annotations
+
+import pytest
+
+from millpond.config.params import load_use_case
+from millpond.errors import ReadOnlyRunError, RunError
+from millpond.runs import preview, stages
+from millpond.runs.standalone import execution
+from millpond.workspace import Workspace
+from tests.conftest import tree_snapshot
+
+
+def _ctx(ws: Workspace, window: str, *, retrain: bool = False) -> stages.StageContext:
+    uc = load_use_case(ws.params / "churn.yaml")
+    if retrain:  # the policy asks for a candidate at every window
+        uc = uc.model_copy(update={"retrain": uc.retrain.model_copy(update={"every_n_windows": 1})})
+    return stages.StageContext(ws, uc, window)
+
+
+@pytest.mark.parametrize(
+    ("stage", "window", "shown"),
+    [
+        ("ingest", "2025-04", "first rows"),
+        ("score", "2025-03", "prediction sample"),
+        ("train", "2025-03", "feature importance (normalised)"),
+        ("promote", "2025-02", "paired comparison on the held-out rows (gain = candidate better)"),
+    ],
+)
+def test_a_preview_shows_the_stage_and_writes_nothing(
+    scoring_workspace: Workspace, stage: str, window: str, shown: str
+) -> None:
+    ws = scoring_workspace
+    before = tree_snapshot(ws.root)
+    result = preview.preview(stage, _ctx(ws, window, retrain=stage == "train"))
+    assert tree_snapshot(ws.root) == before
+    assert result.status == "succeeded" and shown in result.tables
+    assert result.reason.startswith(preview.PREVIEW) and result.summary["committed"] is False
+
+
+def test_a_preview_that_tries_to_write_is_refused(
+    scoring_workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = scoring_workspace
+    before = tree_snapshot(ws.root)
+    monkeypatch.setitem(preview.PREVIEWS, "score", stages.run_score)  # the real stage: it captures and logs
+    with pytest.raises(ReadOnlyRunError, match="commit = True"):
+        preview.preview("score", _ctx(ws, "2025-03"))
+    assert tree_snapshot(ws.root) == before
+
+
+def test_how_a_notebook_runs_decides_whether_it_writes(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    monkeypatch.delenv("MILLPOND_EXECUTION", raising=False)
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    assert execution({}) == execution({"commit": True}) == type(execution({}))("papermill", True)
+    monkeypatch.setenv("JPY_SESSION_NAME", "score.ipynb")
+    assert (execution({}).kind, execution({}).writes) == ("interactive", False)
+    assert execution({"commit": True}).writes and not execution({"commit": "yes"}).writes
+    with pytest.raises(RunError, match="set by `millpond run`/`millpond cycle` only"):
+        execution({"run_id": "made-up/02-score"})  # a run id given by hand is no recorded run
