@@ -8,6 +8,7 @@ import time
 from millpond.config.params import load_use_case
 from millpond.runs.progress import StatusLine
 from millpond.runs.runner import CYCLE_COLUMNS, CycleResult, completed_cycle, cycle_row, refresh_runs_index, run_cycle
+from millpond.site import refresh_site
 from millpond.views.console import print_run_summary, print_table
 from millpond.workspace import Workspace
 
@@ -59,5 +60,6 @@ def run_demo(ws: Workspace, *, windows: int = 12, rows: int = 20_000, seed: int 
     print()
     print_table([cycle_row(r) for r in results], CYCLE_COLUMNS)
     refresh_runs_index(ws)
+    refresh_site(ws)  # the control room, rebuilt from the records the demo just wrote
     print_run_summary(ws, results, time.perf_counter() - demo_started)
     return ok

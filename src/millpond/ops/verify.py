@@ -45,10 +45,12 @@ def model_names(ws: Workspace) -> list[str]:
 
 def repair_workspace(ws: Workspace) -> Reindexed:
     """Seal the dead unfinished runs as interrupted (:func:`~millpond.runs.recovery.seal_interrupted`; a live one,
-    or one whose use case's lock is held, is left alone), then rebuild the runs index (:meth:`RunStore.reindex`)."""
+    or one whose use case's lock is held, is left alone), rebuild the runs index (:meth:`RunStore.reindex`) and
+    sweep the mart staging folders whose ingest process is gone (:meth:`MartStore.sweep`)."""
     sealed = seal_interrupted(ws, by="millpond verify --repair")
     done = RunStore(ws.runs).reindex()
     done.sealed = [record.run_id for record in sealed]
+    done.swept = [ws.relative(path) for path in MartStore(ws.feature_marts).sweep()]
     return done
 
 

@@ -30,7 +30,7 @@ from millpond.config.secrets import redact, redact_text, scrub_files, secrets_of
 from millpond.errors import RunError, RunIntegrityError, RunNotFoundError, did_you_mean
 from millpond.runs.entities import RunManifest, utc
 from millpond.runs.provenance import code_version, package_versions
-from millpond.store.files import atomic_write_text, make_read_only, read_json, sha256_file
+from millpond.store.files import atomic_write_text, make_read_only, read_json, sha256_file, storage_error
 from millpond.store.verify import VerifyReport
 
 STATUSES = ("succeeded", "failed", "skipped")
@@ -193,6 +193,7 @@ class Reindexed:
     refreshed: builtins.list[str] = field(default_factory=builtins.list)  # rows that differed from their manifest
     kept: dict[str, str] = field(default_factory=dict)  # rows left as they are for verify to report, and why
     sealed: builtins.list[str] = field(default_factory=builtins.list)  # unfinished runs sealed as interrupted
+    swept: builtins.list[str] = field(default_factory=builtins.list)  # staging left by dead writers, removed
     skipped: dict[str, str] = field(default_factory=dict)  # folders whose manifest does not read, and why
     rebuilt: str = ""  # why the index was rebuilt from scratch ('' when it was updated in place)
 
@@ -203,6 +204,7 @@ class Reindexed:
         out += [f"removed {run_id} (its run folder is gone)" for run_id in self.removed]
         out += [f"refreshed {run_id} (its row differed from its manifest)" for run_id in self.refreshed]
         out += [f"sealed {run_id} as interrupted (its process had died)" for run_id in self.sealed]
+        out += [f"swept {path} (staging left by a writer that died)" for path in self.swept]
         out += [f"kept {run_id}: {why}" for run_id, why in self.kept.items()]
         out += [f"skipped {run_id}: {why}" for run_id, why in self.skipped.items()]
         out.append(
@@ -222,6 +224,7 @@ class Reindexed:
             "added": list(self.added),
             "removed": list(self.removed),
             "refreshed": list(self.refreshed),
+            "swept": list(self.swept),
             "kept": dict(self.kept),
             "sealed": list(self.sealed),
             "skipped": dict(self.skipped),
@@ -367,6 +370,8 @@ class RunStore:
                 f"Run folder {self._rel(run_dir)} already exists: run records are never overwritten; "
                 "start a new cycle (a new cycle id) to run the stage again."
             ) from exc
+        except OSError as exc:  # a read-only or full disk: name the folder
+            raise storage_error(run_dir, "create the run folder", exc) from exc
         if claim is not None:
             atomic_write_text(run_dir / CLAIM, json.dumps(claim_note(claim, stage), sort_keys=True) + "\n")
         return run_dir

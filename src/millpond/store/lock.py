@@ -33,6 +33,7 @@ from typing import Any
 import filelock
 
 from millpond.errors import CycleLockedError, LockedError
+from millpond.store.files import storage_error
 from millpond.workspace import Workspace
 
 
@@ -214,18 +215,27 @@ class HolderLock:
 
     def acquire(self) -> HolderLock:
         """Take the lock, waiting up to the timeout; raise ``error`` naming the holder when it does not come free."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             self._lock.acquire()
         except filelock.Timeout as exc:
             raise self.error(f"{self.what} is locked by {self.holder()} (lock file {self.path}); {self.hint}") from exc
+        except OSError as exc:  # a read-only or full disk: name the lock file, not a bare errno
+            raise storage_error(self.path, f"take the lock for {self.what}", exc) from exc
+        self._note_holder()
+        return self
+
+    def _note_holder(self) -> None:
+        """Write this process into the lock file as its holder (only at the outermost acquire)."""
         if self.depth == 1:
             try:
                 self.path.write_bytes(encode_note(holder_note()))
+            except OSError as exc:
+                self._lock.release()
+                raise storage_error(self.path, f"take the lock for {self.what}", exc) from exc
             except BaseException:
                 self._lock.release()
                 raise
-        return self
 
     def release(self) -> None:
         """Let go once; the outermost release empties the note (a clean end) before unlocking."""
