@@ -69,6 +69,7 @@ COMMANDS: dict[tuple[str, str | None], Handler] = {
     ("du", None): ops.cmd_du,
     ("report", None): views.cmd_report,
     ("drift", "view"): views.cmd_drift_view,
+    ("completion", None): completion.cmd_completion,
 }
 STREAMING = {("drift", "view")}
 """Commands whose output is live (a server's address, then waiting): under --json they print JSON lines themselves."""
@@ -82,6 +83,7 @@ EPILOG = (
     'shell completion: eval "$(millpond completion bash)"   (or zsh)'
 )
 JSON_HELP = 'print the result as one JSON document; an error as {"error", "exit_code", "hint"} (same exit code)'
+DEFAULT_HELP = {"json": JSON_HELP, "name": "model (use case) name, e.g. churn"}
 
 
 def build_parser() -> MillpondParser:
@@ -94,12 +96,14 @@ def build_parser() -> MillpondParser:
     )
     parser.add_argument("--version", action="version", version=f"millpond {__version__}", help="print the version")
     parser.add_argument("--workspace", help="workspace folder (default: found from the current directory)")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True)
     for group in GROUPS:
         group.add_parsers(sub)
     for _, leaf in parser.leaves():
         if "--json" not in leaf.option_strings():
             leaf.add_argument("--json", action="store_true", help=JSON_HELP)
+        for action in leaf.actions:  # the options every command shares get one help text here
+            action.help = action.help or DEFAULT_HELP.get(action.dest)
     return parser
 
 

@@ -163,7 +163,7 @@ def add_parsers(sub: Subparsers) -> None:
     p.add_argument("shell", choices=sorted(SCRIPTS), help='bash or zsh, e.g. eval "$(millpond completion bash)"')
 
 
-def cmd_completion(args: argparse.Namespace) -> int:
+def cmd_completion(args: argparse.Namespace, ws: Workspace | None = None) -> int:
     """Print the script (needs no workspace)."""
     print(SCRIPTS[args.shell], end="")
     return 0
