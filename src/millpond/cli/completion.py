@@ -29,6 +29,7 @@ complete -o default -F _millpond_complete millpond
 
 _ZSH = """#compdef millpond
 # millpond completion for zsh: eval "$(millpond completion zsh)"
+(( $+functions[compdef] )) || { autoload -U compinit && compinit }
 _millpond() {
     local -a candidates
     candidates=("${(@f)$(millpond __complete $((CURRENT - 1)) "${words[@]}" 2>/dev/null)}")

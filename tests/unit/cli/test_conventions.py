@@ -195,7 +195,9 @@ def test_the_bash_script_completes_through_the_command(old_workspace: Path, tmp_
     shim = bindir / "millpond"
     shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m millpond "$@"\n', encoding="utf-8")
     shim.chmod(0o755)
-    script = SCRIPTS["bash"] + 'COMP_WORDS=(millpond models li); COMP_CWORD=2; _millpond_complete; echo "${COMPREPLY[*]}"'
+    script = (
+        SCRIPTS["bash"] + 'COMP_WORDS=(millpond models li); COMP_CWORD=2; _millpond_complete; echo "${COMPREPLY[*]}"'
+    )
     env = {
         "PATH": f"{bindir}:/usr/bin:/bin",
         "MILLPOND_WORKSPACE": str(old_workspace),
