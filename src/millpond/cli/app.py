@@ -22,7 +22,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from millpond import __version__
+import millpond
 from millpond.cli import audit, completion, cycle, marts, models, ops, runs, score, views
 from millpond.cli.common import Handler
 from millpond.cli.models import with_model_store
@@ -94,7 +94,9 @@ def build_parser() -> MillpondParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"millpond {__version__}", help="print the version")
+    parser.add_argument(
+        "--version", action="version", version=f"millpond {millpond.__version__}", help="print the version"
+    )
     parser.add_argument("--workspace", help="workspace folder (default: found from the current directory)")
     sub = parser.add_subparsers(dest="command", required=True)
     for group in GROUPS:
