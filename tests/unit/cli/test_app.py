@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import ast
 import subprocess
 import sys
@@ -13,17 +12,16 @@ import pytest
 import millpond.cli
 from millpond.cli import main
 from millpond.cli.app import COMMANDS, build_parser
+from millpond.cli.parser import MillpondParser
 
 CLI_DIR = Path(millpond.cli.__file__).parent
 
 
-def _commands(parser: argparse.ArgumentParser) -> set[tuple[str, str | None]]:
+def _commands(parser: MillpondParser) -> set[tuple[str, str | None]]:
     """Every (command, subcommand) the parser accepts."""
-    (sub,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     keys: set[tuple[str, str | None]] = set()
-    for name, command in sub.choices.items():
-        nested = [a for a in command._actions if isinstance(a, argparse._SubParsersAction)]
-        keys |= {(name, s) for s in nested[0].choices} if nested else {(name, None)}
+    for name, command in parser.commands.items():
+        keys |= {(name, s) for s in command.commands} if command.commands else {(name, None)}
     return keys
 
 
