@@ -26,7 +26,7 @@ $(STAMP): $(LOCK) pyproject.toml | $(UV)
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "millpond needs Python 3.11, found " + sys.version.split()[0]'
 	$(UV) venv --quiet --allow-existing --seed --python $(PYTHON) $(VENV)
 	$(UV) pip sync --quiet --python $(BIN)/python --require-hashes $(INDEX_ARGS) $(LOCK)
-	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps $(INDEX_ARGS) -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name millpond --display-name "Python 3 (millpond)"
 	$(BIN)/python scripts/lab_settings.py $(VENV)
 	@touch $(STAMP)
