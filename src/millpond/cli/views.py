@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from millpond.cli.common import Subparsers
@@ -60,6 +61,6 @@ def cmd_drift_view(args: argparse.Namespace, ws: Workspace) -> int:
         window=args.window,
         port=args.port,
         timeout=args.timeout,
-        announce=lambda line: print(line, flush=True),
+        announce=lambda line: print(json.dumps({"message": line}) if args.json else line, flush=True),  # JSON lines
     )
     return EXIT_OK
