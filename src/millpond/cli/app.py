@@ -71,9 +71,10 @@ COMMANDS: dict[tuple[str, str | None], Handler] = {
     ("drift", "view"): views.cmd_drift_view,
     ("completion", None): completion.cmd_completion,
 }
+"""The dispatch table: (command, subcommand or None) -> handler(args, workspace) -> exit code."""
+
 STREAMING = {("drift", "view")}
 """Commands whose output is live (a server's address, then waiting): under --json they print JSON lines themselves."""
-"""The dispatch table: (command, subcommand or None) -> handler(args, workspace) -> exit code."""
 
 
 EPILOG = (
