@@ -37,7 +37,7 @@ $(STAMP): $(LOCK) pyproject.toml | $(UV)
 UPGRADE ?= --upgrade
 lock: | $(UV)
 	$(UV) pip compile pyproject.toml $(addprefix --extra ,$(EXTRAS)) --python-version 3.11.5 --universal \
-		--generate-hashes --no-header --quiet $(UPGRADE) $(INDEX_ARGS) -o $(LOCK)
+		--generate-hashes --custom-compile-command "make lock" --quiet $(UPGRADE) $(INDEX_ARGS) -o $(LOCK)
 
 demo: $(STAMP)
 	$(BIN)/millpond demo
