@@ -346,7 +346,7 @@ def _engine(ws: Workspace, db: _DatabaseSource) -> Any:
                 f"Could not connect to {db.label}: SQLite database {ws.relative(db_path)} does not exist ({db.shown_url})."
             )
         url = url.set(database=str(db_path))
-    if url.get_driver_name() == "psycopg":  # the PostgreSQL driver comes with the 'postgres' extra
+    if url.drivername.partition("+")[2] == "psycopg":  # the PostgreSQL driver comes with the 'postgres' extra
         require_extra("postgres", "psycopg", feature=f"The PostgreSQL source {db.label}")
     try:
         return sa.create_engine(url)
