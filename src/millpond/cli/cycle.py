@@ -163,7 +163,7 @@ def cmd_cycle(args: argparse.Namespace, ws: Workspace) -> int:
 
 def cmd_cycle_locked(args: argparse.Namespace, ws: Workspace) -> int:
     """``cycle --next`` (what cron runs) and ``cycle --window`` under the use case's lock, with retries."""
-    from millpond.ops.scheduler import run_next
+    from millpond.ops.scheduler import Hooks, run_next
 
     def show(result: CycleResult) -> None:
         if not args.json:
@@ -178,6 +178,7 @@ def cmd_cycle_locked(args: argparse.Namespace, ws: Workspace) -> int:
         window=None if args.next else args.window,
         on_result=show,
         progress=sys.stderr.isatty(),
+        hooks=Hooks(echo=lambda line: print(line, file=sys.stderr)) if args.json else Hooks(),  # stdout: JSON only
     )
     if not outcome.results:
         message = "nothing due: every window with data has completed"

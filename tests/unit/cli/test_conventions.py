@@ -205,3 +205,16 @@ def test_the_bash_script_completes_through_the_command(old_workspace: Path, tmp_
     }
     out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env, timeout=60).stdout
     assert sorted(out.split()) == ["lineage", "list"]
+
+
+def test_cycle_json_is_one_document_with_the_failure_and_progress_on_stderr(
+    old_workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (old_workspace / "notebooks").mkdir(exist_ok=True)  # no stage notebooks here: the next window's ingest fails
+    assert main(["cycle", "--params", "params/churn.yaml", "--next", "--max-windows", "1", "--json"]) == 1
+    captured = capsys.readouterr()
+    data = json.loads(captured.out)
+    assert data["exit_code"] == 1 and data["hint"] and "stopped" in data["error"]
+    (cycle,) = data["cycles"]
+    assert [(r["stage"], r["status"]) for r in cycle["runs"]] == [("ingest", "failed")]
+    assert "running cycle" in captured.err
