@@ -86,7 +86,14 @@ def cmd_run(args: argparse.Namespace, ws: Workspace) -> int:
     from millpond.ops.scheduler import run_stage_locked
 
     # under the use case's lock, like `cycle`: a stage never races a cron cycle on the stores (exit 5 when held)
-    record = run_stage_locked(ws, args.params, args.stage, args.window, progress=sys.stderr.isatty())
+    record = run_stage_locked(
+        ws,
+        args.params,
+        args.stage,
+        args.window,
+        echo=(lambda line: print(line, file=sys.stderr)) if args.json else print,  # under --json stdout is JSON only
+        progress=sys.stderr.isatty(),
+    )
     if args.json:
         dump(_record_json(record))
         return EXIT_OK
