@@ -3,6 +3,7 @@
 The public API, imported lazily so that ``import millpond`` (and the CLI) stays fast::
 
     from millpond import Workspace, load_use_case, run_cycle
+    model = millpond.load_model("churn@champion")   # from any notebook inside the workspace
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ _EXPORTS = {
     "dataset_verdict": "millpond.drift.stats",
     "DriftThresholds": "millpond.drift.stats",
     "MillpondError": "millpond.errors",
+    "load_model": "millpond.views.loaders",
+    "read_mart": "millpond.views.loaders",
 }
 __all__ = ["__version__", *_EXPORTS]
 

@@ -82,6 +82,10 @@ class WorkspaceError(MillpondError, FileNotFoundError):
     """The millpond workspace (its root or a folder in it) cannot be found."""
 
 
+class StorageError(MillpondError, OSError):
+    """A write to disk failed (full disk, read-only or unwritable folder, I/O error); the message names the path."""
+
+
 # --- feature marts ------------------------------------------------------------
 class MartError(MillpondError, ValueError):
     """Ingesting or reading a feature mart failed."""
@@ -177,6 +181,10 @@ class PromotionError(MillpondError, ValueError):
 
 class ApprovalError(PromotionError):
     """An approval or rejection names a version with no open approval."""
+
+
+class NotAnApproverError(ApprovalError):
+    """The OS user running approve, reject or rollback is not in ``promotion.approvers`` (exit 2; nothing moved)."""
 
 
 # --- governance ---------------------------------------------------------------

@@ -23,7 +23,7 @@ import traceback
 from collections.abc import Sequence
 
 import millpond
-from millpond.cli import audit, completion, cycle, marts, models, ops, runs, score, views
+from millpond.cli import audit, backtest, completion, cycle, marts, models, ops, runs, score, site, views
 from millpond.cli.common import Handler
 from millpond.cli.models import with_model_store
 from millpond.cli.output import EXIT_CODES, PipeSafe, json_output, report_error
@@ -32,7 +32,7 @@ from millpond.errors import MillpondError
 from millpond.runs.kernel_imports import skip_unused_format_checkers
 from millpond.workspace import Workspace
 
-GROUPS = (cycle, runs, models, audit, marts, score, ops, views, completion)
+GROUPS = (cycle, runs, models, audit, marts, score, ops, views, site, backtest, completion)
 """The command groups, in the order ``millpond --help`` lists their commands."""
 
 COMMANDS: dict[tuple[str, str | None], Handler] = {
@@ -69,6 +69,9 @@ COMMANDS: dict[tuple[str, str | None], Handler] = {
     ("du", None): ops.cmd_du,
     ("report", None): views.cmd_report,
     ("drift", "view"): views.cmd_drift_view,
+    ("site", None): site.cmd_site,
+    ("models", "export"): site.cmd_models_export,
+    ("backtest", None): backtest.cmd_backtest,
     ("completion", None): completion.cmd_completion,
 }
 """The dispatch table: (command, subcommand or None) -> handler(args, workspace) -> exit code."""

@@ -10,7 +10,7 @@ from typing import Any
 from millpond.cli.common import Handler, Subparsers, dump, fmt
 from millpond.cli.refs import parse_ref
 from millpond.cli.verify import print_verify
-from millpond.errors import EXIT_FAILED, EXIT_OK, MillpondError
+from millpond.errors import EXIT_FAILED, EXIT_OK
 from millpond.views.console import print_table
 from millpond.workspace import Workspace
 
@@ -37,6 +37,7 @@ def add_parsers(sub: Subparsers) -> None:
     )
     p.add_argument("name")
     p.add_argument("--reason", default="manual rollback", help="why, for the history")
+    _add_who(p)
     p = models_sub.add_parser("compare", help="two versions side by side: metrics, parameter diff, training data diff")
     p.add_argument("name")
     p.add_argument("first", help="version, unique prefix or alias")
@@ -45,6 +46,9 @@ def add_parsers(sub: Subparsers) -> None:
     p = models_sub.add_parser("verify", help="exit 3 and name the file when a model file was altered")
     p.add_argument("ref", help="NAME (every version) or NAME@<version|alias>")
     _add_decision_parsers(models_sub)
+    from millpond.cli.site import add_export_parser
+
+    add_export_parser(models_sub)
 
 
 def _add_decision_parsers(models_sub: Subparsers) -> None:
@@ -55,9 +59,16 @@ def _add_decision_parsers(models_sub: Subparsers) -> None:
         p = models_sub.add_parser(verb, help=text)
         p.add_argument("name")
         p.add_argument("version", help="the candidate version awaiting approval (see millpond status)")
-        p.add_argument("--by", required=True, help="who decides (recorded in the audit log)")
         p.add_argument("--reason", required=True, help="why (recorded in the audit log)")
-        p.add_argument("--params", help="use-case YAML (default: params/<name>.yaml)")
+        _add_who(p)
+
+
+def _add_who(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--by",
+        help="your display name, recorded beside your OS user and uid (who decides is the OS user running this)",
+    )
+    p.add_argument("--params", help="use-case YAML, for promotion.approvers (default: params/<name>.yaml)")
 
 
 def with_model_store(command: StoreCommand) -> Handler:
@@ -140,43 +151,16 @@ def cmd_models_lineage(args: argparse.Namespace, ws: Workspace, store: Any) -> i
 
 
 def cmd_models_rollback(args: argparse.Namespace, ws: Workspace, store: Any) -> int:
-    import getpass
-    import logging
+    from millpond.governance.approvals import current_approver, rollback
 
-    before = store.aliases(args.name).get("champion")
-    actor = f"{getpass.getuser()} via millpond models rollback"
-    target = store.rollback(args.name, actor=actor, reason=args.reason)
-    # Notification of rollbacks comes with the notification issue; until then the history and this log record it.
-    logging.getLogger("millpond.models").warning(
-        "rollback of %s: champion %s -> %s by %s (%s)", args.name, before, target, actor, args.reason
-    )
-    _record_manual_rollback(ws, args.name, actor=actor, reason=args.reason, before=before, target=target)
+    champion = store.aliases(args.name).get("champion")
+    use_case = _approval_use_case(args, ws, store, champion) if champion else None
+    done = rollback(ws, args.name, use_case, approver=current_approver(args.by), reason=args.reason)
     print(
-        f"{args.name}: champion {before} -> {target} (rolled back; recorded in {ws.relative(ws.model_store / args.name / 'history.jsonl')})"
+        f"{args.name}: champion {done['champion_before']} -> {done['champion']} by {done['actor']} (rolled back; "
+        f"recorded in {ws.relative(ws.model_store / args.name / 'history.jsonl')})"
     )
     return EXIT_OK
-
-
-def _record_manual_rollback(
-    ws: Workspace, name: str, *, actor: str, reason: str, before: str | None, target: str
-) -> None:
-    """Audit entry and notification (events log; e-mail/webhook when params/<name>.yaml configures them)."""
-    from millpond.config.params import NotifySpec, load_use_case
-    from millpond.governance.decisions import Decider, record_decision
-
-    spec = NotifySpec()
-    try:
-        spec = load_use_case(ws.params / f"{name}.yaml").notify
-    except MillpondError:
-        pass
-    record_decision(
-        Decider(ws, name, spec, actor),
-        "rollback",
-        version=before,
-        reason=reason,
-        audit={"champion_after": target},
-        notice={"champion": target},
-    )
 
 
 def cmd_models_compare(args: argparse.Namespace, ws: Workspace, store: Any) -> int:
@@ -213,8 +197,8 @@ def cmd_models_verify(args: argparse.Namespace, ws: Workspace, store: Any) -> in
     return print_verify([report], ok_line=ok_line, as_json=args.json)
 
 
-def _approval_use_case(args: argparse.Namespace, ws: Workspace, store: Any) -> Any:
-    """The use case of an approval: --params, else params/<name>.yaml, else the params stored with the version."""
+def _approval_use_case(args: argparse.Namespace, ws: Workspace, store: Any, version: str | None = None) -> Any:
+    """The use case of a decision: --params, else params/<name>.yaml, else the params stored with the version."""
     from millpond.config.params import load_use_case, params_file, validate_use_case
 
     if args.params:
@@ -222,24 +206,25 @@ def _approval_use_case(args: argparse.Namespace, ws: Workspace, store: Any) -> A
     default = ws.params / f"{args.name}.yaml"
     if default.is_file():
         return load_use_case(default)
-    return validate_use_case(
-        store.get(args.name, args.version).metadata["params"], source=f"{args.name}@{args.version} metadata"
-    )
+    version = version or args.version
+    return validate_use_case(store.get(args.name, version).metadata["params"], source=f"{args.name}@{version} metadata")
 
 
 def cmd_models_approve(args: argparse.Namespace, ws: Workspace, store: Any) -> int:
-    from millpond.governance.approvals import approve, reject
+    from millpond.governance.approvals import approve, current_approver, reject
 
     use_case = _approval_use_case(args, ws, store)
+    approver = current_approver(args.by)
+    by = approver.actor
     if args.models_command == "approve":
-        outcome = approve(ws, use_case, args.version, by=args.by, reason=args.reason)
+        outcome = approve(ws, use_case, args.version, approver=approver, reason=args.reason)
         if outcome["outcome"] == "rolled_back":
             print(
-                f"{args.name}: {args.version} approved by {args.by} but its smoke test failed ({outcome['smoke']}); rolled back"
+                f"{args.name}: {args.version} approved by {by} but its smoke test failed ({outcome['smoke']}); rolled back"
             )
             return EXIT_FAILED
-        print(f"{args.name}: {args.version} approved by {args.by} and promoted to champion (smoke test passed)")
+        print(f"{args.name}: {args.version} approved by {by} and promoted to champion (smoke test passed)")
     else:
-        reject(ws, use_case, args.version, by=args.by, reason=args.reason)
-        print(f"{args.name}: {args.version} rejected by {args.by}; the champion is unchanged")
+        reject(ws, use_case, args.version, approver=approver, reason=args.reason)
+        print(f"{args.name}: {args.version} rejected by {by}; the champion is unchanged")
     return EXIT_OK

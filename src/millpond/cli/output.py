@@ -55,8 +55,10 @@ def hint_of(exc: BaseException) -> str:
 
 
 def error_object(exc: BaseException) -> dict[str, Any]:
-    """The JSON form of an error: ``{"error", "exit_code", "hint"}``."""
-    return {"error": str(exc), "exit_code": exit_code_of(exc), "hint": hint_of(exc)}
+    """The JSON form of an error: ``{"error", "exit_code", "hint"}`` (credentials masked, as on stderr)."""
+    from millpond.config.secrets import redact_text  # stdlib only: cheap even on the early-refusal path
+
+    return {"error": redact_text(str(exc)), "exit_code": exit_code_of(exc), "hint": hint_of(exc)}
 
 
 def report_error(exc: BaseException, *, as_json: bool) -> int:
@@ -64,7 +66,9 @@ def report_error(exc: BaseException, *, as_json: bool) -> int:
     if as_json:
         print(json.dumps(error_object(exc), indent=2, sort_keys=True))
     else:
-        print(f"error: {exc}", file=sys.stderr)
+        from millpond.config.secrets import redact_text
+
+        print(f"error: {redact_text(str(exc))}", file=sys.stderr)  # terminals and cron logs never see a credential
         hint = getattr(exc, "hint", None)
         if hint:
             print(f"hint: {hint}", file=sys.stderr)

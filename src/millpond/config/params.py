@@ -3,21 +3,31 @@
 A use-case YAML is also a papermill parameter file: its top-level keys are the
 stage notebooks' parameters. Unknown keys are errors that name the key path and
 suggest the closest valid key; every problem is collected and raised at once.
+
+Params are data, never code: :func:`read_yaml` builds plain data only (see
+:mod:`millpond.config.loader`), :func:`validate_use_case` refuses NaN and
+infinities anywhere, unbounded strings and integers and unsafe use-case names,
+a stage notebook is given :meth:`UseCase.notebook_parameters` (re-serialised
+from the validated schema, written by :mod:`millpond.config.injection`'s exact
+translator) and re-validates what it got with :func:`check_injected`.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
 from millpond.config.families import estimator_class
+from millpond.config.loader import bad_character, parse_yaml, read_text
+from millpond.config.plain import Loc, dotted, iter_problems
+from millpond.config.secrets import remember, secrets_of
 from millpond.errors import ParamsError, did_you_mean
 from millpond.workspace import Workspace
 
@@ -27,29 +37,38 @@ CLASSIFICATION_METRICS = ("roc_auc", "pr_auc", "log_loss", "brier", "f1", "accur
 REGRESSION_METRICS = ("rmse", "mae", "mape", "r2")
 WINDOW_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 MONTH_PATTERN = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")  # the windows of a monthly use case: '2025-03'
-NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")  # use with fullmatch: "$" would let "churn\n" through
 # The stages of one cycle, in order; each is notebooks/<stage>.ipynb.
 STAGES = ("ingest", "score", "drift", "train", "promote")
 # Notebook parameters that are not part of the use case: the window and where the runner records.
 RUNTIME_PARAMETERS = ("window", "run_id", "run_dir", "workspace")
+# Bounds on parameter values (the loader also caps the file at MAX_PARAMS_BYTES and nesting at MAX_DEPTH).
+MAX_STRING = 10_000  # characters in any string value (description, queries, paths, ...)
+MAX_NAME = 64  # characters in a use-case name (it names folders, run ids, files and locks)
+MAX_LISTED = 20  # problems listed in one error (the count says how many there are)
 
 
 class DriftThresholds(BaseModel):
     """When a feature counts as drifted, and when the dataset does.
 
-    A feature whose reference has at most ``pvalue_max_reference_rows`` non-null
-    rows is drifted when its test rejects (KS p-value for numeric, chi-square
-    p-value for categorical, below the level). Above that, p-values flag
-    negligible shifts, so (as Evidently does) the effect sizes decide: drifted
-    when any of PSI / ``psi_alert``, Jensen-Shannon / ``jensen_shannon`` and,
-    for numeric features, normalised Wasserstein / ``wasserstein`` and median
-    shift / ``median_shift`` reaches 1. ``drift_score`` is the largest of those
-    ratios capped at 1; the dataset drifts when the summed impact
-    (drift_score x normalised importance) of drifted features reaches
-    ``impact_threshold``.
+    A feature is drifted when it is both *significant* and *material*:
+
+    * significant: its test's p-value (two-sample KS for numeric, chi-square for categorical) survives
+      multiple-testing control over the features tested (``multiple_testing``, Benjamini-Hochberg by default) at
+      level ``significance``; this keeps small windows from flagging sampling noise;
+    * material: at least one effect size reaches its floor: PSI / ``psi_alert``, Jensen-Shannon /
+      ``jensen_shannon`` and, for numeric features, normalised Wasserstein / ``wasserstein`` and median shift /
+      ``median_shift`` reaching 1; this keeps huge windows from flagging trivial (if significant) shifts.
+
+    ``drift_score`` is the largest effect ratio capped at 1; the dataset drifts when the summed impact
+    (drift_score x normalised importance) of drifted features reaches ``impact_threshold``. So "drift: yes"
+    means: at least one feature the model relies on moved by more than the effect floors, and by more than
+    sampling noise explains at the ``significance`` level after accounting for the number of features tested
+    (on stationary data at most about ``significance`` of windows say yes; ``scripts/bench/drift_false_alarms.py``
+    measures it).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     psi_warning: float = Field(
         0.1,
@@ -90,24 +109,21 @@ class DriftThresholds(BaseModel):
             "moves a quarter of the mass across the old median; robust where outliers inflate the sd."
         ),
     )
-    ks_pvalue: float = Field(
+    significance: float = Field(
         0.05,
         gt=0,
         lt=1,
-        description=("A numeric feature with a small reference drifts when the KS p-value is below this."),
-    )
-    chi2_pvalue: float = Field(
-        0.05,
-        gt=0,
-        lt=1,
-        description=("A categorical feature with a small reference drifts when the chi-square p-value is below this."),
-    )
-    pvalue_max_reference_rows: int = Field(
-        1000,
-        ge=0,
         description=(
-            "p-value tests decide only when the reference has at most this many non-null rows; above it the "
-            "effect sizes decide, as in Evidently (with many rows every negligible shift is 'significant')."
+            "False-alarm level of the data-drift verdict: a feature is significant when its test (KS for numeric, "
+            "chi-square for categorical) rejects after multiple-testing control at this level, so on stationary "
+            "data the verdict says 'drift' in at most about this share of windows."
+        ),
+    )
+    multiple_testing: Literal["bh", "bonferroni", "none"] = Field(
+        "bh",
+        description=(
+            "How the features' p-values are controlled together: 'bh' (Benjamini-Hochberg, the default), "
+            "'bonferroni' (stricter), or 'none' (each feature at 'significance': more false alarms with many features)."
         ),
     )
     psi_bins: int = Field(
@@ -135,7 +151,7 @@ class DriftThresholds(BaseModel):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class SourceSpec(_Strict):
@@ -165,6 +181,7 @@ class ColumnRule(_Strict):
     max: float | None = Field(None, description="largest allowed value (numeric columns)")
     allowed: list[str | int | float | bool] | None = Field(None, description="allowed categories")
     on_unseen: Literal["warn", "fail"] = Field("fail", description="what a value outside 'allowed' does")
+    allow_infinite: bool = Field(False, description="true: inf/-inf pass (float columns; refused by default)")
 
 
 class ContractSpec(_Strict):
@@ -229,13 +246,23 @@ class SearchSpec(_Strict):
                     raise ValueError(
                         f"range for {name!r} needs 'low' and 'high' (optional 'log', 'int'); got keys {sorted(values)}"
                     )
-                if not float(values["low"]) < float(values["high"]):
-                    raise ValueError(f"range for {name!r} needs low < high; got {values['low']} and {values['high']}")
+                low, high = values["low"], values["high"]
+                if not _finite_range(low, high):
+                    raise ValueError(f"range for {name!r} needs finite numbers low < high; got {low!r} and {high!r}")
             elif not isinstance(values, list) or not values:
                 raise ValueError(
                     f"values for {name!r} must be a non-empty list (or a {{low, high}} range); got {values!r}"
                 )
         return value
+
+
+def _finite_range(low: Any, high: Any) -> bool:
+    """Both finite numbers (or number strings such as YAML's '1e-3') and low < high."""
+    try:
+        lo, hi = float(low), float(high)
+    except (TypeError, ValueError):
+        return False
+    return math.isfinite(lo) and math.isfinite(hi) and lo < hi
 
 
 class ModelSpec(_Strict):
@@ -276,7 +303,20 @@ class DriftPolicy(DriftThresholds):
     """Data-drift thresholds plus model-drift tolerance."""
 
     kpi_tolerance: float = Field(
-        0.02, ge=0, description="KPI drop against the mean of T-1 and T-2 that counts as model drift"
+        0.02,
+        ge=0,
+        description=(
+            "KPI drop against the mean of T-1 and T-2 that counts as model drift, in the metric's units, for "
+            "unit-free metrics (roc_auc, pr_auc, f1, accuracy, log_loss, brier, r2)"
+        ),
+    )
+    kpi_tolerance_relative: float = Field(
+        0.05,
+        ge=0,
+        description=(
+            "for metrics with units (rmse, mae) and mape: the tolerated worsening as a fraction of the baseline "
+            "(0.05: an RMSE 5% above the mean of T-1 and T-2), so one setting fits any target scale"
+        ),
     )
     kpi_benchmark: float | None = Field(
         None, description="KPI the champion must reach; drift when the whole bootstrap interval is worse"
@@ -290,6 +330,13 @@ class DriftPolicy(DriftThresholds):
         gt=0,
         description="|estimated - realised| KPI above which the label-free estimate is not trusted (concept drift)",
     )
+    change_point: str | None = Field(
+        None,
+        description=(
+            "a documented change in the data (the first window after it), for millpond backtest: alarms in earlier "
+            "windows are counted as false alarms, the first alarm from it on as the detection"
+        ),
+    )
 
 
 class PromotionPolicy(_Strict):
@@ -298,14 +345,28 @@ class PromotionPolicy(_Strict):
     metric: str = "roc_auc"
     min_improvement: float = Field(0.0, description="candidate must beat the champion by at least this much")
     approval: Literal["auto", "manual"] = "auto"
+    approvers: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="OS user names who may approve, reject and roll back; unset: any user who can run millpond",
+    )
     guard_metric: str | None = Field(
         None, description="a second metric the candidate may not worsen by more than guard_max_regression"
     )
     guard_max_regression: float = Field(
         0.01, ge=0, description="largest allowed worsening of guard_metric against the champion"
     )
+    policy: Literal["evidence", "point"] = Field(
+        "evidence",
+        description=(
+            "evidence: the candidate replaces the champion only when the paired-bootstrap gain's whole interval "
+            "lies above min_improvement, or when the champion has model drift at this window and the candidate is "
+            "not worse (point gain >= 0); point: the point gain meeting min_improvement is enough (noisy)"
+        ),
+    )
     require_significant: bool = Field(
-        False, description="also require the paired bootstrap interval's lower end to meet min_improvement"
+        False,
+        description="with policy 'point': also require the paired interval's lower end to meet min_improvement",
     )
     compare_previous: bool = Field(
         True, description="also compare with the champions of T-1 and T-2 (from the alias history)"
@@ -335,7 +396,11 @@ class ScoringSpec(_Strict):
     split_fraction: float = Field(0.1, gt=0, lt=1, description="share of keys the challenger serves in split mode")
     threshold: float = Field(0.5, gt=0, lt=1, description="probability at or above which the predicted class is 1")
     smoke_rows: int = Field(100, ge=1, description="rows the smoke test scores, drawn from the model's input example")
-    smoke_latency_ms: float = Field(2000.0, gt=0, description="the smoke test fails when scoring its rows takes longer")
+    smoke_latency_ms: float = Field(
+        2000.0,
+        gt=0,
+        description="latency budget of the smoke rows; 10x the model's profiled latency when larger; retried once",
+    )
     nullable: list[str] = Field(
         default_factory=list, description="features that may be missing at scoring even when training saw none"
     )
@@ -362,7 +427,7 @@ class ScoringSpec(_Strict):
 class EmailSpec(_Strict):
     """SMTP e-mail notifications; credentials only as ${ENV_VAR} references, expanded when sending."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, populate_by_name=True)
 
     host: str
     port: int = Field(25, ge=1, le=65535)
@@ -409,7 +474,9 @@ class ScheduleSpec(_Strict):
     catch_up: bool = Field(True, description="run missed windows oldest first; false: only the newest due window")
     max_windows: int = Field(12, ge=1, description="most windows one scheduled run catches up")
     retries: int = Field(2, ge=0, le=10, description="retries of a stage that failed with a transient error")
-    backoff_seconds: float = Field(30.0, ge=0, description="wait before the first retry; doubled for each further one")
+    backoff_seconds: float = Field(
+        30.0, ge=0, le=86_400, description="wait before the first retry (at most a day); doubled for each further one"
+    )
 
     @model_validator(mode="after")
     def _start(self) -> ScheduleSpec:
@@ -453,8 +520,12 @@ class UseCase(_Strict):
     @field_validator("use_case")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not NAME_PATTERN.match(value) or value == "raw":
-            raise ValueError(f"must be a name of letters, digits, '-' or '_' (not 'raw'); got {value!r}")
+        if not is_use_case_name(value):
+            shown = repr(value) if len(value) <= MAX_NAME else f"{value[:MAX_NAME]!r}... ({len(value)} characters)"
+            raise ValueError(
+                f"must be a name of at most {MAX_NAME} letters, digits, '-' or '_', starting with a letter "
+                f"(not 'raw'; no spaces, newlines or path separators); got {shown}"
+            )
         return value
 
     @model_validator(mode="after")
@@ -542,9 +613,15 @@ class UseCase(_Strict):
 
     @classmethod
     def from_namespace(cls, namespace: dict[str, Any], *, source: str = "notebook parameters") -> UseCase:
-        """Build a use case from a notebook's globals (the injected parameters)."""
-        data = {name: namespace[name] for name in cls.model_fields if name in namespace}
-        return validate_use_case(data, source=source)
+        """Build a use case from a notebook's globals (the injected parameters), re-validated: see
+        :func:`check_injected`."""
+        return check_injected(namespace, source=source)
+
+    def notebook_parameters(self) -> dict[str, Any]:
+        """Every field as plain data, to inject into a stage notebook: re-serialised from this validated use case
+        (defaults included, so the notebook sees what the schema says, not its own parameters cell), never the
+        raw YAML. Round-trips: ``validate_use_case(uc.notebook_parameters()) == uc``."""
+        return self.model_dump(mode="json", by_alias=True)
 
 
 def _search_problems(use_case: UseCase) -> list[str]:
@@ -575,28 +652,16 @@ def _search_problems(use_case: UseCase) -> list[str]:
     return problems
 
 
-class _NoDatesLoader(yaml.SafeLoader):
-    """Safe loader that keeps '2025-03-01' a string, as papermill users expect."""
-
-
-_NoDatesLoader.yaml_implicit_resolvers = {
-    key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.copy().items()
-}
-
-
 def read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a YAML mapping with a safe loader that does not turn strings into dates."""
+    """Read a params YAML mapping as plain data (see :class:`millpond.config.loader.ParamsLoader`), refusing a file
+    over 1 MiB before reading it."""
     file = Path(path)
     if not file.is_file():
         hint = ""
         if file.parent.is_dir():
             hint = did_you_mean(file.name, [p.name for p in file.parent.glob("*.y*ml")])
         raise ParamsError(f"Parameter file {file} does not exist.{hint} Pass an existing file with --params.")
-    try:
-        data = yaml.load(file.read_text(encoding="utf-8"), Loader=_NoDatesLoader)  # a yaml.SafeLoader subclass
-    except yaml.YAMLError as exc:
-        raise ParamsError(f"Parameter file {file} is not valid YAML: {exc}") from exc
+    data = parse_yaml(read_text(file), str(file))
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -639,16 +704,83 @@ def _describe(error: ErrorDetails) -> str:
     return f"'{path}': {message}"
 
 
+def _leaf_problem(value: str | int) -> str | None:
+    """Strings: at most :data:`MAX_STRING` characters, no control characters or lone surrogates. Integers: 64-bit."""
+    if isinstance(value, int):
+        return None if -(2**63) <= value < 2**63 else "an integer beyond the 64-bit range; give a smaller number"
+    if len(value) > MAX_STRING:
+        return f"{len(value):,} characters is longer than the {MAX_STRING:,} allowed; shorten it"
+    bad = bad_character(value)
+    return f"holds {bad}; remove it" if bad else None
+
+
+def data_problems(data: dict[str, Any]) -> list[tuple[Loc, str]]:
+    """What makes a parameter mapping more than plain, bounded data, with key paths: non-plain values (bytes, sets,
+    objects), NaN and infinities (anywhere, free-form ``model.params`` too), strings over :data:`MAX_STRING`
+    characters or holding control characters, integers beyond 64 bits, nesting deeper than :data:`~millpond.config.injection.MAX_DEPTH`, and runtime parameters
+    (window, run_id, ...) that are not strings or integers."""
+    problems = list(iter_problems(data, (), 0, _leaf_problem))
+    for name in RUNTIME_PARAMETERS:
+        if name in data and type(data[name]) in (list, dict, float, bool):  # other non-plain types: named above
+            problems.append(((name,), f"must be a string; got a {type(data[name]).__name__}"))
+    return problems
+
+
+def _problem_lines(found: list[tuple[Loc, str]], errors: list[ErrorDetails]) -> list[str]:
+    """Every problem once: the data checks' first, then the schema's not at (or under) a path already named."""
+    lines = [f"'{dotted(loc) or '(top level)'}': {message}" for loc, message in found]
+    for error in errors:
+        loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        if not any(loc[: len(seen)] == seen for seen, _ in found):
+            lines.append(_describe(error))
+    return lines
+
+
 def validate_use_case(data: dict[str, Any], *, source: str = "parameters") -> UseCase:
-    """Validate a mapping against :class:`UseCase`, raising one :class:`ParamsError` listing every problem."""
+    """Validate a mapping against :class:`UseCase`, raising one :class:`ParamsError` listing every problem.
+
+    The mapping must be plain, bounded data (:func:`data_problems`); runtime parameters (``window``, ``run_id``,
+    ``run_dir``, ``workspace``) may be present and are not part of the use case.
+    """
+    if not isinstance(data, dict):
+        raise ParamsError(f"{source} must be a mapping of parameter names to values, got {type(data).__name__}.")
+    found = data_problems(data)
     payload = {k: v for k, v in data.items() if k not in RUNTIME_PARAMETERS}
+    remember(secrets_of(data))  # masked from then on in every log and record this process writes
+    errors: list[ErrorDetails] = []
     try:
-        return UseCase.model_validate(payload)
+        use_case = UseCase.model_validate(payload)
     except ValidationError as exc:
-        lines = [_describe(err) for err in exc.errors()]
-        raise ParamsError(
-            f"{source} has {len(lines)} problem(s):\n" + "\n".join(f"  - {line}" for line in lines)
-        ) from None
+        errors = exc.errors()
+    lines = _problem_lines(found, errors)
+    if lines:
+        shown = lines[:MAX_LISTED] + ([f"... and {len(lines) - MAX_LISTED} more"] if len(lines) > MAX_LISTED else [])
+        raise ParamsError(f"{source} has {len(lines)} problem(s):\n" + "\n".join(f"  - {line}" for line in shown))
+    return use_case
+
+
+def check_injected(namespace: dict[str, Any], *, source: str = "notebook parameters") -> UseCase:
+    """Re-validate the parameters a stage notebook received (its globals) before anything runs.
+
+    The stage entry (``stages.run`` via :meth:`UseCase.from_namespace`) calls this: the use-case fields and the
+    runtime parameters in ``namespace`` must be plain data (no bytes, sets or objects, no NaN, bounded strings, see
+    :func:`data_problems`) and validate against the schema, so values injected by something other than millpond's
+    translator (a plain papermill without millpond's entry point, an edited notebook) are refused with a
+    :class:`ParamsError` naming each one. Other globals (modules, IPython's) are not looked at.
+    """
+    names = (*UseCase.model_fields, *RUNTIME_PARAMETERS)
+    return validate_use_case({name: namespace[name] for name in names if name in namespace}, source=source)
+
+
+def is_use_case_name(value: object) -> bool:
+    """A use-case name: at most :data:`MAX_NAME` letters, digits, '-' or '_', starting with a letter, not 'raw'
+    (it names folders, run ids, locks and files, so no newline, space or path separator)."""
+    return (
+        isinstance(value, str)
+        and len(value) <= MAX_NAME
+        and NAME_PATTERN.fullmatch(value) is not None
+        and value != "raw"
+    )
 
 
 def load_use_case(path: str | os.PathLike[str]) -> UseCase:

@@ -98,6 +98,7 @@ class DriftReport:
             **self.entry,
             "model_drift_reason": self.performance["model"]["reason"],
             "n_drifted": int(self.verdict["n_drifted"]),
+            "drift_meaning": str(self.verdict.get("meaning", "")),
             "mart_version": self.mart_version,
         }
 
@@ -144,11 +145,12 @@ def champion_performance(ctx: WindowContext, champion: ModelVersion, current: pd
     model = ctx.models.load(ctx.name, champion.version)[0]
     scores = predict_scores(model, current[uc.feature_columns], uc)
     interval = realised_kpi(uc, current, scores)
-    estimate = estimated_kpi(ctx, champion, model, scores)
+    estimate = estimated_kpi(ctx, champion, model, scores, current)
     history = ctx.log.kpi_history(metric, before=ctx.window)
     basis, result = model_drift(uc, interval, estimate, history)
     kpi = interval.value if interval else None
-    realised_auc = kpi if metric == "roc_auc" else None
+    relative = uc.task == "regression"
+    tolerance = uc.drift.kpi_tolerance_relative if relative else uc.drift.estimate_tolerance
     return {
         "kpi": kpi,
         "kpi_interval": interval.as_dict() if interval else None,
@@ -156,7 +158,7 @@ def champion_performance(ctx: WindowContext, champion: ModelVersion, current: pd
         "basis": basis,
         "estimate": estimate.value if estimate else None,
         "estimate_interval": estimate.as_dict() if estimate else None,
-        "check": estimate_check(estimate.value if estimate else None, realised_auc, uc.drift.estimate_tolerance),
+        "check": estimate_check(estimate.value if estimate else None, kpi, tolerance, relative=relative),
         "model": result,
     }
 
@@ -182,14 +184,23 @@ def realised_kpi(uc: UseCase, current: pd.DataFrame, scores: np.ndarray) -> Inte
     )
 
 
-def estimated_kpi(ctx: WindowContext, champion: ModelVersion, model: Any, scores: np.ndarray) -> Interval | None:
-    """The label-free CBPE estimate of ROC AUC (classification with both classes in the calibration rows), else None."""
-    from millpond.drift.kpis import Calibrator, estimate_interval
-    from millpond.models.training import predict_scores
+def estimated_kpi(
+    ctx: WindowContext, champion: ModelVersion, model: Any, scores: np.ndarray, current: pd.DataFrame | None = None
+) -> Interval | None:
+    """The label-free estimate of the promotion metric: CBPE of ROC AUC (classification with both classes in the
+    calibration rows), DLE of RMSE/MAE (regression, see :class:`~millpond.drift.kpis.LossEstimator`), else None."""
+    from millpond.drift.kpis import DLE_METRICS, Calibrator, estimate_interval
 
     uc = ctx.use_case
-    if uc.task != "classification":
+    if uc.task == "regression":
+        if uc.promotion.metric not in DLE_METRICS:
+            return None
+        frame = current if current is not None else ctx.marts.latest(ctx.name, ctx.window).read()
+        return estimated_loss(ctx, champion, model, frame, scores)
+    if uc.promotion.metric != "roc_auc":
         return None
+    from millpond.models.training import predict_scores
+
     rows = calibration_rows(ctx, champion)
     if rows is None or len(np.unique(rows[uc.target])) != 2:
         return None
@@ -197,15 +208,40 @@ def estimated_kpi(ctx: WindowContext, champion: ModelVersion, model: Any, scores
     return estimate_interval(scores, calibrator, resamples=uc.drift.bootstrap_resamples, confidence=uc.drift.confidence)
 
 
+def estimated_loss(
+    ctx: WindowContext, champion: ModelVersion, model: Any, current: pd.DataFrame, predictions: np.ndarray
+) -> Interval | None:
+    """DLE of the champion's RMSE/MAE on ``current`` (this window's rows, scored as ``predictions``) from a loss model
+    fitted on its calibration rows (None with fewer than 20 of them)."""
+    from millpond.drift.kpis import LossEstimator, estimate_loss_interval
+    from millpond.models.training import predict_scores
+
+    uc = ctx.use_case
+    rows = calibration_rows(ctx, champion)
+    if rows is None or len(rows) < 20:
+        return None
+    features = rows[uc.feature_columns]
+    estimator = LossEstimator.fit(
+        uc.promotion.metric, features, rows[uc.target].to_numpy(), predict_scores(model, features, uc)
+    )
+    return estimate_loss_interval(
+        estimator,
+        current[uc.feature_columns],
+        predictions,
+        resamples=uc.drift.bootstrap_resamples,
+        confidence=uc.drift.confidence,
+    )
+
+
 def model_drift(
     uc: UseCase, interval: Interval | None, estimate: Interval | None, history: list[tuple[str, float]]
 ) -> tuple[str, dict[str, Any]]:
     """The KPI basis ('realised', 'estimate' without labels for ROC AUC, or 'none') and the comparison with T-1, T-2
     and the benchmark."""
-    from millpond.drift.kpis import compare_kpi
+    from millpond.drift.kpis import DLE_METRICS, RELATIVE_TOLERANCE_METRICS, compare_kpi
 
     basis, target = "realised", interval
-    if target is None and estimate is not None and uc.promotion.metric == "roc_auc":
+    if target is None and estimate is not None and uc.promotion.metric in ("roc_auc", *DLE_METRICS):
         target, basis = estimate, "estimate"
     if target is None:
         return "none", {
@@ -215,12 +251,14 @@ def model_drift(
             "delta": None,
         }
     policy = uc.drift
+    relative = uc.promotion.metric in RELATIVE_TOLERANCE_METRICS
     result = compare_kpi(
         target,
         history,
         policy.kpi_benchmark,
-        tolerance=policy.kpi_tolerance,
+        tolerance=policy.kpi_tolerance_relative if relative else policy.kpi_tolerance,
         higher_is_better=uc.metric_higher_is_better,
+        relative=relative,
     )
     if basis == "estimate":
         result["reason"] = f"ESTIMATED (no labels yet): {result['reason']}"

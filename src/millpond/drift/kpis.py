@@ -13,7 +13,8 @@ taken over the other resamples (:attr:`Interval.resamples` says how many); R²
 on a resample with zero variance in ``y`` is scikit-learn's default
 (``force_finite=True``): 1.0 for perfect predictions, else 0.0.
 
-:func:`estimate_roc_auc` is confidence-based performance estimation (CBPE, as in
+:class:`LossEstimator` is direct loss estimation (DLE, as in NannyML) of RMSE/MAE for regression, beside
+:func:`estimate_roc_auc`, confidence-based performance estimation (CBPE, as in
 NannyML): with calibrated probabilities ``p`` the expected ROC AUC is the
 pair-weighted share of (positive, negative) pairs the score ranks correctly,
 each row counting ``p`` as a positive and ``1 - p`` as a negative. It holds
@@ -272,6 +273,18 @@ def estimate_roc_auc(scores: np.ndarray, calibrator: Calibrator | None = None) -
     return float(weighted_roc_auc(probs, np.asarray(scores, dtype="float64"), np.ones((1, len(probs))))[0])
 
 
+RELATIVE_TOLERANCE_METRICS = ("rmse", "mae", "mape")
+"""Metrics whose model-drift tolerance is a fraction of the baseline (they have units, or no natural scale)."""
+
+
+def kpi_tolerance(metric: str, baseline: float | None, *, absolute: float, relative: float) -> float:
+    """The KPI worsening that counts as model drift: ``relative * |baseline|`` for :data:`RELATIVE_TOLERANCE_METRICS`
+    (an RMSE 5 % above its baseline, whatever the target's units), else ``absolute`` (0.02 ROC AUC)."""
+    if metric in RELATIVE_TOLERANCE_METRICS:
+        return relative * abs(baseline) if baseline is not None else 0.0
+    return absolute
+
+
 def compare_kpi(
     current: Interval,
     history: list[tuple[str, float]],
@@ -279,12 +292,16 @@ def compare_kpi(
     *,
     tolerance: float,
     higher_is_better: bool,
+    relative: bool = False,
 ) -> dict[str, Any]:
-    """Model drift: the KPI at T against T-1, T-2 (mean) and a benchmark, called drift only when the whole interval says so.
+    """Model drift: the KPI at T against T-1, T-2 (mean) and a benchmark, called drift only when the interval says so.
 
-    Drift when the point value is worse than the baseline by more than ``tolerance`` AND the interval's
-    better end is still worse than the baseline (so sampling noise alone is not drift), or when the interval's
-    better end is worse than ``benchmark``.
+    Drift when the point value is worse than the baseline by more than the tolerance (``tolerance``, or with
+    ``relative`` ``tolerance * |baseline|``) AND the better end of the current interval, widened by
+    ``sqrt(1 + 1/k)`` for the noise of the ``k`` baseline KPIs (each from a window like this one), is still worse
+    than the baseline: so sampling noise alone is drift in about 2.5 % of stationary windows at most (one-sided, at
+    confidence 0.95; ``scripts/bench/model_drift_false_alarms.py`` measures it). Also drift when the interval's
+    better end is worse than ``benchmark`` (a fixed number: no widening).
     """
     sign = 1.0 if higher_is_better else -1.0
     best = current.high if higher_is_better else current.low
@@ -292,18 +309,18 @@ def compare_kpi(
     drifted = False
     baseline = float(np.mean([v for _, v in history])) if history else None
     delta = None
+    allowed = tolerance
     if baseline is not None:
+        allowed = tolerance * abs(baseline) if relative else tolerance
         delta = sign * (current.value - baseline)
-        significant = sign * (best - baseline) < 0
+        widened = current.value + (best - current.value) * float(np.sqrt(1.0 + 1.0 / len(history)))
+        significant = sign * (widened - baseline) < 0
         windows = ", ".join(w for w, _ in history)
-        verdict = (
-            "drift"
-            if delta < -tolerance and significant
-            else ("within noise" if not significant else "within tolerance")
-        )
-        drifted = delta < -tolerance and significant
+        drifted = delta < -allowed and significant
+        verdict = "drift" if drifted else ("within noise" if not significant else "within tolerance")
+        shown = f"{allowed:.4g} ({tolerance:.0%} of the baseline)" if relative else f"{tolerance}"
         reasons.append(
-            f"KPI {current} vs {baseline:.4f} (mean of {windows}): change {delta:+.4f}, tolerance {tolerance}: {verdict}"
+            f"KPI {current} vs {baseline:.4f} (mean of {windows}): change {delta:+.4f}, tolerance {shown}: {verdict}"
         )
     below_benchmark = benchmark is not None and sign * (best - benchmark) < 0
     if benchmark is not None:
@@ -315,6 +332,7 @@ def compare_kpi(
         "reason": "; ".join(reasons),
         "baseline": baseline,
         "delta": delta,
+        "tolerance": allowed,
         "below_benchmark": bool(below_benchmark),
         "interval": current.as_dict(),
     }
@@ -330,30 +348,124 @@ def estimate_interval(
     return _interval(estimate_roc_auc(scores, calibrator), weighted_roc_auc(probs, scores, counts), confidence)
 
 
-def estimate_check(estimate: float | None, realised: float | None, tolerance: float) -> dict[str, Any]:
-    """Whether the label-free estimate can be trusted at this window, judged against the realised KPI when known."""
+def estimate_check(
+    estimate: float | None, realised: float | None, tolerance: float, *, relative: bool = False
+) -> dict[str, Any]:
+    """Whether the label-free estimate can be trusted at this window, judged against the realised KPI when known
+    (``relative``: the gap as a fraction of the realised KPI, for RMSE/MAE)."""
     if estimate is None:
         return {
             "estimate_trusted": None,
             "estimate_gap": None,
-            "estimate_note": "no estimate (regression task or no calibration rows)",
+            "estimate_note": "no estimate (no calibration rows, or a metric without a label-free estimate)",
         }
     if realised is None:
         return {
             "estimate_trusted": None,
             "estimate_gap": None,
-            "estimate_note": "labels not there yet: the KPI shown is an ESTIMATE (CBPE), valid under covariate shift only",
+            "estimate_note": "labels not there yet: the KPI shown is an ESTIMATE (CBPE or DLE), valid under covariate "
+            "shift only",
         }
     gap = estimate - realised
-    if abs(gap) > tolerance:
+    size = abs(gap) / max(abs(realised), 1e-12) if relative else abs(gap)
+    limit = f"{tolerance:.0%} of the realised KPI" if relative else f"{tolerance}"
+    if size > tolerance:
         return {
             "estimate_trusted": False,
             "estimate_gap": gap,
-            "estimate_note": f"realised KPI diverges from the estimate by {gap:+.4f} (> {tolerance}): P(y|x) changed - "
+            "estimate_note": f"realised KPI diverges from the estimate by {gap:+.4f} (> {limit}): P(y|x) changed - "
             "concept-like drift; label-free estimates cannot be trusted until the champion is retrained",
         }
     return {
         "estimate_trusted": True,
         "estimate_gap": gap,
-        "estimate_note": f"estimate within {tolerance} of the realised KPI ({gap:+.4f}): covariate shift at most",
+        "estimate_note": f"estimate within {limit} of the realised KPI ({gap:+.4f}): covariate shift at most",
     }
+
+
+# --- direct loss estimation (regression) -------------------------------------------------------------------------
+DLE_METRICS = ("rmse", "mae")
+"""Regression metrics with a label-free estimate (direct loss estimation)."""
+
+
+@dataclass(frozen=True)
+class LossEstimator:
+    """Direct loss estimation (DLE, as in NannyML): a gradient-boosting model that predicts each row's loss of the
+    monitored model (squared error for RMSE, absolute error for MAE) from the row's features and the model's
+    prediction, fitted on labelled out-of-sample rows. Averaged over a window without labels it estimates the
+    window's RMSE/MAE; like CBPE it holds under covariate shift, not when P(y | x) changes."""
+
+    metric: str
+    model: Any
+    categories: dict[str, list[Any]]
+    rows: int
+
+    @classmethod
+    def fit(cls, metric: str, features: Any, y: np.ndarray, predictions: np.ndarray, *, seed: int = 0) -> LossEstimator:
+        import pandas as pd
+        from sklearn.ensemble import HistGradientBoostingRegressor
+
+        if metric not in DLE_METRICS:
+            raise DriftError(f"Direct loss estimation covers {', '.join(DLE_METRICS)}; got {metric!r}.")
+        if len(y) < 20:
+            raise DriftError(f"Direct loss estimation needs at least 20 labelled rows; got {len(y)}.")
+        categories = {
+            str(c): sorted(features[c].dropna().astype(str).unique().tolist())
+            for c in features.columns
+            if not pd.api.types.is_numeric_dtype(features[c].dtype)
+        }
+        error = np.asarray(predictions, dtype="float64") - np.asarray(y, dtype="float64")
+        loss = error**2 if metric == "rmse" else np.abs(error)
+        from threadpoolctl import threadpool_limits
+
+        frame = _dle_frame(features, predictions, categories)
+        with threadpool_limits(1):  # a few thousand rows: threads only contend on a busy machine
+            model = HistGradientBoostingRegressor(
+                max_iter=100,
+                learning_rate=0.05,
+                min_samples_leaf=20,
+                categorical_features="from_dtype",
+                random_state=seed,
+            ).fit(frame, loss)
+        return cls(metric, model, categories, len(y))
+
+    def losses(self, features: Any, predictions: np.ndarray) -> np.ndarray:
+        """The estimated loss of each row (clipped at 0)."""
+        from threadpoolctl import threadpool_limits
+
+        frame = _dle_frame(features, predictions, self.categories)
+        with threadpool_limits(1):
+            return np.clip(np.asarray(self.model.predict(frame), dtype="float64"), 0.0, None)
+
+
+def _dle_frame(features: Any, predictions: np.ndarray, categories: dict[str, list[Any]]) -> Any:
+    import pandas as pd
+
+    frame = pd.DataFrame(index=range(len(features)))
+    for column in features.columns:
+        values = features[column].reset_index(drop=True)
+        if str(column) in categories:
+            frame[str(column)] = pd.Categorical(values.astype(str), categories=categories[str(column)])
+        else:
+            frame[str(column)] = values.astype("float64")
+    frame["__prediction__"] = np.asarray(predictions, dtype="float64")
+    return frame
+
+
+def estimate_loss_interval(
+    estimator: LossEstimator,
+    features: Any,
+    predictions: np.ndarray,
+    *,
+    resamples: int = 200,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> Interval:
+    """The DLE estimate of RMSE/MAE on a window without labels, with a bootstrap interval over its rows."""
+    losses = estimator.losses(features, predictions)
+    counts = resample_counts(len(losses), resamples, seed)
+    means = counts @ losses / counts.sum(axis=1)
+    value = float(losses.mean())
+    if estimator.metric == "rmse":
+        return _interval(float(np.sqrt(value)), np.sqrt(means), confidence)
+    return _interval(value, means, confidence)

@@ -51,7 +51,8 @@ warnings.filterwarnings("ignore", message="ks_2samp: Exact calculation unsuccess
 TABLE_COLUMNS = [
     "feature", "kind", "n_reference", "n_current", "missing_reference", "missing_current",
     "psi", "ks_statistic", "ks_pvalue", "chi2_statistic", "chi2_pvalue", "jensen_shannon",
-    "wasserstein_norm", "median_shift", "drifted", "drift_score", "importance", "impact",
+    "wasserstein_norm", "median_shift", "pvalue", "pvalue_adjusted", "significant", "material", "drifted",
+    "drift_score", "importance", "impact",
 ]  # fmt: skip
 
 
@@ -294,17 +295,34 @@ def median_shift(reference: Values, current: Values) -> float:
 
 
 # --- the table -------------------------------------------------------------------------------------
-def _judge(
-    stats: dict[str, Any],
-    ratios: list[float],
-    pvalue: float,
-    level: float,
-    n_reference: int,
-    thresholds: DriftThresholds,
-) -> dict[str, Any]:
+def _effect(stats: dict[str, Any], ratios: list[float], pvalue: float) -> dict[str, Any]:
+    """The row's p-value and effect: ``material`` when an effect ratio reaches 1, ``drift_score`` the largest capped."""
     strongest = max(ratios)
-    drifted = pvalue < level if n_reference <= thresholds.pvalue_max_reference_rows else strongest >= 1.0
-    return {**stats, "drifted": bool(drifted), "drift_score": min(strongest, 1.0)}
+    return {**stats, "pvalue": float(pvalue), "material": bool(strongest >= 1.0), "drift_score": min(strongest, 1.0)}
+
+
+def adjust_pvalues(pvalues: Sequence[float] | np.ndarray, method: str = "bh") -> np.ndarray:
+    """p-values adjusted for testing them together: 'bh' (Benjamini-Hochberg step-up, as
+    ``scipy.stats.false_discovery_control(method='bh')``), 'bonferroni' (times the count, capped at 1) or 'none'.
+
+    A feature is significant at level ``a`` when its adjusted p-value is at most ``a``. Under the global null (no
+    feature moved) both methods keep the chance of any rejection at or below ``a``.
+    """
+    p = np.asarray(pvalues, dtype="float64")
+    if p.ndim != 1 or (p.size and (np.isnan(p).any() or (p < 0).any() or (p > 1).any())):
+        raise DriftError(f"p-values must be a 1-D array of numbers in [0, 1]; got {p!r}.")
+    if method == "none" or p.size == 0:
+        return p.copy()
+    if method == "bonferroni":
+        return np.minimum(p * p.size, 1.0)
+    if method != "bh":
+        raise DriftError(f"multiple_testing must be 'bh', 'bonferroni' or 'none'; got {method!r}.")
+    order = np.argsort(p)
+    scaled = p[order] * p.size / np.arange(1, p.size + 1)
+    adjusted = np.minimum.accumulate(scaled[::-1])[::-1]
+    out = np.empty_like(p)
+    out[order] = np.minimum(adjusted, 1.0)
+    return out
 
 
 def _numeric_row(name: str, reference: pd.Series, current: pd.Series, t: DriftThresholds) -> dict[str, Any]:
@@ -330,7 +348,7 @@ def _numeric_row(name: str, reference: pd.Series, current: pd.Series, t: DriftTh
         stats["wasserstein_norm"] / t.wasserstein,
         stats["median_shift"] / t.median_shift,
     ]
-    return _judge(stats, ratios, ks_pvalue, t.ks_pvalue, x.size, t)
+    return _effect(stats, ratios, ks_pvalue)
 
 
 def _categorical_row(name: str, reference: pd.Series, current: pd.Series, t: DriftThresholds) -> dict[str, Any]:
@@ -350,7 +368,7 @@ def _categorical_row(name: str, reference: pd.Series, current: pd.Series, t: Dri
         "jensen_shannon": _js(ref, cur),
     }
     ratios = [stats["psi"] / t.psi_alert, stats["jensen_shannon"] / t.jensen_shannon]
-    return _judge(stats, ratios, chi2_pvalue, t.chi2_pvalue, n_reference, t)
+    return _effect(stats, ratios, chi2_pvalue)
 
 
 def _check_frames(reference: pd.DataFrame, current: pd.DataFrame, features: list[str]) -> None:
@@ -405,8 +423,11 @@ def drift_table(
     """One row per feature with every statistic, the drift flag, score and impact, by impact descending.
 
     Columns are :data:`TABLE_COLUMNS`; a statistic that does not apply to the
-    feature's kind is NaN. ``drifted``/``drift_score`` follow
-    :class:`DriftThresholds`; ``importance`` is the model's feature importance
+    feature's kind is NaN. ``pvalue`` is the feature's test (KS or chi-square),
+    ``pvalue_adjusted`` the same after multiple-testing control over these
+    features (:func:`adjust_pvalues`), ``significant`` it at most
+    ``significance``, ``material`` an effect size at its floor, ``drifted`` both
+    (see :class:`DriftThresholds`); ``importance`` is the model's feature importance
     (normalised over these features; features it omits count 0, and None means
     equal weights) and ``impact = drift_score * importance``. Columns are
     computed in parallel threads (numpy releases the GIL while sorting).
@@ -423,6 +444,9 @@ def drift_table(
     with ThreadPoolExecutor(max_workers=min(len(features), os.cpu_count() or 1)) as pool:
         rows = list(pool.map(row, kinds, features))
     table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
+    table["pvalue_adjusted"] = adjust_pvalues(table["pvalue"].to_numpy(dtype="float64"), t.multiple_testing)
+    table["significant"] = table["pvalue_adjusted"] <= t.significance
+    table["drifted"] = table["significant"] & table["material"].astype(bool)
     table["missing_reference"] = (len(reference) - table["n_reference"]) / len(reference)
     table["missing_current"] = (len(current) - table["n_current"]) / len(current)
     table["importance"] = weights
@@ -431,7 +455,8 @@ def drift_table(
 
 
 def dataset_verdict(table: pd.DataFrame, thresholds: DriftThresholds | None = None) -> dict[str, Any]:
-    """Whether the dataset drifted: the drifted features' summed impact reaches ``impact_threshold``.
+    """Whether the dataset drifted: the drifted (significant and material) features' summed impact reaches
+    ``impact_threshold``; ``meaning`` says in one sentence what that verdict means.
 
     Returns ``drift_detected``, ``impact_total`` (summed impact of drifted
     features), ``n_drifted``, ``drifted_features`` (by impact), ``warning_features``
@@ -449,4 +474,18 @@ def dataset_verdict(table: pd.DataFrame, thresholds: DriftThresholds | None = No
         "drifted_features": drifted["feature"].tolist(),
         "warning_features": ranked.loc[~ranked["drifted"] & (ranked["psi"] >= t.psi_warning), "feature"].tolist(),
         "top_features": ranked.loc[ranked["impact"] > 0, "feature"].head(5).tolist(),
+        "n_significant": int(ranked["significant"].sum()) if "significant" in ranked else len(drifted),
+        "meaning": verdict_meaning(t, len(ranked)),
     }
+
+
+def verdict_meaning(thresholds: DriftThresholds, features: int) -> str:
+    """One sentence a reviewer understands: what 'drift: yes' means under these thresholds."""
+    control = {"bh": "Benjamini-Hochberg", "bonferroni": "Bonferroni", "none": "no"}[thresholds.multiple_testing]
+    return (
+        f"drift: yes means features holding at least {thresholds.impact_threshold:.0%} of the model's importance moved "
+        f"by more than the effect floors (PSI {thresholds.psi_alert}, Jensen-Shannon {thresholds.jensen_shannon}, "
+        f"Wasserstein {thresholds.wasserstein} sd, median {thresholds.median_shift} IQR) and by more than sampling "
+        f"noise explains (test p-values at level {thresholds.significance} with {control} control over the "
+        f"{features} features), so a stationary window says yes at most about {thresholds.significance:.0%} of the time."
+    )

@@ -5,14 +5,22 @@ With ``promotion.approval: manual`` the promote stage logs a decision
 smoke-tests it and rolls back when the test fails; ``reject`` ends the decision.
 Both log a decision entry (so no later cycle asks again), an audit entry (who,
 when, why) and a notification, through :func:`millpond.governance.decisions.record_decision`.
+
+Who decides is the operating-system user running the command (:func:`current_approver`:
+the real uid and its name from the user database, never ``$USER``), recorded with
+uid and name in the audit log; ``--by`` only adds a display name. When the params
+set ``promotion.approvers``, anyone else is refused (:class:`~millpond.errors.NotAnApproverError`,
+exit 2) before anything moves. The same holds for a manual :func:`rollback`.
 """
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from typing import Any
 
-from millpond.config.params import UseCase
-from millpond.errors import ApprovalError, did_you_mean
+from millpond.config.params import NotifySpec, UseCase
+from millpond.errors import ApprovalError, NotAnApproverError, did_you_mean
 from millpond.governance.decisions import Decider, record_decision
 from millpond.governance.deployment import promote_and_smoke_test
 from millpond.models.monitoring import MonitoringLog
@@ -36,19 +44,66 @@ def open_decision(ws: Workspace, name: str, version: str) -> dict[str, Any]:
     return entry
 
 
-def _check_person(by: str, reason: str) -> None:
-    if not by.strip() or not reason.strip():
-        raise ApprovalError(
-            "An approval or rejection needs who decides (--by NAME) and why (--reason TEXT); both must be non-empty."
+@dataclass(frozen=True)
+class Approver:
+    """The person deciding: the OS user running the command (name and uid), with an optional display name."""
+
+    user: str
+    uid: int
+    display_name: str | None = None
+
+    @property
+    def actor(self) -> str:
+        """How the audit log, the alias history and messages name them: ``Ann Smith (ann, uid 1001)``."""
+        ident = f"{self.user}, uid {self.uid}"
+        return f"{self.display_name} ({ident})" if self.display_name else f"{self.user} (uid {self.uid})"
+
+    def fields(self) -> dict[str, Any]:
+        """The audit entry's record of who decided."""
+        return {"os_user": self.user, "uid": self.uid, "display_name": self.display_name}
+
+
+def current_approver(display_name: str | None = None) -> Approver:
+    """The OS user running this process (real uid, name from the user database), ``display_name`` from ``--by``."""
+    import pwd
+
+    uid = os.getuid()
+    try:
+        user = pwd.getpwuid(uid).pw_name
+    except KeyError:  # a uid without a passwd entry (some containers): named by its number
+        user = f"uid{uid}"
+    shown = (display_name or "").strip() or None
+    return Approver(user, uid, shown)
+
+
+def check_approver(approver: Approver, approvers: list[str] | None, action: str, name: str) -> None:
+    """Refuse ``approver`` when ``promotion.approvers`` is set and does not list their OS user name."""
+    if approvers is not None and approver.user not in approvers:
+        raise NotAnApproverError(
+            f"OS user {approver.user!r} (uid {approver.uid}) may not {action} model '{name}': promotion.approvers "
+            f"lists {', '.join(repr(a) for a in approvers)}. Nothing was changed. Run the command as one of them, "
+            "or add the user to promotion.approvers in the params (a reviewed change)."
         )
 
 
-def approve(ws: Workspace, use_case: UseCase, version: str, *, by: str, reason: str) -> dict[str, Any]:
+def _check_reason(reason: str) -> None:
+    if not reason.strip():
+        raise ApprovalError("An approval, rejection or rollback needs why (--reason TEXT), non-empty.")
+
+
+def _decider(ws: Workspace, name: str, spec: NotifySpec, approver: Approver, window: str | None) -> Decider:
+    context: dict[str, Any] = {"window": window} if window is not None else {}
+    return Decider(ws, name, spec, approver.actor, {**context, **approver.fields()})
+
+
+def approve(ws: Workspace, use_case: UseCase, version: str, *, approver: Approver, reason: str) -> dict[str, Any]:
     """Promote an awaiting candidate, smoke-test it (rollback on failure); record and notify."""
-    _check_person(by, reason)
+    _check_reason(reason)
     name = use_case.use_case
+    check_approver(approver, use_case.promotion.approvers, "approve", name)
     pending = open_decision(ws, name, version)
-    decider = Decider(ws, name, use_case.notify, by, {"window": pending["window"]})
+    by = approver.actor
+    decider = _decider(ws, name, use_case.notify, approver, pending["window"])
     record_decision(decider, "approval", version=version, reason=reason)
     outcome = promote_and_smoke_test(
         ws, use_case, version, actor=by, reason=f"approved by {by}: {reason}", window=pending["window"]
@@ -66,19 +121,42 @@ def approve(ws: Workspace, use_case: UseCase, version: str, *, by: str, reason: 
     return {"window": pending["window"], **outcome}
 
 
-def reject(ws: Workspace, use_case: UseCase, version: str, *, by: str, reason: str) -> dict[str, Any]:
+def reject(ws: Workspace, use_case: UseCase, version: str, *, approver: Approver, reason: str) -> dict[str, Any]:
     """End an awaiting decision without promoting; record and notify."""
-    _check_person(by, reason)
+    _check_reason(reason)
     name = use_case.use_case
+    check_approver(approver, use_case.promotion.approvers, "reject", name)
     pending = open_decision(ws, name, version)
     entry = {
         "candidate": version,
-        "rejected_by": by,
+        "rejected_by": approver.actor,
         "rejection_reason": reason,
         "promote": False,
         "metric": pending.get("metric"),
         "reason": pending.get("reason"),
     }
-    decider = Decider(ws, name, use_case.notify, by, {"window": pending["window"]})
+    decider = _decider(ws, name, use_case.notify, approver, pending["window"])
     record_decision(decider, "rejection", version=version, reason=reason, entry=entry)
     return {"window": pending["window"], "outcome": "rejected_by_person"}
+
+
+def rollback(ws: Workspace, name: str, use_case: UseCase | None, *, approver: Approver, reason: str) -> dict[str, Any]:
+    """Make the previous champion champion again, when ``approver`` may; audit and notify. ``use_case`` (None: no
+    params found) gives ``promotion.approvers`` and the notification channels."""
+    from millpond.models.store import ModelStore
+
+    _check_reason(reason)
+    check_approver(approver, use_case.promotion.approvers if use_case else None, "roll back", name)
+    store = ModelStore(ws.model_store)
+    before = store.aliases(name).get("champion")
+    target = store.rollback(name, actor=approver.actor, reason=reason)
+    spec = use_case.notify if use_case is not None else NotifySpec()
+    record_decision(
+        _decider(ws, name, spec, approver, None),
+        "rollback",
+        version=before,
+        reason=reason,
+        audit={"champion_after": target},
+        notice={"champion": target},
+    )
+    return {"champion_before": before, "champion": target, "actor": approver.actor}

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from millpond.config.secrets import redact
 from millpond.errors import AuditIntegrityError
 from millpond.store.log import GENESIS, JsonLinesLog
 from millpond.store.verify import Problem, VerifyReport
@@ -42,7 +43,7 @@ class AuditLog:
             "reason": reason,
             **fields,
         }
-        return self.log.append(entry)
+        return self.log.append(redact(entry))  # no credential (known value or pattern) is ever chained in
 
     def entries(self) -> list[dict[str, Any]]:
         """Every entry, oldest first."""

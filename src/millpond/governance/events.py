@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from millpond.config.secrets import redact
 from millpond.store.log import JsonLinesLog
 from millpond.workspace import Workspace
 
@@ -34,6 +35,7 @@ def events_log(ws: Workspace) -> JsonLinesLog:
 
 def notify_event(ws: Workspace, event: str, **fields: Any) -> dict[str, Any]:
     """Record an operational event (append-only, flushed to disk) and return the entry."""
+    fields = redact(fields)  # no credential (known value or pattern) reaches the log or the terminal
     entry = {"time": datetime.now(UTC).isoformat(timespec="seconds"), "event": event, "pid": os.getpid(), **fields}
     events_log(ws).append(entry)
     log.warning("event %s: %s", event, json.dumps(fields, sort_keys=True, default=str))

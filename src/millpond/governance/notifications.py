@@ -3,8 +3,12 @@
 Every notification goes to ``logs/events.jsonl`` (:func:`millpond.governance.events.notify_event`)
 and to the model's audit log; by SMTP e-mail and HTTP webhook too when ``notify``
 in the params configures them. Credentials are ``${ENV_VAR}`` references expanded
-only when sending, never written anywhere. A channel that fails is logged (an
-event ``notification_failed`` and an audit entry) and never fails the caller.
+only when sending, never written anywhere: every expanded value is remembered as a
+secret (:func:`millpond.config.secrets.remember`) and masked in every message,
+log line and record, exception text included. A webhook URL's userinfo
+(``http://user:password@host/``) is sent as HTTP Basic authentication, never as
+part of the host. A channel that fails is logged (an event ``notification_failed``
+and an audit entry) and never fails the caller.
 """
 
 from __future__ import annotations
@@ -15,10 +19,13 @@ import os
 import re
 import smtplib
 import urllib.request
+from base64 import b64encode
 from email.message import EmailMessage
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from millpond.config.params import EmailSpec, NotifySpec, WebhookSpec
+from millpond.config.secrets import redact_text, remember
 from millpond.errors import NotificationError
 from millpond.governance.audit import AuditLog
 from millpond.governance.events import notify_event
@@ -38,6 +45,7 @@ def expand_env(text: str, what: str) -> str:
             raise NotificationError(
                 f"{what} refers to ${{{name}}}, which is not set in the environment. Export {name} first."
             )
+        remember([os.environ[name]])
         return os.environ[name]
 
     return _ENV.sub(value, text)
@@ -62,26 +70,42 @@ def send_email(spec: EmailSpec, subject: str, body: str) -> None:
                 smtp.login(expand_env(spec.username, "notify.email.username"), password)
             smtp.send_message(message)
     except (OSError, smtplib.SMTPException) as exc:
-        raise NotificationError(f"E-mail to {', '.join(spec.to)} via {spec.host}:{spec.port} failed: {exc}") from exc
+        text = f"E-mail to {', '.join(spec.to)} via {spec.host}:{spec.port} failed: {exc}"
+        raise NotificationError(redact_text(text)) from None  # the cause may quote the credentials
 
 
-def send_webhook(spec: WebhookSpec, payload: dict[str, Any]) -> None:
-    """POST ``payload`` as JSON to the webhook; a non-2xx answer is a failure."""
-    url = expand_env(spec.url, "notify.webhook.url")
+def webhook_request(spec: WebhookSpec, payload: dict[str, Any]) -> urllib.request.Request:
+    """The POST of ``payload`` to the webhook: ``${ENV}`` expanded, URL userinfo moved to a Basic auth header."""
+    parts = urlsplit(expand_env(spec.url, "notify.webhook.url"))
     headers = {
         "Content-Type": "application/json",
         **{k: expand_env(v, f"notify.webhook.headers.{k}") for k, v in spec.headers.items()},
     }
-    request = urllib.request.Request(
-        url, data=json.dumps(payload, default=str).encode(), headers=headers, method="POST"
-    )
+    remember([v for k, v in headers.items() if k != "Content-Type"])
+    if parts.username is not None or parts.password is not None:
+        user, password = unquote(parts.username or ""), unquote(parts.password or "")
+        remember([password, f"{user}:{password}"])
+        credentials = b64encode(f"{user}:{password}".encode()).decode("ascii")
+        remember([credentials])
+        headers.setdefault("Authorization", f"Basic {credentials}")
+        host = parts.hostname or ""
+        netloc = (f"[{host}]" if ":" in host else host) + (f":{parts.port}" if parts.port is not None else "")
+        parts = parts._replace(netloc=netloc)
+    data = json.dumps(payload, default=str).encode()
+    return urllib.request.Request(urlunsplit(parts), data=data, headers=headers, method="POST")
+
+
+def send_webhook(spec: WebhookSpec, payload: dict[str, Any]) -> None:
+    """POST ``payload`` as JSON to the webhook; a non-2xx answer is a failure (its message masks credentials)."""
+    shown = redact_text(spec.url)
     try:
+        request = webhook_request(spec, payload)
         with urllib.request.urlopen(request, timeout=spec.timeout_seconds) as response:
             status = response.status
-    except OSError as exc:
-        raise NotificationError(f"Webhook {spec.url} failed: {exc}") from exc
+    except (OSError, ValueError) as exc:  # ValueError: a malformed URL or port (http.client's InvalidURL)
+        raise NotificationError(redact_text(f"Webhook {shown} failed: {exc}")) from None
     if not 200 <= status < 300:
-        raise NotificationError(f"Webhook {spec.url} answered HTTP {status}")
+        raise NotificationError(f"Webhook {shown} answered HTTP {status}")
 
 
 def notify(
@@ -106,9 +130,10 @@ def notify(
             send()
             channels[channel] = "sent"
         except Exception as exc:  # noqa: BLE001 - a notification never fails the cycle
-            channels[channel] = f"failed: {exc}"
-            log.warning("notification %s by %s failed: %s", event, channel, exc)
-            notify_event(ws, "notification_failed", use_case=use_case, notified=event, channel=channel, error=str(exc))
+            error = redact_text(str(exc))
+            channels[channel] = f"failed: {error}"
+            log.warning("notification %s by %s failed: %s", event, channel, error)
+            notify_event(ws, "notification_failed", use_case=use_case, notified=event, channel=channel, error=error)
     try:
         audit.append(
             "notification",

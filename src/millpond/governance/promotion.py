@@ -31,6 +31,7 @@ class Decision:
     metric: str
     candidate_score: float
     champion_score: float | None
+    rule: str = ""  # which rule decided: see RULES
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -39,7 +40,19 @@ class Decision:
             "metric": self.metric,
             "candidate_score": self.candidate_score,
             "champion_score": self.champion_score,
+            "rule": self.rule,
         }
+
+
+RULES = {
+    "first_candidate": "no champion yet: the first candidate becomes champion",
+    "evidence": "the paired gain's whole interval lies above min_improvement (or, rejecting, it does not)",
+    "model_drift": "the champion has model drift at this window and the candidate is not worse (point gain >= 0)",
+    "point": "policy 'point': the point gain meets min_improvement (or, rejecting, it does not)",
+    "guard": "the guard metric regressed by more than guard_max_regression",
+    "earlier_champion": "the candidate is clearly worse (whole interval below 0) than an earlier champion",
+}
+"""The rules a promotion decision names in :attr:`Decision.rule`."""
 
 
 # --- governed comparison: candidate vs champion and the champions of T-1, T-2 ------------------------
@@ -97,11 +110,17 @@ def compare_paired(candidate: Any, rivals: list[Rival], labelled: pd.DataFrame, 
 
 
 def decide_governed(
-    candidate: Any, rivals: list[Rival], labelled: pd.DataFrame, use_case: UseCase
+    candidate: Any, rivals: list[Rival], labelled: pd.DataFrame, use_case: UseCase, *, champion_drifted: bool = False
 ) -> tuple[Decision, pd.DataFrame]:
-    """The promotion decision from the paired comparison: beat the champion by ``min_improvement`` (and, with
-    ``require_significant``, with the whole interval above it), not regress the guard metric by more than
-    ``guard_max_regression``, and not be clearly worse (whole interval below 0) than an earlier champion."""
+    """The promotion decision from the paired comparison on the same held-out rows, naming the rule that decided.
+
+    With ``promotion.policy: evidence`` (the default) the candidate must beat the champion with the whole paired
+    bootstrap interval of the gain above ``min_improvement`` (rule ``evidence``), unless the champion has model drift
+    at this window (``champion_drifted``) and the candidate is not worse (point gain >= 0, rule ``model_drift``).
+    With ``policy: point`` the point gain meeting ``min_improvement`` is enough (``require_significant`` adds the
+    interval's lower end). Either way the guard metric may not regress by more than ``guard_max_regression``
+    (rule ``guard``) and the candidate may not be clearly worse than an earlier champion (``earlier_champion``).
+    """
     policy = use_case.promotion
     metric = policy.metric
     from millpond.models.training import evaluate
@@ -109,25 +128,19 @@ def decide_governed(
     candidate_score = evaluate(candidate, labelled, use_case, threshold=use_case.scoring.threshold)[metric]
     if not rivals or rivals[0].role != "champion":
         table = compare_paired(candidate, rivals, labelled, use_case) if rivals else pd.DataFrame()
-        return Decision(
-            True, "no champion yet: the first candidate becomes champion", metric, candidate_score, None
-        ), table
+        return Decision(True, RULES["first_candidate"], metric, candidate_score, None, "first_candidate"), table
     table = compare_paired(candidate, rivals, labelled, use_case)
     champ = table.iloc[0]
     champion_score = candidate_score - (
         champ["metric_gain"] if use_case.metric_higher_is_better else -champ["metric_gain"]
     )
-    needed = policy.min_improvement
-    problems = []
-    gain_ok = champ["metric_gain"] >= needed and (not policy.require_significant or champ["metric_gain_low"] >= needed)
+    rule, gain_ok, claim = _gain_rule(champ, policy, champion_drifted)
     ci = f"[{champ['metric_gain_low']:+.4f}, {champ['metric_gain_high']:+.4f}]"
     parts = [
         f"candidate {metric} {candidate_score:.4f} vs champion {champion_score:.4f} on {len(labelled)} held-out rows: "
-        f"gain {champ['metric_gain']:+.4f} {ci} {'meets' if gain_ok else 'does not meet'} the required {needed:+.4f}"
-        + (" (whole interval)" if policy.require_significant else "")
+        f"gain {champ['metric_gain']:+.4f} {ci} {claim}"
     ]
-    if not gain_ok:
-        problems.append("gain")
+    problems = [] if gain_ok else [rule]
     if policy.guard_metric is not None:
         regression = -champ["guard_gain"]
         guard_ok = regression <= policy.guard_max_regression
@@ -144,8 +157,26 @@ def decide_governed(
             f"[{row['metric_gain_low']:+.4f}, {row['metric_gain_high']:+.4f}]" + (" - clearly worse" if worse else "")
         )
         if worse:
-            problems.append(f"worse than {row['rival']}")
-    return Decision(not problems, "; ".join(parts), metric, float(candidate_score), float(champion_score)), table
+            problems.append("earlier_champion")
+    decided = problems[0] if problems else rule
+    reason = f"rule {decided}: " + "; ".join(parts)
+    return Decision(not problems, reason, metric, float(candidate_score), float(champion_score), decided), table
+
+
+def _gain_rule(champ: pd.Series, policy: Any, champion_drifted: bool) -> tuple[str, bool, str]:
+    """(rule, whether the gain passes it, what the reason says about the gain) for the policy."""
+    needed = policy.min_improvement
+    gain, low = float(champ["metric_gain"]), float(champ["metric_gain_low"])
+    if policy.policy == "point":
+        ok = gain >= needed and (not policy.require_significant or low >= needed)
+        whole = " (whole interval)" if policy.require_significant else ""
+        return "point", ok, f"{'meets' if ok else 'does not meet'} the required {needed:+.4f}{whole} (policy point)"
+    if low > needed:
+        return "evidence", True, f"lies wholly above the required {needed:+.4f}"
+    if champion_drifted and gain >= 0:
+        return "model_drift", True, "is not worse, and the champion has model drift at this window"
+    drifted = " (the champion has model drift, but the candidate is worse)" if champion_drifted else ""
+    return "evidence", False, f"does not lie wholly above the required {needed:+.4f}{drifted}"
 
 
 # --- the window's candidate, its rivals, and the recorded decision -------------------------------------
@@ -240,8 +271,13 @@ def govern_promotion(
     models, log = ModelStore(ws.model_store), MonitoringLog(ws.model_store, name)
     candidate_model, version = models.load(name, candidate)
     champion = _champion(models, name)
+    drift = log.latest("drift", window)
     decision, comparison = decide_governed(
-        candidate_model, rivals_for(models, log, use_case, window, version.version), labelled, use_case
+        candidate_model,
+        rivals_for(models, log, use_case, window, version.version),
+        labelled,
+        use_case,
+        champion_drifted=bool(drift is not None and drift.get("model_drift")),
     )
     promotion = Promotion(version.version, champion.version if champion else None, decision, comparison)
     decider = Decider(ws, name, use_case.notify, actor, {"window": window, "run_id": run_id}, "candidate", quiet=True)

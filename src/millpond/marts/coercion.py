@@ -18,10 +18,12 @@ from millpond.errors import SchemaError, did_you_mean
 from millpond.marts.contracts import MAX_EXAMPLES, Violation, write_quarantine
 
 _KIND_ORDER = (
+    "not_utf8",
     "text",
     "all_null",
     "missing",
     "fractions",
+    "int_range",
     "datetime",
     "bool",
 )  # the one reported per column, first wins
@@ -44,11 +46,34 @@ class TypeProblem:
         return {
             "datetime": f"column {name!r} should be datetime; {n} value(s) do not parse, e.g. {shown}",
             "bool": f"column {name!r} should be bool; {n} value(s) are not, e.g. {shown}",
+            "not_utf8": f"column {name!r} should be str but holds {n} value(s) that are not UTF-8 text, e.g. {shown}; "
+            "re-encode the source as UTF-8",
             "text": f"column {name!r} should be {self.expected} but holds text in {n} row(s), e.g. {shown}",
             "all_null": f"column {name!r}, rule not all null: all {n} row(s) are null: the column is empty",
             "missing": f"column {name!r} should be int but has {n} missing value(s); declare it 'float' or fill them",
             "fractions": f"column {name!r} should be int but holds fractions in {n} row(s), e.g. {shown}; declare it 'float'",
+            "int_range": f"column {name!r} should be int but holds infinite or out-of-range (beyond 64 bits) values "
+            f"in {n} row(s), e.g. {shown}; fix the source or declare it 'float'",
         }[self.kind]
+
+
+def _not_utf8(value: object) -> bool:
+    if not isinstance(value, bytes):
+        return False
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
+def _outside_int64(numeric: pd.Series) -> pd.Series:
+    """Values an int64 cannot hold: ±inf, or beyond 64 bits (2**63 - 1024 is the largest float64 below 2**63)."""
+    if pd.api.types.is_integer_dtype(numeric):
+        return numeric > 2**63 - 1 if numeric.dtype == "uint64" else pd.Series(False, index=numeric.index)
+    if pd.api.types.is_float_dtype(numeric):
+        return ~numeric.between(-(2.0**63), 2.0**63 - 1024)
+    return pd.Series(True, index=numeric.index)  # object: Python ints too large for any numpy type
 
 
 def _problem(name: str, expected: str, kind: str, bad: pd.Series, *, rows: bool = True) -> TypeProblem:
@@ -58,7 +83,10 @@ def _problem(name: str, expected: str, kind: str, bad: pd.Series, *, rows: bool 
 def coerce(name: str, expected: str, column: pd.Series) -> tuple[pd.Series | None, TypeProblem | None]:
     """Cast a column to the declared dtype, or say why not and which rows are at fault."""
     if expected == "str":
-        return column.astype("str").where(column.notna()), None
+        try:
+            return column.astype("str").where(column.notna()), None
+        except UnicodeError:  # bytes that are not UTF-8 (a binary or damaged Parquet column)
+            return None, _problem(name, expected, "not_utf8", column[column.map(_not_utf8)])
     if expected == "datetime":
         parsed = pd.to_datetime(column, errors="coerce")
         bad = column[parsed.isna() & column.notna()]
@@ -82,6 +110,9 @@ def coerce(name: str, expected: str, column: pd.Series) -> tuple[pd.Series | Non
             return None, TypeProblem(name, expected, "all_null", len(column), [], None)
         if numeric.isna().any():
             return None, _problem(name, expected, "missing", column[numeric.isna()])
+        out_of_range = _outside_int64(numeric)
+        if out_of_range.any():
+            return None, _problem(name, expected, "int_range", column[out_of_range])
         if not (numeric == numeric.round()).all():
             return None, _problem(name, expected, "fractions", column[numeric != numeric.round()])
         return numeric.astype("int64"), None
@@ -94,6 +125,8 @@ def column_problems(present: list[str], use_case: UseCase) -> list[str]:
     missing = [c for c in declared if c not in present]
     extra = [c for c in present if c not in declared]
     problems = [f"column {name!r} is missing.{did_you_mean(name, extra)}" for name in missing]
+    for name in sorted({n for n in present if present.count(n) > 1}):
+        problems.append(f"column {name!r} appears {present.count(name)} times; every column name must be unique")
     for name in extra:
         if not any(did_you_mean(m, [name]) for m in missing):
             problems.append(
@@ -149,7 +182,7 @@ def conform(frame: pd.DataFrame, use_case: UseCase, *, origin: str, quarantine: 
     present = [str(c) for c in frame.columns]
     problems = column_problems(present, use_case)
     declared = list(use_case.columns)
-    typed, type_problems = type_columns(frame, use_case, [n for n in declared if n in present])
+    typed, type_problems = type_columns(frame, use_case, [n for n in declared if present.count(n) == 1])
     if problems or type_problems:
         raise schema_error(origin, problems, type_problems, quarantine=quarantine, offending=frame)
     return pd.DataFrame(typed)[declared]

@@ -1,7 +1,12 @@
 """Data contracts of feature marts: rules a window must meet before it is stored.
 
 Every mart checks that no declared column is entirely null, that its key is
-unique and that the window has rows. A ``mart.contract`` in the params adds
+unique and never null (a NaN or ``nan`` key is a null key), that no float column
+holds ``inf``/``-inf`` (infinite values are never valid features) and that the
+window has rows. A NaN is a missing value, as pandas and Parquet treat it. The
+contract may allow what these defaults refuse, explicitly:
+``columns: {<key>: {nullable: true}}`` or ``columns: {<col>: {allow_infinite: true}}``.
+A ``mart.contract`` in the params adds
 nullability, ranges, allowed categories (unseen ones warn or fail), another
 uniqueness key and a minimum row count. A violation names the column, the
 rule, how many rows and a few example values; the offending rows are written
@@ -13,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from millpond.config.params import ColumnRule, ContractSpec, UseCase
@@ -65,11 +71,71 @@ def _examples(values: pd.Series) -> list[object]:
     return values.head(MAX_EXAMPLES).tolist()
 
 
-def _rule_violations(name: str, column: pd.Series, rule: ColumnRule, dtype: str, report: ContractReport) -> None:
+def _rows(index: pd.Index) -> str:
+    """``row(s) 4, 8, 12`` (1-based rows of the window, as read after the header), the first few of ``index``."""
+    shown = ", ".join(
+        str(int(label) + 1) if isinstance(label, int | np.integer) else repr(label) for label in index[:5]
+    )
+    return f"at row(s) {shown}{', …' if len(index) > 5 else ''}"
+
+
+def effective_rules(use_case: UseCase) -> dict[str, ColumnRule]:
+    """The contract's column rules plus the defaults: the key is not nullable unless the contract says
+    ``nullable: true`` for it, and every float column refuses infinite values unless ``allow_infinite: true``."""
+    contract = use_case.mart.contract if use_case.mart and use_case.mart.contract else ContractSpec()
+    rules = dict(contract.columns)
+    key = use_case.key
+    if key in use_case.columns:
+        rule = rules.get(key, ColumnRule())
+        if "nullable" not in rule.model_fields_set:
+            rules[key] = rule.model_copy(update={"nullable": False})
+    for name, dtype in use_case.columns.items():
+        if dtype == "float" and name not in rules:
+            rules[name] = ColumnRule()
+    return rules
+
+
+def _null_violation(name: str, nulls: pd.Series, *, key: bool) -> Violation:
+    if key:
+        fix = (
+            f"every row needs a key: fill the key or drop those rows (or allow null keys explicitly: "
+            f"mart.contract.columns.{name}.nullable: true)"
+        )
+        return Violation(
+            name, "key not null", len(nulls), [], nulls.index, f"have no key (null/NaN) {_rows(nulls.index)}; {fix}"
+        )
+    return Violation(name, "nullable: false", len(nulls), [], nulls.index, "are null")
+
+
+def _infinite_violation(name: str, present: pd.Series) -> Violation | None:
+    infinite = present[np.isinf(present.to_numpy(dtype="float64"))]
+    if not len(infinite):
+        return None
+    fix = (
+        "infinite values are never valid features: fix the source (an overflow or a division by zero?) or allow "
+        f"them explicitly: mart.contract.columns.{name}.allow_infinite: true"
+    )
+    return Violation(
+        name,
+        "finite values",
+        len(infinite),
+        _examples(infinite),
+        infinite.index,
+        f"are infinite {_rows(infinite.index)}; {fix}",
+    )
+
+
+def _rule_violations(
+    name: str, column: pd.Series, rule: ColumnRule, dtype: str, report: ContractReport, *, key: bool = False
+) -> None:
     if not rule.nullable:
         nulls = column[column.isna()]
         if len(nulls):
-            report.violations.append(Violation(name, "nullable: false", len(nulls), [], nulls.index, "are null"))
+            report.violations.append(_null_violation(name, nulls, key=key))
+    if dtype == "float" and not rule.allow_infinite:
+        infinite = _infinite_violation(name, column.dropna())
+        if infinite is not None:
+            report.violations.append(infinite)
     present = column.dropna()
     if rule.min is not None:
         low = present[present < rule.min]
@@ -121,9 +187,9 @@ def check_contract(frame: pd.DataFrame, use_case: UseCase) -> ContractReport:
             report.violations.append(
                 Violation(str(name), "not all null", len(frame), [], None, "are all null: the column is empty")
             )
-    for name, rule in contract.columns.items():
+    for name, rule in effective_rules(use_case).items():
         if name in frame.columns:
-            _rule_violations(name, frame[name], rule, use_case.columns[name], report)
+            _rule_violations(name, frame[name], rule, use_case.columns[name], report, key=name == use_case.key)
     unique = contract.unique if contract.unique is not None else [use_case.key]
     if unique:
         duplicated = frame.duplicated(subset=unique, keep=False)

@@ -23,7 +23,7 @@ from urllib.parse import quote
 import pandas as pd
 
 from millpond.config.params import SourceSpec
-from millpond.config.secrets import redact_url
+from millpond.config.secrets import redact_text, redact_url, remember
 from millpond.errors import MartError, SourceNotFoundError, SourceQueryError, SourceUnavailableError, require_extra
 from millpond.store.artifacts import note_read
 from millpond.store.files import sha256_bytes, sha256_file
@@ -139,7 +139,7 @@ def open_parquet(ws: Workspace, path: Path) -> Any:
 
     try:
         return pq.ParquetFile(path, pre_buffer=False)  # pre-buffering keeps every column chunk read so far alive
-    except (pa.ArrowException, OSError) as exc:
+    except (pa.ArrowException, OSError, ValueError) as exc:  # ValueError: column names that are not UTF-8
         raise parquet_error(ws, path, exc) from exc
 
 
@@ -213,12 +213,22 @@ def read_file(
     if fmt == "csv":
         frame = csv_chunks(ws, path, spec, columns=columns)
     else:
-        try:
-            frame = pd.read_parquet(path)
-        except (ValueError, OSError) as exc:
-            raise parquet_error(ws, path, exc) from exc
+        frame = _read_parquet(ws, path)
     frame = _filter_window(frame, spec, window, origin=ws.relative(path))
     return frame, file_provenance(ws, spec, path)
+
+
+def _read_parquet(ws: Workspace, path: Path) -> pd.DataFrame:
+    """A whole Parquet file, validated first: a damaged file can hold text that is not UTF-8, which pyarrow reads
+    without complaint and pandas then fails on deep inside a later step."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        pq.read_table(path).validate(full=True)
+        return pd.read_parquet(path)
+    except (pa.ArrowException, ValueError, OSError) as exc:
+        raise parquet_error(ws, path, exc) from exc
 
 
 def _filter_window(frame: pd.DataFrame, spec: SourceSpec, window: str | None, *, origin: str) -> pd.DataFrame:
@@ -242,6 +252,7 @@ def expand_env(text: str, *, where: str) -> str:
             raise MartError(
                 f"Environment variable {name} referenced in {where} is not set. Export it before running (e.g. export {name}=...)."
             )
+        remember([os.environ[name]])  # masked in every message from now on (the driver may quote it)
         return quote(os.environ[name], safe="")
 
     return _ENV_REFERENCE.sub(value, text)
@@ -250,7 +261,7 @@ def expand_env(text: str, *, where: str) -> str:
 def _describe_db_error(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None)
     text = str(orig if orig is not None else exc).strip()
-    return text.split("\n(Background on this error")[0].strip()
+    return redact_text(text.split("\n(Background on this error")[0].strip())
 
 
 DB_CHUNK_ROWS = 100_000  # rows fetched per round trip; fixed, so a query's content hash does not depend on --batch-rows
@@ -336,7 +347,7 @@ def _engine(ws: Workspace, db: _DatabaseSource) -> Any:
         url = sa.engine.make_url(expand_env(db.url, where=f"{db.key}.url"))
     except sa_exc.ArgumentError as exc:
         raise MartError(
-            f"Bad database URL {db.shown_url!r} for {db.label}: {exc}. "
+            f"Bad database URL {db.shown_url!r} for {db.label}: {redact_text(str(exc))}. "
             "Use a SQLAlchemy URL such as sqlite:///feature_marts/raw/churn.db or postgresql+psycopg://user:${PASSWORD}@host:5432/db."
         ) from None
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
@@ -394,6 +405,11 @@ def _frames(
             try:
                 rows = cursor.result.fetchmany(chunk_rows)
             except sa_exc.DBAPIError as exc:
+                if exc.connection_invalidated:  # the server went away mid-read: worth a retry, not a bad query
+                    raise SourceUnavailableError(
+                        f"The connection to {db.label} dropped while its rows were read ({_describe_db_error(exc)}). "
+                        "Nothing was stored; the next run (the scheduler retries it) reads the query again."
+                    ) from None
                 raise db.failed(exc) from None
             if not rows and not first:
                 break

@@ -41,7 +41,7 @@ from millpond.marts.entities import SPEC_KEYS, MartManifest
 from millpond.marts.sources import frame_sha256
 from millpond.marts.transforms import read_transform, run_transform, transform_path
 from millpond.store import artifacts
-from millpond.store.files import sha256_bytes, sha256_file
+from millpond.store.files import sha256_bytes, sha256_file, writes_to
 from millpond.store.lock import process_alive
 from millpond.store.staging import owner_pid, publish_dir, scratch_dir, seal_tree, staged_dir
 from millpond.store.staging import sweep as sweep_scratch
@@ -209,14 +209,22 @@ class MartStore:
         """Write ``frame`` as version ``version`` unless it exists (then a no-op)."""
         folder = self.root / mart / "versions"
         final = folder / version
+        sweep_scratch(folder)
         if (final / "manifest.json").exists():
             return IngestResult(self._load(final), created=False)
-        sweep_scratch(folder)
         entity = manifest if isinstance(manifest, MartManifest) else MartManifest.from_dict(dict(manifest))
-        with staged_dir(folder, version) as staging:
+        with writes_to(folder, f"mart version {version}"), staged_dir(folder, version) as staging:
             frame.to_parquet(staging / "data.parquet", index=False)
             created = self.seal(staging, final, entity, rows=len(frame))
         return IngestResult(self._load(final), created=created)
+
+    def sweep(self) -> list[str]:
+        """Remove the staging and work folders of ingests whose process is gone, in every mart; return their paths."""
+        removed = []
+        for mart in self.marts():
+            folder = self.root / mart / "versions"
+            removed += [str(folder / name) for name in sweep_scratch(folder)]
+        return removed
 
     @staticmethod
     def seal(staging: Path, final: Path, manifest: MartManifest, *, rows: int) -> bool:
@@ -583,6 +591,10 @@ class _StreamedIngest:
 
     def run(self) -> IngestResult:
         sweep_scratch(self.folder)
+        with writes_to(self.folder, f"mart {self.use_case.use_case} window {self.window}"):
+            return self._run()
+
+    def _run(self) -> IngestResult:
         work = scratch_dir(self.folder, "work", prefix=".")  # .work-p<pid>-<random>
         try:
             if not (self.use_case.source.url or self.spec.transform or self.spec.sources or self.full):

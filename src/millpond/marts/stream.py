@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -29,7 +30,7 @@ from millpond.config.params import ColumnRule, ContractSpec, SourceSpec, UseCase
 from millpond.errors import MartError
 from millpond.marts import duck, sources
 from millpond.marts.coercion import TypeProblems, column_problems, schema_error, type_columns
-from millpond.marts.contracts import ContractReport, Violation, _examples, _rule_violations
+from millpond.marts.contracts import ContractReport, Violation, _examples, _rule_violations, effective_rules
 from millpond.workspace import Workspace
 
 BATCH_ROWS = 262_144  # rows per record batch: ~tens of MB for a typical mart row
@@ -45,7 +46,7 @@ def is_large(path: Path, fmt: str) -> bool:
     if fmt == "parquet":
         try:
             return pq.ParquetFile(path).metadata.num_rows > BATCH_ROWS
-        except (pa.ArrowException, OSError):
+        except (pa.ArrowException, OSError, ValueError):  # ValueError: column names that are not UTF-8
             return False  # unreadable: the in-memory path reports it
     return path.stat().st_size >= STREAM_MIN_BYTES
 
@@ -84,10 +85,10 @@ def record_batches(
         yield pa.Table.from_batches(pending).combine_chunks().to_batches()[0]
 
 
-def _suspects(frame: pd.DataFrame, contract: ContractSpec, columns: dict[str, str]) -> pd.Series:
-    """Rows that break (or warn on) a row-local contract rule."""
+def _suspects(frame: pd.DataFrame, rules: Mapping[str, ColumnRule], columns: dict[str, str]) -> pd.Series:
+    """Rows that break (or warn on) a row-local contract rule (``effective_rules``: the defaults included)."""
     mask = pd.Series(False, index=frame.index)
-    for name, rule in contract.columns.items():
+    for name, rule in rules.items():
         if name not in frame.columns:
             continue
         column = frame[name]
@@ -100,6 +101,8 @@ def _rule_mask(column: pd.Series, rule: ColumnRule, dtype: str) -> pd.Series:
     if not rule.nullable:
         mask |= column.isna()
     present = column.notna()
+    if dtype == "float" and not rule.allow_infinite:
+        mask |= present & pd.Series(np.isinf(column.to_numpy(dtype="float64", na_value=0.0)), index=column.index)
     if rule.min is not None:
         mask |= present & (column < rule.min).fillna(False).astype(bool)
     if rule.max is not None:
@@ -154,7 +157,14 @@ def stream_to_parquet(
     window = _WindowWriter(target, use_case, options)
     try:
         for batch in _readable(batches, options):
-            window.add(batch)
+            try:
+                window.add(batch)
+            except (pa.ArrowException, ValueError, OverflowError) as exc:  # a damaged file's values: text not UTF-8,
+                if isinstance(exc, OSError):  # a date in year 47933… (an OSError: a write of the staged file failed)
+                    raise
+                raise MartError(
+                    f"Cannot read {options.origin}: {exc}. Check that the file is complete and not damaged."
+                ) from exc
     finally:
         window.close()
     return window.finish()
@@ -184,6 +194,7 @@ class _WindowWriter:
         self.target, self.use_case, self.options = target, use_case, options
         self.declared = list(use_case.columns)
         self.contract = use_case.mart.contract if use_case.mart and use_case.mart.contract else ContractSpec()
+        self.rules = effective_rules(use_case)
         self.outcome = StreamOutcome()
         self.nulls = dict.fromkeys(self.declared, 0)
         self.schema: pa.Schema | None = None
@@ -204,7 +215,7 @@ class _WindowWriter:
         start = self.outcome.rows
         self.outcome.rows += batch.num_rows
         index = pd.RangeIndex(start, start + batch.num_rows)
-        present = [n for n in self.declared if n in names]
+        present = [n for n in self.declared if names.count(n) == 1]  # a duplicated name is a structural problem
         fast = self._fast_columns(batch, names, present)
         typed = self._typed(batch, [n for n in present if n not in fast], index)
         if typed is None:
@@ -264,13 +275,13 @@ class _WindowWriter:
 
     def _keep_suspects(self, table: pa.Table, index: pd.RangeIndex) -> None:
         """Keep the rows of this batch that break (or warn on) a row-local contract rule."""
-        if not self.contract.columns:
-            return
         assert self.schema is not None
-        ruled = [c for c in self.contract.columns if c in self.schema.names]
+        ruled = [c for c in self.rules if c in self.schema.names]
+        if not ruled:
+            return
         checked = table.select(ruled).to_pandas()
         checked.index = index
-        mask = _suspects(checked, self.contract, dict(self.use_case.columns))
+        mask = _suspects(checked, self.rules, dict(self.use_case.columns))
         if mask.any():
             rows = table.take(pa.array(mask.to_numpy().nonzero()[0])).to_pandas()
             rows.index = index[mask.to_numpy()]
@@ -333,9 +344,10 @@ class _WindowWriter:
             if self.suspects
             else pd.DataFrame({c: pd.Series(dtype=t) for c, t in self.outcome.dtypes.items()})
         )
-        for name, rule in self.contract.columns.items():
+        for name, rule in self.rules.items():
             if name in found.columns:
-                _rule_violations(name, found[name], rule, self.use_case.columns[name], report)
+                key = name == self.use_case.key
+                _rule_violations(name, found[name], rule, self.use_case.columns[name], report, key=key)
         duplicated = self._duplicates()
         return pd.concat([found, duplicated]) if duplicated is not None else found
 
@@ -421,21 +433,7 @@ def file_batches(
             raise sources.empty_file_error(ws, path)
         batches = record_batches(path, fmt, columns, delimiter=delimiter, batch_rows=batch_rows, typed_csv=typed_csv)
     first = True
-    while True:
-        try:
-            batch = next(batches)
-        except StopIteration:
-            return
-        except pa.ArrowInvalid as exc:
-            if fmt == "csv" and ("UTF8" in str(exc) or "UTF-8" in str(exc)):
-                raise MartError(sources._not_utf8_message(ws, path)) from exc
-            if fmt == "parquet":
-                raise sources.parquet_error(ws, path, exc) from exc
-            raise
-        except OSError as exc:
-            if fmt == "parquet":
-                raise sources.parquet_error(ws, path, exc) from exc
-            raise
+    while (batch := _next_batch(ws, path, fmt, batches)) is not None:
         if first:
             first = False
             if fmt == "csv":
@@ -447,6 +445,32 @@ def file_batches(
             keep = pc.equal(labels if pa.types.is_string(labels.type) else pc.cast(labels, pa.string()), window)
             batch = batch.filter(pc.fill_null(keep, False))
         yield batch
+
+
+def _next_batch(ws: Workspace, path: Path, fmt: str, batches: Iterator[pa.RecordBatch]) -> pa.RecordBatch | None:
+    """The next batch of a file (None at its end), its read errors said plainly; a Parquet batch is validated
+    (a damaged file can hold text that is not UTF-8, which would otherwise reach the mart)."""
+    try:
+        batch = next(batches)
+        if fmt == "parquet":
+            batch.validate(full=True)
+        return batch
+    except StopIteration:
+        return None
+    except UnicodeDecodeError as exc:  # names that are not UTF-8 (pyarrow decodes them)
+        if fmt == "parquet":
+            raise sources.parquet_error(ws, path, exc) from exc
+        raise MartError(sources._not_utf8_message(ws, path)) from exc
+    except pa.ArrowInvalid as exc:
+        if fmt == "csv" and ("UTF8" in str(exc) or "UTF-8" in str(exc)):
+            raise MartError(sources._not_utf8_message(ws, path)) from exc
+        if fmt == "parquet":
+            raise sources.parquet_error(ws, path, exc) from exc
+        raise
+    except OSError as exc:
+        if fmt == "parquet":
+            raise sources.parquet_error(ws, path, exc) from exc
+        raise
 
 
 def stream_file(

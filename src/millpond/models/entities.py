@@ -118,3 +118,52 @@ class ModelMetadata:
 
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and self._lookup(key) is not _MISSING
+
+
+@dataclass(frozen=True)
+class PendingSwitch:
+    """A move of a model's aliases, written (``<name>/pending.json``) before ``aliases.json`` changes.
+
+    The write-ahead record of :meth:`millpond.models.store.ModelStore.promote` and friends: a crash between any two
+    writes of a move leaves it behind, and the next write to the model (or the next cycle, for a *governed* move)
+    completes or undoes it from what it says. ``before`` and ``after`` are the whole aliases mapping on either side;
+    each history entry of the move carries ``intent: id``, so recovery appends the missing ones exactly once.
+
+    A governed move (a promotion by :mod:`millpond.governance.deployment`) is not done when the aliases moved: its
+    audit entry, its smoke test and, when that fails, its rollback follow. ``phase`` says where it is: ``promote``
+    (the alias move itself), ``rollback`` (the smoke test failed; ``after`` is the rollback), ``done`` (audited and
+    tested; removed once the promotion's decision entry is in the monitoring log). ``context`` holds the version,
+    the champion before, window, run id and, for a rollback, why.
+    """
+
+    id: str
+    model: str
+    action: str
+    before: dict[str, str]
+    after: dict[str, str]
+    actor: str
+    reason: str
+    created_at: str
+    governed: bool = False
+    phase: str = "promote"
+    context: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PendingSwitch:
+        """Read ``pending.json`` (raises ``ValueError`` when it is not a pending move)."""
+        if not isinstance(data, dict):
+            raise ValueError(f"a JSON object was expected, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)}
+        missing = {"id", "model", "action", "before", "after"} - set(data)
+        if missing:
+            raise ValueError(f"missing {', '.join(sorted(missing))}")
+        if not (isinstance(data["before"], dict) and isinstance(data["after"], dict)):
+            raise ValueError("'before' and 'after' must be mappings of alias to version")
+        values = {k: v for k, v in data.items() if k in known}
+        values.setdefault("actor", "")
+        values.setdefault("reason", "")
+        values.setdefault("created_at", "")
+        return cls(**values)

@@ -7,6 +7,11 @@ before it (model drift) and to know whether a retrain or a decision already happ
 Baselines (the KPI history model drift compares with, the earlier champions promotion
 compares with) are built only from entries that name the run that wrote them
 (``run_id``): an entry without one is left out with a warning.
+
+One KPI per window and model version: a ``kpi`` or ``model_kpi`` entry for a window and model version that already
+has one supersedes it (a re-run of the window after a kill, or labels added again). The new entry records which
+(``supersedes``: the run id and time of each entry it replaces); baselines and :meth:`MonitoringLog.current` read
+only the latest, so a window's KPI always comes from one run.
 """
 
 from __future__ import annotations
@@ -16,9 +21,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from millpond.store.checkpoint import checkpoint
 from millpond.store.log import JsonLinesLog
 
-KINDS = ("kpi", "drift", "decision", "model_kpi")  # model_kpi: KPIs of one model version (champion or challenger)
+KINDS = ("kpi", "drift", "decision", "model_kpi")
+SUPERSEDING = (
+    "kpi",
+    "model_kpi",
+)  # kinds of which a window and model version keep one entry: the latest  # model_kpi: KPIs of one model version (champion or challenger)
 MONITORING_FILE = "monitoring.jsonl"
 log = logging.getLogger(__name__)
 
@@ -35,7 +45,25 @@ class MonitoringLog:
         if kind not in KINDS:
             raise ValueError(f"monitoring entry kind must be one of {KINDS}, got {kind!r}")
         entry = {"time": datetime.now(UTC).isoformat(timespec="seconds"), "kind": kind, "window": window, **fields}
-        return self.log.append(entry)
+        if kind in SUPERSEDING:
+            earlier = [e for e in self.entries(kind, window) if e.get("model_version") == fields.get("model_version")]
+            if earlier:  # the latest of them, which itself superseded any before it
+                entry["supersedes"] = [{"run_id": earlier[-1].get("run_id"), "time": earlier[-1].get("time")}]
+        written = self.log.append(entry)
+        checkpoint("monitoring-appended")
+        return written
+
+    def current(self, kind: str) -> list[dict[str, Any]]:
+        """The entries of ``kind`` baselines read: named runs only and, for KPIs, the latest per window and model
+        version (what a later entry superseded is left out), in the order written."""
+        named = self.run_entries(kind)
+        if kind not in SUPERSEDING:
+            return named
+        latest: dict[tuple[Any, Any], dict[str, Any]] = {}
+        for entry in named:
+            latest[(entry["window"], entry.get("model_version"))] = entry
+        kept = {id(e) for e in latest.values()}
+        return [e for e in named if id(e) in kept]
 
     def entries(self, kind: str | None = None, window: str | None = None) -> list[dict[str, Any]]:
         """Entries in the order they were written, optionally filtered."""
@@ -75,7 +103,7 @@ class MonitoringLog:
         Only entries that name their run count (:meth:`run_entries`).
         """
         per_window: dict[str, float] = {}
-        for entry in self.run_entries("kpi"):
+        for entry in self.current("kpi"):
             if entry["window"] < before and entry.get("metrics", {}).get(metric) is not None:
                 per_window[entry["window"]] = float(entry["metrics"][metric])
         return sorted(per_window.items())[-count:]

@@ -16,17 +16,29 @@ What :meth:`ModelStore.verify` holds each file against, outside the file itself:
 - ``metadata.json``: the sha256 the save entry in ``history.jsonl`` recorded (``action: save``), appended
   before the version is published, so no published version lacks it. Versions saved by earlier millpond have
   no such entry: a note, not a problem.
-- ``aliases.json``: each alias must point where the last recorded move of it in ``history.jsonl`` put it. A
-  move appends its history lines first, then replaces ``aliases.json``: a move interrupted in between leaves
-  the old aliases in service and is reported until it is run again.
+- ``aliases.json``: each alias must point where the last recorded move of it in ``history.jsonl`` put it.
+- ``history.jsonl`` itself: hash-chained like the audit log (``seq``, ``prev``, ``history.head``), so an edited,
+  removed or reordered line is found. Entries an older millpond wrote without hashes are accepted up to the first
+  chained one (a note says how many).
+
+An alias move is write-ahead (one recoverable step): ``pending.json`` (a
+:class:`~millpond.models.entities.PendingSwitch`: aliases before and after) is written first, then
+``aliases.json`` is replaced, then the history lines are appended (each naming the move's ``intent`` id), then
+``pending.json`` is removed. A crash anywhere in between leaves ``pending.json``; the next write to the model
+completes the move (the aliases had changed: the missing history lines are appended, once) or undoes it (they had
+not: nothing moved, the record is dropped). While it is there, :meth:`ModelStore.verify` notes the interrupted move
+instead of reporting the aliases. A *governed* move (a promotion, :mod:`millpond.governance.deployment`) keeps
+``pending.json`` until its audit entry and smoke test are done too; the governance layer recovers it.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import logging
 import re
 import shutil
+import uuid
 import zipfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
@@ -42,9 +54,10 @@ from millpond.errors import (
     ModelVersionNotFoundError,
     did_you_mean,
 )
-from millpond.models.entities import ModelMetadata
+from millpond.models.entities import ModelMetadata, PendingSwitch
 from millpond.store.artifacts import note_read, note_written
-from millpond.store.files import atomic_write_json, read_json, sha256_bytes, sha256_file
+from millpond.store.checkpoint import checkpoint
+from millpond.store.files import atomic_write_json, fsync_dir, read_json, sha256_bytes, sha256_file
 from millpond.store.lock import HolderLock
 from millpond.store.log import JsonLinesLog
 from millpond.store.staging import publish_dir, seal_tree, staged_dir
@@ -106,9 +119,12 @@ MODEL_FILE = "model.skops"
 METADATA_FILE = "metadata.json"
 HISTORY_FILE = "history.jsonl"
 ALIASES_FILE = "aliases.json"
+HISTORY_HEAD = "history.head"
+PENDING_FILE = "pending.json"  # the write-ahead record of an alias move (see the module docstring)
 SAVE_ACTION = "save"  # a history entry recording a saved version's metadata.json sha256 (not an alias move)
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 _EPOCH = (1980, 1, 1, 0, 0, 0)
+log = logging.getLogger(__name__)
 
 
 def _now() -> str:
@@ -278,6 +294,7 @@ class ModelStore:
             return versions[-1]
         if ref in ALIASES:
             aliases = self.aliases(name)
+            self._warn_pending(name, ref)
             if ref not in aliases:
                 raise ModelVersionNotFoundError(
                     f"Model '{name}' has no '{ref}' alias; set aliases: {aliases or 'none'}. "
@@ -328,6 +345,7 @@ class ModelStore:
         report = VerifyReport(name if name is not None else f"model store {self.root}")
         for model in [name] if name is not None else self.names():
             recorded = self._recorded(model)
+            self._check_history(model, report)
             self._check_aliases(model, recorded, report)
             for folder in self._version_folders(model):
                 try:
@@ -351,6 +369,70 @@ class ModelStore:
         """The current alias -> version mapping of ``name``."""
         path = self._require(name) / ALIASES_FILE
         return dict(read_json(path)) if path.exists() else {}
+
+    def pending(self, name: str) -> PendingSwitch | None:
+        """The alias move a crash interrupted (or a governed move still being completed), None when there is none."""
+        path = self._require(name) / PENDING_FILE
+        if not path.exists():
+            return None
+        try:
+            return PendingSwitch.from_dict(read_json(path))
+        except (OSError, ValueError, TypeError) as exc:
+            raise ModelStoreError(
+                f"{path} does not read ({exc}): it records an interrupted alias move. Compare aliases.json with "
+                f"{HISTORY_FILE}, fix aliases.json with `millpond models promote/rollback`, then remove {path}."
+            ) from exc
+
+    def update_pending(self, name: str, pending: PendingSwitch) -> None:
+        """Replace the model's pending move record (a governed move going to its next phase), atomically."""
+        with self._locked(name):
+            current = self.pending(name)
+            if current is None or current.id != pending.id:
+                raise ModelStoreError(f"Model '{name}' has no pending move {pending.id} to update.")
+            self._write_pending(name, pending)
+
+    def clear_pending(self, name: str, intent: str) -> None:
+        """Remove the pending move ``intent`` (it is complete or undone); a no-op when it is already gone."""
+        path = self._require(name) / PENDING_FILE
+        current = self.pending(name)
+        if current is not None and current.id == intent:
+            path.unlink()
+            fsync_dir(path.parent)
+
+    def resume_switch(self, name: str, *, complete: bool = False) -> PendingSwitch | None:
+        """Finish the alias move a crash interrupted; return it when it is governed (its caller completes the rest).
+
+        The aliases had moved: the move's missing history lines are appended (once). They had not: the move is
+        undone (the record dropped), or with ``complete`` made (a governed rollback that must happen). A plain
+        move is then forgotten; a governed one stays pending for :mod:`millpond.governance.deployment`. When
+        ``aliases.json`` matches neither side it was changed by hand after the crash: nothing is touched and
+        :class:`ModelStoreError` says so.
+        """
+        with self._locked(name):
+            pending = self.pending(name)
+            if pending is None:
+                return None
+            current = self.aliases(name)
+            if current == pending.after:
+                self._append_moves(name, pending)
+            elif current == pending.before and complete:
+                self._apply(name, pending)
+            elif current == pending.before:
+                if pending.governed:
+                    return pending
+                log.warning("model %s: dropping the record of an alias move a crash interrupted before it", name)
+                self.clear_pending(name, pending.id)
+                return None
+            else:
+                raise ModelStoreError(
+                    f"Model '{name}': {ALIASES_FILE} ({current}) is neither the state before ({pending.before}) nor "
+                    f"after ({pending.after}) the interrupted move in {PENDING_FILE}: it was changed by hand. Restore "
+                    f"one of them, then run again."
+                )
+            if not pending.governed:
+                self.clear_pending(name, pending.id)
+                return None
+            return pending
 
     def history(self, name: str) -> list[dict[str, Any]]:
         """Every recorded alias change of ``name``, oldest first (a line torn by a crash is skipped).
@@ -411,9 +493,12 @@ class ModelStore:
                 (staging / MODEL_FILE).write_bytes(dump.data)
                 (staging / METADATA_FILE).write_bytes(meta)
                 seal_tree(staging)  # every file flushed and read-only before the version becomes visible
+                checkpoint("model-staged")
                 self._record_save(name, final.name, sha, meta)  # before publishing: no version goes unrecorded
+                checkpoint("model-recorded")
                 if publish_dir(staging, final):  # False: a concurrent writer published the same bytes first
                     note_written("model_version", final / MODEL_FILE, sha, ref=f"{name}@{final.name}")
+                checkpoint("model-published")
         return self._read(name, final)
 
     def _record_save(self, name: str, version: str, sha: str, metadata: bytes) -> None:
@@ -432,6 +517,7 @@ class ModelStore:
         """Point ``alias`` at an existing version."""
         _check_alias(alias)
         with self._locked(name):
+            self._settle(name)
             target = self.get(name, version).version
             old = self.aliases(name)
             if old.get(alias) != target:
@@ -441,6 +527,7 @@ class ModelStore:
         """Remove ``alias``."""
         _check_alias(alias)
         with self._locked(name):
+            self._settle(name)
             old = self.aliases(name)
             if alias not in old:
                 raise ModelVersionNotFoundError(
@@ -450,21 +537,36 @@ class ModelStore:
                 name, {k: v for k, v in old.items() if k != alias}, old, actor=actor, reason=reason, action="remove"
             )
 
-    def promote(self, name: str, version: str, *, actor: str, reason: str) -> None:
-        """Make ``version`` champion; the old champion becomes previous (one atomic aliases write)."""
+    def promote(
+        self, name: str, version: str, *, actor: str, reason: str, governed: dict[str, Any] | None = None
+    ) -> PendingSwitch | None:
+        """Make ``version`` champion; the old champion becomes previous (one atomic aliases write).
+
+        With ``governed`` (the context of a promotion the governance layer completes: audit, smoke test) the move's
+        ``pending.json`` is kept and returned; None when ``version`` already is the champion.
+        """
         with self._locked(name):
+            self._settle(name)
             target = self.get(name, version).version
             old = self.aliases(name)
             if old.get("champion") == target:
-                return
+                return None
             new = {k: v for k, v in old.items() if not (k == "challenger" and v == target)}
             if "champion" in old:
                 new["previous"] = old["champion"]
             new["champion"] = target
-            self._switch(name, new, old, actor=actor, reason=reason, action="promote")
+            return self._switch(name, new, old, actor=actor, reason=reason, action="promote", governed=governed)
 
     def rollback(self, name: str, *, actor: str, reason: str) -> str:
         """Make previous champion again; previous becomes the champion before it when history knows it."""
+        with self._locked(name):
+            self._settle(name)
+            target, new, old = self.rollback_plan(name)
+            self._switch(name, new, old, actor=actor, reason=reason, action="rollback")
+            return target
+
+    def rollback_plan(self, name: str) -> tuple[str, dict[str, str], dict[str, str]]:
+        """(target, aliases after, aliases now) of a rollback of ``name``, computed without moving anything."""
         with self._locked(name):
             old = self.aliases(name)
             if "previous" not in old:
@@ -487,8 +589,22 @@ class ModelStore:
             new["champion"] = target
             if earlier is not None and (self.root / name / "versions" / earlier / METADATA_FILE).exists():
                 new["previous"] = earlier
-            self._switch(name, new, old, actor=actor, reason=reason, action="rollback")
-            return target
+            return target, new, old
+
+    def switch_governed(self, pending: PendingSwitch, *, replaces: str | None = None) -> PendingSwitch:
+        """Record ``pending`` (a governed move, e.g. the rollback after a failed smoke test) and carry it out.
+
+        ``replaces`` names the pending move this one takes the place of (in the same atomic write); any other
+        unfinished move is refused.
+        """
+        with self._locked(pending.model):
+            current = self.pending(pending.model)
+            if current is not None and current.id not in (pending.id, replaces) and current.phase != "done":
+                raise ModelStoreError(f"Model '{pending.model}' has another pending move {current.id}.")
+            self._write_pending(pending.model, pending)
+            checkpoint("alias-intent-written")
+            self._apply(pending.model, pending)
+            return pending
 
     # --- helpers -----------------------------------------------------------------
     def _require(self, name: str) -> Path:
@@ -548,40 +664,140 @@ class ModelStore:
         except (OSError, ValueError) as exc:
             report.add(path, f"does not read ({exc}): restore it from a backup.")
             return
+        if self._pending_explains(name, current, recorded, report):
+            return
         for alias in [only] if only else ALIASES:
             problem = _alias_problem(alias, current.get(alias), recorded.moves.get(alias))
             if problem is not None:
                 report.add(path, problem)
 
+    def _pending_explains(self, name: str, current: dict[str, Any], recorded: _Recorded, report: VerifyReport) -> bool:
+        """Note an interrupted move that explains ``current``; True when it does (the aliases are not checked).
+
+        It explains them only when the history is where the move's steps leave it: at ``before`` while
+        aliases.json is (the history lines come after the aliases), else at ``before`` or ``after``.
+        """
+        try:
+            pending = self.pending(name)
+        except ModelStoreError as exc:
+            report.add(self.root / name / PENDING_FILE, str(exc))
+            return True
+        if pending is None or pending.phase == "done" or current not in (pending.before, pending.after):
+            return False  # a done move is complete: the aliases must match the history like any other
+        logged = {alias: move["to"] for alias, move in recorded.moves.items() if move.get("to")}
+        if logged not in ([pending.before] if current == pending.before else [pending.before, pending.after]):
+            return False
+        side = "after" if current == pending.after else "before"
+        report.note(
+            f"{name}: an alias move ({pending.action} of {pending.context.get('version') or pending.after}, "
+            f"phase {pending.phase}) was interrupted; {ALIASES_FILE} holds the state {side} it, and the next "
+            "write to the model (or cycle stage) completes or undoes it"
+        )
+        return True
+
     @staticmethod
     def _history(folder: Path) -> JsonLinesLog:
-        """The append-only log of alias changes of the model in ``folder``."""
-        return JsonLinesLog(folder / HISTORY_FILE)
+        """The hash-chained, append-only log of alias changes and saves of the model in ``folder``."""
+        return JsonLinesLog(folder / HISTORY_FILE, chain=True, head=folder / HISTORY_HEAD, legacy=True)
 
     def _switch(
-        self, name: str, new: dict[str, str], old: dict[str, str], *, actor: str, reason: str, action: str
-    ) -> None:
-        """Log each changed alias, then replace aliases.json in one step.
+        self,
+        name: str,
+        new: dict[str, str],
+        old: dict[str, str],
+        *,
+        actor: str,
+        reason: str,
+        action: str,
+        governed: dict[str, Any] | None = None,
+    ) -> PendingSwitch:
+        """Write-ahead: record the move in pending.json, replace aliases.json, log each changed alias, drop the record.
 
-        History first: a crash in between leaves the old aliases in service and a recorded move that verify
-        reports until it is run again (which completes it), never an alias in service that no move recorded.
+        A crash anywhere in between leaves pending.json, which :meth:`resume_switch` completes or undoes. A
+        governed move keeps it (its caller completes the rest and removes it).
         """
-        time = _now()
+        pending = PendingSwitch(
+            id=uuid.uuid4().hex[:16],
+            model=name,
+            action=action,
+            before=dict(old),
+            after=dict(new),
+            actor=actor,
+            reason=reason,
+            created_at=_now(),
+            governed=governed is not None,
+            context=dict(governed or {}),
+        )
+        self._write_pending(name, pending)
+        checkpoint("alias-intent-written")
+        self._apply(name, pending)
+        if not pending.governed:
+            self.clear_pending(name, pending.id)
+        return pending
+
+    def _apply(self, name: str, pending: PendingSwitch) -> None:
+        """Replace aliases.json with the move's ``after``, then append its history lines."""
+        atomic_write_json(self.root / name / ALIASES_FILE, pending.after)
+        checkpoint("alias-switched")
+        self._append_moves(name, pending)
+        checkpoint("alias-history-written")
+
+    def _append_moves(self, name: str, pending: PendingSwitch) -> None:
+        """Append a history line per alias the move changed, skipping those already logged (exactly once)."""
         history = self._history(self.root / name)
+        logged = {e.get("alias") for e in self._entries(name) if e.get("intent") == pending.id}
         for alias in ALIASES:
-            if old.get(alias) != new.get(alias):
+            if pending.before.get(alias) != pending.after.get(alias) and alias not in logged:
                 history.append(
                     {
-                        "time": time,
+                        "time": _now(),
                         "alias": alias,
-                        "from": old.get(alias),
-                        "to": new.get(alias),
-                        "actor": actor,
-                        "reason": reason,
-                        "action": action,
+                        "from": pending.before.get(alias),
+                        "to": pending.after.get(alias),
+                        "actor": pending.actor,
+                        "reason": pending.reason,
+                        "action": pending.action,
+                        "intent": pending.id,
                     }
                 )
-        atomic_write_json(self.root / name / ALIASES_FILE, new)
+
+    def _write_pending(self, name: str, pending: PendingSwitch) -> None:
+        atomic_write_json(self.root / name / PENDING_FILE, pending.as_dict())
+
+    def _settle(self, name: str) -> None:
+        """Before a new move: finish a plain move a crash interrupted; refuse while a governed one is unfinished."""
+        pending = self.resume_switch(name)
+        if pending is not None and pending.phase != "done":  # a done move only awaits its decision entry
+            raise ModelStoreError(
+                f"Model '{name}' has an interrupted promotion of {pending.context.get('version')} "
+                f"({PENDING_FILE}, phase {pending.phase}): its audit entry or smoke test is not done. The next "
+                "cycle stage completes it (or call millpond.governance.deployment.recover_pending); then retry."
+            )
+
+    def _warn_pending(self, name: str, alias: str) -> None:
+        """Say so when ``alias`` is served while a governed move of it is unfinished (never silently)."""
+        path = self.root / name / PENDING_FILE
+        if alias != "champion" or not path.exists():
+            return
+        try:
+            pending = self.pending(name)
+        except ModelStoreError as exc:
+            log.warning("%s", exc)
+            return
+        if pending is not None and pending.governed and pending.phase != "done":
+            log.warning(
+                "model %s: the champion is in an unfinished promotion of %s (phase %s, smoke test not passed yet); "
+                "the next cycle stage completes or rolls it back",
+                name,
+                pending.context.get("version"),
+                pending.phase,
+            )
+
+    def _check_history(self, name: str, report: VerifyReport) -> None:
+        """Add the hash chain's problems and notes of ``name``'s history.jsonl to ``report``."""
+        chain = self._history(self.root / name).verify()
+        report.problems.extend(chain.problems)
+        report.notes.extend(chain.notes)
 
     @contextmanager
     def _locked(self, name: str, *, create: bool = False) -> Iterator[None]:

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
-from millpond.errors import MillpondError, ReportError
+from millpond.errors import MillpondError, ModelVersionNotFoundError, ReportError, did_you_mean
 from millpond.runs.entities import RunManifest, RunTimings
 from millpond.runs.store import ADHOC_KIND, RunRecord, RunStore, new_cycle_id
 from millpond.store.artifacts import Ledger, as_manifest, note_read, note_written, recording
@@ -109,8 +109,9 @@ def score_adhoc(
 
     ``run_id`` is the scoring run id written into the predictions and captures (default: the record's run id).
     Raises the scoring error after recording it as a failed run; the error gets a note naming that run.
-    A malformed ``window`` (it names the run folder) and a ``params_path`` that does not exist (it names no use
-    case) are refused before anything is recorded; a params file that exists but does not validate is recorded as
+    A malformed ``window`` (it names the run folder), a ``params_path`` that does not exist (it names no use
+    case) and, without params, a model name the store does not hold (``chrun@champion``: did you mean 'churn'?) are
+    refused before anything is recorded; a params file that exists but does not validate is recorded as
     a failed run marked ``extra.bad_params``.
     """
     from millpond.config.params import check_window, params_file
@@ -119,6 +120,8 @@ def score_adhoc(
     if request.params_path is not None:
         params_file(ws, request.params_path)
     window = check_window(request.window)
+    if request.params_path is None:  # with params, the run is filed under their use case (a real one) either way
+        check_model_name(ws, request.model_ref)
     with recording(ws.root) as ledger:
         draft = _start(ws, request, window, ledger)
         try:
@@ -128,6 +131,22 @@ def score_adhoc(
             _record_failure(ws, draft, exc)
             raise
         return AdhocScore(result, _record_success(ws, draft, scorer, result, scoring_seconds))
+
+
+def check_model_name(ws: Workspace, model_ref: str) -> str:
+    """The model name of ``model_ref`` when the model store holds it; else :class:`ModelVersionNotFoundError` (exit 2)
+    naming the closest stored model, so a typo records no run under a phantom name."""
+    from millpond.models.store import ModelStore
+    from millpond.scoring.batch import parse_model_ref
+
+    name, _ = parse_model_ref(model_ref)
+    known = ModelStore(ws.model_store).names()
+    if name not in known:
+        raise ModelVersionNotFoundError(
+            f"No model named '{name}' in {ws.model_store} (from --model {model_ref}).{did_you_mean(name, known)} "
+            f"Models: {', '.join(known) or 'none'}. Nothing was recorded."
+        )
+    return name
 
 
 def _start(ws: Workspace, request: AdhocRequest, window: str, ledger: Ledger) -> _Draft:

@@ -1,7 +1,8 @@
 """HTML reports people read: one per run record (nbconvert), and a sortable index of all runs.
 
 ``render_report`` turns a run folder's executed notebook into ``report.html`` beside it, with
-the code folded behind a button and the tables, plots and any error in view; the runner calls
+the code folded behind a button and the tables, plots and any error in view (millpond's own event log lines
+are left out of the rendering: they are in logs/events.jsonl and the audit log); the runner calls
 it before the run is recorded, so the report is part of the immutable record. ``write_runs_index``
 writes ``runs/index.html``: one sortable table of every run, readable from ``file://`` (inline
 CSS and JavaScript only, nothing fetched from the network).
@@ -12,6 +13,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,9 @@ _STYLE = """
 .mp-succeeded{background:#2e7d32}.mp-skipped{background:#757575}.mp-failed{background:#c62828}
 .mp-error{white-space:pre-wrap;background:#fdecea;border-left:4px solid #c62828;padding:6px 10px;margin-top:8px;font-family:monospace;font-size:13px}
 #mp-toggle-code{margin-top:6px;font-size:12px;cursor:pointer}
+.jp-OutputArea-output,.jp-RenderedHTMLCommon{overflow-x:auto;max-width:100%}
+table.mp-summary{border-collapse:collapse;font-size:13px}table.mp-summary th{text-align:left;padding:3px 10px 3px 0;font-weight:600;vertical-align:top}
+table.mp-summary td{padding:3px 0;white-space:normal;word-break:break-word;max-width:900px}
 body.mp-code-hidden .jp-CodeCell .jp-Cell-inputWrapper,body.mp-code-hidden .jp-CodeCell .jp-Cell-inputCollapser{display:none}
 body.mp-code-hidden .jp-CodeCell .jp-OutputPrompt{visibility:hidden}
 """
@@ -60,6 +65,63 @@ _TEMPLATE = (
     + """</script>{% endblock footer_js %}
 """
 )
+
+
+# --- what a report shows of a notebook ----------------------------------------------------------------------------
+_EVENT_LINE = re.compile(r"^event [\w.\-]+: \{.*\}\s*$")  # millpond.governance.events' log line
+
+
+def without_event_lines(nb: Any) -> Any:
+    """The notebook with millpond's own event log lines taken out of its stderr outputs (they are in
+    logs/events.jsonl and the audit log); other stderr (a library's warning) stays. The record itself is unchanged:
+    this is applied to the copy the report renders."""
+    for cell in nb.get("cells", []):
+        kept = []
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                text = output.get("text", "")
+                text = "".join(text) if isinstance(text, list) else str(text)
+                lines = [line for line in text.splitlines(keepends=True) if not _EVENT_LINE.match(line)]
+                if not "".join(lines).strip():
+                    continue
+                output["text"] = "".join(lines)
+            kept.append(output)
+        if "outputs" in cell:
+            cell["outputs"] = kept
+    return nb
+
+
+def format_value(value: Any) -> str:
+    """A summary value as a person reads it: ``0.778 [0.770, 0.785]`` for an interval, ``k v, k v`` for a mapping,
+    floats to four decimals, lists joined, None as ``-``."""
+    if isinstance(value, dict):
+        if {"value", "low", "high"} <= set(value) and all(isinstance(value[k], int | float) for k in ("low", "high")):
+            return f"{value['value']:.3f} [{value['low']:.3f}, {value['high']:.3f}]"
+        return ", ".join(f"{k} {format_value(v)}" for k, v in value.items()) or "-"
+    if isinstance(value, list | tuple):
+        return ", ".join(format_value(v) for v in value) or "none"
+    return _fmt(value) or "-"
+
+
+class SummaryTable:
+    """A stage summary as a two-column table, every value formatted whole (nothing cut off with an ellipsis)."""
+
+    def __init__(self, summary: dict[str, Any]) -> None:
+        self.rows = [(str(k), format_value(v)) for k, v in summary.items()]
+
+    def _repr_html_(self) -> str:
+        left = ' style="text-align:left"'  # inline: JupyterLab's and nbconvert's CSS right-align table cells
+        body = "".join(f"<tr><th{left}>{html.escape(k)}</th><td{left}>{html.escape(v)}</td></tr>" for k, v in self.rows)
+        return f'<table class="mp-summary">{body}</table>'
+
+    def __repr__(self) -> str:
+        width = max((len(k) for k, _ in self.rows), default=0)
+        return "\n".join(f"{k.ljust(width)}  {v}" for k, v in self.rows)
+
+
+def summary_table(summary: dict[str, Any]) -> SummaryTable:
+    """What a stage notebook displays of its summary (see :class:`SummaryTable`)."""
+    return SummaryTable(summary)
 
 
 def _banner(title: str, status: str, meta: str, error: str | None, *, toggle: bool = True) -> str:
@@ -104,7 +166,7 @@ def render_report(
     from nbconvert import HTMLExporter
 
     try:
-        nb = nbformat.read(notebook, as_version=4)
+        nb = without_event_lines(nbformat.read(notebook, as_version=4))
         exporter = HTMLExporter(
             template_name="lab",
             extra_loaders=[jinja2.DictLoader({"millpond_report.html.j2": _TEMPLATE})],

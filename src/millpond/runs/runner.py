@@ -8,7 +8,6 @@ recorded too, with papermill's banner pointing at the failing cell.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -18,8 +17,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from millpond.config.params import STAGES, UseCase, check_window, params_file, read_yaml, validate_use_case
-from millpond.config.secrets import redact
+from millpond.config.params import (
+    STAGES,
+    UseCase,
+    check_window,
+    is_use_case_name,
+    params_file,
+    read_yaml,
+    validate_use_case,
+)
+from millpond.config.secrets import redact, redact_text, scrub_files, secrets_of
 from millpond.errors import MillpondError, ParamsError, StageFailedError, did_you_mean
 from millpond.marts.windows import check_use_case_window
 from millpond.runs.entities import RunManifest, RunTimings
@@ -88,14 +95,8 @@ def _secret_strings(params: dict[str, Any]) -> set[str]:
 
 
 def scrub_notebook(path: Path, params: dict[str, Any]) -> None:
-    """Replace secret values papermill injected (source and metadata) with '***'."""
-    secrets = _secret_strings(params)
-    if not secrets or not path.exists():
-        return
-    text = path.read_text(encoding="utf-8")
-    for secret in sorted(secrets, key=len, reverse=True):
-        text = text.replace(secret, "***").replace(json.dumps(secret)[1:-1], "***")
-    path.write_text(text, encoding="utf-8")
+    """Replace secret values papermill injected (source and metadata) and any credential printed, with '***'."""
+    scrub_files([path], secrets_of(params) | _secret_strings(params))
 
 
 def _cell_timings(notebook: Path) -> dict[str, float]:
@@ -198,9 +199,10 @@ class _StageRun:
 
 
 def _use_case_name(raw: dict[str, Any], params_path: str | Path) -> str:
-    """The use case a run is filed under: the params' ``use_case`` when it is a name, else the params file's stem."""
-    name = str(raw.get("use_case") or "")
-    return name if name.replace("-", "_").isidentifier() else Path(params_path).stem
+    """The use case a run is filed under: the params' ``use_case`` when it is a valid name (short, no newline or
+    path separator: it names folders), else the params file's stem."""
+    name = raw.get("use_case")
+    return str(name) if is_use_case_name(name) else Path(params_path).stem
 
 
 def _load_params(ws: Workspace, params_path: str | Path) -> tuple[dict[str, Any], str, ParamsError | None]:
@@ -252,8 +254,12 @@ def check_inputs(
 def _run_notebook(run: _StageRun, progress: bool) -> tuple[str, str | None, float]:
     """Execute ``notebooks/<stage>.ipynb`` into the run folder: status, error ("Name: message") and wall seconds."""
     ws = run.ws
+    from millpond.config.injection import register_translator
+
+    register_translator()  # papermill writes each parameter as an exact literal, never str(value)
+    # Re-serialised from the validated schema (plain data, every field), never the raw YAML.
     parameters = {
-        **run.params,
+        **validate_use_case(run.params, source=run.use_case).notebook_parameters(),
         "window": run.window,
         "run_id": run.run_id,
         "run_dir": str(run.run_dir),
@@ -320,6 +326,7 @@ def execute_stage(
         run.finish("failed", error=str(problem), extra={**(extra or {}), "bad_params": True})
         raise problem
     status, error, wall = _run_notebook(run, progress)
+    error = redact_text(error, secrets_of(raw)) if error else error  # it is raised, printed and notified below
     scraps, timings = _read_back(run, wall)
     if status == "succeeded":
         status = str(scraps.get("status", "succeeded"))

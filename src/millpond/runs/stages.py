@@ -21,8 +21,10 @@ from typing import Any
 import pandas as pd
 
 from millpond.config.params import UseCase, check_window
+from millpond.config.secrets import redact
 from millpond.drift.analysis import analyse_drift, estimate_history
 from millpond.errors import ModelVersionNotFoundError
+from millpond.governance.deployment import recover_pending
 from millpond.governance.promotion import find_candidate, govern_promotion
 from millpond.marts.store import MartStore, ingest
 from millpond.models.monitoring import MonitoringLog
@@ -56,7 +58,9 @@ class StageResult:
         line = f"**{self.stage}: {self.status}**" + (f" — {self.reason}" if self.reason else "")
         display(Markdown(line))
         if self.summary:
-            display(pd.Series(self.summary, dtype="object").to_frame("value"))
+            from millpond.runs.report import summary_table
+
+            display(summary_table(self.summary))
         for title, table in self.tables.items():
             display(Markdown(f"#### {title}"))
             display(table)
@@ -161,6 +165,7 @@ def recorded(stage: StageFunction) -> StageFunction:
     def run_stage(ctx: StageContext) -> StageResult:
         with recording(ctx.workspace.root) as ledger:
             try:
+                recover_pending(ctx.workspace, ctx.use_case, run_id=ctx.run_id)  # a promotion a crash interrupted
                 result = stage(ctx)
             except BaseException:
                 _glue_on_failure(ctx, ledger)
@@ -402,7 +407,7 @@ def run_train(ctx: StageContext) -> StageResult:
         "retrain_reasons": reasons,
         "run_id": ctx.run_id,
         "code": code_version(ctx.workspace.root),
-        "params": uc.model_dump(mode="json"),
+        "params": redact(uc.model_dump(mode="json")),  # no literal credential in a model's metadata
         "column_order": list(
             uc.columns
         ),  # metadata.json sorts keys; feature order (and so the model bytes) follows this

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from millpond.config.secrets import redact, redact_url
+from millpond.config.secrets import redact, redact_text, scrub_files, secrets_of
 from millpond.errors import RunError, RunIntegrityError, RunNotFoundError, did_you_mean
 from millpond.runs.entities import RunManifest, utc
 from millpond.runs.provenance import code_version, package_versions
@@ -338,6 +338,7 @@ class RunStore:
         """
         run_dir = Path(run_dir)
         manifest_path = self._check_unrecorded(run_dir, manifest)
+        scrub_files(run_dir.rglob("*"), secrets_of(manifest.params or {}))  # every path: ran, failed, interrupted
         files = self._files(run_dir)
         sealed = self._seal(run_dir, manifest, files, repo_dir)
         atomic_write_text(manifest_path, sealed.to_json(), read_only=True)
@@ -362,19 +363,20 @@ class RunStore:
         self, run_dir: Path, manifest: RunManifest, files: dict[str, Path], repo_dir: str | os.PathLike[str] | None
     ) -> RunManifest:
         """``manifest`` as recorded: ids, file hashes, code and packages filled in, secrets hidden, JSON-normalised."""
+        secrets = secrets_of(manifest.params or {})
         return replace(
             manifest,
             run_id=f"{run_dir.parent.name}/{run_dir.name}",
             cycle_id=run_dir.parent.name,
-            error=redact_url(manifest.error) if manifest.error else manifest.error,
-            params=redact(manifest.params or {}),
-            inputs=dict(manifest.inputs or {}),
-            outputs=dict(manifest.outputs or {}),
+            error=redact_text(manifest.error, secrets) if manifest.error else manifest.error,
+            params=redact(manifest.params or {}, secrets),
+            inputs=redact(dict(manifest.inputs or {}), secrets),
+            outputs=redact(dict(manifest.outputs or {}), secrets),
             files={name: sha256_file(path) for name, path in files.items()},
             code=code_version(repo_dir if repo_dir is not None else self.root.parent),
             packages=package_versions(),
-            scraps=redact(manifest.scraps or {}),
-            extra=redact(manifest.extra or {}),
+            scraps=redact(manifest.scraps or {}, secrets),
+            extra=redact(manifest.extra or {}, secrets),
         ).normalised()
 
     def _index(self, manifest: RunManifest, manifest_sha256: str) -> RunRecord:

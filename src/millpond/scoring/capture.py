@@ -16,13 +16,30 @@ checks every part against its record. A part without a record — written by a
 millpond from before records, or by a run killed between the two renames —
 is reported as a note ("no recorded hash"), not a problem; it is still checked
 to read as Parquet from end to end.
+
+Exactly once per (window, model version): a scoring run of a window supersedes
+the earlier runs' parts of the same window and model version. The new part's
+record, written (and published) *before* the part, lists the parts it supersedes
+(``"supersedes": [...]``); the part's own rename is the one atomic step that
+switches which run's rows the window holds. Superseded parts stay on disk (the
+run records that wrote them list their sha256, and ``verify`` still checks them)
+but :meth:`CaptureStore.parts` and :meth:`CaptureStore.read` leave them out. So a
+window re-run after a kill (score had published its part, the process died in a
+later stage) holds the rows of the re-run once, never twice; the superseding is
+recorded. Ad-hoc scores filed under the ``adhoc`` window are independent batches
+and never supersede each other.
+
+Staging files a killed scoring run left anywhere in the store are swept when the
+next part is opened (only those whose writing process is gone).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,12 +53,15 @@ import pyarrow.parquet as pq
 from millpond.errors import CaptureError, did_you_mean
 from millpond.store import staging
 from millpond.store.artifacts import note_written
-from millpond.store.files import fsync_file, make_read_only, read_json, sha256_file
+from millpond.store.checkpoint import checkpoint
+from millpond.store.files import fsync_file, make_read_only, read_json, sha256_file, writes_to
 from millpond.store.lock import process_alive
 from millpond.store.verify import VerifyReport
 
 _TAG = re.compile(r"[^A-Za-z0-9_.-]+")
 RECORD_PREFIX = "_"  # the hash record of part-<run>.parquet is _part-<run>.json
+_OLD_STAGING_AGE = 3600.0  # seconds before an old-style (pid-less) staging file counts as abandoned
+ADHOC_WINDOW = "adhoc"  # the window ad-hoc scores are filed under by default: its parts never supersede each other
 
 
 def run_tag(run_id: str | None) -> str:
@@ -72,6 +92,10 @@ class StagedWriter:
 
     def write(self, table: pa.Table) -> None:
         """Append ``table`` (every call must have the same schema)."""
+        with writes_to(self.staging, "write the capture part"):
+            self._write(table)
+
+    def _write(self, table: pa.Table) -> None:
         if self._writer is None:
             if self.format == "csv":
                 self._writer = pacsv.CSVWriter(str(self.staging), table.schema)
@@ -82,12 +106,20 @@ class StagedWriter:
 
     def commit(self) -> Path:
         """Close, flush to disk and publish the file under its final name."""
+        self._seal()
+        return self._publish()
+
+    def _seal(self) -> None:
+        """Close the staging file, flush it to disk and make it read-only (it is complete, not yet visible)."""
         if self._writer is None:
             raise CaptureError(f"Nothing was written for {self.target}; an empty part is never published.")
         self._writer.close()
+        self._writer = None
         fsync_file(self.staging)
         if self.read_only:
             make_read_only(self.staging)
+
+    def _publish(self) -> Path:
         if not staging.publish_file(self.staging, self.target, replace=self.replace):
             self.abort()
             raise CaptureError(f"{self.target} appeared while scoring; captures are never rewritten.")
@@ -109,9 +141,15 @@ def record_path(part: Path) -> Path:
     return part.with_name(f"{RECORD_PREFIX}{part.stem}.json")
 
 
-def write_record(part: Path, rows: int) -> Path:
-    """Record a published part's sha256 and row count beside it (staged, flushed, read-only, one rename)."""
-    record = {"part": part.name, "rows": rows, "sha256": sha256_file(part)}
+def write_record(part: Path, rows: int, *, source: Path | None = None, supersedes: list[str] | None = None) -> Path:
+    """Record a part's sha256 and row count beside it (staged, flushed, read-only, one rename).
+
+    ``source`` is the file holding the part's bytes (its staging file, when the record is written before the part is
+    published; default: the part itself); ``supersedes`` names the earlier parts of the folder it replaces.
+    """
+    record: dict[str, Any] = {"part": part.name, "rows": rows, "sha256": sha256_file(source or part)}
+    if supersedes:
+        record["supersedes"] = sorted(supersedes)
     target = record_path(part)
     scratch = staging.scratch_file(part.parent, target.stem, suffix=".json")
     try:
@@ -127,13 +165,43 @@ def write_record(part: Path, rows: int) -> Path:
 
 
 class CapturePartWriter(StagedWriter):
-    """The staged writer of one capture part: once the part is published, its hash record is written beside it."""
+    """The staged writer of one capture part: its hash record (and what it supersedes) is published first, then the
+    part itself in one rename (see the module docstring)."""
+
+    def __init__(self, target: Path, *, supersede: bool = True) -> None:
+        super().__init__(target)
+        self.supersede = supersede
 
     def commit(self) -> Path:
-        part = super().commit()
-        record = write_record(part, self.rows)
+        self._seal()
+        checkpoint("capture-staged")
+        earlier = [p.name for p in _current_parts(self.target.parent)] if self.supersede else []
+        record = write_record(self.target, self.rows, source=self.staging, supersedes=earlier)
+        checkpoint("capture-recorded")
+        part = self._publish()
+        checkpoint("capture-published")
         note_written("capture_part", part, read_json(record)["sha256"])  # into the open run's outputs
         return part
+
+
+def _superseded(folder: Path) -> set[str]:
+    """Names of the parts in ``folder`` a later part's record (whose part is published) supersedes."""
+    names: set[str] = set()
+    for record in folder.glob(f"{RECORD_PREFIX}part-*.json"):
+        part = folder / f"{record.stem.removeprefix(RECORD_PREFIX)}.parquet"
+        if not part.exists():  # the record of a part never published (a kill in between) supersedes nothing
+            continue
+        try:
+            names.update(str(name) for name in read_json(record).get("supersedes") or [])
+        except (OSError, ValueError, AttributeError):
+            continue  # an unreadable record is verify's to report
+    return names
+
+
+def _current_parts(folder: Path) -> list[Path]:
+    """The published parts of one window/model-version folder that no later part supersedes."""
+    dropped = _superseded(folder)
+    return sorted(p for p in folder.glob("part-*.parquet") if p.name not in dropped)
 
 
 @dataclass(frozen=True)
@@ -160,17 +228,30 @@ class CaptureStore:
     def part_path(self, window: str, model_version: str, tag: str) -> Path:
         return self.root / f"window={window}" / f"model_version={model_version}" / f"part-{tag}.parquet"
 
-    def open(self, window: str, model_version: str, tag: str) -> StagedWriter:
-        """A staged writer for a new part (refused when the part exists); dead runs' staging there is swept first."""
+    def open(self, window: str, model_version: str, tag: str, *, supersede: bool | None = None) -> StagedWriter:
+        """A staged writer for a new part (refused when the part exists); dead runs' staging files are swept first.
+
+        The part supersedes the earlier parts of ``window`` and ``model_version`` (``supersede``; default: unless
+        the window is ``adhoc``).
+        """
         path = self.part_path(window, model_version, tag)
-        staging.sweep(path.parent)
-        return CapturePartWriter(path)
+        self.sweep()
+        return CapturePartWriter(path, supersede=window != ADHOC_WINDOW if supersede is None else supersede)
 
     def sweep(self) -> list[str]:
-        """Remove the staging files of scoring runs that were killed (their process is gone); return their names."""
+        """Remove the staging files of scoring runs that were killed (their process is gone); return their names.
+
+        Older millpond named them ``.part-<run>.parquet.<random>.staging``, without the writer's pid: those are
+        removed once they are an hour old (no current millpond writes that name, so no live run owns one).
+        """
         removed: list[str] = []
         for folder in sorted(self.root.glob("window=*/model_version=*")):
             removed += staging.sweep(folder)
+            for old in sorted(folder.glob(".part-*.staging")):
+                with suppress(OSError):
+                    if time.time() - old.stat().st_mtime > _OLD_STAGING_AGE:
+                        old.unlink()
+                        removed.append(old.name)
         return removed
 
     def windows(self) -> list[str]:
@@ -181,10 +262,21 @@ class CaptureStore:
             if any(p.glob("model_version=*/part-*.parquet"))
         )
 
-    def parts(self, window: str | None = None, model_version: str | None = None) -> list[CapturePart]:
-        """Published parts, oldest first (hidden staging files are never listed)."""
+    def parts(
+        self, window: str | None = None, model_version: str | None = None, *, superseded: bool = False
+    ) -> list[CapturePart]:
+        """Published parts, oldest first (hidden staging files are never listed); parts a later run of the same
+        window and model version superseded only with ``superseded``."""
         found = []
-        for path in self.root.glob(f"window={window or '*'}/model_version={model_version or '*'}/part-*.parquet"):
+        for folder in self.root.glob(f"window={window or '*'}/model_version={model_version or '*'}"):
+            paths = sorted(folder.glob("part-*.parquet")) if superseded else _current_parts(folder)
+            found += self._described(paths)
+        return sorted(found, key=lambda p: (p.path.stat().st_mtime_ns, str(p.path)))
+
+    @staticmethod
+    def _described(paths: list[Path]) -> list[CapturePart]:
+        found = []
+        for path in paths:
             found.append(
                 CapturePart(
                     path.parent.parent.name.removeprefix("window="),
@@ -192,7 +284,7 @@ class CaptureStore:
                     path,
                 )
             )
-        return sorted(found, key=lambda p: (p.path.stat().st_mtime_ns, str(p.path)))
+        return found
 
     def read(
         self,
@@ -202,8 +294,12 @@ class CaptureStore:
         run_id: str | None = None,
         columns: list[str] | None = None,
     ) -> pd.DataFrame:
-        """Captured rows of ``window`` (optionally one model version and/or one run), oldest part first."""
-        parts = self.parts(window, model_version)
+        """Captured rows of ``window`` (optionally one model version and/or one run), oldest part first.
+
+        Without ``run_id``: the rows of the run that holds each model version of the window (superseded parts left
+        out). With it: that run's rows, superseded or not.
+        """
+        parts = self.parts(window, model_version, superseded=run_id is not None)
         if not parts:
             known = self.windows()
             what = f"window '{window}'" + (f", model version '{model_version}'" if model_version else "")
@@ -226,11 +322,13 @@ class CaptureStore:
         are notes; so are records without their part and staging files of runs that stopped half way.
         """
         report = VerifyReport(f"captures of model {self.name}")
-        for part in self.parts():
+        for part in self.parts(superseded=True):
             report.checked += 1
             _verify_part(report, part)
         for folder in sorted(self.root.glob("window=*/model_version=*")):
             _note_leftovers(report, folder)
+            for name in sorted(_superseded(folder) & {p.name for p in folder.glob("part-*.parquet")}):
+                report.note(f"{folder / name}: superseded by a later scoring run of the same window (kept, not read)")
         return report
 
     @classmethod

@@ -25,6 +25,7 @@ from millpond.marts.windows import check_use_case_window
 from millpond.models.monitoring import MonitoringLog
 from millpond.models.training import metrics_from_scores
 from millpond.scoring.capture import CaptureStore
+from millpond.store.checkpoint import checkpoint
 from millpond.store.files import atomic_write_bytes, sha256_bytes
 from millpond.workspace import Workspace
 
@@ -94,7 +95,7 @@ def read_labels(path: Path, use_case: UseCase) -> pd.DataFrame:
 
 def latest_captures(captures: CaptureStore, window: str) -> pd.DataFrame:
     """Per model version, the rows of its latest scoring run of ``window``."""
-    frame = captures.read(window)
+    frame = captures.read(window)  # one run per model version already (superseded parts are left out)
     last = frame.groupby("model_version")["scored_at"].transform("max")
     return frame[frame["scored_at"] == last].reset_index(drop=True)
 
@@ -142,6 +143,7 @@ def add_labels(
     result.created = not stored.exists()
     if result.created:
         atomic_write_bytes(stored, data, read_only=True)
+    checkpoint("labels-stored")  # a kill here: the same file added again logs the KPIs (stored once)
     result.path = stored
     log = MonitoringLog(ws.model_store, uc.use_case)
     source = ws.relative(stored)

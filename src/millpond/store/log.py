@@ -11,6 +11,11 @@ With ``chain=True`` every entry also holds ``seq`` (1, 2, …) and ``prev``, the
 sha256 of the previous line's bytes (64 zeros for the first), and a head file
 (replaced atomically after each append) holds the count and the hash of the
 last line, so editing, deleting, reordering or truncating lines is found.
+
+``legacy=True`` (with ``chain``) lets a log that an older millpond wrote without hashes become chained: the
+unchained lines before the first chained one are accepted, the first chained entry's ``prev`` is the sha256 of
+all of them (so editing one afterwards is still found), and :meth:`JsonLinesLog.verify` says how many there are.
+An unchained line *after* a chained one is a problem.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from filelock import FileLock
 
 from millpond.errors import LogIntegrityError
 from millpond.store.artifacts import note_written
-from millpond.store.files import atomic_write_json, read_json
+from millpond.store.files import atomic_write_json, read_json, writes_to
 from millpond.store.verify import VerifyReport
 
 GENESIS = "0" * 64
@@ -57,18 +62,41 @@ def _last_newline_before(handle: BinaryIO, end: int) -> int:
     return -1
 
 
+def _unchained(line: bytes) -> bool:
+    """Whether a line carries no chain fields: an entry written before the log was chained (or a fragment of a
+    torn line that an older millpond kept as a line of its own)."""
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return True
+    return not isinstance(entry, dict) or ("seq" not in entry and "prev" not in entry)
+
+
 class JsonLinesLog:
     """An append-only JSON-lines file, optionally hash-chained with a head file beside it."""
 
-    def __init__(self, path: Path, *, chain: bool = False, head: Path | None = None, lock_timeout: float = 30) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        chain: bool = False,
+        head: Path | None = None,
+        lock_timeout: float = 30,
+        legacy: bool = False,
+    ) -> None:
         self.path = Path(path)
         self.chain = chain
+        self.legacy = legacy
         self.head = head if head is not None else self.path.with_suffix(".head")
         self.lock_timeout = lock_timeout
 
     # --- writing ---------------------------------------------------------------------------------------------
     def append(self, entry: dict[str, Any]) -> dict[str, Any]:
         """Append one entry (chained to the last one when ``chain``); return it as written."""
+        with writes_to(self.path, "append to the log"):
+            return self._append(entry)
+
+    def _append(self, entry: dict[str, Any]) -> dict[str, Any]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(str(self.path) + ".lock", timeout=self.lock_timeout):
             last = self._cut_torn_tail()
@@ -113,6 +141,9 @@ class JsonLinesLog:
         try:
             seq = int(json.loads(last)["seq"])
         except (ValueError, KeyError, TypeError) as exc:
+            lines = self.lines() if self.legacy else []
+            if lines and self._legacy_prefix(lines) == len(lines):  # the first chained entry of an older log
+                return len(lines), line_sha256(b"".join(lines))
             raise LogIntegrityError(
                 f"The last line of {self.path} has no sequence number; the log was edited. "
                 "Run `millpond audit verify` and restore the log from a backup."
@@ -152,7 +183,11 @@ class JsonLinesLog:
         lines = self.lines()
         report.checked = len(lines)
         prev = GENESIS
-        for number, line in enumerate(lines, start=1):
+        unchained = self._legacy_prefix(lines) if self.chain and self.legacy else 0
+        if unchained:
+            prev = line_sha256(b"".join(lines[:unchained]))
+            report.note(self._legacy_note(unchained, len(lines)))
+        for number, line in enumerate(lines[unchained:], start=unchained + 1):
             try:
                 entry = json.loads(line)
             except ValueError:
@@ -162,9 +197,30 @@ class JsonLinesLog:
             if self.chain:
                 self._check_link(report, entry, number, prev)
             prev = line_sha256(line)
-        if self.chain:
+        if self.chain and unchained < len(lines):
             self._check_head(report, len(lines), prev)
         return report
+
+    @staticmethod
+    def _legacy_prefix(lines: list[bytes]) -> int:
+        """How many lines at the start carry no chain fields (written before the log was chained)."""
+        count = 0
+        for line in lines:
+            if not _unchained(line):
+                break
+            count += 1
+        return count
+
+    def _legacy_note(self, unchained: int, total: int) -> str:
+        if unchained == total:
+            return (
+                f"{self.path}: {unchained} entries written by an older millpond without hashes; "
+                "the chain starts with the next entry"
+            )
+        return (
+            f"{self.path}: the first {unchained} entries were written by an older millpond without hashes; "
+            f"entry {unchained + 1} chains to all of them together"
+        )
 
     def _check_link(self, report: VerifyReport, entry: Any, number: int, prev: str) -> None:
         if not isinstance(entry, dict) or entry.get("prev") != prev:

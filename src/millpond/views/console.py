@@ -31,3 +31,6 @@ def print_run_summary(ws: Any, results: list[Any], seconds: float) -> None:
         print(f"  failed: {record.run_id} -> {record.path / 'report.html'}")
     if index.is_file():
         print(f"runs index: {ws.relative(index)}  (millpond report index --open; millpond report RUN for one run)")
+    site = ws.root / "site" / "index.html"
+    if site.is_file():
+        print(f"control room: {ws.relative(site)}  (millpond site --open rebuilds and opens it)")

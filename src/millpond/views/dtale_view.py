@@ -3,10 +3,19 @@
 ``drift_data`` finds what a drift run compared (its ``outputs/drift_table.csv``, the champion's
 training rows, the window's mart version); ``serve_drift_view`` serves them with dtale on
 127.0.0.1 until Ctrl-C or a timeout; ``show_drift`` shows the same grid inline in JupyterLab.
+
+A drift view is for looking. dtale starts with cell edits, custom (pandas query) filters, web uploads,
+the header editor and the shutdown button off (:data:`READ_ONLY_OPTIONS`), and since dtale's server does
+not enforce all of those itself (its edit-cell endpoint ignores ``allow_cell_edits``), every request goes
+through :class:`ReadOnlyGate`: only GET requests to the endpoints that read (grid pages, data, dtypes,
+describe, column analysis, correlations, charts, export of the data as CSV) pass; edits, column builders,
+code export, uploads, merges, dataset clean-up and ``/shutdown`` get ``403``. Only the process that
+started the view stops it (:meth:`DriftViewServer.stop`). It listens on 127.0.0.1 only.
 """
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import threading
@@ -26,6 +35,82 @@ from millpond.workspace import Workspace
 
 HOST = "127.0.0.1"
 DRIFT_TABLE = "outputs/drift_table.csv"
+READ_ONLY_OPTIONS: dict[str, Any] = {
+    "allow_cell_edits": False,
+    "hide_shutdown": True,
+    "enable_custom_filters": False,
+    "enable_web_uploads": False,
+    "hide_header_editor": True,
+    "lock_header_menu": True,
+}
+# GET endpoints that only read (dtale 3.x); everything else is refused by ReadOnlyGate
+READ_ONLY_PREFIXES = (
+    "/dtale/static/",
+    "/dtale/main",
+    "/dtale/iframe",
+    "/dtale/popup/",
+    "/dtale/data/",
+    "/dtale/dtypes/",
+    "/dtale/describe/",
+    "/dtale/variance/",
+    "/dtale/column-analysis/",
+    "/dtale/correlations/",
+    "/dtale/corr-analysis/",
+    "/dtale/correlations-ts/",
+    "/dtale/chart-data/",
+    "/dtale/scatter/",
+    "/dtale/filter-info/",
+    "/dtale/column-filter-data/",
+    "/dtale/async-column-filter-data/",
+    "/dtale/load-filtered-ranges/",
+    "/dtale/outliers/",
+    "/dtale/missingno/",
+    "/dtale/aggregations/",
+    "/dtale/weighted-average/",
+    "/dtale/data-export/",
+    "/dtale/processes",
+    "/dtale/process-keys",
+    "/dtale/datasets",
+    "/dtale/update-settings/",  # only the display settings below
+)
+READ_ONLY_EXACT = ("/", "/favicon.ico", "/dtale", "/dtale/")
+DISPLAY_SETTINGS = frozenset({"sortInfo", "precision", "verticalHeaders", "highlightFilter", "backgroundMode"})
+
+
+class ReadOnlyGate:
+    """WSGI middleware in front of dtale: GET requests to reading endpoints pass, anything else gets 403."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def allows(self, method: str, path: str, query: str) -> bool:
+        if method not in ("GET", "HEAD"):
+            return False
+        if path in READ_ONLY_EXACT:
+            return True
+        if not path.startswith(READ_ONLY_PREFIXES) or ".." in path:
+            return False
+        if path.startswith("/dtale/update-settings/"):
+            return _display_settings_only(query)
+        return True
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        method, path = environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "")
+        if self.allows(method, path, environ.get("QUERY_STRING", "")):
+            return self.app(environ, start_response)
+        body = json.dumps({"error": f"{method} {path} is refused: this drift view is read-only", "success": False})
+        start_response("403 Forbidden", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body.encode()]
+
+
+def _display_settings_only(query: str) -> bool:
+    from urllib.parse import parse_qs
+
+    try:
+        settings = json.loads(parse_qs(query).get("settings", ["{}"])[0])
+    except ValueError:
+        return False
+    return isinstance(settings, dict) and set(settings) <= DISPLAY_SETTINGS
 
 
 @dataclass
@@ -127,12 +212,27 @@ class DriftViewServer:
         global_state.cleanup()
 
 
-def start_drift_view(data: DriftData, port: int | None = None) -> DriftViewServer:
-    """Serve ``data`` with dtale on 127.0.0.1 (``port`` or a free one) in a background thread."""
+def _serve_gated(url: str, port: int) -> tuple[Any, threading.Thread]:
+    """dtale's app behind :class:`ReadOnlyGate`, served on 127.0.0.1:``port`` in a background thread."""
     import logging
 
     from dtale import app as dtale_app
     from werkzeug.serving import make_server
+
+    app = dtale_app.build_app(url, reaper_on=False, host=HOST)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    try:
+        server = make_server(HOST, port, ReadOnlyGate(app), threaded=True)
+    except OSError as exc:
+        raise PortInUseError(f"Port {port} on {HOST} is already in use ({exc}): pick another with --port.") from exc
+    thread = threading.Thread(target=server.serve_forever, name="millpond-drift-view", daemon=True)
+    thread.start()
+    return server, thread
+
+
+def start_drift_view(data: DriftData, port: int | None = None) -> DriftViewServer:
+    """Serve ``data`` with dtale on 127.0.0.1 (``port`` or a free one) in a background thread, read-only."""
+    from dtale import app as dtale_app
 
     if port is not None:
         check_port(port)
@@ -141,17 +241,30 @@ def start_drift_view(data: DriftData, port: int | None = None) -> DriftViewServe
     dtale_app.ACTIVE_HOST, dtale_app.ACTIVE_PORT = HOST, port
     urls = {}
     for name, frame in data.frames().items():
-        instance = dtale_app.startup(url, data=frame, name=name, ignore_duplicate=True)
+        instance = dtale_app.startup(url, data=frame, name=name, ignore_duplicate=True, **READ_ONLY_OPTIONS)
         urls[name] = f"{url}/dtale/main/{instance._data_id}"
-    app = dtale_app.build_app(url, reaper_on=False, host=HOST)
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    try:
-        server = make_server(HOST, port, app, threaded=True)
-    except OSError as exc:
-        raise PortInUseError(f"Port {port} on {HOST} is already in use ({exc}): pick another with --port.") from exc
-    thread = threading.Thread(target=server.serve_forever, name="millpond-drift-view", daemon=True)
-    thread.start()
+    server, thread = _serve_gated(url, port)
     return DriftViewServer(url=url, urls=urls, _server=server, _thread=thread)
+
+
+_inline_server: list[DriftViewServer] = []  # the one read-only server of this process's inline views
+
+
+def inline_view(frame: pd.DataFrame, name: str) -> Any:
+    """A dtale instance of ``frame`` for display in JupyterLab, served read-only by this process's gated server
+    (started on a free 127.0.0.1 port the first time; dtale's own ``show`` server would accept edits)."""
+    from dtale import app as dtale_app
+
+    if not _inline_server:
+        port = free_port()
+        url = f"http://{HOST}:{port}"
+        dtale_app.ACTIVE_HOST, dtale_app.ACTIVE_PORT = HOST, port
+        server, thread = _serve_gated(url, port)
+        _inline_server.append(DriftViewServer(url=url, urls={}, _server=server, _thread=thread))
+    view = _inline_server[0]
+    instance = dtale_app.startup(view.url, data=frame, name=name, ignore_duplicate=True, **READ_ONLY_OPTIONS)
+    view.urls[name] = f"{view.url}/dtale/main/{instance._data_id}"
+    return instance
 
 
 def serve_drift_view(
@@ -193,9 +306,7 @@ def show_drift(
     workspace: str | None = None,
     dataset: str = "drift table",
 ) -> Any:
-    """In JupyterLab: show a drift run's dataset inline with dtale (bound to 127.0.0.1); returns the dtale instance."""
-    import dtale
-
+    """In JupyterLab: show a drift run's dataset inline with dtale (read-only, 127.0.0.1); returns the dtale instance."""
     ws = Workspace.find(workspace or None)
     data = drift_data(ws, find_drift_run(ws, run, params=params, window=window))
     frames = data.frames()
@@ -203,6 +314,4 @@ def show_drift(
         from millpond.errors import did_you_mean
 
         raise ViewError(f"Unknown dataset {dataset!r}.{did_you_mean(dataset, frames)} Choose one of {sorted(frames)}.")
-    return dtale.show(
-        frames[dataset], host=HOST, name=dataset, ignore_duplicate=True, open_browser=False, reaper_on=False
-    )
+    return inline_view(frames[dataset], dataset)

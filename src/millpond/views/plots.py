@@ -88,7 +88,8 @@ def confusion(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.5) ->
     fig, ax = plt.subplots(figsize=(4, 3.5))
     ax.imshow(matrix, cmap="Blues")
     for (i, j), count in np.ndenumerate(matrix):
-        ax.text(j, i, str(count), ha="center", va="center", color="black")
+        dark = count > matrix.max() / 2  # a dark cell gets a white number, a light one a black number
+        ax.text(j, i, str(count), ha="center", va="center", color="white" if dark else "black", fontsize=12)
     ax.set(
         title=f"Confusion matrix (threshold {threshold})",
         xlabel="predicted",

@@ -177,3 +177,62 @@ def test_failing_query_on_postgres_shows_the_server_message(pg_workspace: Worksp
         ingest(pg_workspace, load_use_case(path), "2025-02")
     assert PASSWORD not in str(info.value)
     assert tree_snapshot(pg_workspace.feature_marts) == before
+
+
+BIG_QUERY = (
+    "SELECT customer_id || '-' || g AS customer_id, tenure_months, contract, internet_service, payment_method, region, "
+    "senior_citizen, monthly_charges, total_charges, support_calls, churned FROM customers "
+    "CROSS JOIN generate_series(1, 50) AS g WHERE month = {window} ORDER BY customer_id, g"
+)  # 150,000 rows: two round trips of sources.DB_CHUNK_ROWS
+
+
+def _terminate_readers(postgres: PostgresServer) -> int:
+    import psycopg
+
+    with psycopg.connect(
+        host="127.0.0.1", port=postgres.port, user=postgres.user, password=PASSWORD, dbname="postgres", autocommit=True
+    ) as conn:
+        rows = conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            [postgres.database],
+        ).fetchall()
+    return len(rows)
+
+
+@pytest.mark.reliability("kill")
+def test_a_server_that_drops_the_connection_mid_read_stores_nothing_and_the_next_run_works(
+    pg_workspace: Workspace, postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from millpond.errors import SourceUnavailableError, TransientError
+    from millpond.marts import inputs
+
+    data = yaml.safe_load((pg_workspace.params / "pg.yaml").read_text())
+    data["source"]["query"] = BIG_QUERY
+    path = pg_workspace.params / "pg_big.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    use_case = load_use_case(path)
+    before = tree_snapshot(pg_workspace.feature_marts)
+    write_parts = inputs._write_parts
+    terminated: list[int] = []
+
+    def drop_after_the_first_chunk(frames, folder):  # type: ignore[no-untyped-def]
+        def frames_then_drop():  # type: ignore[no-untyped-def]
+            for number, frame in enumerate(frames):
+                yield frame
+                if number == 0:
+                    terminated.append(_terminate_readers(postgres))
+
+        return write_parts(frames_then_drop(), folder)
+
+    monkeypatch.setattr(inputs, "_write_parts", drop_after_the_first_chunk)
+    with pytest.raises(
+        SourceUnavailableError, match=r"The connection to the source dropped while its rows were read"
+    ) as info:
+        ingest(pg_workspace, use_case, "2025-02")
+    assert terminated and terminated[0] >= 1
+    assert isinstance(info.value, TransientError) and PASSWORD not in str(info.value)
+    assert tree_snapshot(pg_workspace.feature_marts) == before
+    monkeypatch.setattr(inputs, "_write_parts", write_parts)
+    result = ingest(pg_workspace, use_case, "2025-02")  # the next run works
+    assert result.created and result.version.rows == 50 * 3000
+    assert MartStore(pg_workspace.feature_marts).verify("churn").ok

@@ -35,7 +35,8 @@ def test_help_lists_the_commands_in_the_old_order(capsys: pytest.CaptureFixture[
     assert done.value.code == 0
     listed = capsys.readouterr().out.split("{", 1)[1].split("}", 1)[0].split(",")
     old_order = (
-        "cycle,run,demo,runs,models,audit,marts,score,labels,smoke,captures,verify,status,schedule,gc,du,report,drift"
+        "cycle,run,demo,runs,models,audit,marts,score,labels,smoke,captures,verify,status,schedule,gc,du,report,drift,"
+        "site,backtest"
     )
     assert [c for c in listed if c in old_order.split(",")] == old_order.split(",")
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import pwd
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -130,7 +132,7 @@ def test_rollback_via_the_cli_is_recorded(two_versions, capsys) -> None:
     assert store.aliases("churn")["champion"] == first
     last = [e for e in store.history("churn") if e["alias"] == "champion"][-1]
     assert (last["action"], last["from"], last["to"], last["reason"]) == ("rollback", second, first, "bad KPIs")
-    assert "models rollback" in last["actor"]
+    assert last["actor"] == f"{pwd.getpwuid(os.getuid()).pw_name} (uid {os.getuid()})"  # the OS user, not $USER
     code, _, err = _cli(ws, capsys, "models", "rollback", "churn")
     assert code == 2 and "no previous version to roll back to" in err
 

@@ -121,11 +121,12 @@ def test_aliases_and_history_rewound_together_are_caught_by_the_audit_log(
     uc = load_use_case(ws.params / "churn.yaml")
     first, challenger = store.aliases("churn")["champion"], store.aliases("churn")["challenger"]
     history = ws.model_store / "churn" / "history.jsonl"
-    before = history.read_bytes()
+    before, head = history.read_bytes(), history.with_suffix(".head").read_bytes()
     assert promote_and_smoke_test(ws, uc, challenger, actor="test", reason="won")["outcome"] == "promoted"
     assert main(["--workspace", str(ws.root), "verify"]) == 0
     assert "churn champion against its audit log: 1 checked, all verified" in capsys.readouterr().out
     history.write_bytes(before)  # the promotion's lines cut off, and aliases.json put back to match
+    history.with_suffix(".head").write_bytes(head)  # the history's own chain head rewound too
     (ws.model_store / "churn" / "aliases.json").write_text(json.dumps({"champion": first, "challenger": challenger}))
     assert main(["--workspace", str(ws.root), "models", "verify", "churn"]) == 0  # history and aliases agree ...
     capsys.readouterr()

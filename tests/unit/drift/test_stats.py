@@ -372,16 +372,35 @@ def test_categorical_shift_drifts_and_features_missing_from_importance_count_zer
     assert dataset_verdict(table)["drift_detected"] is True
 
 
-def test_small_reference_decides_by_pvalue_large_by_effect_size() -> None:
-    # 0.35 sd with 400 rows: KS rejects; the same rule on 20,000 rows ignores a 0.04 sd shift KS still rejects.
+def test_a_feature_drifts_only_when_significant_and_material() -> None:
+    # 0.35 sd with 400 rows: KS rejects and the effect floors are reached. A 0.04 sd shift on 20,000 rows: KS still
+    # rejects, but no effect reaches its floor (not material). A 0.35 sd shift on 30 rows: material, not significant.
     small_ref, small_cur = frames(400, 400, seed=4, shift={"x": 0.35})
     small = drift_table(small_ref, small_cur, numeric=["x"], categorical=[]).iloc[0]
-    assert small["ks_pvalue"] < 0.05 and bool(small["drifted"])
+    assert small["ks_pvalue"] < 0.05 and bool(small["significant"]) and bool(small["material"])
+    assert bool(small["drifted"])
     big_ref, big_cur = frames(20_000, 20_000, seed=4, shift={"x": 0.04})
     big = drift_table(big_ref, big_cur, numeric=["x"], categorical=[]).iloc[0]
-    assert big["ks_pvalue"] < 0.05 and not bool(big["drifted"]) and big["drift_score"] < 1.0
-    lenient = DriftThresholds(pvalue_max_reference_rows=50_000)
-    assert bool(drift_table(big_ref, big_cur, numeric=["x"], categorical=[], thresholds=lenient)["drifted"].iloc[0])
+    assert big["ks_pvalue"] < 0.05 and bool(big["significant"]) and not bool(big["material"])
+    assert not bool(big["drifted"]) and big["drift_score"] < 1.0
+    tiny_ref, tiny_cur = frames(30, 30, seed=5, shift={"x": 0.35})
+    tiny = drift_table(tiny_ref, tiny_cur, numeric=["x"], categorical=[]).iloc[0]
+    assert tiny["ks_pvalue"] > 0.05 and bool(tiny["material"]) and not bool(tiny["drifted"])
+
+
+def test_pvalues_are_adjusted_over_the_features_tested() -> None:
+    from scipy.stats import false_discovery_control
+
+    from millpond.drift.stats import adjust_pvalues
+
+    p = np.array([0.001, 0.02, 0.03, 0.04, 0.5, 0.9])
+    np.testing.assert_allclose(adjust_pvalues(p, "bh"), false_discovery_control(p, method="bh"))
+    np.testing.assert_allclose(adjust_pvalues(p, "bonferroni"), np.minimum(p * 6, 1.0))
+    np.testing.assert_array_equal(adjust_pvalues(p, "none"), p)
+    # at 0.05 each of the first four rejects alone; after BH only the first does (0.02 * 6 / 2 = 0.06)
+    assert (adjust_pvalues(p, "bh") <= 0.05).tolist() == [True, False, False, False, False, False]
+    with pytest.raises(DriftError, match="multiple_testing must be"):
+        adjust_pvalues(p, "holm")
 
 
 def test_dataset_verdict_rule_on_a_handmade_table() -> None:
@@ -394,6 +413,7 @@ def test_dataset_verdict_rule_on_a_handmade_table() -> None:
         }
     )
     verdict = dataset_verdict(table)
+    meaning = verdict.pop("meaning")
     assert verdict == {
         "drift_detected": True,
         "impact_total": close(0.2),
@@ -401,7 +421,10 @@ def test_dataset_verdict_rule_on_a_handmade_table() -> None:
         "drifted_features": ["a", "b"],
         "warning_features": ["c", "d"],
         "top_features": ["c", "a", "b"],
+        "n_significant": 2,
     }
+    assert meaning.startswith("drift: yes means features holding at least 20% of the model's importance moved")
+    assert "at level 0.05 with Benjamini-Hochberg control over the 4 features" in meaning
     assert dataset_verdict(table, DriftThresholds(impact_threshold=0.21))["drift_detected"] is False
 
 
@@ -458,9 +481,8 @@ def test_thresholds_are_strict() -> None:
         "wasserstein": 0.1,
         "jensen_shannon": 0.1,
         "median_shift": 0.5,
-        "ks_pvalue": 0.05,
-        "chi2_pvalue": 0.05,
-        "pvalue_max_reference_rows": 1000,
+        "significance": 0.05,
+        "multiple_testing": "bh",
         "psi_bins": 10,
         "impact_threshold": 0.2,
     }

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import pwd
+
 import pytest
 import yaml
 
@@ -89,7 +92,28 @@ def test_manual_approval_waits_then_approve_and_reject_complete_it_once(
     assert outcomes == ["awaiting_approval", "promoted", "awaiting_approval", "rejected_by_person"]
     audit = AuditLog(ws.model_store, "churn").entries()
     approval = next(e for e in audit if e["action"] == "approval")
-    assert (approval["actor"], approval["reason"], approval["version"]) == ("ana", "reviewed the report", candidate)
+    me = pwd.getpwuid(os.getuid()).pw_name
+    assert (approval["actor"], approval["reason"], approval["version"]) == (
+        f"ana ({me}, uid {os.getuid()})",
+        "reviewed the report",
+        candidate,
+    )
+    assert (approval["os_user"], approval["uid"], approval["display_name"]) == (me, os.getuid(), "ana")
     rejection = [e for e in audit if e["action"] == "rejection"][-1]
-    assert (rejection["actor"], rejection["reason"]) == ("bo", "wait for Q3 data")
+    assert (rejection["actor"], rejection["reason"]) == (f"bo ({me}, uid {os.getuid()})", "wait for Q3 data")
     assert main(["--workspace", str(ws.root), "audit", "verify", "churn"]) == 0
+
+
+def test_the_approver_is_the_os_user_and_an_unlisted_one_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from millpond.errors import NotAnApproverError
+    from millpond.governance.approvals import Approver, check_approver, current_approver
+
+    monkeypatch.setenv("USER", "someone-else")
+    monkeypatch.setenv("LOGNAME", "someone-else")
+    me = current_approver("  Ana  ")
+    assert (me.user, me.uid, me.display_name) == (pwd.getpwuid(os.getuid()).pw_name, os.getuid(), "Ana")
+    assert current_approver().actor == f"{me.user} (uid {me.uid})"
+    check_approver(me, None, "approve", "churn")  # no list: anyone who can run millpond
+    check_approver(me, [me.user], "approve", "churn")
+    with pytest.raises(NotAnApproverError, match=r"OS user 'eve' \(uid 4242\) may not reject model 'churn'.*'ann'"):
+        check_approver(Approver("eve", 4242), ["ann"], "reject", "churn")

@@ -81,7 +81,14 @@ def http_sink() -> Iterator[Any]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
-            received.append({"path": self.path, "body": json.loads(body), "token": self.headers.get("X-Token")})
+            received.append(
+                {
+                    "path": self.path,
+                    "body": json.loads(body),
+                    "token": self.headers.get("X-Token"),
+                    "auth": self.headers.get("Authorization"),
+                }
+            )
             status = 500 if self.path == "/broken" else 204
             self.send_response(status)
             self.end_headers()
@@ -180,3 +187,52 @@ def test_the_events_log_survives_a_torn_last_line(workspace: Workspace) -> None:
     lines = path.read_bytes().splitlines(keepends=True)
     assert [json.loads(line)["event"] for line in lines] == ["cycle_failed", "gc"]  # the append cut it off
     assert read_events(workspace, "gc")[0]["removed"] == 1
+
+
+def _no_secret_in(workspace: Workspace, *secrets: str) -> None:
+    for path in workspace.root.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert [s for s in secrets if s.encode() in data] == [], path
+
+
+@pytest.mark.reliability("secret")
+def test_webhook_userinfo_is_sent_as_basic_auth_and_never_written(
+    workspace: Workspace, http_sink: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEST_HOOK_PASSWORD", "h00k-p@ss:w0rd")
+    port = http_sink.server_address[1]
+    spec = NotifySpec.model_validate({"webhook": {"url": f"http://hook:${{TEST_HOOK_PASSWORD}}@127.0.0.1:{port}/hook"}})
+    assert notify(workspace, "churn", spec, "drift", reason="x")["channels"] == {"webhook": "sent"}
+    (hook,) = http_sink.received
+    assert hook["path"] == "/hook"
+    assert base64.b64decode(hook["auth"].removeprefix("Basic ")).decode() == "hook:h00k-p@ss:w0rd"
+    _no_secret_in(workspace, "h00k-p@ss:w0rd", "p@ss", hook["auth"].removeprefix("Basic "))
+
+
+@pytest.mark.reliability("secret")
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://hook:${TEST_HOOK_PASSWORD}@127.0.0.1:notaport/hook",  # urllib: nonnumeric port
+        "http://127.0.0.1:1/hook?token=${TEST_HOOK_PASSWORD}",  # refused connection, token in the query
+        "http://hook:lit-Pw-0042@127.0.0.1:1/hook",  # a literal password
+    ],
+)
+def test_a_failing_webhook_masks_its_credentials_in_every_message(
+    workspace: Workspace, url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from millpond.config.secrets import forget_all
+
+    forget_all()
+    monkeypatch.setenv("TEST_HOOK_PASSWORD", "envPw-31337")
+    spec = NotifySpec.model_validate(
+        {"webhook": {"url": url, "timeout_seconds": 2, "headers": {"Authorization": "Bearer lit-bearer-77"}}}
+    )
+    out = notify(workspace, "churn", spec, "failure", reason="stage train failed")
+    assert out["channels"]["webhook"].startswith("failed: Webhook http")
+    (failed,) = read_events(workspace, "notification_failed")
+    assert "***" in failed["error"] or "lit-" not in url
+    for text in (out["channels"]["webhook"], failed["error"], caplog.text):
+        assert "envPw-31337" not in text and "lit-Pw-0042" not in text and "lit-bearer-77" not in text
+    _no_secret_in(workspace, "envPw-31337", "lit-Pw-0042", "lit-bearer-77")

@@ -279,35 +279,39 @@ def test_a_crash_during_promote_keeps_the_old_champion(
     store = ModelStore(tmp_path)
     old, new = (store.save("churn", _logreg(frame, c=k), {}).version for k in (0.1, 1.0))
     store.promote("churn", old, actor="x", reason="first")
-    written: list[str] = []
+    written: dict[str, str] = {}
+    real_replace = os.replace
 
     def crash(src: str, dst: str) -> None:
-        written.append(Path(src).read_text())
-        raise OSError("power cut")
+        if Path(dst).name == "aliases.json":
+            written["aliases"] = Path(src).read_text()
+            raise OSError("power cut")
+        real_replace(src, dst)
 
     monkeypatch.setattr(os, "replace", crash)
     with pytest.raises(OSError, match="power cut"):
         store.promote("churn", new, actor="x", reason="second")
     monkeypatch.undo()
-    assert json.loads(written[0]) == {"champion": new, "previous": old}  # the new aliases were fully written
+    assert json.loads(written["aliases"]) == {"champion": new, "previous": old}  # the new aliases were fully written
     assert store.aliases("churn") == {"champion": old}
     assert store.load("churn", "champion")[1].version == old
-    assert [(h["alias"], h["to"]) for h in store.history("churn")] == [  # the move was recorded before the switch
+    pending = store.pending("churn")  # the write-ahead record of the interrupted move
+    assert pending is not None and pending.before == {"champion": old} and pending.after["champion"] == new
+    assert [(h["alias"], h["to"]) for h in store.history("churn")] == [("champion", old)]  # nothing logged yet
+    report = store.verify("churn")
+    assert report.ok and any("was interrupted" in note for note in report.notes)
+    store.promote("churn", new, actor="x", reason="second, again")  # the record is dropped, the move made once
+    assert store.aliases("churn") == {"champion": new, "previous": old} and store.verify("churn").ok
+    assert store.pending("churn") is None
+    assert [(h["alias"], h["to"]) for h in store.history("churn")] == [
         ("champion", old),
         ("champion", new),
         ("previous", old),
     ]
-    aliases = str(tmp_path / "churn" / "aliases.json")
-    problems = [(p.path, p.problem) for p in store.verify("churn").problems]
-    assert [path for path, _ in problems] == [aliases, aliases]
-    assert problems[0][1].startswith(f"champion points to {old} but the last recorded move (promote by x at ")
-    assert problems[0][1].endswith(f") set {new}: {_CHANGED}")
-    assert problems[1][1].startswith("has no previous but the last recorded move (promote by x at ")
-    store.promote("churn", new, actor="x", reason="second, again")  # running the move again completes it
-    assert store.aliases("churn") == {"champion": new, "previous": old} and store.verify("churn").ok
     assert sorted(p.name for p in (tmp_path / "churn").iterdir()) == [
         ".lock",
         "aliases.json",
+        "history.head",  # the hash chain's head
         "history.jsonl",
         "history.jsonl.lock",  # the append lock every JsonLinesLog keeps beside its file
         "versions",
@@ -446,14 +450,21 @@ def test_history_reads_a_fragment_earlier_millpond_kept_as_a_line(tmp_path: Path
     store = ModelStore(tmp_path)
     a, b = (store.save("churn", _logreg(frame, c=k), {}).version for k in (0.1, 1.0))
     store.promote("churn", a, actor="x", reason="")
-    with open(tmp_path / "churn" / "history.jsonl", "a") as handle:
+    history = tmp_path / "churn" / "history.jsonl"
+    unchained = [{k: v for k, v in json.loads(line).items() if k not in ("seq", "prev")} for line in history.open()]
+    history.write_text("".join(json.dumps(e, sort_keys=True) + "\n" for e in unchained))  # as older millpond wrote
+    (tmp_path / "churn" / "history.head").unlink()
+    with open(history, "a") as handle:
         handle.write('{"time": "2025-\n')  # the old repair of a torn line: it only added the missing newline
+    assert store.verify("churn").ok  # no chain yet: accepted, with a note
     store.promote("churn", b, actor="x", reason="")
     assert [(h["alias"], h["to"]) for h in store.history("churn")] == [
         ("champion", a),
         ("champion", b),
         ("previous", a),
     ]
+    report = store.verify("churn")  # the chain starts after the older entries and covers them as a whole
+    assert report.ok and any("without hashes" in note for note in report.notes)
     assert store.rollback("churn", actor="x", reason="") == a
 
 
@@ -594,9 +605,84 @@ def test_a_version_saved_without_a_metadata_record_is_a_note(tmp_path: Path, fra
     saved = store.save("churn", _logreg(frame), {})
     store.promote("churn", saved.version, actor="x", reason="")
     history = tmp_path / "churn" / "history.jsonl"
-    history.write_text("".join(line for line in history.read_text().splitlines(True) if '"save"' not in line))
-    report = store.verify("churn")  # as earlier millpond left it: no save entry
+    kept = [json.loads(line) for line in history.read_text().splitlines() if '"save"' not in line]
+    history.write_text(
+        "".join(json.dumps({k: v for k, v in e.items() if k not in ("seq", "prev")}) + "\n" for e in kept)
+    )
+    (tmp_path / "churn" / "history.head").unlink()
+    report = store.verify("churn")  # as earlier millpond left it: no save entry, no hash chain
     assert report.ok and report.notes == [
+        f"{history}: 1 entries written by an older millpond without hashes; the chain starts with the next entry",
         f"{saved.path / 'metadata.json'} was saved by an earlier millpond, which recorded no sha256 of it in "
-        "history.jsonl: only its model file is checked"
+        "history.jsonl: only its model file is checked",
     ]
+
+
+# --- the hash-chained history.jsonl ------------------------------------------------------------------------------
+def _three_moves(tmp_path: Path, frame: pd.DataFrame) -> tuple[ModelStore, Path]:
+    store = ModelStore(tmp_path)
+    a, b = (store.save("churn", _logreg(frame, c=k), {}).version for k in (0.1, 1.0))
+    store.promote("churn", a, actor="x", reason="first")
+    store.promote("churn", b, actor="x", reason="second")
+    assert store.verify("churn").ok
+    return store, tmp_path / "churn" / "history.jsonl"
+
+
+def _edit_line(lines: list[str]) -> list[str]:
+    entry = json.loads(lines[2])
+    entry["actor"] = "mallory"
+    return [*lines[:2], json.dumps(entry, sort_keys=True) + "\n", *lines[3:]]
+
+
+TAMPERS = {
+    "edited": _edit_line,
+    "removed": lambda lines: lines[:1] + lines[2:],
+    "reordered": lambda lines: [lines[1], lines[0], *lines[2:]],
+    "last-removed": lambda lines: lines[:-1],
+}
+
+
+@pytest.mark.reliability("tamper")
+@pytest.mark.parametrize("tamper", list(TAMPERS))
+def test_models_verify_finds_an_edited_removed_or_reordered_history_line(
+    tmp_path: Path, frame: pd.DataFrame, tamper: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from millpond.cli import main
+
+    store, history = _three_moves(tmp_path / "model_store", frame)
+    (tmp_path / "pyproject.toml").write_text("[tool.millpond]\n", encoding="utf-8")
+    history.write_text("".join(TAMPERS[tamper](history.read_text().splitlines(keepends=True))))
+    report = store.verify("churn")
+    assert not report.ok and all(p.path == str(history) for p in report.problems if "history" in p.path)
+    assert any(p.path == str(history) for p in report.problems)
+    assert main(["--workspace", str(tmp_path), "models", "verify", "churn"]) == 3
+    assert "history.jsonl" in capsys.readouterr().out
+
+
+def test_a_history_move_interrupted_by_a_kill_is_completed_once_by_the_next_write(
+    tmp_path: Path, frame: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = ModelStore(tmp_path)
+    a, b = (store.save("churn", _logreg(frame, c=k), {}).version for k in (0.1, 1.0))
+    store.promote("churn", a, actor="x", reason="first")
+
+    def killed(name: str) -> None:
+        if name == "alias-switched":
+            raise SystemExit("killed")  # stands in for SIGKILL: nothing after this point of the move runs
+
+    monkeypatch.setattr(model_store_module, "checkpoint", killed)
+    with pytest.raises(SystemExit):
+        store.promote("churn", b, actor="x", reason="second")
+    monkeypatch.undo()
+    assert store.aliases("churn")["champion"] == b and store.pending("churn") is not None
+    report = store.verify("churn")
+    assert report.ok and any("was interrupted" in n for n in report.notes)  # a crash is not tampering
+    store.set_alias("churn", "challenger", a, actor="x", reason="next write")  # completes the move first
+    moves = [(h["alias"], h["to"], h["action"]) for h in store.history("churn")]
+    assert moves == [
+        ("champion", a, "promote"),
+        ("champion", b, "promote"),
+        ("previous", a, "promote"),
+        ("challenger", a, "set"),
+    ]
+    assert store.pending("churn") is None and store.verify("churn").ok

@@ -119,3 +119,24 @@ def test_a_part_that_appears_while_scoring_is_never_replaced(tmp_path: Path) -> 
     with pytest.raises(CaptureError, match="appeared while scoring"):
         writer.commit()
     assert target.read_bytes() == b"someone else's" and sorted(p.name for p in tmp_path.iterdir()) == [target.name]
+
+
+def test_staging_files_of_dead_writers_are_swept_anywhere_when_a_part_is_opened(tmp_path: Path) -> None:
+    import os
+
+    store = CaptureStore(tmp_path, "churn")
+    other = store.part_path("2025-01", "v1", "x").parent
+    other.mkdir(parents=True)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(dead.stdout)  # a process that has exited: its staging file is abandoned
+    abandoned = other / f".staging-part-run-p{pid}-abc123.parquet"
+    live = other / f".staging-part-run2-p{os.getpid()}-def456.parquet"  # a writer still running: kept
+    old_style = other / ".part-run.parquet.k2j3.staging"  # older millpond's name, no pid
+    stale_old = other / ".part-run0.parquet.k2j4.staging"
+    for path in (abandoned, live, old_style, stale_old):
+        path.write_bytes(b"PAR1")
+    os.utime(stale_old, (0, 0))
+    writer = store.open("2025-02", "v1", "new")  # another window: the sweep still covers every folder
+    writer.abort()
+    assert not abandoned.exists() and not stale_old.exists()
+    assert live.exists() and old_style.exists()  # a live writer's file, and an old-style one under an hour old

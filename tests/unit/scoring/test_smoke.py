@@ -78,10 +78,11 @@ def test_champion_passes_every_case(scoring_workspace: Workspace) -> None:
 
 def test_latency_budget_and_a_lax_contract_fail_the_smoke_test(scoring_workspace: Workspace) -> None:
     uc = load_use_case(scoring_workspace.params / "churn.yaml")
-    slow = uc.model_copy(update={"scoring": uc.scoring.model_copy(update={"smoke_latency_ms": 1e-6})})
+    slow = uc.model_copy(update={"scoring": uc.scoring.model_copy(update={"smoke_latency_ms": 1.0})})
     scorer = Scorer.load(ModelStore(scoring_workspace.model_store), "churn", "champion", use_case=slow)
-    report = smoke.run_smoke_test(scorer)
-    assert not report.passed and "budget scoring.smoke_latency_ms" in report.reason
+    report = smoke.run_smoke_test(scorer, clock=_Clock(30.0, 30.0))  # 30 s, twice: over any profiled budget
+    assert not report.passed and "over the latency budget 2 times" in report.reason
+    assert "(retried); budget" in report.reason and "the model's profiled" in report.reason
     lax = Scorer.load(ModelStore(scoring_workspace.model_store), "churn", "champion", use_case=uc)
     lax.contract = InputContract(
         {k: ColumnContract(c.dtype, c.nullable, None) for k, c in lax.contract.columns.items()}
@@ -121,7 +122,7 @@ def test_smoke_failure_after_promotion_rolls_back(
     monkeypatch.setattr(
         smoke,
         "_positive",
-        lambda scorer, example: smoke.SmokeCheck("positive: input example scores", "failed", "forced"),
+        lambda scorer, example, *args: smoke.SmokeCheck("positive: input example scores", "failed", "forced"),
     )
     result = stages.run_promote(stages.StageContext(ws, uc, "2025-02", run_id="p"))
     assert (
@@ -129,3 +130,52 @@ def test_smoke_failure_after_promotion_rolls_back(
         and "rolled back: smoke test failed (positive: input example scores: forced)" in result.reason
     )
     assert store.aliases("churn")["champion"] == first
+
+
+class _Clock:
+    """A fake perf_counter: each scoring of the smoke sample takes the next of ``durations`` (seconds)."""
+
+    def __init__(self, *durations: float) -> None:
+        self.durations, self.now, self.calls = list(durations), 0.0, 0
+
+    def __call__(self) -> float:
+        self.calls += 1
+        if self.calls % 2 == 0:  # the second read of a pair ends one timing
+            self.now += self.durations.pop(0)
+        return self.now
+
+
+@pytest.mark.parametrize(
+    ("durations", "passed", "detail"),
+    [
+        ((0.030,), True, "100 rows in 30 ms; budget 2000 ms"),
+        ((2.5, 0.040), True, "100 rows in 2500 ms, then 40 ms (retried); budget 2000 ms"),  # a load spike, retried
+        ((2.5, 2.6), False, "over the latency budget 2 times: 100 rows in 2500 ms, then 2600 ms (retried)"),
+    ],
+    ids=["fast", "spike-then-fast", "slow-twice"],
+)
+def test_latency_is_retried_once_and_the_result_says_what_was_measured(
+    scoring_workspace: Workspace, durations: tuple[float, ...], passed: bool, detail: str
+) -> None:
+    uc = load_use_case(scoring_workspace.params / "churn.yaml")
+    scorer = Scorer.load(ModelStore(scoring_workspace.model_store), "churn", "champion", use_case=uc)
+    clock = _Clock(*durations)
+    (positive, *_) = smoke.run_smoke_test(scorer, clock=clock).checks
+    assert (positive.status == "passed") is passed and detail in positive.detail, positive.detail
+    assert clock.durations == []  # timed exactly len(durations) times: no retry after a pass, one at most
+
+
+@pytest.mark.parametrize(
+    ("profile", "budget_ms", "says"),
+    [
+        ({}, 2000.0, "the model has no profiled latency"),
+        ({"predict_ms_per_1000_rows": 5.0}, 2000.0, "10 x the model's profiled 0.5 ms for 100 rows is lower"),
+        ({"predict_ms_per_1000_rows": 4000.0}, 4000.0, "10 x the model's profiled 400.0 ms for 100 rows; above"),
+        ({"predict_ms_per_1000_rows": "n/a"}, 2000.0, "no profiled latency"),
+    ],
+)
+def test_the_budget_follows_the_models_own_profiled_latency(profile: dict, budget_ms: float, says: str) -> None:
+    budget = smoke.latency_budget({"profile": profile}, 100, 2000.0)
+    assert budget.ms == pytest.approx(budget_ms) and says in budget.describe()
+    timings, ok = smoke.timed_attempts(iter([budget_ms + 1, budget_ms - 1]).__next__, budget)
+    assert (timings, ok) == ([budget_ms + 1, budget_ms - 1], True)

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 import pytest
 
 from millpond.errors import LogIntegrityError
-from millpond.store.log import GENESIS, JsonLinesLog, line_sha256
+from millpond.store.log import GENESIS, JsonLinesLog, encode, line_sha256
 
 
 def test_entries_come_back_in_order_as_key_sorted_lines(tmp_path: Path) -> None:
@@ -92,3 +93,52 @@ def test_a_head_one_entry_behind_is_a_crash_note_not_tampering_and_the_next_appe
     assert report.ok and "lags" in report.notes[0]
     assert log.append({"n": 2})["seq"] == 3
     assert log.verify().ok and not log.verify().notes
+
+
+# --- a log an older millpond wrote without hashes becomes chained (legacy=True) ------------------------------------
+def _legacy(tmp_path: Path) -> tuple[JsonLinesLog, Path]:
+    path = tmp_path / "history.jsonl"
+    path.write_text("".join(json.dumps({"n": n}) + "\n" for n in range(3)), encoding="utf-8")
+    return JsonLinesLog(path, chain=True, head=tmp_path / "history.head", legacy=True), path
+
+
+def test_a_legacy_log_is_accepted_up_to_the_first_chained_entry(tmp_path: Path) -> None:
+    log, path = _legacy(tmp_path)
+    report = log.verify()
+    assert report.ok and report.notes == [
+        f"{path}: 3 entries written by an older millpond without hashes; the chain starts with the next entry"
+    ]
+    written = log.append({"n": 3})
+    assert (
+        written["seq"] == 4
+        and written["prev"] == hashlib.sha256(path.read_bytes()[: -len(encode(written))]).hexdigest()
+    )
+    log.append({"n": 4})
+    report = log.verify()
+    assert report.ok and "entry 4 chains to all of them together" in report.notes[0]
+    assert [e["n"] for e in log.entries()] == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.reliability("tamper")
+@pytest.mark.parametrize("where", ["legacy-line", "chained-line", "unchained-after-chain"])
+def test_edits_to_a_once_legacy_log_are_found(tmp_path: Path, where: str) -> None:
+    log, path = _legacy(tmp_path)
+    log.append({"n": 3})
+    log.append({"n": 4})
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    if where == "legacy-line":
+        lines[1] = json.dumps({"n": 99}) + "\n"
+    elif where == "chained-line":
+        lines[3] = lines[3].replace('"n": 3', '"n": 33')
+    else:
+        entry = {k: v for k, v in json.loads(lines[4]).items() if k not in ("seq", "prev")}
+        lines[4] = json.dumps(entry) + "\n"
+    path.write_text("".join(lines), encoding="utf-8")
+    assert not log.verify().ok
+
+
+def test_without_legacy_a_chained_log_refuses_to_chain_onto_an_unchained_line(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    path.write_text(json.dumps({"n": 0}) + "\n", encoding="utf-8")
+    with pytest.raises(LogIntegrityError, match="no sequence number"):
+        JsonLinesLog(path, chain=True).append({"n": 1})
