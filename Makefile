@@ -1,20 +1,43 @@
-# The two commands: `make demo` and `make test`. Both create .venv when needed.
+# The two commands: `make demo` and `make test`. Both create .venv when needed, from the lock file.
 PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint lab notebooks clean-demo venv
+# The venv is built with uv from requirements.lock: the exact versions (and sha256 hashes) that were tested,
+# every extra make demo / make test need included. pyproject.toml keeps the ranges. Not byte-compiled up front (pip
+# compiles all of site-packages, 1-2 min here); Python compiles what is imported, once, on first use.
+# uv comes from PyPI into a bootstrap folder when it is not on PATH; it uses the indexes pip is configured with.
+LOCK       := requirements.lock
+EXTRAS     := test sql postgres dask
+UV_VERSION := 0.13.9
+UV_HOME    ?= $(HOME)/.cache/millpond/uv-$(UV_VERSION)
+UV         ?= $(shell command -v uv 2>/dev/null || echo $(UV_HOME)/bin/uv)
+INDEX_ARGS  = $(shell $(PYTHON) scripts/pip_index_args.py)
+
+.PHONY: demo test lint lab notebooks clean-demo venv lock
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(UV_HOME)/bin/uv:
+	$(PYTHON) -m venv $(UV_HOME)
+	$(UV_HOME)/bin/python -m pip install --quiet "uv==$(UV_VERSION)"
+
+$(STAMP): $(LOCK) pyproject.toml | $(UV)
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "millpond needs Python 3.11, found " + sys.version.split()[0]'
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(UV) venv --quiet --allow-existing --seed --python $(PYTHON) $(VENV)
+	$(UV) pip sync --quiet --python $(BIN)/python --require-hashes $(INDEX_ARGS) $(LOCK)
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps $(INDEX_ARGS) -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name millpond --display-name "Python 3 (millpond)"
+	$(BIN)/python scripts/lab_settings.py $(VENV)
 	@touch $(STAMP)
+
+# Re-resolve the ranges in pyproject.toml to the newest versions and pin them (with hashes) in requirements.lock;
+# run the tests, then commit the lock. `make lock UPGRADE=` keeps the pins that still satisfy the ranges.
+UPGRADE ?= --upgrade
+lock: | $(UV)
+	$(UV) pip compile pyproject.toml $(addprefix --extra ,$(EXTRAS)) --python-version 3.11.5 --universal \
+		--generate-hashes --custom-compile-command "make lock" --quiet $(UPGRADE) $(INDEX_ARGS) -o $(LOCK)
 
 demo: $(STAMP)
 	$(BIN)/millpond demo

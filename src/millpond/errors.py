@@ -11,7 +11,9 @@ byte failed verification, 4 nothing due, 5 locked by another process.
 from __future__ import annotations
 
 import difflib
+import importlib
 from collections.abc import Iterable
+from types import ModuleType
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTEGRITY, EXIT_NOTHING_DUE, EXIT_LOCKED = 0, 1, 2, 3, 4, 5
 
@@ -49,6 +51,26 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """Return ``" Did you mean 'x'?"`` for the closest choice, or ``""``."""
     matches = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=0.6)
     return f" Did you mean '{matches[0]}'?" if matches else ""
+
+
+class MissingExtraError(MillpondError, ImportError):
+    """A feature needs an optional dependency group (a pip "extra") that is not installed; names the install line."""
+
+
+def require_extra(extra: str, module: str, *, feature: str = "") -> ModuleType:
+    """Import ``module`` of the optional ``extra`` or raise :class:`MissingExtraError` naming ``pip install``.
+
+    ``require_extra("dask", "distributed", feature="scoring.dask_scheduler")`` returns the module when the
+    ``millpond[dask]`` extra is installed.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        what = f"{feature} needs" if feature else "This feature needs"
+        raise MissingExtraError(
+            f"{what} the optional package {module!r}, which is not installed ({exc}). "
+            f"Install millpond's {extra!r} extra: pip install 'millpond[{extra}]'."
+        ) from None
 
 
 # --- parameters and workspace -------------------------------------------------

@@ -20,7 +20,7 @@ def add_parsers(sub: Subparsers) -> None:
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     p = audit_sub.add_parser("verify", help="exit 3 naming the line when an audit log was edited or lines deleted")
     p.add_argument("name", nargs="?", help="model name (default: every model)")
-    p = audit_sub.add_parser("show")
+    p = audit_sub.add_parser("show", help="the audit entries: promotions, approvals, rejections, rollbacks")
     p.add_argument("name", nargs="?", help="model name (default: every model)")
     p.add_argument("--json", action="store_true")
 
@@ -44,7 +44,7 @@ def cmd_audit_show(args: argparse.Namespace, ws: Workspace) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace, ws: Workspace) -> int:
-    return print_verify(_verify_logs(ws, _names(args, ws)))
+    return print_verify(_verify_logs(ws, _names(args, ws)), as_json=args.json)
 
 
 def _verify_logs(ws: Workspace, names: list[str]) -> Iterator[VerifyReport]:

@@ -5,14 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from millpond.workspace import Workspace
 
 Handler = Callable[[argparse.Namespace, Workspace], int]
 """A command: gets the parsed arguments and the workspace, returns the exit code."""
 
-Subparsers = argparse._SubParsersAction  # what ``add_subparsers`` returns; each group adds its commands to it
+
+class Subparsers(Protocol):
+    """What ``add_subparsers`` returns (argparse's public use of it): each group adds its commands to it."""
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser: ...
 
 
 def dump(obj: Any) -> None:

@@ -6,13 +6,14 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from millpond.cli.common import Subparsers, add_params_window
-from millpond.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_LOCKED, EXIT_NOTHING_DUE, EXIT_OK
+from millpond.cli.common import Subparsers, add_params_window, dump
+from millpond.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_NOTHING_DUE, EXIT_OK, CycleLockedError, MillpondError
 from millpond.views.console import print_table
 from millpond.workspace import Workspace
 
 if TYPE_CHECKING:
     from millpond.runs.runner import CycleResult
+    from millpond.runs.store import RunRecord
 
 
 def add_parsers(sub: Subparsers) -> None:
@@ -38,20 +39,64 @@ def add_parsers(sub: Subparsers) -> None:
     add_params_window(p)
 
     p = sub.add_parser("demo", help="generate the demo data and run the cycle over every window")
-    p.add_argument("--windows", type=int, default=12)
-    p.add_argument("--rows", type=int, default=20_000, help="rows per window")
-    p.add_argument("--seed", type=int, default=7)
+    p.add_argument(
+        "--windows", type=int, default=12, help="how many monthly windows to generate and cycle (default 12)"
+    )
+    p.add_argument("--rows", type=int, default=20_000, help="rows per window (default 20000)")
+    p.add_argument("--seed", type=int, default=7, help="random seed of the generated data (default 7)")
+
+
+def refuse_if_locked(ws: Workspace, params: str) -> None:
+    """Refuse at once (exit 5, naming the holder) when a cycle or stage run of the use case holds its lock.
+
+    Runs before the stage machinery is imported (pandas, scikit-learn, papermill: seconds on a loaded machine),
+    so a second cron cycle says so in well under a second. It only reads the holder note (never takes the lock,
+    which could make a cycle starting at that instant see it taken); a params file that does not load is left to
+    the full path, which records or refuses it as usual, and the full path still takes the lock itself.
+    """
+    from millpond.config.params import params_file, read_yaml, validate_use_case
+    from millpond.store.lock import describe_holder, lock_path, read_holder
+
+    try:
+        name = validate_use_case(read_yaml(params_file(ws, params)), source=params).use_case
+    except MillpondError:
+        return
+    holder = read_holder(ws, name)
+    if holder is not None:
+        raise CycleLockedError(
+            f"Use case {name!r} in {ws.root} is locked by {describe_holder(holder)}: another cycle or stage run of "
+            f"this use case is running, this one exits without doing anything. Wait for it to finish and start this "
+            f"one again (lock file {ws.relative(lock_path(ws, name))}; `millpond status` shows it)."
+        )
+
+
+def _record_json(record: RunRecord) -> dict[str, object]:
+    return {
+        "run_id": record.run_id,
+        "stage": record.stage,
+        "window": record.window,
+        "status": record.status,
+        "error": record.error,
+        "skip_reason": record.skip_reason or record.manifest.get("extra", {}).get("reason"),
+    }
 
 
 def cmd_run(args: argparse.Namespace, ws: Workspace) -> int:
-    from millpond.errors import CycleLockedError
+    refuse_if_locked(ws, args.params)
     from millpond.ops.scheduler import run_stage_locked
 
-    try:  # under the use case's lock, like `cycle`: a stage never races a cron cycle on the stores
-        record = run_stage_locked(ws, args.params, args.stage, args.window, progress=sys.stderr.isatty())
-    except CycleLockedError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_LOCKED
+    # under the use case's lock, like `cycle`: a stage never races a cron cycle on the stores (exit 5 when held)
+    record = run_stage_locked(
+        ws,
+        args.params,
+        args.stage,
+        args.window,
+        echo=(lambda line: print(line, file=sys.stderr)) if args.json else print,  # under --json stdout is JSON only
+        progress=sys.stderr.isatty(),
+    )
+    if args.json:
+        dump(_record_json(record))
+        return EXIT_OK
     reason = (
         f" ({record.skip_reason or record.manifest.get('extra', {}).get('reason', '')})"
         if record.status == "skipped"
@@ -71,12 +116,42 @@ def _print_cycle(result: CycleResult) -> None:
     print_table([cycle_row(result)], CYCLE_COLUMNS)
 
 
+def _exit_code(result: CycleResult) -> int:
+    return EXIT_OK if result.ok else EXIT_BAD_INPUT if result.bad_input else EXIT_FAILED
+
+
+def _cycle_json(results: list[CycleResult]) -> dict[str, object]:
+    """``cycle --json``: each cycle's summary row and runs; a failure adds error, exit_code and hint."""
+    from millpond.runs.runner import cycle_row
+
+    code = next((_exit_code(r) for r in results if not r.ok), EXIT_OK)
+    data: dict[str, object] = {
+        "cycles": [
+            {"cycle_id": r.cycle_id, **cycle_row(r), "error": r.error, "runs": [_record_json(x) for x in r.records]}
+            for r in results
+        ],
+        "exit_code": code,
+    }
+    failed = next((r for r in results if not r.ok), None)
+    if failed is not None:
+        data["error"] = f"cycle {failed.cycle_id} stopped: {failed.error}"
+        data["hint"] = _HINT_BY_CODE[code]
+    return data
+
+
+_HINT_BY_CODE = {
+    EXIT_FAILED: "the failed stage's run is recorded: `millpond runs show RUN` (its notebook has the traceback)",
+    EXIT_BAD_INPUT: "fix the params file the message names, then run the cycle again",
+}
+
+
 def _stopped(result: CycleResult) -> int:
     print(f"\ncycle {result.cycle_id} stopped: {result.error}", file=sys.stderr)
-    return EXIT_BAD_INPUT if result.bad_input else EXIT_FAILED
+    return _exit_code(result)
 
 
 def cmd_cycle(args: argparse.Namespace, ws: Workspace) -> int:
+    refuse_if_locked(ws, args.params)  # before anything heavy is imported
     from millpond.runs.runner import check_inputs, run_cycle
 
     # A params path that does not exist or a malformed window: refused (exit 2) before anything is recorded.
@@ -85,6 +160,9 @@ def cmd_cycle(args: argparse.Namespace, ws: Workspace) -> int:
         return cmd_cycle_locked(args, ws)
     # The params file exists but does not validate: the plain cycle records its failed run, then exits 2.
     result = run_cycle(ws, args.params, args.window, progress=sys.stderr.isatty())
+    if args.json:
+        dump(_cycle_json([result]))
+        return _exit_code(result)
     _print_cycle(result)
     print(f"reports: {ws.relative(ws.runs / 'index.html')} (millpond report index --open)")
     return EXIT_OK if result.ok else _stopped(result)
@@ -92,29 +170,32 @@ def cmd_cycle(args: argparse.Namespace, ws: Workspace) -> int:
 
 def cmd_cycle_locked(args: argparse.Namespace, ws: Workspace) -> int:
     """``cycle --next`` (what cron runs) and ``cycle --window`` under the use case's lock, with retries."""
-    from millpond.errors import CycleLockedError
-    from millpond.ops.scheduler import run_next
+    from millpond.ops.scheduler import Hooks, run_next
 
     def show(result: CycleResult) -> None:
-        _print_cycle(result)
-        sys.stdout.flush()
+        if not args.json:
+            _print_cycle(result)
+            sys.stdout.flush()
 
-    try:
-        outcome = run_next(
-            ws,
-            args.params,
-            catch_up=args.catch_up,
-            max_windows=args.max_windows,
-            window=None if args.next else args.window,
-            on_result=show,
-            progress=sys.stderr.isatty(),
-        )
-    except CycleLockedError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_LOCKED
+    outcome = run_next(  # raises CycleLockedError (exit 5, naming the holder) when the lock is held
+        ws,
+        args.params,
+        catch_up=args.catch_up,
+        max_windows=args.max_windows,
+        window=None if args.next else args.window,
+        on_result=show,
+        progress=sys.stderr.isatty(),
+        hooks=Hooks(echo=lambda line: print(line, file=sys.stderr)) if args.json else Hooks(),  # stdout: JSON only
+    )
     if not outcome.results:
-        print("nothing due: every window with data has completed")
+        message = "nothing due: every window with data has completed"
+        dump({"cycles": [], "exit_code": EXIT_NOTHING_DUE, "error": message, "hint": message}) if args.json else print(
+            message
+        )
         return EXIT_NOTHING_DUE
+    if args.json:
+        dump(_cycle_json(outcome.results))
+        return next((_exit_code(r) for r in outcome.results if not r.ok), EXIT_OK)
     for result in outcome.results:
         if not result.ok:
             return _stopped(result)

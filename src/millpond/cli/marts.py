@@ -16,7 +16,7 @@ from millpond.workspace import Workspace
 def add_parsers(sub: Subparsers) -> None:
     marts = sub.add_parser("marts", help="list and show feature-mart versions")
     marts_sub = marts.add_subparsers(dest="marts_command", required=True)
-    p = marts_sub.add_parser("list")
+    p = marts_sub.add_parser("list", help="every mart version with its window and row count")
     p.add_argument("--json", action="store_true")
     p = marts_sub.add_parser("show", help="schema, rows, hashes, sources, window and the run that made a version")
     p.add_argument("ref", help="MART (newest version), MART@VERSION or MART@WINDOW")
@@ -120,4 +120,4 @@ def cmd_marts_diff(args: argparse.Namespace, ws: Workspace) -> int:
 
 
 def cmd_marts_verify(args: argparse.Namespace, ws: Workspace) -> int:
-    return print_verify([_mart_store(ws).verify(args.mart)])
+    return print_verify([_mart_store(ws).verify(args.mart)], as_json=args.json)

@@ -21,10 +21,10 @@ _REF_HELP = "NAME@champion, NAME@<version> or NAME"
 def add_parsers(sub: Subparsers) -> None:
     models = sub.add_parser("models", help="list and show model versions")
     models_sub = models.add_subparsers(dest="models_command", required=True)
-    p = models_sub.add_parser("list")
-    p.add_argument("name")
+    p = models_sub.add_parser("list", help="a model's versions with their window, metric and aliases")
+    p.add_argument("name", help="model (use case) name, e.g. churn")
     p.add_argument("--json", action="store_true")
-    p = models_sub.add_parser("show")
+    p = models_sub.add_parser("show", help="one version: metrics, training marts, profile, search")
     p.add_argument("ref", help=_REF_HELP)
     p.add_argument("--json", action="store_true")
     p = models_sub.add_parser(
@@ -194,7 +194,7 @@ def cmd_models_verify(args: argparse.Namespace, ws: Workspace, store: Any) -> in
     ref = parse_ref(args.ref)
     report = store.verify(ref.name, ref.selector)  # a VerifyReport: every altered or missing file, never raises
     ok_line = f"{report.checked} model file(s) of {ref.name} match their recorded sha256"
-    return print_verify([report], ok_line=ok_line)
+    return print_verify([report], ok_line=ok_line, as_json=args.json)
 
 
 def _approval_use_case(args: argparse.Namespace, ws: Workspace, store: Any, version: str | None = None) -> Any:

@@ -30,12 +30,17 @@ _SHOWN = (
 def add_parsers(sub: Subparsers) -> None:
     runs = sub.add_parser("runs", help="list, show and verify run records")
     runs_sub = runs.add_subparsers(dest="runs_command", required=True)
-    p = runs_sub.add_parser("list")
-    for flag in ("--use-case", "--window", "--stage", "--status"):
-        p.add_argument(flag)
-    p.add_argument("--limit", type=int)
+    p = runs_sub.add_parser("list", help="the run records, newest first (from runs/index.sqlite)")
+    for flag, text in (
+        ("--use-case", "only this use case, e.g. churn"),
+        ("--window", "only this window, e.g. 2025-03"),
+        ("--stage", "only this stage: ingest, score, drift, train or promote"),
+        ("--status", "only this status: succeeded, failed, skipped or interrupted"),
+    ):
+        p.add_argument(flag, help=text)
+    p.add_argument("--limit", type=int, help="at most this many records")
     p.add_argument("--json", action="store_true")
-    p = runs_sub.add_parser("show")
+    p = runs_sub.add_parser("show", help="one run record: status, timings, parameters and glued scraps")
     p.add_argument("run", help="run id (a unique part is enough)")
     p.add_argument("--json", action="store_true")
     runs_sub.add_parser("verify", help="exit 3 and name the file when a run record was altered")
@@ -133,7 +138,7 @@ def cmd_runs_verify(args: argparse.Namespace, ws: Workspace) -> int:
     from millpond.runs.store import RunStore
 
     report = RunStore(ws.runs).verify()
-    return print_verify([report], ok_line=f"all {report.checked} run records verified")
+    return print_verify([report], ok_line=f"all {report.checked} run records verified", as_json=args.json)
 
 
 def cmd_runs_reindex(args: argparse.Namespace, ws: Workspace) -> int:

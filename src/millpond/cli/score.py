@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from millpond.cli.common import Subparsers, add_params_window, fmt
+from millpond.cli.common import Subparsers, add_params_window, dump, fmt
 from millpond.cli.refs import parse_ref
 from millpond.cli.verify import print_verify
 from millpond.errors import EXIT_FAILED, EXIT_OK, MillpondError
@@ -28,7 +28,7 @@ def add_parsers(sub: Subparsers) -> None:
 
     labels = sub.add_parser("labels", help="join late labels to captured predictions and log KPIs per model version")
     labels_sub = labels.add_subparsers(dest="labels_command", required=True)
-    p = labels_sub.add_parser("add")
+    p = labels_sub.add_parser("add", help="store a window's labels and log each model version's KPI on them")
     add_params_window(p)
     p.add_argument(
         "file", nargs="?", help="CSV or Parquet with the key and target columns (default: scoring.labels.path)"
@@ -91,6 +91,19 @@ def cmd_score(args: argparse.Namespace, ws: Workspace) -> int:
         status.clear()
     result, record = scored.result, scored.record
     summary = record.scraps["summary"]
+    if args.json:
+        dump(
+            {
+                "rows": result.rows,
+                "model": summary["model"],
+                "model_version": summary["model_version"],
+                "output": str(result.output),
+                "captures": {v: ws.relative(path) for v, path in result.captures.items()},
+                "metrics": result.metrics,
+                "run_id": record.run_id,
+            }
+        )
+        return EXIT_OK
     print(f"scored {result.rows} rows with {summary['model']}@{summary['model_version']} -> {result.output}")
     for v, path in result.captures.items():
         print(f"  capture {v}: {ws.relative(path)}")
@@ -133,6 +146,14 @@ def cmd_smoke(args: argparse.Namespace, ws: Workspace) -> int:
     use_case = load_use_case(params_file(ws, args.params)) if args.params else None
     scorer = Scorer.load(ModelStore(ws.model_store), ref.name, ref.selector_or("champion"), use_case=use_case)
     report = run_smoke_test(scorer)
+    code = EXIT_OK if report.passed else EXIT_FAILED
+    if args.json:
+        data = {"model": report.model, "version": report.version, "passed": report.passed, "checks": report.rows()}
+        if not report.passed:
+            data |= {"error": f"smoke test of {report.model}@{report.version} failed", "exit_code": code}
+            data["hint"] = "the failed checks say why; `millpond models rollback NAME` restores the previous champion"
+        dump(data)
+        return code
     print_table(report.rows(), ("check", "status", "detail"))
     print(f"smoke test of {report.model}@{report.version}: {'passed' if report.passed else 'FAILED'}")
     return EXIT_OK if report.passed else EXIT_FAILED
@@ -142,5 +163,5 @@ def cmd_captures_verify(args: argparse.Namespace, ws: Workspace) -> int:
     from millpond.scoring.capture import CaptureStore
 
     if args.name:
-        return print_verify([CaptureStore(ws.model_store, args.name).verify()])
-    return print_verify([CaptureStore.verify_all(ws.model_store)])
+        return print_verify([CaptureStore(ws.model_store, args.name).verify()], as_json=args.json)
+    return print_verify([CaptureStore.verify_all(ws.model_store)], as_json=args.json)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from millpond.cli.common import Subparsers
@@ -21,7 +22,7 @@ def add_parsers(sub: Subparsers) -> None:
     p = drift_sub.add_parser("view", help="serve a dtale session (127.0.0.1) over a drift run's table and its data")
     p.add_argument("run", nargs="?", help="drift run id (a unique part is enough)")
     p.add_argument("--params", help="use-case YAML: with --window, view that window's latest drift run")
-    p.add_argument("--window")
+    p.add_argument("--window", help="window label, e.g. 2025-03 (with --params)")
     p.add_argument("--port", type=int, help="port on 127.0.0.1 (default: a free one)")
     p.add_argument("--timeout", type=float, help="stop after this many seconds (default: until Ctrl-C)")
 
@@ -60,6 +61,6 @@ def cmd_drift_view(args: argparse.Namespace, ws: Workspace) -> int:
         window=args.window,
         port=args.port,
         timeout=args.timeout,
-        announce=lambda line: print(line, flush=True),
+        announce=lambda line: print(json.dumps({"message": line}) if args.json else line, flush=True),  # JSON lines
     )
     return EXIT_OK

@@ -27,7 +27,7 @@ from yaml.constructor import SafeConstructor
 from yaml.cyaml import CParser
 from yaml.resolver import Resolver
 
-from millpond.config.injection import MAX_DEPTH
+from millpond.config.plain import MAX_DEPTH
 from millpond.errors import ParamsError
 
 MAX_PARAMS_BYTES = 1 << 20  # 1 MiB, checked before reading

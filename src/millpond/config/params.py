@@ -25,8 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import ErrorDetails
 
 from millpond.config.families import estimator_class
-from millpond.config.injection import Loc, dotted, iter_problems
 from millpond.config.loader import bad_character, parse_yaml, read_text
+from millpond.config.plain import Loc, dotted, iter_problems
 from millpond.config.secrets import remember, secrets_of
 from millpond.errors import ParamsError, did_you_mean
 from millpond.workspace import Workspace

@@ -24,7 +24,7 @@ import pandas as pd
 
 from millpond.config.params import SourceSpec
 from millpond.config.secrets import redact_text, redact_url, remember
-from millpond.errors import MartError, SourceNotFoundError, SourceQueryError, SourceUnavailableError
+from millpond.errors import MartError, SourceNotFoundError, SourceQueryError, SourceUnavailableError, require_extra
 from millpond.store.artifacts import note_read
 from millpond.store.files import sha256_bytes, sha256_file
 from millpond.workspace import Workspace
@@ -340,7 +340,7 @@ def database_chunks(
 
 def _engine(ws: Workspace, db: _DatabaseSource) -> Any:
     """A SQLAlchemy engine for the source's URL (``${VARS}`` expanded, a relative SQLite path resolved)."""
-    import sqlalchemy as sa
+    sa = require_extra("sql", "sqlalchemy", feature=f"The database source {db.label}")
     from sqlalchemy import exc as sa_exc
 
     try:
@@ -357,6 +357,8 @@ def _engine(ws: Workspace, db: _DatabaseSource) -> Any:
                 f"Could not connect to {db.label}: SQLite database {ws.relative(db_path)} does not exist ({db.shown_url})."
             )
         url = url.set(database=str(db_path))
+    if url.drivername.partition("+")[2] == "psycopg":  # the PostgreSQL driver comes with the 'postgres' extra
+        require_extra("postgres", "psycopg", feature=f"The PostgreSQL source {db.label}")
     try:
         return sa.create_engine(url)
     except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ImportError) as exc:

@@ -47,11 +47,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import sklearn
-import skops
-import skops.io as sio
-from skops.io.exceptions import UntrustedTypesFoundException
-
 from millpond.errors import (
     ModelIntegrityError,
     ModelStoreError,
@@ -166,6 +161,8 @@ def _canonical(model: object) -> _Dump:
     The schema is parsed once; the renumbering is applied to skops' own schema text and checked against the
     renumbered schema, so the bytes equal ``json.dumps(renumbered, indent=2)`` without re-encoding in Python.
     """
+    import skops.io as sio  # scikit-learn and skops are imported by what saves or loads a model, never by listing
+
     raw = sio.dumps(model)
     with zipfile.ZipFile(io.BytesIO(raw)) as src:
         text = src.read("schema.json").decode()
@@ -238,6 +235,8 @@ def _types_outside_allow_list(data: bytes, schema_types: Iterable[str] | None = 
         schema_types = {
             f"{n['__module__']}.{n['__class__']}" for n in _nodes(schema) if "__module__" in n and "__class__" in n
         }
+    import skops.io as sio
+
     return sorted((set(schema_types) | set(sio.get_untrusted_types(data=data))) - set(TRUSTED_TYPES))
 
 
@@ -318,6 +317,9 @@ class ModelStore:
 
     def load(self, name: str, ref: str) -> tuple[object, ModelVersion]:
         """Load a model after checking its file against the sha256 the store recorded."""
+        import skops.io as sio
+        from skops.io.exceptions import UntrustedTypesFoundException
+
         version = self.verified(name, ref)
         try:
             model = sio.load(version.model_file, trusted=list(TRUSTED_TYPES))
@@ -817,6 +819,9 @@ class ModelStore:
 
 def _record(name: str, sha: str, data: bytes, metadata: dict[str, Any]) -> ModelMetadata:
     """The metadata of a new version: the caller's, then what the store knows of the file."""
+    import sklearn
+    import skops
+
     record = {
         **metadata,
         "name": name,

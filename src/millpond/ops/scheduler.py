@@ -18,8 +18,6 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from millpond.config.params import STAGES, WINDOW_PATTERN, UseCase, params_file, read_yaml, validate_use_case
 from millpond.errors import MillpondError, ParamsError, SourceNotFoundError, StageFailedError, TransientError
 from millpond.governance.events import notify_event
@@ -65,6 +63,8 @@ def available_windows(ws: Workspace, use_case: UseCase, today: date | None = Non
 
 
 def _windows_in_column(ws: Workspace, use_case: UseCase) -> list[str]:
+    import pandas as pd  # only this reads data; `millpond status` imports the scheduler without pandas
+
     spec = use_case.source
     assert spec.path is not None and spec.window_column is not None
     paths = sorted(glob.glob(str(ws.resolve(spec.path))))

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from millpond.errors import ClusterUnavailableError, ModelIntegrityError, ScoringError
+from millpond.errors import ClusterUnavailableError, ModelIntegrityError, ScoringError, require_extra
 from millpond.scoring.predict import Prepared, Scorer, predict_frame
 
 if TYPE_CHECKING:
@@ -40,12 +40,7 @@ _MODELS_KEPT = 4
 
 def connect(address: str, *, timeout: float) -> Client:
     """A client of the scheduler at ``address`` that has at least one worker; a clear error when there is none."""
-    try:
-        from distributed import Client
-    except ImportError as exc:  # pragma: no cover - a declared dependency
-        raise ClusterUnavailableError(
-            f"'scoring.dask_scheduler' is {address!r} but dask.distributed is not installed: pip install 'dask[distributed]'."
-        ) from exc
+    Client = require_extra("dask", "distributed", feature=f"'scoring.dask_scheduler' ({address})").Client
     try:
         client = Client(address, timeout=timeout, set_as_default=False)
     except (OSError, TimeoutError) as exc:
