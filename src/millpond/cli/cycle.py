@@ -150,6 +150,13 @@ def _stopped(result: CycleResult) -> int:
     return _exit_code(result)
 
 
+def _refresh_site(ws: Workspace) -> None:
+    """Rebuild the control room (site/) from the records the cycle wrote; a failure is a warning, never exit 1."""
+    from millpond.site import refresh_site
+
+    refresh_site(ws)
+
+
 def cmd_cycle(args: argparse.Namespace, ws: Workspace) -> int:
     refuse_if_locked(ws, args.params)  # before anything heavy is imported
     from millpond.runs.runner import check_inputs, run_cycle
@@ -160,6 +167,7 @@ def cmd_cycle(args: argparse.Namespace, ws: Workspace) -> int:
         return cmd_cycle_locked(args, ws)
     # The params file exists but does not validate: the plain cycle records its failed run, then exits 2.
     result = run_cycle(ws, args.params, args.window, progress=sys.stderr.isatty())
+    _refresh_site(ws)
     if args.json:
         dump(_cycle_json([result]))
         return _exit_code(result)
@@ -187,6 +195,8 @@ def cmd_cycle_locked(args: argparse.Namespace, ws: Workspace) -> int:
         progress=sys.stderr.isatty(),
         hooks=Hooks(echo=lambda line: print(line, file=sys.stderr)) if args.json else Hooks(),  # stdout: JSON only
     )
+    if outcome.results:
+        _refresh_site(ws)
     if not outcome.results:
         message = "nothing due: every window with data has completed"
         dump({"cycles": [], "exit_code": EXIT_NOTHING_DUE, "error": message, "hint": message}) if args.json else print(
