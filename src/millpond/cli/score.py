@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from millpond.cli.common import Subparsers, add_params_window, dump, fmt
 from millpond.cli.refs import parse_ref
@@ -12,6 +14,10 @@ from millpond.cli.verify import print_verify
 from millpond.errors import EXIT_FAILED, EXIT_OK, MillpondError
 from millpond.views.console import print_table
 from millpond.workspace import Workspace
+
+if TYPE_CHECKING:
+    from millpond.config.params import UseCase
+    from millpond.scoring.labels import LabelsResult
 
 
 def add_parsers(sub: Subparsers) -> None:
@@ -113,12 +119,35 @@ def cmd_score(args: argparse.Namespace, ws: Workspace) -> int:
     return EXIT_OK
 
 
-def cmd_labels_add(args: argparse.Namespace, ws: Workspace) -> int:
-    from millpond.config.params import load_use_case, params_file
+def _add_labels_recorded(ws: Workspace, use_case: UseCase, window: str, file: Path | None) -> LabelsResult:
+    """``add_labels`` as its own locked, recorded run (kind ``cli``, stage ``labels``): the labels file and the KPI
+    entries it logs are written only under the use case's lock, and the run's manifest lists them with sha256.
+    A malformed window is refused first, before anything is recorded."""
+    from millpond.config.params import check_window
+    from millpond.marts.windows import check_use_case_window
+    from millpond.runs.context import StageContext, StageResult
+    from millpond.runs.standalone import run_recorded
+    from millpond.scoring.capture import CaptureStore
     from millpond.scoring.labels import add_labels
 
+    captured = CaptureStore(ws.model_store, use_case.use_case).windows()
+    window = check_use_case_window(ws, use_case, check_window(window), also=captured)
+    done: list[LabelsResult] = []
+
+    def work(ctx: StageContext) -> StageResult:
+        done.append(add_labels(ws, use_case, window, file, run_id=ctx.run_id))
+        summary = {"rows": done[0].rows, "labels": ws.relative(done[0].path), "stored": done[0].created}
+        return StageResult(stage="labels", summary=summary)
+
+    run_recorded("labels", StageContext(ws, use_case, window), "cli", work)
+    return done[0]
+
+
+def cmd_labels_add(args: argparse.Namespace, ws: Workspace) -> int:
+    from millpond.config.params import load_use_case, params_file
+
     use_case = load_use_case(params_file(ws, args.params))
-    result = add_labels(ws, use_case, args.window, ws.resolve(args.file) if args.file else None)
+    result = _add_labels_recorded(ws, use_case, args.window, ws.resolve(args.file) if args.file else None)
     note = "stored" if result.created else "identical labels already stored"
     print(f"{result.rows} labels for {use_case.use_case} {result.window}: {note} at {ws.relative(result.path)}")
     metric = use_case.promotion.metric

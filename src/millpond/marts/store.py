@@ -43,6 +43,7 @@ from millpond.marts.transforms import read_transform, run_transform, transform_p
 from millpond.store import artifacts
 from millpond.store.files import sha256_bytes, sha256_file, writes_to
 from millpond.store.lock import process_alive
+from millpond.store.log import JsonLinesLog
 from millpond.store.staging import owner_pid, publish_dir, scratch_dir, seal_tree, staged_dir
 from millpond.store.staging import sweep as sweep_scratch
 from millpond.store.verify import VerifyReport
@@ -242,6 +243,14 @@ class MartStore:
         if created:
             ref = f"{sealed.mart}@{sealed.version}"
             artifacts.note_written("mart_version", final / "data.parquet", str(sealed.sha256), ref=ref)
+            version_log(final.parent.parent).append(
+                {
+                    "version": sealed.version,
+                    "window": sealed.window,
+                    "data_sha256": sealed.sha256,
+                    "manifest_sha256": sha256_file(final / "manifest.json"),
+                }
+            )
         return created
 
     def _load(self, folder: Path) -> MartVersion:
@@ -260,15 +269,46 @@ class MartStore:
             )
         report = VerifyReport(f"mart {mart}" if mart is not None else "feature marts")
         for name in [mart] if mart is not None else self.marts():
+            recorded = _recorded_manifests(report, self.root / name)
             for entry in sorted((self.root / name / "versions").iterdir()):
                 if entry.name.startswith("."):
                     _note_scratch(report, entry)
                 elif entry.is_dir():
                     report.checked += 1
                     _verify_version(report, name, entry)
+                    _check_manifest_hash(report, entry / "manifest.json", recorded.get(entry.name))
                 else:
                     report.note(f"{entry}: a file among the versions, not a version (left alone)")
         return report
+
+
+def version_log(mart_folder: Path) -> JsonLinesLog:
+    """``<mart>/versions.jsonl``: one hash-chained line per published version with the sha256 of its data and its
+    manifest, the record outside the version that a hand-edited ``manifest.json`` no longer matches."""
+    return JsonLinesLog(mart_folder / "versions.jsonl", chain=True, head=mart_folder / "versions.head", legacy=True)
+
+
+def _recorded_manifests(report: VerifyReport, mart_folder: Path) -> dict[str, str]:
+    """The manifest sha256 per version that ``versions.jsonl`` records (its own chain checked into ``report``)."""
+    log = version_log(mart_folder)
+    if not log.path.exists():
+        return {}
+    chain = log.verify()  # its problems and notes; its lines are not versions, so they do not count as checked
+    report.problems.extend(chain.problems)
+    report.notes.extend(chain.notes)
+    return {str(e.get("version")): str(e.get("manifest_sha256")) for e in log if isinstance(e, dict)}
+
+
+def _check_manifest_hash(report: VerifyReport, manifest_path: Path, recorded: str | None) -> None:
+    if not manifest_path.is_file():
+        return
+    if recorded is None:
+        report.note(f"{manifest_path}: no manifest hash in versions.jsonl (stored before marts recorded one)")
+    elif (actual := sha256_file(manifest_path)) != recorded:
+        report.add(
+            manifest_path,
+            f"has sha256 {actual}, but versions.jsonl records {recorded}: the manifest was changed after it was stored",
+        )
 
 
 def _note_scratch(report: VerifyReport, entry: Path) -> None:

@@ -33,6 +33,7 @@ from millpond.runs.artifacts import verify_outputs
 from millpond.runs.recovery import seal_interrupted
 from millpond.runs.store import Reindexed, RunStore
 from millpond.scoring.capture import CaptureStore
+from millpond.scoring.labels import verify_labels
 from millpond.store.verify import VerifyReport
 from millpond.workspace import Workspace
 
@@ -67,6 +68,7 @@ def verify_workspace(ws: Workspace) -> list[VerifyReport]:
     if names:
         reports.append(models.verify())
     reports.append(CaptureStore.verify_all(ws.model_store))
+    reports.append(verify_labels(ws.model_store))
     for name in names:
         audit = AuditLog(ws.model_store, name)
         if audit.path.exists():

@@ -117,7 +117,8 @@ def run_recorded(
         seal_interrupted(ws, name, holding_lock=True, by=kind)
         cycle_id = new_cycle_id(name, ctx.window)
         claim = {"use_case": name, "window": ctx.window, "kind": kind}
-        run_dir = RunStore(ws.runs).prepare(cycle_id, STAGES.index(stage) + 1, stage, claim=claim)
+        order = STAGES.index(stage) + 1 if stage in STAGES else 1  # a command's run (labels) is its own cycle
+        run_dir = RunStore(ws.runs).prepare(cycle_id, order, stage, claim=claim)
         run_ctx = replace(ctx, run_id=f"{cycle_id}/{run_dir.name}", run_dir=run_dir)
         started, clock = datetime.now(UTC), time.perf_counter()
         with recording(ws.root) as ledger:

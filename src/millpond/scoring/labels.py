@@ -26,7 +26,8 @@ from millpond.models.monitoring import MonitoringLog
 from millpond.models.training import metrics_from_scores
 from millpond.scoring.capture import CaptureStore
 from millpond.store.checkpoint import checkpoint
-from millpond.store.files import atomic_write_bytes, sha256_bytes
+from millpond.store.files import atomic_write_bytes, sha256_bytes, sha256_file
+from millpond.store.verify import VerifyReport
 from millpond.workspace import Workspace
 
 _MAX_EXAMPLES = 5
@@ -159,6 +160,19 @@ def add_labels(
         if result.roles[version] == "champion":
             log.append("kpi", window, **common)
     return result
+
+
+def verify_labels(model_store: Path) -> VerifyReport:
+    """Every stored labels file against the hash its name carries (``labels-<first 12 hex of sha256>.parquet``, the
+    content address ``add_labels`` gave it); the run that stored it also lists its whole sha256 among its outputs."""
+    report = VerifyReport("labels")
+    for path in sorted(Path(model_store).glob("*/labels/window=*/labels-*.parquet")):
+        report.checked += 1
+        named = path.stem.removeprefix("labels-")
+        actual = sha256_file(path)
+        if not actual.startswith(named):
+            report.add(path, f"has sha256 {actual[:12]}…, but its name records {named}: changed after it was stored")
+    return report
 
 
 def kpi_table(model_store: Path, name: str, metric: str) -> pd.DataFrame:

@@ -89,5 +89,17 @@ def check_outcome(ws: Workspace, data: bytes, fmt: str, *, streamed: bool, delim
     assert frame["id"].notna().all() and frame["id"].is_unique
     if result.created:
         _remove_version(result.version.path)
+        _forget_version_log(folder, before)  # the next case starts from the same mart folder
     assert tree_snapshot(folder) == before
     return "stored"
+
+
+def _forget_version_log(folder: Path, before: dict[str, bytes]) -> None:
+    """Put versions.jsonl (and its head and lock) back as they were before a stored case."""
+    for name in ("versions.jsonl", "versions.head", "versions.jsonl.lock"):
+        path = folder / name
+        if name in before:
+            path.chmod(0o644)
+            path.write_bytes(before[name])
+        else:
+            path.unlink(missing_ok=True)
