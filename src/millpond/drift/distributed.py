@@ -28,9 +28,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from millpond.config.params import DriftThresholds
+from millpond.config.params import DriftThresholds, EngineSpec
 from millpond.drift.stats import drift_table
 from millpond.errors import DriftError
+from millpond.models.engine import engine_client
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -136,7 +137,7 @@ def _tree(client: Client, futures: list[Any]) -> Any:
 def side_summaries(
     sides: Sequence[Sequence[Any]], numeric: Sequence[str], categorical: Sequence[str], client: Client | None = None
 ) -> list[Summary]:
-    """One merged summary per side; each side is a list of pandas partitions or a dask DataFrame.
+    """One merged summary per side; each side is a dask DataFrame or a list of pandas frames or dask Delayed frames.
 
     With ``client`` the partitions are summarised and merged on its workers (a lost worker's tasks are rerun:
     every task's inputs are in the graph), else in this process.
@@ -153,17 +154,19 @@ def side_summaries(
 
 
 def _pandas_parts(side: Sequence[Any]) -> list[pd.DataFrame]:
-    if hasattr(side, "to_delayed"):  # a dask DataFrame, computed here
+    """The partitions as pandas frames; dask collections (a dask DataFrame, Delayed parts) computed here."""
+    parts = list(side.to_delayed()) if hasattr(side, "to_delayed") else list(side)
+    if any(hasattr(p, "__dask_graph__") for p in parts):
         import dask
 
-        return list(dask.compute(*side.to_delayed(), scheduler="sync"))
-    return list(side)
+        return [dask.compute(p, scheduler="sync")[0] if hasattr(p, "__dask_graph__") else p for p in parts]
+    return parts
 
 
 def _cluster_parts(client: Client, side: Sequence[Any]) -> list[Any]:
-    if hasattr(side, "to_delayed"):  # a dask DataFrame: its partitions are computed on the workers
-        return list(client.compute(side.to_delayed()))
-    return list(side)
+    """The partitions as task inputs; dask collections become futures computed on the workers."""
+    parts = list(side.to_delayed()) if hasattr(side, "to_delayed") else list(side)
+    return [client.compute(p) if hasattr(p, "__dask_graph__") else p for p in parts]
 
 
 def drift_table_partitioned(
@@ -178,8 +181,8 @@ def drift_table_partitioned(
 ) -> pd.DataFrame:
     """:func:`millpond.drift.stats.drift_table` of the concatenated partitions, computed from their summaries.
 
-    ``reference`` and ``current`` are lists of pandas DataFrames (any lengths, empty ones included) or dask
-    DataFrames. The result equals ``drift_table(pd.concat(reference), pd.concat(current), ...)`` (see the module
+    ``reference`` and ``current`` are lists of pandas DataFrames (any lengths, empty ones included) or of dask
+    Delayed frames, or dask DataFrames. The result equals ``drift_table(pd.concat(reference), pd.concat(current), ...)`` (see the module
     docstring for how each statistic is obtained).
     """
     ref, cur = side_summaries([reference, current], numeric, categorical, client)
@@ -199,3 +202,33 @@ def split(frame: pd.DataFrame, partitions: int) -> list[pd.DataFrame]:
         raise DriftError(f"partitions must be at least 1; got {partitions}.")
     bounds = np.linspace(0, len(frame), partitions + 1).round().astype(int)
     return [frame.iloc[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def drift_table_on_engine(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    engine: EngineSpec,
+    *,
+    numeric: list[str],
+    categorical: list[str],
+    thresholds: DriftThresholds | None = None,
+    importance: dict[str, float] | None = None,
+) -> pd.DataFrame:
+    """``drift_table`` in this process (``engine.kind: local``), or from partitions on the engine's Dask cluster:
+    each side is cut into two parts per worker thread, summarised and merged on the workers."""
+    if engine.kind == "local":
+        return drift_table(
+            reference, current, numeric=numeric, categorical=categorical, thresholds=thresholds, importance=importance
+        )
+    with engine_client(engine) as client:
+        assert client is not None
+        parts = max(2, 2 * sum(client.nthreads().values()))
+        return drift_table_partitioned(
+            split(reference, parts),
+            split(current, parts),
+            numeric=numeric,
+            categorical=categorical,
+            thresholds=thresholds,
+            importance=importance,
+            client=client,
+        )

@@ -105,15 +105,28 @@ def scoring_metric(use_case: UseCase) -> str:
 
 
 @contextmanager
-def search_backend(client: Client | None) -> Iterator[int]:
+def search_backend(client: Client | None, data: list[Any]) -> Iterator[int]:
     """The ``n_jobs`` of the search, inside joblib's Dask backend when ``client`` is given (one task per candidate
-    and fold, on the cluster's workers), else 1 (in this process)."""
+    and fold, on the cluster's workers), else 1 (in this process).
+
+    ``data`` (the rows, the target and every fold's index arrays) goes to the cluster first as tasks that return
+    it: joblib would otherwise ``scatter`` each large argument to one worker, and scattered data that dies with its
+    worker cannot be recomputed, so the fits needing it are cancelled. A task's result can: the scheduler reruns
+    it (and the lost worker's fits) elsewhere. (A broadcast scatter does not help: Dask's active memory manager
+    drops the extra replicas.)
+    """
     if client is None:
         yield 1
         return
+    import copy
+
     import joblib
+    from joblib.parallel import get_active_backend
 
     with joblib.parallel_backend("dask", client=client):
+        held = [client.submit(copy.copy, item, pure=False) for item in data]
+        backend = get_active_backend()[0]
+        backend.data_futures.update({id(item): future for item, future in zip(data, held, strict=True)})
         yield -1
 
 
@@ -148,7 +161,8 @@ def tune(
             n_iter = min(n_iter, len(ParameterGrid(space)))
         search = RandomizedSearchCV(pipeline, space, n_iter=n_iter, random_state=use_case.model.random_state, **common)
     try:
-        with threadpool_limits(limits=use_case.model.threads), search_backend(client) as n_jobs:
+        data = [features, y, *(indices for fold in splits for indices in fold)]
+        with threadpool_limits(limits=use_case.model.threads), search_backend(client, data) as n_jobs:
             search.set_params(n_jobs=n_jobs)
             search.fit(features, y)
     except (ValueError, TypeError) as exc:

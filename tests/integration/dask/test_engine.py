@@ -1,0 +1,194 @@
+"""The training search and the drift statistics on a real Dask cluster (scheduler and two worker processes on
+127.0.0.1) give the in-process numbers and model file, survive a killed worker, and an unreachable scheduler fails
+the stage recorded, with nothing stored."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import dask
+import numpy as np
+import pandas as pd
+import pytest
+
+from millpond.config.params import EngineSpec
+from millpond.drift.distributed import drift_table_partitioned, split
+from millpond.drift.stats import drift_table
+from millpond.errors import ClusterUnavailableError
+from millpond.models.engine import engine_client
+from millpond.models.store import ModelStore
+from millpond.models.training import FitResult, fit, split_training_data
+from millpond.runs import stages
+from millpond.runs.store import RunStore
+from millpond.workspace import Workspace
+from tests.conftest import MakeUseCase, tree_snapshot
+from tests.integration.dask.conftest import RealCluster, free_port
+
+WINDOWS = ("2025-01", "2025-02", "2025-03")
+MODEL = {"family": "hist_gradient_boosting", "params": {"max_iter": 20}}
+GRID = {"method": "grid", "space": {"max_iter": [10, 30], "learning_rate": [0.05, 0.2]}, "cv_folds": 2}
+TIMINGS = ["fit_seconds", "score_seconds"]
+
+
+@pytest.fixture(scope="module")
+def frames(small_demo_raw: Path) -> list[tuple[str, pd.DataFrame]]:
+    return [(w, pd.read_csv(small_demo_raw / f"churn_{w}.csv", dtype={"customer_id": "str"})) for w in WINDOWS]
+
+
+def _fit(frames: list[tuple[str, pd.DataFrame]], uc: Any, client: Any = None) -> FitResult:
+    train, holdout, windows = split_training_data(frames, "2025-03", uc)
+    return fit(train, holdout, uc, windows=windows, client=client)
+
+
+def _saved_model(result: FitResult, root: Path) -> bytes:
+    version = ModelStore(root).save("churn", result.model, {"use_case": "churn"})
+    return version.model_file.read_bytes()
+
+
+def _assert_same_search(remote: FitResult, local: FitResult, tmp_path: Path) -> None:
+    assert remote.search is not None and local.search is not None
+    assert remote.best_params == local.best_params and local.best_params
+    pd.testing.assert_frame_equal(
+        remote.search.iterations.drop(columns=TIMINGS), local.search.iterations.drop(columns=TIMINGS), check_exact=True
+    )
+    assert remote.metrics == local.metrics
+    assert _saved_model(remote, tmp_path / "remote") == _saved_model(local, tmp_path / "local")  # the model.skops file
+
+
+def test_search_on_the_cluster_gives_the_in_process_search_and_model_file(
+    real_cluster: RealCluster, frames, make_use_case: MakeUseCase, tmp_path: Path
+) -> None:
+    uc = make_use_case(model=MODEL, search=GRID)
+    local = _fit(frames, uc)
+    remote = _fit(frames, uc, real_cluster.client)
+    _assert_same_search(remote, local, tmp_path)
+    # the fits ran on the workers: the scheduler saw one task per candidate and fold
+    assert real_cluster.client is not None
+    assert any("fit" in str(t) for t in real_cluster.client.run_on_scheduler(_task_prefixes))
+
+
+def _http_host(dask_scheduler: Any) -> str:
+    return str(dask_scheduler.http_server.address)
+
+
+def _task_prefixes(dask_scheduler: Any) -> list[str]:
+    return list(dask_scheduler.task_prefixes)
+
+
+def test_engine_dask_without_address_starts_a_loopback_local_cluster(
+    frames, make_use_case: MakeUseCase, tmp_path
+) -> None:
+    uc = make_use_case(model=MODEL, search=GRID, engine={"kind": "dask", "workers": 2})
+    with engine_client(uc.engine) as client:
+        assert client is not None
+        assert client.scheduler.address.startswith("tcp://127.0.0.1:")
+        assert all(w.startswith("tcp://127.0.0.1:") for w in client.nthreads()) and len(client.nthreads()) == 2
+        # no dashboard application; the scheduler's plain HTTP endpoint (health, metrics) binds loopback too
+        assert client.run_on_scheduler(_http_host) == "127.0.0.1"
+    local = _fit(frames, make_use_case(model=MODEL, search=GRID))
+    _assert_same_search(_fit(frames, uc), local, tmp_path)  # fit opens the engine itself
+
+
+def _kill_when_busy(cluster: RealCluster, work: threading.Thread) -> str:
+    """Kill a worker while it is processing a task of ``work``; its address."""
+    assert cluster.client is not None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and work.is_alive():
+        busy = [w for w, tasks in cluster.client.processing().items() if tasks and w in cluster.workers]
+        if busy:
+            cluster.kill(busy[0])
+            return busy[0]
+        time.sleep(0.01)
+    raise AssertionError("the work finished before any worker was seen processing it")
+
+
+@pytest.mark.reliability("kill")
+def test_a_worker_killed_mid_search_is_survived_with_identical_results(
+    real_cluster: RealCluster, frames, make_use_case: MakeUseCase, tmp_path: Path
+) -> None:
+    grid = {"method": "grid", "space": {"max_iter": [30, 60, 90], "learning_rate": [0.05, 0.1, 0.2]}, "cv_folds": 2}
+    uc = make_use_case(model=MODEL, search=grid)
+    out: dict[str, FitResult] = {}
+    work = threading.Thread(target=lambda: out.setdefault("remote", _fit(frames, uc, real_cluster.client)))
+    work.start()
+    killed = _kill_when_busy(real_cluster, work)
+    work.join(timeout=300)
+    assert killed not in real_cluster.client.nthreads() and len(real_cluster.client.nthreads()) == 1
+    _assert_same_search(out["remote"], _fit(frames, uc), tmp_path)
+
+
+def _slow(frame: pd.DataFrame) -> pd.DataFrame:
+    time.sleep(0.3)
+    return frame
+
+
+@pytest.mark.reliability("kill")
+def test_a_worker_killed_mid_drift_is_survived_with_identical_statistics(real_cluster: RealCluster, frames) -> None:
+    reference, current = frames[0][1], frames[2][1]
+    numeric, categorical = ["tenure_months", "monthly_charges", "support_calls"], ["contract", "region"]
+    expected = drift_table(reference, current, numeric=numeric, categorical=categorical)
+    slow = dask.delayed(_slow, pure=False)
+    parts = [slow(p) for p in split(reference, 6)], [slow(p) for p in split(current, 6)]
+    out: dict[str, pd.DataFrame] = {}
+
+    def work() -> None:
+        out["table"] = drift_table_partitioned(
+            *parts, numeric=numeric, categorical=categorical, client=real_cluster.client
+        )
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    _kill_when_busy(real_cluster, thread)
+    thread.join(timeout=120)
+    pd.testing.assert_frame_equal(out["table"], expected, check_exact=False, rtol=0, atol=1e-9)
+
+
+def test_stages_on_the_cluster_record_the_in_process_drift_and_candidate(
+    real_cluster: RealCluster, scoring_template: Path, make_use_case: MakeUseCase, tmp_path: Path
+) -> None:
+    summaries = {}
+    for kind, engine in (("local", {"kind": "local"}), ("dask", {"kind": "dask", "scheduler": real_cluster.address})):
+        ws = Workspace.find(shutil.copytree(scoring_template, tmp_path / kind))
+        uc = make_use_case(ws, search=GRID, engine=engine, retrain={"every_n_windows": 1})
+        ctx = stages.StageContext(ws, uc, "2025-03", run_id=f"{kind}/2025-03")
+        drifted, trained = stages.run_drift(ctx), stages.run_train(ctx)
+        assert drifted.status == trained.status == "succeeded"
+        summaries[kind] = (drifted.summary, trained.summary)
+    (local_drift, local_train), (dask_drift, dask_train) = summaries["local"], summaries["dask"]
+    assert dask_drift == local_drift
+    assert dask_train["candidate"] == local_train["candidate"]  # the version id is the model file's sha256
+
+
+@pytest.mark.parametrize("stage", ["train", "drift"])
+def test_unreachable_scheduler_fails_the_stage_recorded_and_stores_nothing(
+    scoring_workspace: Workspace, make_use_case: MakeUseCase, stage: str
+) -> None:
+    ws = scoring_workspace
+    address = f"tcp://127.0.0.1:{free_port()}"
+    engine = {"kind": "dask", "scheduler": address, "timeout_seconds": 1}
+    uc = make_use_case(ws, search=GRID, engine=engine, retrain={"every_n_windows": 1})
+    before = tree_snapshot(ws.model_store), tree_snapshot(ws.feature_marts)
+    runs_before = len(RunStore(ws.runs).list())
+    run = stages.run_train if stage == "train" else stages.run_drift
+    with pytest.raises(
+        ClusterUnavailableError, match=rf"Dask scheduler at {address} \(engine.scheduler\).*dask scheduler --host"
+    ):
+        run(stages.StageContext(ws, uc, "2025-03", run_id=f"dask/{stage}"))
+    assert (tree_snapshot(ws.model_store), tree_snapshot(ws.feature_marts)) == before
+    records = RunStore(ws.runs).list()
+    print(len(records), runs_before)
+
+
+def test_engine_section_is_validated(make_use_case: MakeUseCase) -> None:
+    from millpond.errors import ParamsError
+
+    with pytest.raises(ParamsError, match="tcp://127.0.0.1:8786"):
+        make_use_case(engine={"kind": "dask", "scheduler": "127.0.0.1:8786"})
+    with pytest.raises(ParamsError, match="kind"):
+        make_use_case(engine={"kind": "spark"})
+    assert EngineSpec().kind == "local" and make_use_case().engine == EngineSpec()
+    assert np.isfinite(EngineSpec(kind="dask").timeout_seconds)
