@@ -163,24 +163,48 @@ def test_stages_on_the_cluster_record_the_in_process_drift_and_candidate(
     assert dask_train["candidate"] == local_train["candidate"]  # the version id is the model file's sha256
 
 
-@pytest.mark.parametrize("stage", ["train", "drift"])
-def test_unreachable_scheduler_fails_the_stage_recorded_and_stores_nothing(
-    scoring_workspace: Workspace, make_use_case: MakeUseCase, stage: str
+def test_unreachable_scheduler_fails_the_train_run_recorded_and_stores_nothing(
+    scoring_workspace: Workspace, make_use_case: MakeUseCase, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from millpond.cli import main
+    from millpond.ops.scheduler import is_transient
+
+    ws = scoring_workspace
+    shutil.copytree(Path(__file__).resolve().parents[3] / "notebooks", ws.root / "notebooks")
+    address = f"tcp://127.0.0.1:{free_port()}"
+    engine = {"kind": "dask", "scheduler": address, "timeout_seconds": 1}
+    make_use_case(ws, search=GRID, engine=engine, retrain={"every_n_windows": 1}, name="dask")
+    before = tree_snapshot(ws.model_store), tree_snapshot(ws.feature_marts)
+    args = [
+        "--workspace",
+        str(ws.root),
+        "run",
+        "train",
+        "--window",
+        "2025-03",
+        "--params",
+        str(ws.params / "dask.yaml"),
+    ]
+    assert main(args) != 0
+    assert f"Dask scheduler at {address} (engine.scheduler)" in capsys.readouterr().err
+    (failed,) = RunStore(ws.runs).list()
+    assert failed.status == "failed" and address in failed.manifest["error"]
+    assert "ClusterUnavailableError" in failed.manifest["error"] and is_transient(failed.manifest["error"])
+    assert (tree_snapshot(ws.model_store), tree_snapshot(ws.feature_marts)) == before  # no candidate stored
+
+
+def test_unreachable_scheduler_fails_the_drift_stage_before_anything_is_logged(
+    scoring_workspace: Workspace, make_use_case: MakeUseCase
 ) -> None:
     ws = scoring_workspace
     address = f"tcp://127.0.0.1:{free_port()}"
-    engine = {"kind": "dask", "scheduler": address, "timeout_seconds": 1}
-    uc = make_use_case(ws, search=GRID, engine=engine, retrain={"every_n_windows": 1})
+    uc = make_use_case(ws, engine={"kind": "dask", "scheduler": address, "timeout_seconds": 1})
     before = tree_snapshot(ws.model_store), tree_snapshot(ws.feature_marts)
-    runs_before = len(RunStore(ws.runs).list())
-    run = stages.run_train if stage == "train" else stages.run_drift
     with pytest.raises(
         ClusterUnavailableError, match=rf"Dask scheduler at {address} \(engine.scheduler\).*dask scheduler --host"
     ):
-        run(stages.StageContext(ws, uc, "2025-03", run_id=f"dask/{stage}"))
+        stages.run_drift(stages.StageContext(ws, uc, "2025-03", run_id="dask/drift"))
     assert (tree_snapshot(ws.model_store), tree_snapshot(ws.feature_marts)) == before
-    records = RunStore(ws.runs).list()
-    print(len(records), runs_before)
 
 
 def test_engine_section_is_validated(make_use_case: MakeUseCase) -> None:
