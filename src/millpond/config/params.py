@@ -499,6 +499,23 @@ class UseCase(_Strict):
     notify: NotifySpec = NotifySpec()
     engine: EngineSpec = Field(EngineSpec(), description="local, or a Dask cluster (see README, Running on Dask)")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _engine_scores(cls, data: Any) -> Any:
+        """``engine.scheduler`` scores too: ``scoring.dask_scheduler`` is its older spelling (both set must agree)."""
+        engine, scoring = (data.get(k) if isinstance(data, dict) else None for k in ("engine", "scoring"))
+        address = engine.get("scheduler") if isinstance(engine, dict) and engine.get("kind") == "dask" else None
+        if address is None or (scoring is not None and not isinstance(scoring, dict)):
+            return data
+        older = (scoring or {}).get("dask_scheduler")
+        if older is not None and older != address:
+            raise ValueError(
+                f"engine.scheduler is {address!r} but scoring.dask_scheduler (its older spelling) is {older!r}; "
+                "keep engine.scheduler only"
+            )
+        timeout = engine.get("timeout_seconds", 10.0)
+        return {**data, "scoring": {"dask_timeout_seconds": timeout, **(scoring or {}), "dask_scheduler": address}}
+
     @field_validator("use_case")
     @classmethod
     def _name(cls, value: str) -> str:

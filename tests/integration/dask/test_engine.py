@@ -216,3 +216,14 @@ def test_engine_section_is_validated(make_use_case: MakeUseCase) -> None:
         make_use_case(engine={"kind": "spark"})
     assert EngineSpec().kind == "local" and make_use_case().engine == EngineSpec()
     assert np.isfinite(EngineSpec(kind="dask").timeout_seconds)
+
+
+def test_engine_scheduler_scores_too_and_the_older_spelling_must_agree(make_use_case: MakeUseCase) -> None:
+    from millpond.errors import ParamsError
+
+    address = "tcp://127.0.0.1:8786"
+    uc = make_use_case(engine={"kind": "dask", "scheduler": address, "timeout_seconds": 3})
+    assert uc.scoring.dask_scheduler == address and uc.scoring.dask_timeout_seconds == 3
+    assert make_use_case(scoring={"dask_scheduler": address}).engine.kind == "local"  # the older spelling: scoring only
+    with pytest.raises(ParamsError, match="older spelling"):
+        make_use_case(engine={"kind": "dask", "scheduler": address}, scoring={"dask_scheduler": "tcp://127.0.0.1:1"})
