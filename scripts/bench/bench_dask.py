@@ -39,18 +39,20 @@ CLEAR_REFS = Path("/proc/self/clear_refs")
 NUMERIC, CATEGORICAL = ["amount", "score", "calls", "tenure"], ["plan", "region"]
 
 
-def peak_mb() -> float:
-    return next(int(x.split()[1]) for x in open("/proc/self/status") if x.startswith("VmHWM")) / 1024
+def status_mb(field: str) -> float:
+    return next(int(x.split()[1]) for x in open("/proc/self/status") if x.startswith(field)) / 1024
 
 
-def measured(run: Callable[[], Any]) -> tuple[Any, float, float]:
-    """(result, seconds, client peak RSS in MB) of one run."""
+def measured(run: Callable[[], Any]) -> tuple[Any, float, float, float]:
+    """(result, seconds, client peak RSS in MB, peak RSS above the RSS before the run) of one run."""
     gc.collect()
     if CLEAR_REFS.exists():
         CLEAR_REFS.write_text("5")  # reset the peak-RSS high-water mark to the current RSS
+    before = status_mb("VmRSS")
     start = time.perf_counter()
     result = run()
-    return result, time.perf_counter() - start, peak_mb()
+    seconds, peak = time.perf_counter() - start, status_mb("VmHWM")
+    return result, seconds, peak, peak - before
 
 
 def drift_frame(rows: int, shift: float, rng: np.random.Generator) -> pd.DataFrame:
@@ -81,8 +83,9 @@ def search_inputs(rows: int, candidates: int) -> tuple[Any, pd.DataFrame, pd.Ser
     return uc, frame[uc.feature_columns], frame[uc.target]
 
 
-def row(task: str, where: str, seconds: float, rss: float, identical: str) -> None:
-    print(f"| {task:<6} | {where:<22} | {seconds:8.2f} | {rss:8.0f} | {identical:<9} |")
+def row(task: str, where: str, measure: tuple[Any, float, float, float], identical: str) -> None:
+    _, seconds, peak, above = measure
+    print(f"| {task:<6} | {where:<22} | {seconds:8.2f} | {peak:8.0f} | {above:8.0f} | {identical:<9} |")
 
 
 def bench_drift(client: Any, rows: int, partitions: int, folder: Path) -> None:
@@ -101,30 +104,33 @@ def bench_drift(client: Any, rows: int, partitions: int, folder: Path) -> None:
     def read(side: str) -> pd.DataFrame:
         return pd.read_parquet(folder / side)
 
-    local, seconds, rss = measured(lambda: drift_table(read("reference"), read("current"), **kw))
-    row("drift", "in-process", seconds, rss, "-")
-    sent, seconds, rss = measured(
+    run = measured(lambda: drift_table(read("reference"), read("current"), **kw))
+    local = run[0]
+    row("drift", "in-process", run, "-")
+    run = measured(
         lambda: drift_table_partitioned(
             split(read("reference"), partitions), split(read("current"), partitions), client=client, **kw
         )
     )
-    pd.testing.assert_frame_equal(sent, local, check_exact=False, rtol=0, atol=1e-9)
-    row("drift", f"dask, sent, {partitions} parts", seconds, rss, "yes")
+    pd.testing.assert_frame_equal(run[0], local, check_exact=False, rtol=0, atol=1e-9)
+    row("drift", f"dask, sent, {partitions} parts", run, "yes")
     ref, cur = dd.read_parquet(folder / "reference"), dd.read_parquet(folder / "current")
-    remote, seconds, rss = measured(lambda: drift_table_partitioned(ref, cur, client=client, **kw))
-    pd.testing.assert_frame_equal(remote, local, check_exact=False, rtol=0, atol=1e-9)
-    row("drift", "dask, read by workers", seconds, rss, "yes")
+    run = measured(lambda: drift_table_partitioned(ref, cur, client=client, **kw))
+    pd.testing.assert_frame_equal(run[0], local, check_exact=False, rtol=0, atol=1e-9)
+    row("drift", "dask, read by workers", run, "yes")
 
 
 def bench_search(client: Any, rows: int, candidates: int) -> None:
     uc, features, y = search_inputs(rows, candidates)
-    local, seconds, rss = measured(lambda: tune(build_pipeline(uc), features, y, None, uc))
-    row("search", "in-process (n_jobs=1)", seconds, rss, "-")
-    remote, seconds, rss = measured(lambda: tune(build_pipeline(uc), features, y, None, uc, client=client))
+    run = measured(lambda: tune(build_pipeline(uc), features, y, None, uc))
+    local = run[0]
+    row("search", "in-process (n_jobs=1)", run, "-")
+    run = measured(lambda: tune(build_pipeline(uc), features, y, None, uc, client=client))
+    remote = run[0]
     timings = ["fit_seconds", "score_seconds"]
     pd.testing.assert_frame_equal(remote.iterations.drop(columns=timings), local.iterations.drop(columns=timings))
     assert remote.best_params == local.best_params
-    row("search", "dask (joblib backend)", seconds, rss, "yes")
+    row("search", "dask (joblib backend)", run, "yes")
 
 
 def main() -> None:
@@ -144,8 +150,8 @@ def main() -> None:
         ) as cluster,
         Client(cluster, set_as_default=False) as client,
     ):
-        print("| task   | where                  | seconds  | peak MB  | identical |")
-        print("|--------|------------------------|----------|----------|-----------|")
+        print("| task   | where                  | seconds  | peak MB  | +MB      | identical |")
+        print("|--------|------------------------|----------|----------|----------|-----------|")
         with tempfile.TemporaryDirectory(prefix="bench-dask-") as folder:
             bench_drift(client, args.rows, args.partitions, Path(folder))
         bench_search(client, args.train_rows, args.candidates)
