@@ -18,9 +18,12 @@ from millpond.errors import ClusterUnavailableError
 if TYPE_CHECKING:
     from distributed import Client
 
+_LOOPBACK = (
+    "--host 127.0.0.1 --no-dashboard --dashboard-address 127.0.0.1:0"  # --no-dashboard alone serves HTTP on 0.0.0.0
+)
 _FIX = (
-    "start one on this machine with `dask scheduler --host 127.0.0.1 --no-dashboard` and a worker with "
-    "`dask worker {address} --host 127.0.0.1 --no-dashboard` (millpond must be importable there), or remove "
+    f"start one on this machine with `dask scheduler {_LOOPBACK}` and a worker with "
+    f"`dask worker {{address}} {_LOOPBACK}` (millpond must be importable there), or remove "
     "'{setting}' from the params to compute in this process"
 )
 
@@ -49,7 +52,7 @@ def connect(address: str, *, timeout: float, setting: str = "engine.scheduler") 
         client.close()
         raise ClusterUnavailableError(
             f"The Dask scheduler at {address} has no workers after {timeout:g} s. "
-            f"Start one with `dask worker {address} --host 127.0.0.1 --no-dashboard` (millpond must be importable there)."
+            f"Start one with `dask worker {address} {_LOOPBACK}` (millpond must be importable there)."
         ) from exc
     return client
 

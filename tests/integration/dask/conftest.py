@@ -25,6 +25,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def listening(pid: int) -> list[str]:
+    """The addresses the process ``pid`` and its children listen on (TCP)."""
+    import psutil
+
+    parent = psutil.Process(pid)
+    out = []
+    for process in [parent, *parent.children(recursive=True)]:
+        out += [c.laddr.ip for c in process.net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN]
+    return out
+
+
 @dataclass
 class RealCluster:
     """The scheduler's address, each worker's address and process, and a client (closed at teardown)."""
@@ -69,7 +80,8 @@ def real_cluster(tmp_path: Path) -> Iterator[RealCluster]:
     env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
     port = free_port()
     cluster = RealCluster(f"tcp://127.0.0.1:{port}")
-    common = ["--no-dashboard", "--host", "127.0.0.1"]
+    # --no-dashboard alone still serves the HTTP endpoints on 0.0.0.0: bind them to loopback too
+    common = ["--no-dashboard", "--dashboard-address", "127.0.0.1:0", "--host", "127.0.0.1"]
     try:
         cluster.processes.append(_start(["scheduler", "--port", str(port), *common], env, tmp_path / "scheduler.log"))
         for i in range(2):

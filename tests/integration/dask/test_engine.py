@@ -4,6 +4,7 @@ the stage recorded, with nothing stored."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 import time
@@ -26,7 +27,7 @@ from millpond.runs import stages
 from millpond.runs.store import RunStore
 from millpond.workspace import Workspace
 from tests.conftest import MakeUseCase, tree_snapshot
-from tests.integration.dask.conftest import RealCluster, free_port
+from tests.integration.dask.conftest import RealCluster, free_port, listening
 
 WINDOWS = ("2025-01", "2025-02", "2025-03")
 MODEL = {"family": "hist_gradient_boosting", "params": {"max_iter": 20}}
@@ -59,9 +60,12 @@ def _assert_same_search(remote: FitResult, local: FitResult, tmp_path: Path) -> 
     assert _saved_model(remote, tmp_path / "remote") == _saved_model(local, tmp_path / "local")  # the model.skops file
 
 
+@pytest.mark.reliability("socket")
 def test_search_on_the_cluster_gives_the_in_process_search_and_model_file(
     real_cluster: RealCluster, frames, make_use_case: MakeUseCase, tmp_path: Path
 ) -> None:
+    for process in real_cluster.processes:  # the scheduler and both workers listen on loopback only
+        assert set(listening(process.pid)) == {"127.0.0.1"}
     uc = make_use_case(model=MODEL, search=GRID)
     local = _fit(frames, uc)
     remote = _fit(frames, uc, real_cluster.client)
@@ -79,6 +83,7 @@ def _task_prefixes(dask_scheduler: Any) -> list[str]:
     return list(dask_scheduler.task_prefixes)
 
 
+@pytest.mark.reliability("socket")
 def test_engine_dask_without_address_starts_a_loopback_local_cluster(
     frames, make_use_case: MakeUseCase, tmp_path
 ) -> None:
@@ -89,6 +94,8 @@ def test_engine_dask_without_address_starts_a_loopback_local_cluster(
         assert all(w.startswith("tcp://127.0.0.1:") for w in client.nthreads()) and len(client.nthreads()) == 2
         # no dashboard application; the scheduler's plain HTTP endpoint (health, metrics) binds loopback too
         assert client.run_on_scheduler(_http_host) == "127.0.0.1"
+        addresses = listening(os.getpid())
+        assert addresses and set(addresses) == {"127.0.0.1"}  # scheduler here, workers and nannies as children
     local = _fit(frames, make_use_case(model=MODEL, search=GRID))
     _assert_same_search(_fit(frames, uc), local, tmp_path)  # fit opens the engine itself
 
