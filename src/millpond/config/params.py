@@ -504,9 +504,11 @@ class UseCase(_Strict):
     def _engine_scores(cls, data: Any) -> Any:
         """``engine.scheduler`` scores too: ``scoring.dask_scheduler`` is its older spelling (both set must agree)."""
         engine, scoring = (data.get(k) if isinstance(data, dict) else None for k in ("engine", "scoring"))
-        address = engine.get("scheduler") if isinstance(engine, dict) and engine.get("kind") == "dask" else None
-        if address is None or (scoring is not None and not isinstance(scoring, dict)):
+        if not isinstance(engine, dict) or engine.get("kind") != "dask" or engine.get("scheduler") is None:
             return data
+        if scoring is not None and not isinstance(scoring, dict):
+            return data
+        address = engine["scheduler"]
         older = (scoring or {}).get("dask_scheduler")
         if older is not None and older != address:
             raise ValueError(

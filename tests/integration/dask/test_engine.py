@@ -40,6 +40,12 @@ def frames(small_demo_raw: Path) -> list[tuple[str, pd.DataFrame]]:
     return [(w, pd.read_csv(small_demo_raw / f"churn_{w}.csv", dtype={"customer_id": "str"})) for w in WINDOWS]
 
 
+@pytest.fixture(scope="module")
+def local_fit(frames, make_use_case: MakeUseCase) -> FitResult:
+    """The in-process fit of MODEL with the GRID search (computed once)."""
+    return _fit(frames, make_use_case(model=MODEL, search=GRID))
+
+
 def _fit(frames: list[tuple[str, pd.DataFrame]], uc: Any, client: Any = None) -> FitResult:
     train, holdout, windows = split_training_data(frames, "2025-03", uc)
     return fit(train, holdout, uc, windows=windows, client=client)
@@ -62,14 +68,12 @@ def _assert_same_search(remote: FitResult, local: FitResult, tmp_path: Path) -> 
 
 @pytest.mark.reliability("socket")
 def test_search_on_the_cluster_gives_the_in_process_search_and_model_file(
-    real_cluster: RealCluster, frames, make_use_case: MakeUseCase, tmp_path: Path
+    real_cluster: RealCluster, frames, local_fit: FitResult, make_use_case: MakeUseCase, tmp_path: Path
 ) -> None:
     for process in real_cluster.processes:  # the scheduler and both workers listen on loopback only
         assert set(listening(process.pid)) == {"127.0.0.1"}
-    uc = make_use_case(model=MODEL, search=GRID)
-    local = _fit(frames, uc)
-    remote = _fit(frames, uc, real_cluster.client)
-    _assert_same_search(remote, local, tmp_path)
+    remote = _fit(frames, make_use_case(model=MODEL, search=GRID), real_cluster.client)
+    _assert_same_search(remote, local_fit, tmp_path)
     # the fits ran on the workers: the scheduler saw one task per candidate and fold
     assert real_cluster.client is not None
     assert any("fit" in str(t) for t in real_cluster.client.run_on_scheduler(_task_prefixes))
@@ -85,7 +89,7 @@ def _task_prefixes(dask_scheduler: Any) -> list[str]:
 
 @pytest.mark.reliability("socket")
 def test_engine_dask_without_address_starts_a_loopback_local_cluster(
-    frames, make_use_case: MakeUseCase, tmp_path
+    frames, local_fit: FitResult, make_use_case: MakeUseCase, tmp_path: Path
 ) -> None:
     uc = make_use_case(model=MODEL, search=GRID, engine={"kind": "dask", "workers": 2})
     with engine_client(uc.engine) as client:
@@ -96,8 +100,7 @@ def test_engine_dask_without_address_starts_a_loopback_local_cluster(
         assert client.run_on_scheduler(_http_host) == "127.0.0.1"
         addresses = listening(os.getpid())
         assert addresses and set(addresses) == {"127.0.0.1"}  # scheduler here, workers and nannies as children
-    local = _fit(frames, make_use_case(model=MODEL, search=GRID))
-    _assert_same_search(_fit(frames, uc), local, tmp_path)  # fit opens the engine itself
+    _assert_same_search(_fit(frames, uc), local_fit, tmp_path)  # fit opens the engine itself
 
 
 def _kill_when_busy(cluster: RealCluster, work: threading.Thread) -> str:
