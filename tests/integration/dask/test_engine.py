@@ -157,20 +157,29 @@ def test_a_worker_killed_mid_drift_is_survived_with_identical_statistics(real_cl
     pd.testing.assert_frame_equal(out["table"], expected, check_exact=False, rtol=0, atol=1e-9)
 
 
-def test_stages_on_the_cluster_record_the_in_process_drift_and_candidate(
+def test_a_cycle_on_the_cluster_records_the_in_process_drift_candidate_and_scores(
     real_cluster: RealCluster, scoring_template: Path, make_use_case: MakeUseCase, tmp_path: Path
 ) -> None:
+    """drift, train and score of one window, with ``engine.scheduler`` naming the real cluster."""
     summaries = {}
     for kind, engine in (("local", {"kind": "local"}), ("dask", {"kind": "dask", "scheduler": real_cluster.address})):
         ws = Workspace.find(shutil.copytree(scoring_template, tmp_path / kind))
         uc = make_use_case(ws, search=GRID, engine=engine, retrain={"every_n_windows": 1})
         ctx = stages.StageContext(ws, uc, "2025-03", run_id=f"{kind}/2025-03")
-        drifted, trained = stages.run_drift(ctx), stages.run_train(ctx)
-        assert drifted.status == trained.status == "succeeded"
-        summaries[kind] = (drifted.summary, trained.summary)
-    (local_drift, local_train), (dask_drift, dask_train) = summaries["local"], summaries["dask"]
+        results = [stages.run_drift(ctx), stages.run_train(ctx), stages.run_score(ctx)]
+        assert [r.status for r in results] == ["succeeded"] * 3
+        summaries[kind] = [r.summary for r in results]
+    (local_drift, local_train, local_score), (dask_drift, dask_train, dask_score) = (
+        summaries["local"],
+        summaries["dask"],
+    )
     assert dask_drift == local_drift
     assert dask_train["candidate"] == local_train["candidate"]  # the version id is the model file's sha256
+    strip = lambda s: {k: v for k, v in s.items() if k != "captures"}  # noqa: E731 - capture paths hold the run id
+    assert strip(dask_score) == strip(local_score) and local_score["rows"] == 3000
+    assert real_cluster.client is not None  # and each stage did run tasks on the cluster
+    prefixes = set(real_cluster.client.run_on_scheduler(_task_prefixes))
+    assert {"summarise", "merge", "score_part"} <= prefixes and any("fit_and_score" in p for p in prefixes)
 
 
 def test_unreachable_scheduler_fails_the_train_run_recorded_and_stores_nothing(
