@@ -424,6 +424,23 @@ class ScoringSpec(_Strict):
         return value
 
 
+class EngineSpec(_Strict):
+    """Where the drift statistics, the training search and scoring run: this process, or a Dask cluster."""
+
+    kind: Literal["local", "dask"] = Field("local", description="local: in this process; dask: on a Dask cluster")
+    scheduler: str | None = Field(
+        None,
+        description="kind dask: the scheduler address, e.g. 'tcp://127.0.0.1:8786'; None starts a LocalCluster for the stage",
+    )
+    workers: int = Field(2, ge=1, description="workers of the LocalCluster started when scheduler is None")
+    timeout_seconds: float = Field(10.0, gt=0, description="how long to wait for the scheduler and a worker")
+
+    @field_validator("scheduler")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        return ScoringSpec._dask_address(value)  # same rule as scoring.dask_scheduler, the older spelling
+
+
 class EmailSpec(_Strict):
     """SMTP e-mail notifications; credentials only as ${ENV_VAR} references, expanded when sending."""
 
@@ -516,6 +533,26 @@ class UseCase(_Strict):
     schedule: ScheduleSpec = ScheduleSpec()
     retention: RetentionPolicy = RetentionPolicy()
     notify: NotifySpec = NotifySpec()
+    engine: EngineSpec = Field(EngineSpec(), description="local, or a Dask cluster (see README, Running on Dask)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _engine_scores(cls, data: Any) -> Any:
+        """``engine.scheduler`` scores too: ``scoring.dask_scheduler`` is its older spelling (both set must agree)."""
+        engine, scoring = (data.get(k) if isinstance(data, dict) else None for k in ("engine", "scoring"))
+        if not isinstance(engine, dict) or engine.get("kind") != "dask" or engine.get("scheduler") is None:
+            return data
+        if scoring is not None and not isinstance(scoring, dict):
+            return data
+        address = engine["scheduler"]
+        older = (scoring or {}).get("dask_scheduler")
+        if older is not None and older != address:
+            raise ValueError(
+                f"engine.scheduler is {address!r} but scoring.dask_scheduler (its older spelling) is {older!r}; "
+                "keep engine.scheduler only"
+            )
+        timeout = engine.get("timeout_seconds", 10.0)
+        return {**data, "scoring": {"dask_timeout_seconds": timeout, **(scoring or {}), "dask_scheduler": address}}
 
     @field_validator("use_case")
     @classmethod

@@ -112,15 +112,17 @@ def training_frame(ctx: WindowContext, version: ModelVersion) -> pd.DataFrame:
 
 def analyse_drift(ctx: WindowContext, champion: ModelVersion) -> DriftReport:
     """Data drift (the champion's training data vs this window) and the champion's performance at this window."""
-    from millpond.drift.stats import dataset_verdict, drift_table
+    from millpond.drift.distributed import drift_table_on_engine
+    from millpond.drift.stats import dataset_verdict
 
     uc = ctx.use_case
     reference = training_frame(ctx, champion)
     mart = ctx.marts.latest(ctx.name, ctx.window)
     current = mart.read()
-    table = drift_table(
+    table = drift_table_on_engine(  # drift_table in this process, or from partitions on the engine's Dask cluster
         reference,
         current,
+        uc.engine,
         numeric=uc.numeric_columns,
         categorical=uc.categorical_columns,
         thresholds=uc.drift,

@@ -7,7 +7,7 @@ scaling for linear models) followed by the family named in the params.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -23,8 +23,12 @@ from threadpoolctl import threadpool_limits
 from millpond.config.families import estimator_class
 from millpond.config.params import UseCase
 from millpond.errors import TrainingError
+from millpond.models.engine import engine_client
 from millpond.models.footprint import prediction_latency, profile_call
 from millpond.models.tuning import SearchResult, tune
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 _IMPORTANCE_ROWS = 3000
 _HOLDOUT_BUCKETS = 10_000
@@ -144,11 +148,18 @@ class FitResult:
 
 
 def fit(
-    train: pd.DataFrame, holdout: pd.DataFrame, use_case: UseCase, *, windows: np.ndarray | None = None
+    train: pd.DataFrame,
+    holdout: pd.DataFrame,
+    use_case: UseCase,
+    *,
+    windows: np.ndarray | None = None,
+    client: Client | None = None,
 ) -> FitResult:
     """Fit on ``train`` (after a search when ``model.search`` is set), then measure and profile it on ``holdout``.
 
-    ``windows`` gives each training row's window, for time-ordered search folds.
+    ``windows`` gives each training row's window, for time-ordered search folds. The search runs on ``client``'s
+    Dask cluster when one is given, else on the use case's ``engine`` (see :func:`run_search`); the final fit,
+    the metrics and the profile always run in this process.
     """
     if len(train) < use_case.training.min_rows:
         raise TrainingError(
@@ -163,7 +174,7 @@ def fit(
     features = train[use_case.feature_columns]
     search = None
     if use_case.model.search is not None:
-        search = tune(build_pipeline(use_case), features, y, windows, use_case)
+        search = run_search(features, y, windows, use_case, client=client)
     model = build_pipeline(use_case)
     best_params = dict(search.best_params) if search else {}
     model.set_params(**{f"model__{name}": value for name, value in best_params.items()})
@@ -189,6 +200,17 @@ def fit(
             holdout_scores=pd.DataFrame({"label": holdout[use_case.target].to_numpy(), "score": scores}),
             best_params=best_params,
         )
+
+
+def run_search(
+    features: pd.DataFrame, y: pd.Series, windows: np.ndarray | None, use_case: UseCase, *, client: Client | None
+) -> SearchResult:
+    """The search of ``model.search``: on ``client``, else on the engine of the params (a LocalCluster or a
+    scheduler for the search's duration when ``engine.kind`` is dask), else in this process."""
+    if client is not None:
+        return tune(build_pipeline(use_case), features, y, windows, use_case, client=client)
+    with engine_client(use_case.engine) as engine:
+        return tune(build_pipeline(use_case), features, y, windows, use_case, client=engine)
 
 
 def split_training_data(

@@ -8,8 +8,10 @@ is better), whatever sign scikit-learn's scorer uses internally.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -19,6 +21,9 @@ from threadpoolctl import threadpool_limits
 
 from millpond.config.params import SearchSpec, UseCase
 from millpond.errors import TrainingError
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 # our metric name -> (scikit-learn scorer, sign that turns the scorer's value back into the metric)
 SCORERS: dict[str, tuple[str, float]] = {
@@ -99,10 +104,47 @@ def scoring_metric(use_case: UseCase) -> str:
     return (spec.scoring if spec and spec.scoring else None) or use_case.promotion.metric
 
 
+@contextmanager
+def search_backend(client: Client | None, data: list[Any]) -> Iterator[int]:
+    """The ``n_jobs`` of the search, inside joblib's Dask backend when ``client`` is given (one task per candidate
+    and fold, on the cluster's workers), else 1 (in this process).
+
+    ``data`` (the rows, the target and every fold's index arrays) goes to the cluster first as tasks that return
+    it: joblib would otherwise ``scatter`` each large argument to one worker, and scattered data that dies with its
+    worker cannot be recomputed, so the fits needing it are cancelled. A task's result can: the scheduler reruns
+    it (and the lost worker's fits) elsewhere. (A broadcast scatter does not help: Dask's active memory manager
+    drops the extra replicas.)
+    """
+    if client is None:
+        yield 1
+        return
+    import copy
+
+    import joblib
+    from joblib.parallel import get_active_backend
+
+    with joblib.parallel_backend("dask", client=client):
+        held = [client.submit(copy.copy, item, pure=False) for item in data]
+        backend = get_active_backend()[0]
+        backend.data_futures.update({id(item): future for item, future in zip(data, held, strict=True)})
+        yield -1
+
+
 def tune(
-    pipeline: Any, features: pd.DataFrame, y: pd.Series, windows: np.ndarray | None, use_case: UseCase
+    pipeline: Any,
+    features: pd.DataFrame,
+    y: pd.Series,
+    windows: np.ndarray | None,
+    use_case: UseCase,
+    *,
+    client: Client | None = None,
 ) -> SearchResult:
-    """Run the grid or random search of ``use_case.model.search`` on the training rows (no refit)."""
+    """Run the grid or random search of ``use_case.model.search`` on the training rows (no refit).
+
+    With a Dask ``client`` the candidates' fits run on its workers through joblib's Dask backend; the candidates,
+    folds and seeds are the same, so best parameters and fold scores equal the in-process search's (only the
+    timings differ).
+    """
     spec = use_case.model.search
     if spec is None:
         raise TrainingError(f"Use case {use_case.use_case!r} has no model.search section: nothing to tune.")
@@ -110,7 +152,7 @@ def tune(
     scorer, sign = SCORERS[metric]
     splits, kind = cv_splits(y, windows, use_case)
     space = _distributions(spec)
-    common: dict[str, Any] = {"scoring": scorer, "cv": splits, "refit": False, "n_jobs": 1, "error_score": "raise"}
+    common: dict[str, Any] = {"scoring": scorer, "cv": splits, "refit": False, "error_score": "raise"}
     if spec.method == "grid":
         search: Any = GridSearchCV(pipeline, space, **common)
     else:
@@ -119,7 +161,9 @@ def tune(
             n_iter = min(n_iter, len(ParameterGrid(space)))
         search = RandomizedSearchCV(pipeline, space, n_iter=n_iter, random_state=use_case.model.random_state, **common)
     try:
-        with threadpool_limits(limits=use_case.model.threads):
+        data = [features, y, *(indices for fold in splits for indices in fold)]
+        with threadpool_limits(limits=use_case.model.threads), search_backend(client, data) as n_jobs:
+            search.set_params(n_jobs=n_jobs)
             search.fit(features, y)
     except (ValueError, TypeError) as exc:
         raise TrainingError(

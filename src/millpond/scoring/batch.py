@@ -17,7 +17,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -28,10 +28,14 @@ from threadpoolctl import threadpool_limits
 
 from millpond.config.params import UseCase
 from millpond.errors import ScoringError, did_you_mean
+from millpond.models.engine import engine_client
 from millpond.models.training import metrics_from_scores
 from millpond.scoring.capture import CaptureStore, StagedWriter, run_tag
 from millpond.scoring.cluster import connect, scored_on_cluster
 from millpond.scoring.predict import Prepared, Scorer, predict_frame
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 __all__ = [
     "SCORING_COLUMNS",
@@ -246,10 +250,7 @@ class _ScoringRun:
 
     def score(self, batches: Iterable[pa.RecordBatch]) -> ScoreResult:
         try:
-            client = None
-            if self.spec.dask_scheduler:  # connect first: an unreachable scheduler fails before any staging file exists
-                client = connect(self.spec.dask_scheduler, timeout=self.spec.dask_timeout_seconds)
-                self.stack.callback(client.close)
+            client = self._client()  # first: an unreachable scheduler fails before any staging file exists
             self._open_writers()
             self._score_all(batches, client)
             self._finish()
@@ -261,6 +262,17 @@ class _ScoringRun:
         finally:
             self.stack.close()
         return self.result
+
+    def _client(self) -> Client | None:
+        """The Dask client to score on: ``scoring.dask_scheduler`` (also set by ``engine.scheduler``), else a
+        LocalCluster for ``engine: {kind: dask}`` without an address, else None (in this process)."""
+        if self.spec.dask_scheduler:
+            client = connect(self.spec.dask_scheduler, timeout=self.spec.dask_timeout_seconds)
+            self.stack.callback(client.close)
+            return client
+        if self.uc.engine.kind == "dask":
+            return self.stack.enter_context(engine_client(self.uc.engine))
+        return None
 
     def _open_writers(self) -> None:
         if self.options.captures is not None:

@@ -22,41 +22,22 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from millpond.errors import ClusterUnavailableError, ModelIntegrityError, ScoringError, require_extra
+from millpond.errors import ModelIntegrityError, ScoringError
+from millpond.models import engine
 from millpond.scoring.predict import Prepared, Scorer, predict_frame
 
 if TYPE_CHECKING:
     from distributed import Client
 
-_FIX = (
-    "start one on this machine with `dask scheduler --host 127.0.0.1 --no-dashboard` and a worker with "
-    "`dask worker {address} --host 127.0.0.1 --no-dashboard` (millpond must be importable there), or remove "
-    "'scoring.dask_scheduler' from the params to score in this process"
-)
 _MODELS: dict[tuple[str, str, str, str], Any] = {}  # on a worker: (store, name, version, sha256) -> loaded model
 _MODELS_LOCK = threading.Lock()
 _MODELS_KEPT = 4
 
 
 def connect(address: str, *, timeout: float) -> Client:
-    """A client of the scheduler at ``address`` that has at least one worker; a clear error when there is none."""
-    Client = require_extra("dask", "distributed", feature=f"'scoring.dask_scheduler' ({address})").Client
-    try:
-        client = Client(address, timeout=timeout, set_as_default=False)
-    except (OSError, TimeoutError) as exc:
-        raise ClusterUnavailableError(
-            f"Cannot reach the Dask scheduler at {address} (scoring.dask_scheduler) within {timeout:g} s: {exc}. "
-            f"To fix it, {_FIX.format(address=address)}."
-        ) from exc
-    try:
-        client.wait_for_workers(1, timeout=timeout)
-    except (OSError, TimeoutError) as exc:
-        client.close()
-        raise ClusterUnavailableError(
-            f"The Dask scheduler at {address} has no workers after {timeout:g} s. "
-            f"Start one with `dask worker {address} --host 127.0.0.1 --no-dashboard` (millpond must be importable there)."
-        ) from exc
-    return client
+    """A client of the scheduler at ``address`` (``scoring.dask_scheduler``, the older spelling of
+    ``engine.scheduler``) that has at least one worker; a clear error when there is none."""
+    return engine.connect(address, timeout=timeout, setting="scoring.dask_scheduler")
 
 
 def model_on_worker(store_root: str, name: str, version: str, sha256: str) -> Any:
