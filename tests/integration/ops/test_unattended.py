@@ -16,7 +16,7 @@ import pytest
 from millpond.governance.events import read_events
 from millpond.ops.scheduler import INTERRUPTED, completed_windows
 from millpond.runs.store import RunStore
-from millpond.store.lock import lock_path
+from millpond.store.lock import lock_path, process_alive
 from millpond.workspace import Workspace
 from tests.conftest import REPO
 
@@ -69,6 +69,7 @@ def test_cron_script_recovers_from_a_kill_refuses_a_second_cycle_and_catches_up_
     os.killpg(killed.pid, signal.SIGKILL)
     killed.wait()
     dead_pid = _holder(ws)["pid"]
+    _wait_for(lambda: not process_alive(dead_pid), "the killed cycle's process to be gone", timeout=30)
     unfinished = RunStore(ws.runs).verify()  # a crash is not tampering: a note, not a problem
     assert unfinished.ok and any("unfinished run of 'churn'" in n for n in unfinished.notes)
 
