@@ -156,7 +156,12 @@ def _killed_run_with_a_literal_password(ws: Workspace, params: str) -> Path:
     from millpond.runs.store import RunStore, new_cycle_id
 
     raw = yaml.safe_load(ws.resolve(params).read_text())
-    run_dir = RunStore(ws.runs).prepare(new_cycle_id("churn", "2025-02"), 1, "ingest")
+    claim = {"use_case": "churn", "window": "2025-02", "kind": "runner"}
+    run_dir = RunStore(ws.runs).prepare(new_cycle_id("churn", "2025-02"), 1, "ingest", claim=claim)
+    gone = subprocess.Popen(["true"])  # the killed runner: a PID that no longer runs
+    gone.wait()
+    note = json.loads((run_dir / ".claim.json").read_text())
+    (run_dir / ".claim.json").write_text(json.dumps({**note, "pid": gone.pid}))
     nb = nbformat.v4.new_notebook()
     nb.metadata["papermill"] = {"parameters": raw}
     nb.cells = [
