@@ -232,7 +232,14 @@ def _write_comparison(ctx: StageContext, reference: pd.DataFrame, current: pd.Da
     if out is None:
         return {}
     try:
-        write_comparison(reference, current, out, features=ctx.use_case.feature_columns, target=ctx.use_case.target)
+        write_comparison(
+            reference,
+            current,
+            out,
+            features=ctx.use_case.feature_columns,
+            target=ctx.use_case.target,
+            max_rows=ctx.use_case.drift.comparison_rows,  # a sample, seeded: the statistics above used every row
+        )
     except ReportError as exc:
         return {"comparison_error": str(exc)}
     return {"comparison": f"outputs/{COMPARISON}"}
