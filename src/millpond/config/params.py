@@ -330,6 +330,15 @@ class DriftPolicy(DriftThresholds):
         gt=0,
         description="|estimated - realised| KPI above which the label-free estimate is not trusted (concept drift)",
     )
+    comparison_rows: int = Field(
+        5_000,
+        ge=100,
+        le=1_000_000,
+        description=(
+            "rows per side the sweetviz comparison report samples (fixed seed); the drift statistics and the verdict "
+            "always use every row"
+        ),
+    )
     change_point: str | None = Field(
         None,
         description=(

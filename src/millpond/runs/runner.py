@@ -176,7 +176,10 @@ class _StageRun:
     ) -> RunRecord:
         """Write the run folder's report.html, then record the run once (inputs and outputs: what the stage glued
         as read and written, moved out of the scraps into the manifest's own keys)."""
-        write_report(self.run_dir, self.use_case, self.stage, self.window, status, error or skip_reason)
+        if self.notebook.exists() or status != "skipped":
+            write_report(self.run_dir, self.use_case, self.stage, self.window, status, error or skip_reason)
+        else:  # a skip decided before any kernel started (see skip_up_front): no notebook to render
+            write_skip_report(self.run_dir, self.use_case, self.stage, self.window, skip_reason or "")
         scraps = dict(scraps or {})
         summary = scraps.get("summary") or {}
         inputs = scraps.pop("inputs", None) or summary.get("inputs") or {}
@@ -335,6 +338,9 @@ def execute_stage(
     if problem is not None:
         run.finish("failed", error=str(problem), extra={**(extra or {}), "bad_params": True})
         raise problem
+    skipped = skip_up_front(run, extra)
+    if skipped is not None:
+        return skipped
     status, error, wall = _run_notebook(run, progress)
     error = redact_text(error, secrets_of(raw)) if error else error  # it is raised, printed and notified below
     scraps, timings = _read_back(run, wall)
@@ -411,6 +417,63 @@ def run_cycle(
     result.records = runs.cycle(result.cycle_id)
     refresh_runs_index(ws)
     return result
+
+
+SKIP_KIND = "runner"  # scraps["kind"] of a skip the runner decided without a kernel (no notebook.ipynb in the run)
+
+
+def skip_up_front(run: _StageRun, extra: dict[str, Any] | None = None) -> RunRecord | None:
+    """Record ``run`` as skipped without starting a kernel when the stage would only say so; None: run the notebook.
+
+    The decision is the stage's own (:func:`millpond.runs.skips.skip_reason`, from the stores' metadata): score and
+    drift without a champion, train when the retrain policy is not triggered, promote without a candidate. It is
+    not taken when a crash left a promotion pending (the stage's kernel completes it first). The record is the one
+    a skipped notebook leaves (status ``skipped``, the reason, what was read), with a small report.html and
+    ``scraps.kind`` / ``extra.kernel`` saying no notebook ran.
+    """
+    if (run.ws.model_store / run.use_case / "pending.json").exists():
+        return None
+    from millpond.runs.context import StageContext
+    from millpond.runs.skips import skip_reason
+    from millpond.store.artifacts import as_manifest, recording
+
+    started = time.perf_counter()
+    ctx = StageContext(run.ws, validate_use_case(run.params, source=run.use_case), run.window, run.run_id, run.run_dir)
+    try:
+        with recording(run.ws.root) as ledger:
+            reason = skip_reason(run.stage, ctx)
+    except Exception as exc:  # noqa: BLE001 - a store that cannot be read: the notebook runs, fails and is recorded
+        log.debug("skip of %s not decided up front: %s", run.stage, exc)
+        return None
+    if reason is None:
+        return None
+    scraps = {"kind": SKIP_KIND, "stage": run.stage, "status": "skipped", "reason": reason, "summary": {}}
+    scraps.update(inputs=as_manifest(ledger.inputs), outputs=as_manifest(ledger.outputs))
+    timings = {"wall_seconds": time.perf_counter() - started, "cells_seconds": 0.0}
+    return run.finish(
+        "skipped",
+        skip_reason=reason,
+        scraps=scraps,
+        extra={**(extra or {}), "timings": timings, "reason": reason, "kernel": False},
+    )
+
+
+def write_skip_report(run_dir: Path, use_case: str, stage: str, window: str, reason: str) -> None:
+    """The report.html of a skip decided without a kernel: the banner and the reason (a failure only warns)."""
+    from millpond.errors import ReportError
+    from millpond.runs.report import render_summary_report
+
+    facts = {"kind": "skipped before any kernel started (no notebook ran)", "reason": reason}
+    try:
+        render_summary_report(
+            run_dir,
+            title=f"{use_case} · {stage} · {window}",
+            status="skipped",
+            meta=f"run {run_dir.parent.name}/{run_dir.name}",
+            facts=facts,
+        )
+    except (ReportError, OSError) as exc:
+        log.warning("report.html of %s not written: %s", run_dir, exc)
 
 
 def write_report(run_dir: Path, use_case: str, stage: str, window: str, status: str, error: str | None) -> None:

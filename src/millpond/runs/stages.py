@@ -14,24 +14,24 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from millpond.config.secrets import redact
-from millpond.drift.analysis import analyse_drift, estimate_history
 from millpond.governance.deployment import recover_pending
-from millpond.governance.promotion import find_candidate, govern_promotion
-from millpond.marts.store import ingest
-from millpond.models.training import FitResult, fit, holdout_mask, input_schema, split_training_data
 from millpond.runs.context import StageContext, StageResult, glue_artifacts, jsonable, retrain_reasons
-from millpond.runs.provenance import code_version
-from millpond.scoring.input_contract import InputContract
+from millpond.runs.skips import NO_CANDIDATE, NO_CHAMPION, NOT_TRIGGERED, skip_reason
 from millpond.store.artifacts import Ledger, recording
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from millpond.models.training import FitResult
+
+# Each stage imports what only it uses (scikit-learn for train and promote, scipy for drift, the scorer for score)
+# inside its function: a stage kernel's `from millpond.runs import stages` loads none of them.
 
 ACTOR = "millpond cycle"
 _jsonable = jsonable  # the name older callers use
-__all__ = ["RUNNERS", "StageContext", "StageResult", "recorded", "retrain_reasons", "run"]
+__all__ = ["RUNNERS", "StageContext", "StageResult", "recorded", "retrain_reasons", "run", "skip_reason"]
 
 
 StageFunction = Callable[[StageContext], StageResult]
@@ -72,6 +72,7 @@ def _glue_on_failure(ctx: StageContext, ledger: Ledger) -> None:
 @recorded
 def run_ingest(ctx: StageContext) -> StageResult:
     """Validate the window's raw rows and store them as a mart version."""
+    from millpond.marts.store import ingest
     from millpond.runs.progress import rows_reporter
 
     quarantine = ctx.run_dir / "outputs" / "quarantine.csv" if ctx.run_dir is not None else None
@@ -108,7 +109,7 @@ def run_score(ctx: StageContext) -> StageResult:
 
     champion = ctx.champion()
     if champion is None:
-        return StageResult("score", "skipped", "no champion yet: nothing to score with")
+        return StageResult("score", "skipped", NO_CHAMPION["score"])
     scorer = Scorer.load(ctx.models, ctx.name, champion.version, role="champion", use_case=ctx.use_case)
     challenger = None
     challenger_version = ctx.models.aliases(ctx.name).get("challenger")
@@ -162,9 +163,11 @@ def run_score(ctx: StageContext) -> StageResult:
 @recorded
 def run_drift(ctx: StageContext) -> StageResult:
     """Data drift (champion's training data vs this window) and model drift (KPI vs T-1, T-2)."""
+    from millpond.drift.analysis import analyse_drift, estimate_history
+
     champion = ctx.champion()
     if champion is None:
-        return StageResult("drift", "skipped", "no champion yet: no reference data to compare with")
+        return StageResult("drift", "skipped", NO_CHAMPION["drift"])
     report = analyse_drift(ctx, champion)
     entry = report.entry
     ctx.log.append("drift", ctx.window, run_id=ctx.run_id, **entry)
@@ -229,7 +232,14 @@ def _write_comparison(ctx: StageContext, reference: pd.DataFrame, current: pd.Da
     if out is None:
         return {}
     try:
-        write_comparison(reference, current, out, features=ctx.use_case.feature_columns, target=ctx.use_case.target)
+        write_comparison(
+            reference,
+            current,
+            out,
+            features=ctx.use_case.feature_columns,
+            target=ctx.use_case.target,
+            max_rows=ctx.use_case.drift.comparison_rows,  # a sample, seeded: the statistics above used every row
+        )
     except ReportError as exc:
         return {"comparison_error": str(exc)}
     return {"comparison": f"outputs/{COMPARISON}"}
@@ -238,40 +248,18 @@ def _write_comparison(ctx: StageContext, reference: pd.DataFrame, current: pd.Da
 @recorded
 def run_train(ctx: StageContext) -> StageResult:
     """Fit a candidate on the training windows when the retrain policy asks for one."""
+    import pandas as pd
+
+    from millpond.models.training import fit, split_training_data
+
     reasons = retrain_reasons(ctx)
     if not reasons:
-        return StageResult(
-            "train", "skipped", "retrain policy not triggered: no impactful drift, no model drift, not due"
-        )
+        return StageResult("train", "skipped", NOT_TRIGGERED)
     uc = ctx.use_case
     versions = ctx.marts.window_span(ctx.name, ctx.window, uc.training.windows)
     train, holdout, windows = split_training_data([(v.window, v.read()) for v in versions], ctx.window, uc)
     result = fit(train, holdout, uc, windows=windows)
-    metadata = {
-        "use_case": uc.use_case,
-        "task": uc.task,
-        "family": uc.model.family,
-        "model_params": {**uc.model.params, **result.best_params},
-        "metrics": result.metrics,
-        "importance": result.importance,
-        "train_rows": result.train_rows,
-        "holdout_rows": result.holdout_rows,
-        "fit_seconds": result.fit_seconds,
-        "profile": result.profile,
-        "search": _search_record(result),
-        "trained_for_window": ctx.window,
-        "training_marts": [{"version": v.version, "window": v.window, "sha256": v.sha256} for v in versions],
-        "input_schema": input_schema(uc),
-        "input_contract": InputContract.from_training(train, uc).as_dict(),
-        "input_example": train[uc.feature_columns].head(5).to_dict(orient="records"),
-        "retrain_reasons": reasons,
-        "run_id": ctx.run_id,
-        "code": code_version(ctx.workspace.root),
-        "params": redact(uc.model_dump(mode="json")),  # no literal credential in a model's metadata
-        "column_order": list(
-            uc.columns
-        ),  # metadata.json sorts keys; feature order (and so the model bytes) follows this
-    }
+    metadata = _candidate_metadata(ctx, result, versions, train, reasons)
     saved = ctx.models.save(ctx.name, result.model, metadata)
     importance = pd.Series(result.importance).sort_values(ascending=False).to_frame("importance")
     summary = {
@@ -297,6 +285,43 @@ def run_train(ctx: StageContext) -> StageResult:
     return StageResult("train", "succeeded", "; ".join(reasons), summary, tables, data)
 
 
+def _candidate_metadata(
+    ctx: StageContext, result: FitResult, versions: list[Any], train: pd.DataFrame, reasons: list[str]
+) -> dict[str, Any]:
+    """The metadata a candidate is saved with (its training marts, contract, example rows, code and params)."""
+    from millpond.config.secrets import redact
+    from millpond.models.training import input_schema
+    from millpond.runs.provenance import code_version
+    from millpond.scoring.input_contract import InputContract
+
+    uc = ctx.use_case
+    return {
+        "use_case": uc.use_case,
+        "task": uc.task,
+        "family": uc.model.family,
+        "model_params": {**uc.model.params, **result.best_params},
+        "metrics": result.metrics,
+        "importance": result.importance,
+        "train_rows": result.train_rows,
+        "holdout_rows": result.holdout_rows,
+        "fit_seconds": result.fit_seconds,
+        "profile": result.profile,
+        "search": _search_record(result),
+        "trained_for_window": ctx.window,
+        "training_marts": [{"version": v.version, "window": v.window, "sha256": v.sha256} for v in versions],
+        "input_schema": input_schema(uc),
+        "input_contract": InputContract.from_training(train, uc).as_dict(),
+        "input_example": train[uc.feature_columns].head(5).to_dict(orient="records"),
+        "retrain_reasons": reasons,
+        "run_id": ctx.run_id,
+        "code": code_version(ctx.workspace.root),
+        "params": redact(uc.model_dump(mode="json")),  # no literal credential in a model's metadata
+        "column_order": list(
+            uc.columns
+        ),  # metadata.json sorts keys; feature order (and so the model bytes) follows this
+    }
+
+
 def _search_record(result: FitResult) -> dict[str, Any] | None:
     """The search summary and every iteration, as stored in the model's metadata."""
     if result.search is None:
@@ -308,9 +333,12 @@ def _search_record(result: FitResult) -> dict[str, Any] | None:
 def run_promote(ctx: StageContext) -> StageResult:
     """Compare the window's candidate with the champion and the champions of T-1 and T-2 on the same held-out labelled
     rows (paired bootstrap), apply the policy, then promote (auto) or stop at 'awaiting approval' (manual)."""
+    from millpond.governance.promotion import find_candidate, govern_promotion
+    from millpond.models.training import holdout_mask
+
     candidate = find_candidate(ctx.models, ctx.log, ctx.name, ctx.window)
     if candidate is None:
-        return StageResult("promote", "skipped", "no undecided candidate trained for this window")
+        return StageResult("promote", "skipped", NO_CANDIDATE)
     current = ctx.marts.latest(ctx.name, ctx.window).read()
     labelled = current[holdout_mask(current, ctx.use_case)]
     done = govern_promotion(
