@@ -57,15 +57,18 @@ COMMENTS = {
     "schedule": "unattended runs: due windows, catch-up, retries",
     "retention": "what millpond gc may remove",
     "notify": "notifications: email (SMTP) and webhook; credentials as ${ENV} only",
+    "engine": "where stages compute: local (this process), or {kind: dask, scheduler: ...}",
 }
+NONE_TYPES = {"mart": "dict | None"}  # sections that default to None
+DEFAULTS = {"engine": {"kind": "local"}}  # sections the demo YAML leaves out, shown with the schema's default
 TYPES = {dict: "dict", list: "list", str: "str", int: "int", float: "float", bool: "bool"}
 
 
 def parameters_source(params: dict) -> str:
     lines = [f'window: str = "{DEFAULT_WINDOW}"  # window to process, e.g. 2025-03']
     for key in COMMENTS:
-        value = params.get(key)
-        annotation = TYPES.get(type(value), "object") if value is not None else "list | None"
+        value = params.get(key, DEFAULTS.get(key))
+        annotation = TYPES.get(type(value), "object") if value is not None else NONE_TYPES.get(key, "list | None")
         lines.append(f"{key}: {annotation} = {value!r}  # {COMMENTS[key]}")
     lines += [
         'run_id: str = ""  # set by the millpond runner',
