@@ -32,8 +32,9 @@ def cmd_report(args: argparse.Namespace, ws: Workspace) -> int:
 
     if args.run == "index":
         path = write_runs_index(ws)
-        if args.json:
+        if args.json:  # one JSON document: every run's index row (index.html is written all the same)
             print(summary_json(ws))
+            return EXIT_OK
     else:
         from millpond.runs.store import RunStore
 

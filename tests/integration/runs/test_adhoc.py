@@ -84,7 +84,7 @@ def test_adhoc_score_is_recorded_verified_listed_and_indexed(
 
     assert _cli(ws, "report", "index", "--json") == 0
     lines = capsys.readouterr().out
-    (row,) = json.JSONDecoder().raw_decode(lines)[0]  # the JSON, then the path of index.html
+    (row,) = json.loads(lines)  # one JSON document: the index rows
     assert "rows 3000" in row["metrics"] and "roc_auc" in row["metrics"] and row["champion"] == champion.version
     assert row["note"] == f"ad hoc: in.parquet scored with churn@{champion.version} (champion)"
     index = (ws.runs / "index.html").read_text(encoding="utf-8")

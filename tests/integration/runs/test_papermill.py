@@ -165,7 +165,7 @@ def test_every_stage_manifest_lists_what_it_read_and_wrote_and_verify_checks_the
             if artifact.offset is None:
                 assert sha256_file(demo_workspace.root / artifact.path) == artifact.sha256
         kinds[(record.window, record.stage)] = {a.kind for a in inputs}, {a.kind for a in outputs}
-    assert kinds[("2025-01", "ingest")] == ({"raw_file"}, {"mart_version"})
+    assert kinds[("2025-01", "ingest")] == ({"raw_file"}, {"mart_version", "log_entry"})  # + its versions.jsonl line
     assert kinds[("2025-01", "train")] == ({"mart_version"}, {"model_version", "log_entry"})
     assert kinds[("2025-02", "score")] == ({"mart_version", "model_version"}, {"capture_part", "log_entry"})
     assert kinds[("2025-02", "drift")] == ({"mart_version", "model_version"}, {"log_entry"})
