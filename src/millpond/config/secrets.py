@@ -182,14 +182,18 @@ def redact_url(text: str) -> str:
     return _QUERY_SECRET.sub(lambda m: f"{m.group('head')}{MASK}", text)
 
 
-def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with every known secret value (``secrets`` and :func:`known_secrets`) and every credential
-    pattern (URL passwords, secret query values, credential header values, Bearer/Basic tokens) masked."""
+def redact_text(text: str, secrets: Iterable[str] = (), *, patterns: bool = True) -> str:
+    """``text`` with every known secret value (``secrets`` and :func:`known_secrets`) and, with ``patterns``,
+    every credential pattern (URL passwords, secret query values, credential header values, Bearer/Basic tokens)
+    masked. ``patterns=False`` is for third-party pages (sweetviz's report: minified JavaScript, where
+    ``token = …`` is code, not a credential): there only the known values are masked."""
     values = {s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH} | known_secrets()
     forms = sorted({form for value in values for form in _forms(value)}, key=len, reverse=True)
     for form in forms:
         if form in text:
             text = text.replace(form, MASK)
+    if not patterns:
+        return text
     text = redact_url(text)
     text = _HEADER_VALUE.sub(_header_value, text)
     return _SCHEME_CREDENTIAL.sub(lambda m: f"{m.group('head')}{MASK}", text)
@@ -253,11 +257,16 @@ def scrub_files(paths: Iterable[os.PathLike[str] | str], secrets: Iterable[str] 
             text = data.decode("utf-8")
         except UnicodeDecodeError:
             continue
-        clean = redact_text(text, values)
+        clean = redact_text(text, values, patterns=not _third_party_page(path, text))
         if clean != text:
             _replace_text(path, clean)
             changed.append(path)
     return changed
+
+
+def _third_party_page(path: str, text: str) -> bool:
+    """An HTML page with scripts that millpond did not write (a run's ``outputs/``: sweetviz's comparison)."""
+    return path.endswith(".html") and os.sep + "outputs" + os.sep in path and "<script" in text
 
 
 def _replace_text(path: str, text: str) -> None:

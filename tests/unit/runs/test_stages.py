@@ -158,9 +158,9 @@ def test_every_stage_lists_what_it_read_and_wrote_with_sha256(demo_workspace: Wo
     ingest = _by_kind(first["ingest"].inputs), _by_kind(first["ingest"].outputs)
     (raw,) = ingest[0]["raw_file"]
     assert raw.path == "feature_marts/raw/churn/churn_2025-01.csv" and raw.sha256 == sha256_file(ws.root / raw.path)
-    assert ingest[1] == {
-        "mart_version": [Artifact("mart_version", v1.ref, v1.sha256, ws.relative(v1.data_path))],
-    }
+    assert ingest[1]["mart_version"] == [Artifact("mart_version", v1.ref, v1.sha256, ws.relative(v1.data_path))]
+    (registered,) = ingest[1]["log_entry"]  # the version's line in feature_marts/churn/versions.jsonl
+    assert registered.path == "feature_marts/churn/versions.jsonl" and set(ingest[1]) == {"mart_version", "log_entry"}
     assert first["score"].inputs == first["score"].outputs == []  # skipped: no champion, nothing read
     champion = ModelStore(ws.model_store).get("churn", "champion")
     train_in, train_out = _by_kind(first["train"].inputs), _by_kind(first["train"].outputs)
