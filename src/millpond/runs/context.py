@@ -139,6 +139,17 @@ class StageContext:
         return folder / name
 
 
+def drift_plot_data(report: Any, use_case: UseCase) -> dict[str, Any]:
+    """What the drift notebook's plots read from a drift analysis (``report``: a :class:`DriftReport`)."""
+    return {
+        "table": report.table,
+        "reference": report.reference,
+        "current": report.current,
+        "numeric": use_case.numeric_columns,
+        "categorical": use_case.categorical_columns,
+    }
+
+
 def retrain_reasons(ctx: StageContext) -> list[str]:
     """Why the policy asks for a new candidate at this window (empty: it does not)."""
     champion = ctx.champion()

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from millpond.errors import ReadOnlyRunError
-from millpond.runs.context import StageContext, StageResult, retrain_reasons
+from millpond.runs.context import StageContext, StageResult, drift_plot_data, retrain_reasons
+from millpond.runs.skips import NO_CANDIDATE, NO_CHAMPION, NOT_TRIGGERED
 
 PREVIEW = "preview (commit=False): nothing was stored, locked or recorded; set commit = True to write"
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
@@ -112,7 +113,7 @@ def _score(ctx: StageContext) -> StageResult:
 
     champion = ctx.champion()
     if champion is None:
-        return StageResult("score", "skipped", "no champion yet: nothing to score with")
+        return StageResult("score", "skipped", NO_CHAMPION["score"])
     scorer = Scorer.load(ctx.models, ctx.name, champion.version, role="champion", use_case=ctx.use_case)
     mart = ctx.marts.latest(ctx.name, ctx.window)
     result = score_file(mart.data_path, scorer, window=ctx.window)  # no captures, no output, no KPI logged
@@ -128,16 +129,9 @@ def _drift(ctx: StageContext) -> StageResult:
 
     champion = ctx.champion()
     if champion is None:
-        return StageResult("drift", "skipped", "no champion yet: no reference data to compare with")
+        return StageResult("drift", "skipped", NO_CHAMPION["drift"])
     report = analyse_drift(ctx, champion)
-    uc = ctx.use_case
-    data = {
-        "table": report.table,
-        "reference": report.reference,
-        "current": report.current,
-        "numeric": uc.numeric_columns,
-        "categorical": uc.categorical_columns,
-    }
+    data = drift_plot_data(report, ctx.use_case)
     tables = {"drift per feature (by impact)": report.table.round(4)}
     return StageResult("drift", "succeeded", report.reason, report.summary(), tables, data)
 
@@ -149,7 +143,7 @@ def _train(ctx: StageContext) -> StageResult:
 
     reasons = retrain_reasons(ctx)
     if not reasons:
-        return StageResult("train", "skipped", "retrain policy not triggered")
+        return StageResult("train", "skipped", NOT_TRIGGERED)
     uc = ctx.use_case
     versions = ctx.marts.window_span(ctx.name, ctx.window, uc.training.windows)
     train, holdout, windows = split_training_data([(v.window, v.read()) for v in versions], ctx.window, uc)
@@ -167,7 +161,7 @@ def _promote(ctx: StageContext) -> StageResult:
 
     candidate = find_candidate(ctx.models, ctx.log, ctx.name, ctx.window)
     if candidate is None:
-        return StageResult("promote", "skipped", "no undecided candidate trained for this window")
+        return StageResult("promote", "skipped", NO_CANDIDATE)
     current = ctx.marts.latest(ctx.name, ctx.window).read()
     labelled = current[holdout_mask(current, ctx.use_case)]
     rivals = rivals_for(ctx.models, ctx.log, ctx.use_case, ctx.window, candidate.version)

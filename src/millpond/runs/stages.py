@@ -17,7 +17,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from millpond.governance.deployment import recover_pending
-from millpond.runs.context import StageContext, StageResult, glue_artifacts, jsonable, retrain_reasons
+from millpond.runs.context import (
+    StageContext,
+    StageResult,
+    drift_plot_data,
+    glue_artifacts,
+    jsonable,
+    retrain_reasons,
+)
 from millpond.runs.skips import NO_CANDIDATE, NO_CHAMPION, NOT_TRIGGERED, skip_reason
 from millpond.store.artifacts import Ledger, recording
 
@@ -192,11 +199,7 @@ def run_drift(ctx: StageContext) -> StageResult:
         tables["estimated vs realised KPI (roc_auc) per window"] = history.round(4)
     uc = ctx.use_case
     data = {
-        "table": report.table,
-        "reference": report.reference,
-        "current": report.current,
-        "numeric": uc.numeric_columns,
-        "categorical": uc.categorical_columns,
+        **drift_plot_data(report, uc),
         "estimates": history,
     }
     return StageResult("drift", "succeeded", report.reason, summary, tables, data)
