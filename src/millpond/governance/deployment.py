@@ -24,9 +24,7 @@ next promotion. What it does, by where the crash came:
 from __future__ import annotations
 
 import logging
-import uuid
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any
 
 from millpond.config.params import UseCase
@@ -146,18 +144,7 @@ def _start_rollback(models: ModelStore, promotion: PendingSwitch, why: str) -> P
 def _governed(
     name: str, action: str, before: dict[str, str], after: dict[str, str], actor: str, reason: str, ctx: dict[str, Any]
 ) -> PendingSwitch:
-    return PendingSwitch(
-        id=uuid.uuid4().hex[:16],
-        model=name,
-        action=action,
-        before=dict(before),
-        after=dict(after),
-        actor=actor,
-        reason=reason,
-        created_at=datetime.now(UTC).isoformat(timespec="microseconds"),
-        governed=True,
-        context=dict(ctx),
-    )
+    return PendingSwitch.new(name, action, before, after, actor=actor, reason=reason, context=ctx)
 
 
 def _audit_once(ws: Workspace, name: str, pending: PendingSwitch, action: str, **fields: Any) -> None:

@@ -11,7 +11,9 @@ two (what :func:`millpond.store.files.atomic_write_json` writes).
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
 from typing import Any
 
 _MISSING = object()
@@ -150,6 +152,32 @@ class PendingSwitch:
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def new(
+        cls,
+        model: str,
+        action: str,
+        before: dict[str, str],
+        after: dict[str, str],
+        *,
+        actor: str,
+        reason: str,
+        context: dict[str, Any] | None = None,
+    ) -> PendingSwitch:
+        """A move about to be made: a fresh id, the time now; governed when ``context`` is given."""
+        return cls(
+            id=uuid.uuid4().hex[:16],
+            model=model,
+            action=action,
+            before=dict(before),
+            after=dict(after),
+            actor=actor,
+            reason=reason,
+            created_at=datetime.now(UTC).isoformat(timespec="microseconds"),
+            governed=context is not None,
+            context=dict(context or {}),
+        )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PendingSwitch:

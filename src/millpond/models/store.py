@@ -38,7 +38,6 @@ import json
 import logging
 import re
 import shutil
-import uuid
 import zipfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
@@ -716,18 +715,7 @@ class ModelStore:
         A crash anywhere in between leaves pending.json, which :meth:`resume_switch` completes or undoes. A
         governed move keeps it (its caller completes the rest and removes it).
         """
-        pending = PendingSwitch(
-            id=uuid.uuid4().hex[:16],
-            model=name,
-            action=action,
-            before=dict(old),
-            after=dict(new),
-            actor=actor,
-            reason=reason,
-            created_at=_now(),
-            governed=governed is not None,
-            context=dict(governed or {}),
-        )
+        pending = PendingSwitch.new(name, action, old, new, actor=actor, reason=reason, context=governed)
         self._write_pending(name, pending)
         checkpoint("alias-intent-written")
         self._apply(name, pending)
