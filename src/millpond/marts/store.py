@@ -44,6 +44,7 @@ from millpond.store import artifacts
 from millpond.store.files import sha256_bytes, sha256_file, writes_to
 from millpond.store.lock import process_alive
 from millpond.store.log import JsonLinesLog
+from millpond.store.refs import matching_ids, shown_ids
 from millpond.store.staging import owner_pid, publish_dir, scratch_dir, seal_tree, staged_dir
 from millpond.store.staging import sweep as sweep_scratch
 from millpond.store.verify import VerifyReport
@@ -192,12 +193,16 @@ class MartStore:
         return matches[-1]
 
     def get(self, mart: str, version: str) -> MartVersion:
-        """A version by id."""
-        for candidate in self.versions(mart):
-            if candidate.version == version:
-                return candidate
-        known = [v.version for v in self.versions(mart)]
-        raise MartVersionNotFoundError(f"Mart {mart!r} has no version {version!r}.{did_you_mean(version, known)}")
+        """A version by id, or by a piece of one (:func:`millpond.store.refs.matching_ids`)."""
+        stored = {v.version: v for v in self.versions(mart)}
+        matches = matching_ids(version, stored)
+        if len(matches) == 1:
+            return stored[matches[0]]
+        if matches:
+            raise MartVersionNotFoundError(
+                f"Mart {mart!r} version {version!r} is ambiguous: it matches {shown_ids(matches)}; give more characters."
+            )
+        raise MartVersionNotFoundError(f"Mart {mart!r} has no version {version!r}.{did_you_mean(version, stored)}")
 
     def window_span(self, mart: str, window: str, count: int) -> list[MartVersion]:
         """Latest versions of the last ``count`` windows up to and including ``window``."""

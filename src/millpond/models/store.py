@@ -59,6 +59,7 @@ from millpond.store.checkpoint import checkpoint
 from millpond.store.files import atomic_write_json, fsync_dir, read_json, sha256_bytes, sha256_file
 from millpond.store.lock import HolderLock
 from millpond.store.log import JsonLinesLog
+from millpond.store.refs import matching_ids, shown_ids
 from millpond.store.staging import publish_dir, seal_tree, staged_dir
 from millpond.store.verify import VerifyReport
 
@@ -284,7 +285,7 @@ class ModelStore:
         return sorted(found, key=lambda v: (v.created_at, v.version))
 
     def get(self, name: str, ref: str) -> ModelVersion:
-        """Resolve a version id, a unique id prefix (>= 4 chars), an alias or 'latest'."""
+        """Resolve a version id or a piece of one (:func:`millpond.store.refs.matching_ids`), an alias or 'latest'."""
         folder = self._require(name) / "versions"
         if ref == "latest":
             versions = self.versions(name)
@@ -301,12 +302,12 @@ class ModelStore:
                 )
             ref = aliases[ref]
         ids = sorted(p.name for p in self._version_folders(name))
-        matches = [ref] if ref in ids else ([i for i in ids if i.startswith(ref)] if len(ref) >= 4 else [])
+        matches = matching_ids(ref, ids)
         if len(matches) == 1:
             return self._read(name, folder / matches[0])
         if len(matches) > 1:
             raise ModelVersionNotFoundError(
-                f"Version prefix '{ref}' of '{name}' is ambiguous: {', '.join(matches)}; give more characters."
+                f"Version '{ref}' of '{name}' is ambiguous: it matches {shown_ids(matches)}; give more characters."
             )
         hint = did_you_mean(ref, [*ids, *ALIASES, "latest"])
         raise ModelVersionNotFoundError(

@@ -31,6 +31,7 @@ from millpond.errors import RunError, RunIntegrityError, RunNotFoundError, did_y
 from millpond.runs.entities import RunManifest, utc
 from millpond.runs.provenance import code_version, package_versions
 from millpond.store.files import atomic_write_text, make_read_only, read_json, sha256_file, storage_error
+from millpond.store.refs import matching_ids, shown_ids
 from millpond.store.verify import VerifyReport
 
 STATUSES = ("succeeded", "failed", "skipped")
@@ -539,21 +540,19 @@ class RunStore:
             return [self._record(row) for row in con.execute(sql, args)]
 
     def get(self, run_id: str) -> RunRecord:
-        """The run with this id, or the only run whose id starts with, ends with, or contains it."""
+        """The run with this id, or the only one a piece of an id names (:func:`millpond.store.refs.matching_ids`)."""
         query = str(run_id).strip()
         with self._connect() as con:
             row = con.execute("SELECT * FROM runs WHERE run_id = ?", (query,)).fetchone()
-            if row is not None:
+            if row is not None:  # the exact id, without reading every id
                 return self._record(row)
             ids = [r[0] for r in con.execute("SELECT run_id FROM runs ORDER BY run_id")]
-            matches = [i for i in ids if query and (i.startswith(query) or i.endswith(query))]
-            matches = matches or [i for i in ids if query and query in i]
+            matches = matching_ids(query, ids)
             if len(matches) == 1:
                 return self._record(con.execute("SELECT * FROM runs WHERE run_id = ?", (matches[0],)).fetchone())
         if matches:
-            shown = ", ".join(matches[:5]) + (", …" if len(matches) > 5 else "")
             raise RunNotFoundError(
-                f"Run id {query!r} is ambiguous: it matches {len(matches)} runs ({shown}). "
+                f"Run id {query!r} is ambiguous: it matches {len(matches)} runs ({shown_ids(matches)}). "
                 "Give more of the id; `millpond runs list` shows them."
             )
         choices = ids + sorted({i.rsplit("/", 1)[-1] for i in ids})

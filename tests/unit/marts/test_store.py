@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from millpond.config.params import UseCase, load_use_case
-from millpond.errors import MartError, SchemaError, SourceNotFoundError
+from millpond.errors import MartError, MartVersionNotFoundError, SchemaError, SourceNotFoundError
 from millpond.marts import store as marts_module
 from millpond.marts.store import MartStore, ingest
 from millpond.workspace import Workspace
@@ -262,3 +262,21 @@ def test_versions_are_flushed_to_disk_before_they_are_published(
     monkeypatch.setattr(staging, "fsync_file", lambda path: flushed.append(Path(path).name) or real(path))
     ingest(demo_workspace, load_use_case(demo_workspace.params / "churn.yaml"), "2025-01")
     assert sorted(flushed) == ["data.parquet", "manifest.json"]
+
+
+def test_get_finds_a_version_by_a_piece_of_its_id_and_refuses_ambiguity(
+    demo_workspace: Workspace, make_use_case: MakeUseCase
+) -> None:
+    uc = make_use_case(demo_workspace)
+    first = ingest(demo_workspace, uc, "2025-01").version
+    ingest(demo_workspace, uc, "2025-02")
+    store = MartStore(demo_workspace.feature_marts)
+    digest = first.version.removeprefix("2025-01-")
+    assert store.get("churn", digest[:6]).version == first.version  # a piece of the hash
+    assert store.get("churn", "2025-01").version == first.version  # the only version of that window
+    with pytest.raises(MartVersionNotFoundError, match="'2025-0' is ambiguous: it matches 2025-01-"):
+        store.get("churn", "2025-0")
+    with pytest.raises(MartVersionNotFoundError, match="has no version 'zzzzzz'"):
+        store.get("churn", "zzzzzz")
+    with pytest.raises(MartVersionNotFoundError, match="has no version"):
+        store.get("churn", digest[:3])  # too short a piece
