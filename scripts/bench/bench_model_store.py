@@ -81,7 +81,7 @@ def main() -> int:
                     "save_s": save,
                     "added_s": added,
                     "added_pct": 100 * added / bare,
-                    "size_kb": saved.metadata["size_bytes"] / 1024,
+                    "size_kb": (saved.metadata.size_bytes or 0) / 1024,
                 }
             )
     table = pd.DataFrame(rows)

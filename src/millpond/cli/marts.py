@@ -51,7 +51,7 @@ def cmd_marts_list(args: argparse.Namespace, ws: Workspace) -> int:
     store = _mart_store(ws)
     marts = sorted(p.parent.name for p in ws.feature_marts.glob("*/versions") if p.parent.name != "raw")
     rows = [
-        {"mart": m, "version": v.version, "window": v.window, "rows": v.rows, "created": v.manifest["created_at"][:19]}
+        {"mart": m, "version": v.version, "window": v.window, "rows": v.rows, "created": v.manifest.created_at[:19]}
         for m in marts
         for v in store.versions(m)
     ]

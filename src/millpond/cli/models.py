@@ -93,8 +93,8 @@ def cmd_models_list(args: argparse.Namespace, ws: Workspace, store: Any) -> int:
         {
             "version": v.version,
             "created": v.created_at[:19],
-            "window": v.metadata.get("trained_for_window"),
-            "metric": fmt(v.metadata.get("metrics", {}).get("roc_auc") or v.metadata.get("metrics", {}).get("rmse")),
+            "window": v.metadata.trained_for_window,
+            "metric": fmt(v.metadata.metrics.get("roc_auc") or v.metadata.metrics.get("rmse")),
             "aliases": ",".join(sorted(by_version.get(v.version, []))),
         }
         for v in store.versions(args.name)
@@ -207,7 +207,7 @@ def _approval_use_case(args: argparse.Namespace, ws: Workspace, store: Any, vers
     if default.is_file():
         return load_use_case(default)
     version = version or args.version
-    return validate_use_case(store.get(args.name, version).metadata["params"], source=f"{args.name}@{version} metadata")
+    return validate_use_case(store.get(args.name, version).metadata.params, source=f"{args.name}@{version} metadata")
 
 
 def cmd_models_approve(args: argparse.Namespace, ws: Workspace, store: Any) -> int:

@@ -106,7 +106,7 @@ class DriftReport:
 def training_frame(ctx: WindowContext, version: ModelVersion) -> pd.DataFrame:
     """The rows the model was trained on, rebuilt from the mart versions in its lineage."""
     marts = ctx.marts
-    frames = [marts.get(ctx.name, item["version"]).read() for item in version.metadata["training_marts"]]
+    frames = [marts.get(ctx.name, item["version"]).read() for item in version.metadata.training_marts]
     return pd.concat(frames, ignore_index=True)
 
 
@@ -126,7 +126,7 @@ def analyse_drift(ctx: WindowContext, champion: ModelVersion) -> DriftReport:
         numeric=uc.numeric_columns,
         categorical=uc.categorical_columns,
         thresholds=uc.drift,
-        importance=champion.metadata.get("importance"),
+        importance=champion.metadata.importance or None,
     )
     verdict = dataset_verdict(table, uc.drift)
     performance = champion_performance(ctx, champion, current)
@@ -278,8 +278,8 @@ def calibration_rows(ctx: WindowContext, champion: ModelVersion) -> pd.DataFrame
     from millpond.models.training import holdout_mask
 
     uc = ctx.use_case
-    trained_for = champion.metadata.get("trained_for_window")
-    marts = [m for m in champion.metadata.get("training_marts", []) if m.get("window") == trained_for]
+    trained_for = champion.metadata.trained_for_window
+    marts = [m for m in champion.metadata.training_marts if m.get("window") == trained_for]
     if not marts or trained_for is None:
         return None
     frame = ctx.marts.get(ctx.name, marts[-1]["version"]).read()

@@ -187,7 +187,7 @@ def find_candidate(models: ModelStore, log: MonitoringLog, name: str, window: st
         versions = models.versions(name)
     except ModelVersionNotFoundError:
         return None
-    pending = [v for v in versions if v.metadata.get("trained_for_window") == window and v.version not in decided]
+    pending = [v for v in versions if v.metadata.trained_for_window == window and v.version not in decided]
     return pending[-1] if pending else None
 
 

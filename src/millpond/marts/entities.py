@@ -13,8 +13,7 @@ manifest may lack others): such a key reads as ``None`` and is listed in
 ``omitted``, so writing the manifest back leaves it out again. Keys this
 millpond does not know are kept, untouched, in ``extra``.
 
-``manifest["key"]`` and ``manifest.get("key")`` still work (they read the JSON
-form), for code written when manifests were plain dicts.
+Read the attributes; :meth:`MartManifest.to_dict` gives the JSON object when a mapping is needed.
 """
 
 from __future__ import annotations
@@ -89,15 +88,3 @@ class MartManifest:
     def to_json(self) -> str:
         """The text of ``manifest.json``: byte for byte what the store has always written."""
         return json.dumps(self.to_dict(), indent=2, sort_keys=True, default=str) + "\n"
-
-    # --- the dict bridge -------------------------------------------------------------------------------------
-    def __getitem__(self, key: str) -> Any:
-        """``manifest["key"]`` as when manifests were dicts (a ``KeyError`` for a key it does not hold)."""
-        data = self.to_dict()
-        if key not in data:
-            raise KeyError(key)
-        return data[key]
-
-    def get(self, key: str, default: Any = None) -> Any:
-        """``manifest.get("key", default)`` as when manifests were dicts."""
-        return self.to_dict().get(key, default)

@@ -16,8 +16,6 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
-_MISSING = object()
-
 
 @dataclass(frozen=True)
 class ModelMetadata:
@@ -94,32 +92,6 @@ class ModelMetadata:
     def to_json(self) -> str:
         """metadata.json's text: key-sorted, indented by two, a final newline."""
         return json.dumps(self.to_dict(), indent=2, sort_keys=True, default=str) + "\n"
-
-    # --- mapping bridge ------------------------------------------------------------------------------------------
-    # For readers that still index metadata by key (``meta["params"]``, ``meta.get("metrics", {})``); new code uses
-    # the attributes.
-    def _lookup(self, key: str) -> Any:
-        if key in self.extra:
-            return self.extra[key]
-        if key in ("extra", "present") or not hasattr(self, key):
-            return _MISSING
-        if self.present is not None and key not in self.present:
-            return _MISSING
-        return getattr(self, key)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        """``metadata.json[key]``, or ``default`` when the file does not hold the key (as ``dict.get``)."""
-        value = self._lookup(key)
-        return default if value is _MISSING else value
-
-    def __getitem__(self, key: str) -> Any:
-        value = self._lookup(key)
-        if value is _MISSING:
-            raise KeyError(key)
-        return value
-
-    def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and self._lookup(key) is not _MISSING
 
 
 @dataclass(frozen=True)

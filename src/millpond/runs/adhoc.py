@@ -183,7 +183,7 @@ def _load_scorer(ws: Workspace, request: AdhocRequest, draft: _Draft) -> Scorer:
     store = ModelStore(ws.model_store)
     version = store.get(model_name, ref)
     if use_case is None:
-        draft.params = dict(version.metadata.get("params") or {})
+        draft.params = dict(version.metadata.params or {})
         draft.extra["params_source"] = f"metadata of {model_name}@{version.version}"
     aliases = store.aliases(model_name)
     role = next((a for a in ("champion", "challenger") if aliases.get(a) == version.version), "adhoc")

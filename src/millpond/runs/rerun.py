@@ -91,13 +91,13 @@ def rerun_training(ws: Workspace, run_ref: str) -> RerunReport:
                 f"(its sha256 differs from the model's lineage); the run cannot be reproduced from it."
             )
         frames.append((mart.window, mart.read()))
-    train, holdout, windows = split_training_data(frames, meta["trained_for_window"], use_case)
+    train, holdout, windows = split_training_data(frames, meta.trained_for_window or "", use_case)
     result = fit(train, holdout, use_case, windows=windows)
     report = RerunReport(record.run_id, record.use_case, version.version)
     for metric, then in meta.metrics.items():
         now = result.metrics.get(metric)
         report.metrics.append({"metric": metric, "recorded": then, "rerun": now, "match": _same(then, now)})
     report.model_identical = model_sha256(result.model) == version.sha256
-    report.code_then = (meta.get("code") or {}).get("commit")
+    report.code_then = (meta.code or {}).get("commit")
     report.code_now = code_version(ws.root).get("commit")
     return report

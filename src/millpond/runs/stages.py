@@ -95,7 +95,7 @@ def run_ingest(ctx: StageContext) -> StageResult:
         "mart_version": version.version,
         "rows": version.rows,
         "sha256": version.sha256,
-        "source": version.manifest["source"].get("path") or version.manifest["source"].get("url"),
+        "source": (version.manifest.source or {}).get("path") or (version.manifest.source or {}).get("url"),
         "created": result.created,
     }
     if result.warnings:
@@ -272,9 +272,7 @@ def run_train(ctx: StageContext) -> StageResult:
         "holdout_rows": result.holdout_rows,
         "windows": [v.window for v in versions],
         "metrics": {k: round(v, 4) for k, v in result.metrics.items()},
-        "profile": {
-            k: (round(v, 4) if isinstance(v, float) else v) for k, v in saved.metadata.get("profile", {}).items()
-        },
+        "profile": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in saved.metadata.profile.items()},
     }
     tables = {"feature importance (normalised)": importance.round(4)}
     if result.search is not None:

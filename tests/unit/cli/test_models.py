@@ -159,7 +159,7 @@ def test_a_tampered_model_file_is_refused_by_the_cli(two_versions, capsys) -> No
 
 def test_rerun_reproduces_a_training_run(two_versions, capsys) -> None:
     ws, _, second = two_versions
-    train_run = ModelStore(ws.model_store).get("churn", second).metadata["run_id"]
+    train_run = ModelStore(ws.model_store).get("churn", second).metadata.run_id
     code, out, _ = _cli(ws, capsys, "runs", "rerun", train_run, "--json")
     assert code == 0
     report = json.loads(out)

@@ -136,7 +136,7 @@ def test_same_model_bytes_give_the_same_version_and_never_overwrite(tmp_path: Pa
     refit = store.save(
         "churn", _fit(frame, LogisticRegression(max_iter=500)), {"run_id": "second"}
     )  # a fresh fit of the same model: same bytes
-    assert refit == first and refit.metadata["run_id"] == "first"
+    assert refit == first and refit.metadata.run_id == "first"
     other = store.save("churn", _logreg(frame, c=0.1), {"run_id": "third"})
     assert other.version != first.version
     assert [v.version for v in store.versions("churn")] == [first.version, other.version]
@@ -387,7 +387,7 @@ def test_a_killed_save_loop_leaves_every_visible_version_loadable(tmp_path: Path
     X = np.zeros((2, 4))
     for i, v in enumerate(versions):
         model, loaded = store.load("loop", v.version)
-        assert loaded.metadata["i"] == i and model.predict(X).shape == (2,)
+        assert loaded.metadata.extra["i"] == i and model.predict(X).shape == (2,)
 
 
 def test_a_held_lock_times_out_naming_the_holder(tmp_path: Path, frame: pd.DataFrame) -> None:

@@ -126,7 +126,7 @@ def test_cbpe_calibration_rows_are_the_champions_holdout_and_later_labelled_wind
     ctx = _ctx(demo_workspace, "2025-03")
     stages.run_ingest(ctx)
     champion = ctx.champion()
-    assert champion is not None and champion.metadata["trained_for_window"] == "2025-01"
+    assert champion is not None and champion.metadata.trained_for_window == "2025-01"
     rows = calibration_rows(ctx, champion)
     first = ctx.marts.latest("churn", "2025-01").read()
     held_out = first[holdout_mask(first, ctx.use_case)]
