@@ -35,7 +35,7 @@ def cmd_audit_show(args: argparse.Namespace, ws: Workspace) -> int:
     from millpond.governance.audit import AuditLog
 
     rows = [
-        {k: str(e.get(k, ""))[:60] for k in _COLUMNS}
+        {k: str(e.to_dict().get(k, ""))[:60] for k in _COLUMNS}
         for name in _names(args, ws)
         for e in AuditLog(ws.model_store, name).entries()
     ]

@@ -13,7 +13,8 @@ seq and line hash), and :meth:`AuditLog.check_anchors` holds the log against tho
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,10 +24,73 @@ from millpond.errors import AuditIntegrityError
 from millpond.store.log import GENESIS, JsonLinesLog, line_sha256
 from millpond.store.verify import Problem, VerifyReport
 
-__all__ = ["AUDIT_FILE", "GENESIS", "HEAD_FILE", "AuditLog"]
+__all__ = ["AUDIT_FILE", "GENESIS", "HEAD_FILE", "AuditEntry", "AuditLog"]
 
 AUDIT_FILE = "audit.jsonl"
 HEAD_FILE = "audit.head"
+
+
+_ENVELOPE = ("time", "model", "action", "actor", "reason", "seq", "prev")
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One line of the audit log: who did what, when and why, plus the action's own ``fields`` (the version
+    promoted, the window, the run, the write-ahead ``intent``…), chained by ``seq`` and ``prev``."""
+
+    action: str
+    actor: str = ""
+    time: str = ""
+    model: str = ""
+    reason: str = ""
+    seq: int | None = None
+    prev: str | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AuditEntry:
+        """The entry of one parsed line (lines written by older millpond versions may lack envelope keys)."""
+        seq = data.get("seq")
+        return cls(
+            action=str(data.get("action", "")),
+            actor=str(data.get("actor", "")),
+            time=str(data.get("time", "")),
+            model=str(data.get("model", "")),
+            reason=str(data.get("reason", "")),
+            seq=int(seq) if isinstance(seq, int) else None,
+            prev=data.get("prev"),
+            fields={k: v for k, v in data.items() if k not in _ENVELOPE},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The line's JSON object."""
+        envelope = {"time": self.time, "model": self.model, "action": self.action, "actor": self.actor}
+        chain = {k: v for k, v in (("seq", self.seq), ("prev", self.prev)) if v is not None}
+        return {**envelope, "reason": self.reason, **self.fields, **chain}
+
+    @property
+    def version(self) -> str | None:
+        """The model version the entry is about: a promotion's version, else a decision's candidate."""
+        value = self.fields.get("version") or self.fields.get("candidate")
+        return str(value) if value else None
+
+    @property
+    def window(self) -> str | None:
+        """The window the action was taken for, when it names one."""
+        value = self.fields.get("window")
+        return str(value) if value else None
+
+    @property
+    def intent(self) -> str | None:
+        """The id of the write-ahead alias move this entry completes, when it completes one."""
+        value = self.fields.get("intent")
+        return str(value) if value else None
+
+    def champion_set(self) -> str | None:
+        """The champion the entry put in service: a promotion's version, a rollback's champion after, else None."""
+        key = {"promotion": "version", "rollback": "champion_after"}.get(self.action)
+        value = self.fields.get(key) if key else None
+        return value if isinstance(value, str) and value else None
 
 
 class AuditLog:
@@ -38,7 +102,7 @@ class AuditLog:
         self.head = Path(model_store) / name / HEAD_FILE
         self.log = JsonLinesLog(self.path, chain=True, head=self.head)
 
-    def append(self, action: str, *, actor: str, reason: str = "", **fields: Any) -> dict[str, Any]:
+    def append(self, action: str, *, actor: str, reason: str = "", **fields: Any) -> AuditEntry:
         """Append one entry chained to the last one (flushed to disk before returning)."""
         entry = {
             "time": datetime.now(UTC).isoformat(timespec="microseconds"),
@@ -48,11 +112,12 @@ class AuditLog:
             "reason": reason,
             **fields,
         }
-        return self.log.append(redact(entry))  # no credential (known value or pattern) is ever chained in
+        written = self.log.append(redact(entry))  # no credential (known value or pattern) is ever chained in
+        return AuditEntry.from_dict(written)
 
-    def entries(self) -> list[dict[str, Any]]:
+    def entries(self) -> list[AuditEntry]:
         """Every entry, oldest first."""
-        return self.log.entries()
+        return [AuditEntry.from_dict(e) for e in self.log.entries()]
 
     def report(self) -> VerifyReport:
         """Every place the chain is broken (an empty report's ``problems``: intact)."""

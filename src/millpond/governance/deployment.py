@@ -152,7 +152,7 @@ def _audit_once(ws: Workspace, name: str, pending: PendingSwitch, action: str, *
     from millpond.governance.audit import AuditLog
 
     audit = AuditLog(ws.model_store, name)
-    if any(e.get("intent") == pending.id and e.get("action") == action for e in audit.entries()):
+    if any(e.intent == pending.id and e.action == action for e in audit.entries()):
         return
     ctx = pending.context
     audit.append(

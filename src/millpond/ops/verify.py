@@ -20,7 +20,6 @@ records), then verifies. It repairs nothing recorded: a changed byte stays a pro
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from millpond.governance.audit import AuditLog
 from millpond.governance.events import events_log
@@ -87,13 +86,6 @@ def verify_workspace(ws: Workspace) -> list[VerifyReport]:
     return reports
 
 
-def _audited_champion(entry: dict[str, Any]) -> str | None:
-    """The champion an audit entry put in service: a promotion's version, a rollback's champion after (else None)."""
-    value = entry.get("version") if entry.get("action") == "promotion" else None
-    value = entry.get("champion_after") if entry.get("action") == "rollback" else value
-    return value if isinstance(value, str) and value else None
-
-
 def _later(first: object, second: object) -> bool:
     """Whether timestamp ``first`` is later than ``second`` (False when either does not parse)."""
     try:
@@ -112,21 +104,21 @@ def champion_against_audit(models: ModelStore, audit: AuditLog) -> VerifyReport:
     """
     name = audit.name
     report = VerifyReport(f"{name} champion against its audit log")
-    audited = next((e for e in reversed(audit.entries()) if _audited_champion(e)), None)
+    audited = next((e for e in reversed(audit.entries()) if e.champion_set()), None)
     if audited is None:
         return report
     report.checked = 1
-    champion = _audited_champion(audited)
+    champion = audited.champion_set()
     moves = [e for e in models.history(name) if e.get("alias") == "champion"]
     move = moves[-1] if moves else None
     recorded = move.get("to") if move else None
     if isinstance(recorded, str) and champion is not None and recorded.startswith(champion[:12]):
         return report
     said = (
-        f"the audit log's last {audited['action']} (line {audited.get('seq')}, by {audited.get('actor')} at "
-        f"{audited.get('time')}) set champion {champion}"
+        f"the audit log's last {audited.action} (line {audited.seq}, by {audited.actor} at "
+        f"{audited.time}) set champion {champion}"
     )
-    if move is not None and _later(move.get("time"), audited.get("time")):
+    if move is not None and _later(move.get("time"), audited.time):
         report.note(
             f"{name}: {said}; the alias history's later move ({move.get('action')} by {move.get('actor')} at "
             f"{move.get('time')}) set {recorded} without an audit entry: moved outside millpond's commands, "

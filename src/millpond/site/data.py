@@ -190,13 +190,13 @@ def decisions(ws: Workspace, name: str) -> list[Decision]:
     """Every audit entry of ``name`` (oldest first), as decisions."""
     return [
         Decision(
-            time=str(e.get("time", "")),
-            action=str(e.get("action", "")),
-            actor=str(e.get("actor", "")),
-            reason=str(e.get("reason", "")),
-            version=e.get("version") or e.get("candidate"),
-            window=e.get("window"),
-            seq=e.get("seq"),
+            time=e.time,
+            action=e.action,
+            actor=e.actor,
+            reason=e.reason,
+            version=e.version,
+            window=e.window,
+            seq=e.seq,
         )
         for e in AuditLog(ws.model_store, name).entries()
     ]

@@ -152,8 +152,8 @@ def test_only_the_listed_os_user_approves_rejects_and_rolls_back(
     assert ModelStore(ws.model_store).aliases("churn")["champion"] == first
     audit = AuditLog(ws.model_store, "churn")
     assert audit.verify() > 0
-    decided = [e for e in audit.entries() if e["action"] in ("approval", "rejection", "rollback")]
-    assert [(e["action"], e["os_user"], e["uid"]) for e in decided] == [
+    decided = [e for e in audit.entries() if e.action in ("approval", "rejection", "rollback")]
+    assert [(e.action, e.fields["os_user"], e.fields["uid"]) for e in decided] == [
         ("approval", ann, os_users[ann]),
         ("approval", ann, os_users[ann]),
         ("rollback", ann, os_users[ann]),

@@ -38,8 +38,8 @@ def test_a_cycle_killed_at_the_alias_switch_is_recovered_by_the_next_cycle(demo_
     assert again.returncode == 0, again.stdout + again.stderr
     assert models.pending("churn") is None
     champion = models.aliases("churn")["champion"]
-    promotions = [e for e in AuditLog(ws.model_store, "churn").entries() if e["action"] == "promotion"]
-    assert [e["version"] for e in promotions] == [champion] and promotions[0]["champion_before"] is None
+    promotions = [e for e in AuditLog(ws.model_store, "churn").entries() if e.action == "promotion"]
+    assert [e.version for e in promotions] == [champion] and promotions[0].fields["champion_before"] is None
     verified = subprocess.run(
         [sys.executable, "-m", "millpond", "--workspace", str(ws.root), "verify"], capture_output=True, text=True
     )

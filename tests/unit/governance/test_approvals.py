@@ -54,7 +54,7 @@ def test_candidate_is_compared_with_the_champions_of_earlier_windows(demo_worksp
         and drift["kpi_estimate"] is not None
     )
     assert drift["estimate_trusted"] is False and "concept-like" in drift["estimate_note"]
-    actions = [e["action"] for e in AuditLog(demo_workspace.model_store, "churn").entries()]
+    actions = [e.action for e in AuditLog(demo_workspace.model_store, "churn").entries()]
     assert actions.count("promotion") == 4 and "notification" in actions
     assert AuditLog(demo_workspace.model_store, "churn").verify() == len(actions)
 
@@ -91,16 +91,20 @@ def test_manual_approval_waits_then_approve_and_reject_complete_it_once(
     outcomes = [e["outcome"] for e in MonitoringLog(ws.model_store, "churn").entries("decision")]
     assert outcomes == ["awaiting_approval", "promoted", "awaiting_approval", "rejected_by_person"]
     audit = AuditLog(ws.model_store, "churn").entries()
-    approval = next(e for e in audit if e["action"] == "approval")
+    approval = next(e for e in audit if e.action == "approval")
     me = pwd.getpwuid(os.getuid()).pw_name
-    assert (approval["actor"], approval["reason"], approval["version"]) == (
+    assert (approval.actor, approval.reason, approval.version) == (
         f"ana ({me}, uid {os.getuid()})",
         "reviewed the report",
         candidate,
     )
-    assert (approval["os_user"], approval["uid"], approval["display_name"]) == (me, os.getuid(), "ana")
-    rejection = [e for e in audit if e["action"] == "rejection"][-1]
-    assert (rejection["actor"], rejection["reason"]) == (f"bo ({me}, uid {os.getuid()})", "wait for Q3 data")
+    assert (approval.fields["os_user"], approval.fields["uid"], approval.fields["display_name"]) == (
+        me,
+        os.getuid(),
+        "ana",
+    )
+    rejection = [e for e in audit if e.action == "rejection"][-1]
+    assert (rejection.actor, rejection.reason) == (f"bo ({me}, uid {os.getuid()})", "wait for Q3 data")
     assert main(["--workspace", str(ws.root), "audit", "verify", "churn"]) == 0
 
 

@@ -22,8 +22,9 @@ def _log(ws: Workspace, entries: int = 4) -> AuditLog:
 def test_entries_chain_to_each_other(workspace: Workspace) -> None:
     log = _log(workspace)
     entries = log.entries()
-    assert [e["seq"] for e in entries] == [1, 2, 3, 4] and entries[0]["prev"] == GENESIS
-    assert entries[1]["actor"] == "ana" and entries[1]["reason"] == "reason 1" and entries[1]["time"]
+    assert [e.seq for e in entries] == [1, 2, 3, 4] and entries[0].prev == GENESIS
+    assert entries[1].actor == "ana" and entries[1].reason == "reason 1" and entries[1].time
+    assert entries[0].action == "promotion" and entries[0].version == "v0" and entries[0].fields == {"version": "v0"}
     assert log.verify() == 4 and log.problems() == []
 
 

@@ -25,7 +25,7 @@ WRITES = {  # kind -> (decision outcome, audit action, notification)
 
 def _written(ws: Workspace) -> tuple[list[dict], list[dict], list[dict]]:
     decisions = MonitoringLog(ws.model_store, "churn").entries("decision")
-    audit = [e for e in AuditLog(ws.model_store, "churn").entries() if e["action"] != "notification"]
+    audit = [e for e in AuditLog(ws.model_store, "churn").entries() if e.action != "notification"]
     return decisions, audit, read_events(ws)
 
 
@@ -37,12 +37,12 @@ def test_each_kind_writes_its_entry_audit_and_notification(workspace: Workspace,
     outcome, action, event = WRITES[kind]
     assert [d["outcome"] for d in decisions] == ([outcome] if outcome else [])
     assert (logged or {}).get("outcome") == outcome
-    assert [a["action"] for a in audit] == ([action] if action else [])
+    assert [a.action for a in audit] == ([action] if action else [])
     assert [e["event"] for e in events] == ([f"notify.{event}"] if event else [])
     if outcome:
         assert decisions[0]["candidate"] == "abc123" and decisions[0]["window"] == "2025-02"
     if action:
-        assert (audit[0]["actor"], audit[0]["reason"], audit[0]["version"], audit[0]["window"]) == (
+        assert (audit[0].actor, audit[0].reason, audit[0].version, audit[0].window) == (
             "ana",
             "why",
             "abc123",
@@ -61,7 +61,7 @@ def test_the_context_subject_and_extra_fields_go_where_they_belong(workspace: Wo
         manual, "rollback", version="v1", reason="bad", audit={"champion_after": "v0"}, notice={"champion": "v0"}
     )
     _, audit, events = _written(workspace)
-    assert {k: audit[0][k] for k in ("version", "window", "run_id")} == {
+    assert {k: audit[0].to_dict()[k] for k in ("version", "window", "run_id")} == {
         "version": "v1",
         "window": "2025-03",
         "run_id": "r/05",
@@ -72,7 +72,7 @@ def test_the_context_subject_and_extra_fields_go_where_they_belong(workspace: Wo
         "approve": "millpond …",
         "run_id": "r/05",
     }
-    assert audit[1]["champion_after"] == "v0" and "window" not in audit[1]
+    assert audit[1].fields["champion_after"] == "v0" and audit[1].window is None
     assert (events[1]["version"], events[1]["champion"]) == ("v1", "v0") and "window" not in events[1]
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from millpond.config.params import load_use_case
-from millpond.governance.audit import AuditLog
+from millpond.governance.audit import AuditEntry, AuditLog
 from millpond.governance.deployment import promote_and_smoke_test, recover_pending
 from millpond.models.monitoring import MonitoringLog
 from millpond.models.store import ModelStore
@@ -35,10 +35,8 @@ POINTS = [
 ]
 
 
-def _promotions(ws: Workspace, version: str) -> list[dict]:
-    return [
-        e for e in AuditLog(ws.model_store, "churn").entries() if e["action"] == "promotion" and e["version"] == version
-    ]
+def _promotions(ws: Workspace, version: str) -> list[AuditEntry]:
+    return [e for e in AuditLog(ws.model_store, "churn").entries() if e.action == "promotion" and e.version == version]
 
 
 @pytest.mark.reliability("kill")
@@ -73,8 +71,8 @@ def test_a_kill_during_a_promotion_is_completed_or_undone_once(
     if moved:  # the next promote stage of the window has no undecided candidate: never the champion against itself
         done = stages.run_promote(stages.StageContext(ws, uc, "2025-02", run_id="next/2025-02"))
         assert done.status == "skipped"
-        promotions = [e for e in AuditLog(ws.model_store, "churn").entries() if e["action"] == "promotion"]
-        assert all(e["champion_before"] != e["version"] for e in promotions)
+        promotions = [e for e in AuditLog(ws.model_store, "churn").entries() if e.action == "promotion"]
+        assert all(e.fields["champion_before"] != e.version for e in promotions)
     else:  # nothing had moved: the decision is taken again, and carried out once
         assert promote_and_smoke_test(ws, uc, candidate, actor="t", reason="again", window="2025-02")["outcome"] == (
             "promoted"
@@ -104,6 +102,6 @@ def test_a_kill_during_the_rollback_after_a_failed_smoke_test_completes_the_roll
     assert recover_pending(ws, uc, run_id="next/2025-02")["outcome"] == "rolled_back"
     assert models.aliases("churn")["champion"] == old and models.pending("churn") is None
     entries = AuditLog(ws.model_store, "churn").entries()
-    actions = [(e["action"], e.get("version")) for e in entries if e["action"] in ("promotion", "rollback")]
+    actions = [(e.action, e.version) for e in entries if e.action in ("promotion", "rollback")]
     assert actions[-2:] == [("promotion", candidate), ("rollback", candidate)]
     assert_workspace_sound(ws, uc)

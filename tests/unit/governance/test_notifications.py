@@ -145,7 +145,9 @@ def test_event_goes_to_log_email_webhook_and_audit_without_the_credentials(
     assert [e["event"] for e in read_events(workspace)] == ["notify.promotion"]
     (entry,) = AuditLog(workspace.model_store, "churn").entries()
     assert (
-        entry["action"] == "notification" and entry["event"] == "promotion" and entry["channels"]["webhook"] == "sent"
+        entry.action == "notification"
+        and entry.fields["event"] == "promotion"
+        and entry.fields["channels"]["webhook"] == "sent"
     )
     for path in workspace.root.rglob("*.json*"):
         text = path.read_text()
