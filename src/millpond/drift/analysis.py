@@ -296,10 +296,8 @@ def calibration_rows(ctx: WindowContext, champion: ModelVersion) -> pd.DataFrame
 def estimate_history(log: MonitoringLog, window: str, tolerance: float) -> pd.DataFrame:
     """Per window up to ``window``: the label-free estimate logged by the drift stage and the realised ROC AUC
     (from the mart, or from late labels added with ``millpond labels add``), with their gap."""
-    estimates = {e["window"]: e.get("kpi_estimate") for e in log.entries("drift") if e["window"] <= window}
-    realised = {
-        e["window"]: e.get("metrics", {}).get("roc_auc") for e in log.run_entries("kpi") if e["window"] <= window
-    }
+    estimates = {e.window: e.fields.get("kpi_estimate") for e in log.entries("drift") if e.window <= window}
+    realised = {e.window: e.metrics.get("roc_auc") for e in log.run_entries("kpi") if e.window <= window}
     rows = []
     for w in sorted(estimates):
         est, real = estimates[w], realised.get(w)

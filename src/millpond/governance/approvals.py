@@ -23,20 +23,20 @@ from millpond.config.params import NotifySpec, UseCase
 from millpond.errors import ApprovalError, NotAnApproverError, did_you_mean
 from millpond.governance.decisions import Decider, record_decision
 from millpond.governance.deployment import promote_and_smoke_test
-from millpond.models.monitoring import MonitoringLog
+from millpond.models.monitoring import MonitoringEntry, MonitoringLog
 from millpond.workspace import Workspace
 
 
-def open_decision(ws: Workspace, name: str, version: str) -> dict[str, Any]:
+def open_decision(ws: Workspace, name: str, version: str) -> MonitoringEntry:
     """The 'awaiting_approval' decision of ``version``; raises naming the open ones when there is none."""
-    latest: dict[str, dict[str, Any]] = {}
+    latest: dict[str, MonitoringEntry] = {}
     for logged in MonitoringLog(ws.model_store, name).entries("decision"):
-        if logged.get("candidate"):
-            latest[str(logged["candidate"])] = logged
-    pending = sorted(v for v, e in latest.items() if e.get("outcome") == "awaiting_approval")
+        if logged.candidate:
+            latest[logged.candidate] = logged
+    pending = sorted(v for v, e in latest.items() if e.outcome == "awaiting_approval")
     entry = latest.get(version)
-    if entry is None or entry.get("outcome") != "awaiting_approval":
-        state = f"its decision is already '{entry['outcome']}'" if entry else "no decision awaits it"
+    if entry is None or entry.outcome != "awaiting_approval":
+        state = f"its decision is already '{entry.outcome}'" if entry else "no decision awaits it"
         raise ApprovalError(
             f"Version '{version}' of model '{name}' has no open approval: {state}.{did_you_mean(version, pending)} "
             f"Open approvals: {', '.join(pending) or 'none'} (see millpond status)."
@@ -103,10 +103,10 @@ def approve(ws: Workspace, use_case: UseCase, version: str, *, approver: Approve
     check_approver(approver, use_case.promotion.approvers, "approve", name)
     pending = open_decision(ws, name, version)
     by = approver.actor
-    decider = _decider(ws, name, use_case.notify, approver, pending["window"])
+    decider = _decider(ws, name, use_case.notify, approver, pending.window)
     record_decision(decider, "approval", version=version, reason=reason)
     outcome = promote_and_smoke_test(
-        ws, use_case, version, actor=by, reason=f"approved by {by}: {reason}", window=pending["window"]
+        ws, use_case, version, actor=by, reason=f"approved by {by}: {reason}", window=pending.window
     )
     entry = {
         "candidate": version,
@@ -114,11 +114,11 @@ def approve(ws: Workspace, use_case: UseCase, version: str, *, approver: Approve
         "approval_reason": reason,
         "smoke": outcome["smoke"] or None,
         "promote": True,
-        "metric": pending.get("metric"),
-        "reason": pending.get("reason"),
+        "metric": pending.fields.get("metric"),
+        "reason": pending.fields.get("reason"),
     }
     record_decision(decider, outcome["outcome"], version=version, reason=reason, entry=entry)
-    return {"window": pending["window"], **outcome}
+    return {"window": pending.window, **outcome}
 
 
 def reject(ws: Workspace, use_case: UseCase, version: str, *, approver: Approver, reason: str) -> dict[str, Any]:
@@ -132,12 +132,12 @@ def reject(ws: Workspace, use_case: UseCase, version: str, *, approver: Approver
         "rejected_by": approver.actor,
         "rejection_reason": reason,
         "promote": False,
-        "metric": pending.get("metric"),
-        "reason": pending.get("reason"),
+        "metric": pending.fields.get("metric"),
+        "reason": pending.fields.get("reason"),
     }
-    decider = _decider(ws, name, use_case.notify, approver, pending["window"])
+    decider = _decider(ws, name, use_case.notify, approver, pending.window)
     record_decision(decider, "rejection", version=version, reason=reason, entry=entry)
-    return {"window": pending["window"], "outcome": "rejected_by_person"}
+    return {"window": pending.window, "outcome": "rejected_by_person"}
 
 
 def rollback(ws: Workspace, name: str, use_case: UseCase | None, *, approver: Approver, reason: str) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from millpond.config.params import NotifySpec
-from millpond.models.monitoring import MonitoringLog
+from millpond.models.monitoring import MonitoringEntry, MonitoringLog
 from millpond.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ def record_decision(
     entry: dict[str, Any] | None = None,
     audit: dict[str, Any] | None = None,
     notice: dict[str, Any] | None = None,
-) -> dict[str, Any] | None:
+) -> MonitoringEntry | None:
     """Write what ``kind`` records (see the module's table), in this order: the decision entry (``entry`` holds its
     fields besides the outcome), the audit entry (version, context and ``audit``), the notification (context, reason,
     the version under ``decider.subject`` and ``notice``). Returns the decision entry, None when the kind has none."""

@@ -197,10 +197,7 @@ def _settle_done(ws: Workspace, models: ModelStore, name: str, *, recovered_by: 
     ctx = pending.context
     version = ctx.get("version")
     monitoring = MonitoringLog(ws.model_store, name)
-    decided = any(
-        e.get("candidate") == version and str(e.get("time", "")) >= pending.created_at[:19]
-        for e in monitoring.entries("decision")
-    )
+    decided = any(e.candidate == version and e.time >= pending.created_at[:19] for e in monitoring.entries("decision"))
     if not decided and ctx.get("window"):
         monitoring.append(
             "decision",

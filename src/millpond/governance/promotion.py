@@ -182,7 +182,7 @@ def _gain_rule(champ: pd.Series, policy: Any, champion_drifted: bool) -> tuple[s
 # --- the window's candidate, its rivals, and the recorded decision -------------------------------------
 def find_candidate(models: ModelStore, log: MonitoringLog, name: str, window: str) -> ModelVersion | None:
     """The newest model version trained for ``window`` that has no decision yet."""
-    decided = {e.get("candidate") for e in log.entries("decision")}
+    decided = {e.candidate for e in log.entries("decision")}
     try:
         versions = models.versions(name)
     except ModelVersionNotFoundError:
@@ -203,8 +203,8 @@ def _earlier_champions(models: ModelStore, log: MonitoringLog, name: str, window
     for T-1 and T-2, then (when fewer than two) the alias history's earlier champions."""
     per_window: dict[str, str] = {}
     for entry in log.run_entries("kpi"):  # only entries that name their run
-        if entry["window"] < window and entry.get("model_version"):
-            per_window[entry["window"]] = str(entry["model_version"])
+        if entry.window < window and entry.model_version:
+            per_window[entry.window] = entry.model_version
     earlier = [(f"champion of {w}", v) for w, v in sorted(per_window.items())[-2:][::-1]]
     if len(earlier) < 2:
         seen = [e.get("to") for e in models.history(name) if e.get("alias") == "champion" and e.get("to")]
@@ -277,7 +277,7 @@ def govern_promotion(
         rivals_for(models, log, use_case, window, version.version),
         labelled,
         use_case,
-        champion_drifted=bool(drift is not None and drift.get("model_drift")),
+        champion_drifted=drift is not None and drift.model_drift,
     )
     promotion = Promotion(version.version, champion.version if champion else None, decision, comparison)
     decider = Decider(ws, name, use_case.notify, actor, {"window": window, "run_id": run_id}, "candidate", quiet=True)

@@ -125,7 +125,7 @@ def _protected(ws: Workspace, use_case: UseCase, keep: int) -> _Protected:
             kept.models.setdefault(target, f"alias {alias}")
     approvals = open_approvals(ws, name)
     for entry in approvals:
-        kept.models.setdefault(str(entry["candidate"]), f"pending approval ({entry['window']})")
+        kept.models.setdefault(str(entry.candidate), f"pending approval ({entry.window})")
     for version in versions:
         if version.version not in kept.models:
             continue
@@ -135,8 +135,8 @@ def _protected(ws: Workspace, use_case: UseCase, keep: int) -> _Protected:
         if version.metadata.run_id:
             kept.cycles.setdefault(str(version.metadata.run_id).split("/")[0], reason)
     for entry in approvals:
-        if entry.get("run_id"):
-            kept.cycles.setdefault(str(entry["run_id"]).split("/")[0], "pending approval")
+        if entry.run_id:
+            kept.cycles.setdefault(entry.run_id.split("/")[0], "pending approval")
     windows = sorted({v.window for v in marts.versions(name)})[-max(use_case.training.windows, keep) :]
     for window in windows:
         kept.marts.setdefault(marts.latest(name, window).version, "needed by the next training")

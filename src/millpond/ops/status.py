@@ -7,7 +7,7 @@ from typing import Any
 
 from millpond.config.params import STAGES
 from millpond.errors import MillpondError
-from millpond.models.monitoring import MonitoringLog
+from millpond.models.monitoring import MonitoringEntry, MonitoringLog
 from millpond.models.store import ModelStore
 from millpond.ops.scheduler import available_windows, completed_windows, load_params, plan_windows
 from millpond.runs.store import RunStore, is_adhoc
@@ -36,13 +36,13 @@ def _age(created: str | None, now: datetime) -> str:
     return f"{seconds / 86400:.1f} d" if seconds >= 86400 else f"{seconds / 3600:.1f} h"
 
 
-def open_approvals(ws: Workspace, name: str) -> list[dict[str, Any]]:
+def open_approvals(ws: Workspace, name: str) -> list[MonitoringEntry]:
     """Decisions still 'awaiting_approval': no later decision about the same candidate."""
-    latest: dict[str, dict[str, Any]] = {}
+    latest: dict[str, MonitoringEntry] = {}
     for entry in MonitoringLog(ws.model_store, name).entries("decision"):
-        if entry.get("candidate"):
-            latest[str(entry["candidate"])] = entry
-    return [e for e in latest.values() if e.get("outcome") == "awaiting_approval"]
+        if entry.candidate:
+            latest[entry.candidate] = entry
+    return [e for e in latest.values() if e.outcome == "awaiting_approval"]
 
 
 def use_case_status(ws: Workspace, params_path: str, now: datetime | None = None) -> dict[str, Any]:
@@ -97,7 +97,7 @@ def use_case_status(ws: Workspace, params_path: str, now: datetime | None = None
         row["due_windows"] = plan.due + plan.deferred
         row["next_due"] = row["due_windows"][0] if row["due_windows"] else None
         row["approvals"] = [
-            {"candidate": e["candidate"], "window": e["window"], "since": e["time"]} for e in open_approvals(ws, name)
+            {"candidate": e.candidate, "window": e.window, "since": e.time} for e in open_approvals(ws, name)
         ]
         row["open_approvals"] = len(row["approvals"])
         row["running"] = read_holder(ws, name)

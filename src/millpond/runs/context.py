@@ -158,9 +158,9 @@ def retrain_reasons(ctx: StageContext) -> list[str]:
     policy = ctx.use_case.retrain
     reasons = []
     drift = ctx.log.latest("drift", ctx.window)
-    if drift is not None and policy.on_data_drift and drift["data_drift"]:
+    if drift is not None and policy.on_data_drift and drift.data_drift:
         reasons.append("impactful data drift")
-    if drift is not None and policy.on_model_drift and drift["model_drift"]:
+    if drift is not None and policy.on_model_drift and drift.model_drift:
         reasons.append("model drift")
     if policy.every_n_windows:
         trained_for = champion.metadata.trained_for_window or ""

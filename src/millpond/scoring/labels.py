@@ -178,7 +178,7 @@ def verify_labels(model_store: Path) -> VerifyReport:
 def kpi_table(model_store: Path, name: str, metric: str) -> pd.DataFrame:
     """The latest ``metric`` per window and model version from the monitoring log (rows: windows, columns: versions)."""
     rows = [
-        {"window": e["window"], "model_version": e["model_version"], metric: e.get("metrics", {}).get(metric)}
+        {"window": e.window, "model_version": e.model_version, metric: e.metrics.get(metric)}
         for e in MonitoringLog(model_store, name).entries("model_kpi")
     ]
     if not rows:

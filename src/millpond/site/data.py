@@ -159,15 +159,15 @@ class UseCaseData:
 
 def kpi_points(log: MonitoringLog, metric: str) -> list[KpiPoint]:
     """Per window: the latest drift entry's KPI, interval, estimate and verdicts; a later labelled KPI fills a gap."""
-    drift = {e["window"]: e for e in log.entries("drift")}
-    kpi = {e["window"]: e for e in log.entries("kpi")}
+    drift = {e.window: e.fields for e in log.entries("drift")}
+    kpi = {e.window: e for e in log.entries("kpi")}
     points = []
     for window in sorted(set(drift) | set(kpi)):
-        d, k = drift.get(window, {}), kpi.get(window, {})
+        d, k = drift.get(window, {}), kpi.get(window)
         interval, estimate = d.get("kpi_interval") or {}, d.get("kpi_estimate_interval") or {}
         realised = _float(d.get("kpi"))
         if realised is None:
-            realised = _float((k.get("metrics") or {}).get(metric))
+            realised = _float(k.metrics.get(metric)) if k else None
         points.append(
             KpiPoint(
                 window=window,
@@ -178,7 +178,7 @@ def kpi_points(log: MonitoringLog, metric: str) -> list[KpiPoint]:
                 estimate_low=_float(estimate.get("low")),
                 estimate_high=_float(estimate.get("high")),
                 benchmark=_float(d.get("kpi_benchmark")),
-                champion=d.get("champion") or k.get("model_version"),
+                champion=d.get("champion") or (k.model_version if k else None),
                 data_drift=d.get("data_drift"),
                 model_drift=d.get("model_drift"),
             )

@@ -47,8 +47,8 @@ def champion_at(ws: Workspace, name: str, window: str) -> str | None:
     """The version that served ``window`` as champion (newest kpi or drift entry), else the newest trained for it."""
     served = None
     for entry in MonitoringLog(ws.model_store, name).entries(window=window):
-        if entry["kind"] in ("kpi", "drift"):
-            served = entry.get("model_version") or entry.get("champion") or served
+        if entry.kind in ("kpi", "drift"):
+            served = entry.model_version or entry.champion or served
     if served:
         return str(served)
     trained = [v for v in ModelStore(ws.model_store).versions(name) if v.metadata.trained_for_window == window]

@@ -85,7 +85,7 @@ def test_plain_papermill_records_a_sealed_locked_run_and_its_baseline_change(
     written = [e for e in manifest["outputs"].values() if e["kind"] in ("capture_part", "log_entry")]
     assert {e["kind"] for e in written} == {"capture_part", "log_entry"}
     new = log.entries()[before:]
-    assert new and all(entry["run_id"] == record.run_id for entry in new)  # every entry names its run
+    assert new and all(entry.run_id == record.run_id for entry in new)  # every entry names its run
     assert RunStore(ws.runs).verify().ok and read_holder(ws, "churn") is None  # sealed, lock released
     assert main(["--workspace", str(ws.root), "runs", "show", record.run_id]) == 0
     shown = capsys.readouterr().out
@@ -116,7 +116,7 @@ def test_an_interactive_run_with_commit_records_kind_interactive(
     _papermill(ws, "score", tmp_path / "out.ipynb", window="2025-03", commit=True)
     [record] = RunStore(ws.runs).list()
     assert record.manifest["extra"]["kind"] == "interactive" and record.status == "succeeded"
-    assert {e["run_id"] for e in log.entries()[before:]} == {record.run_id}
+    assert {e.run_id for e in log.entries()[before:]} == {record.run_id}
     assert RunStore(ws.runs).verify().ok
 
 

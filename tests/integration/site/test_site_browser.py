@@ -69,7 +69,7 @@ def test_home_shows_the_champion_and_its_kpi(built: tuple[Workspace, Path], brow
     champion = ModelStore(ws.model_store).aliases("churn")["champion"]
     card = browser.find_element("css selector", '.mp-card[data-use-case="churn"]')  # type: ignore[attr-defined]
     assert card.find_element("css selector", ".mp-champion").text == champion
-    latest = [e for e in MonitoringLog(ws.model_store, "churn").entries("drift") if e.get("kpi") is not None][-1]
+    latest = [e.fields for e in MonitoringLog(ws.model_store, "churn").entries("drift") if e.fields.get("kpi")][-1]
     assert card.find_element("css selector", ".mp-kpi-latest").text == f"{latest['kpi']:.3f}"
     assert card.find_elements("css selector", "svg.mp-spark polyline")
     screenshot(browser, "site-home")
@@ -79,7 +79,7 @@ def test_the_use_case_page_draws_kpi_drift_and_decisions(built: tuple[Workspace,
     ws, site = built
     _open(browser, site / use_case_file("churn"))
     assert console_errors(browser) == []
-    drift = {e["window"]: e for e in MonitoringLog(ws.model_store, "churn").entries("drift")}
+    drift = {e.window: e.fields for e in MonitoringLog(ws.model_store, "churn").entries("drift")}
     rows = browser.find_elements("css selector", "#mp-kpi-table tbody tr")  # type: ignore[attr-defined]
     assert [r.find_elements("css selector", "td")[0].text for r in rows] == sorted(drift)
     first = rows[0].find_elements("css selector", "td")[1].text
@@ -147,7 +147,7 @@ def test_the_runs_page_filters_and_compares(built: tuple[Workspace, Path], brows
     assert console_errors(browser) == []
     summary = browser.find_element("css selector", "table.mp-summary").text  # type: ignore[attr-defined]
     entry = MonitoringLog(ws.model_store, "churn").entries("drift")[-1]
-    interval = entry["kpi_interval"]
+    interval = entry.fields["kpi_interval"]
     assert f"{interval['value']:.3f} [{interval['low']:.3f}, {interval['high']:.3f}]" in summary  # not a cut-off repr
     assert "event notify" not in browser.page_source  # type: ignore[attr-defined]
     screenshot(browser, "site-drift-report")

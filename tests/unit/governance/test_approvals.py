@@ -67,7 +67,7 @@ def test_manual_approval_waits_then_approve_and_reject_complete_it_once(
     first = _cycle(ws, params, "2025-01")
     assert first["promote"].status == "succeeded" and first["promote"].reason.startswith("awaiting approval")
     candidate = first["train"].summary["candidate"]
-    assert [a["candidate"] for a in open_approvals(ws, "churn")] == [candidate]
+    assert [a.candidate for a in open_approvals(ws, "churn")] == [candidate]
     assert "champion" not in ModelStore(ws.model_store).aliases("churn")
     again = stages.run_promote(stages.StageContext(ws, load_use_case(ws.resolve(params)), "2025-01"))
     assert again.status == "skipped"  # a later run does not re-ask
@@ -88,7 +88,7 @@ def test_manual_approval_waits_then_approve_and_reject_complete_it_once(
         main([*cli, "reject", "churn", pending, "--by", "bo", "--reason", "wait for Q3 data", "--params", params]) == 0
     )
     assert ModelStore(ws.model_store).aliases("churn")["champion"] == candidate
-    outcomes = [e["outcome"] for e in MonitoringLog(ws.model_store, "churn").entries("decision")]
+    outcomes = [e.outcome for e in MonitoringLog(ws.model_store, "churn").entries("decision")]
     assert outcomes == ["awaiting_approval", "promoted", "awaiting_approval", "rejected_by_person"]
     audit = AuditLog(ws.model_store, "churn").entries()
     approval = next(e for e in audit if e.action == "approval")

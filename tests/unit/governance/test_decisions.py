@@ -35,12 +35,12 @@ def test_each_kind_writes_its_entry_audit_and_notification(workspace: Workspace,
     logged = record_decision(decider, kind, version="abc123", reason="why", entry={"candidate": "abc123"})
     decisions, audit, events = _written(workspace)
     outcome, action, event = WRITES[kind]
-    assert [d["outcome"] for d in decisions] == ([outcome] if outcome else [])
-    assert (logged or {}).get("outcome") == outcome
+    assert [d.outcome for d in decisions] == ([outcome] if outcome else [])
+    assert (logged.outcome if logged else None) == outcome
     assert [a.action for a in audit] == ([action] if action else [])
     assert [e["event"] for e in events] == ([f"notify.{event}"] if event else [])
     if outcome:
-        assert decisions[0]["candidate"] == "abc123" and decisions[0]["window"] == "2025-02"
+        assert decisions[0].candidate == "abc123" and decisions[0].window == "2025-02"
     if action:
         assert (audit[0].actor, audit[0].reason, audit[0].version, audit[0].window) == (
             "ana",

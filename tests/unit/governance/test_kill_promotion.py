@@ -65,8 +65,8 @@ def test_a_kill_during_a_promotion_is_completed_or_undone_once(
     assert len(_promotions(ws, candidate)) == (1 if moved else 0)  # audited exactly once, or not at all
     history = [(e["alias"], e["to"]) for e in models.history("churn") if e.get("alias") == "champion"]
     assert history[-1] == ("champion", champion) and history.count(("champion", candidate)) == (1 if moved else 0)
-    decisions = [e for e in MonitoringLog(ws.model_store, "churn").entries("decision") if e["candidate"] == candidate]
-    assert [d["outcome"] for d in decisions] == (["promoted"] if moved else [])
+    decisions = [e for e in MonitoringLog(ws.model_store, "churn").entries("decision") if e.candidate == candidate]
+    assert [d.outcome for d in decisions] == (["promoted"] if moved else [])
     assert_workspace_sound(ws, uc)
     if moved:  # the next promote stage of the window has no undecided candidate: never the champion against itself
         done = stages.run_promote(stages.StageContext(ws, uc, "2025-02", run_id="next/2025-02"))

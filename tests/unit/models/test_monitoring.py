@@ -17,8 +17,8 @@ def test_entries_filter_by_kind_and_window_and_kpi_history_keeps_the_latest_per_
     log.append("kpi", "2025-01", metrics={"roc_auc": 0.71}, run_id="c2/02-score")
     log.append("kpi", "2025-02", metrics={"roc_auc": 0.8}, run_id="c3/02-score")
     log.append("drift", "2025-02", data_drift=False)
-    assert [e["kind"] for e in log.entries(window="2025-02")] == ["kpi", "drift"]
-    assert log.latest("kpi", "2025-01")["metrics"] == {"roc_auc": 0.71}
+    assert [e.kind for e in log.entries(window="2025-02")] == ["kpi", "drift"]
+    assert log.latest("kpi", "2025-01").metrics == {"roc_auc": 0.71}  # type: ignore[union-attr]
     assert log.kpi_history("roc_auc", before="2025-03") == [("2025-01", 0.71), ("2025-02", 0.8)]
     line = (tmp_path / "churn" / "monitoring.jsonl").read_text().splitlines()[-1]
     assert line == json.dumps(json.loads(line), sort_keys=True)  # key-sorted JSON, one entry a line
@@ -31,11 +31,11 @@ def test_a_torn_last_line_is_skipped_then_cut_by_the_next_append(tmp_path: Path)
     log.append("kpi", "2025-01", metrics={"roc_auc": 0.7})
     with open(log.path, "ab") as handle:
         handle.write(b'{"kind": "decision", "win')  # a cycle killed mid-append
-    assert [e["window"] for e in log.entries()] == ["2025-01"]  # earlier code raised here
+    assert [e.window for e in log.entries()] == ["2025-01"]  # earlier code raised here
     assert log.latest("decision", "2025-01") is None
     log.append("decision", "2025-01", outcome="promoted")
     assert [json.loads(line)["kind"] for line in log.path.read_bytes().splitlines()] == ["kpi", "decision"]
-    assert log.latest("decision", "2025-01")["outcome"] == "promoted"
+    assert log.latest("decision", "2025-01").outcome == "promoted"  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("run_id", [None, ""], ids=["run-id-none", "run-id-empty"])

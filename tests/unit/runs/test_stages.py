@@ -60,7 +60,7 @@ def test_drift_triggers_retrain_and_the_decision_is_logged_once(demo_workspace: 
     for window in ("2025-01", "2025-02", "2025-03"):
         _cycle(demo_workspace, window)
     drift = MonitoringLog(demo_workspace.model_store, "churn").latest("drift", "2025-03")
-    assert drift is not None and drift["data_drift"] is True and "monthly_charges" in drift["drifted_features"]
+    assert drift is not None and drift.data_drift is True and "monthly_charges" in drift.fields["drifted_features"]
     out4 = _cycle(demo_workspace, "2025-04")
     assert out4["train"].status == "succeeded"
     decisions = MonitoringLog(demo_workspace.model_store, "churn").entries("decision", "2025-04")

@@ -48,8 +48,8 @@ def _assert_captured_once(ws: Workspace, run_id: str) -> None:
 
 def _assert_one_kpi_per_window(ws: Workspace, run_id: str) -> None:
     current = MonitoringLog(ws.model_store, "churn").current("kpi")
-    mine = [e for e in current if e["window"] == "2025-03"]
-    assert len(mine) == 1 and mine[0]["run_id"] == run_id
+    mine = [e for e in current if e.window == "2025-03"]
+    assert len(mine) == 1 and mine[0].run_id == run_id
 
 
 @pytest.mark.reliability("kill")
@@ -86,11 +86,11 @@ def test_a_window_scored_again_supersedes_the_earlier_run_and_records_it(scoring
     assert len(captures.read("2025-03", run_id="first/2025-03")) > 0  # and can still be read by their run id
     report = captures.verify()
     assert report.ok and any("superseded by a later scoring run" in note for note in report.notes)
-    kpis = [e for e in MonitoringLog(ws.model_store, "churn").entries("kpi") if e["window"] == "2025-03"]
-    assert [e["run_id"] for e in kpis] == ["first/2025-03", "again/2025-03"]
-    assert kpis[1]["supersedes"] == [{"run_id": "first/2025-03", "time": kpis[0]["time"]}]
+    kpis = [e for e in MonitoringLog(ws.model_store, "churn").entries("kpi") if e.window == "2025-03"]
+    assert [e.run_id for e in kpis] == ["first/2025-03", "again/2025-03"]
+    assert kpis[1].supersedes == [{"run_id": "first/2025-03", "time": kpis[0].time}]
     history = MonitoringLog(ws.model_store, "churn").kpi_history("roc_auc", before="2025-04")
-    assert history[-1] == ("2025-03", kpis[1]["metrics"]["roc_auc"])
+    assert history[-1] == ("2025-03", kpis[1].metrics["roc_auc"])
 
 
 def test_ad_hoc_scores_never_supersede_each_other(scoring_workspace: Workspace, tmp_path: Path) -> None:

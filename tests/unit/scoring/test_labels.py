@@ -45,18 +45,16 @@ def test_labels_give_kpis_per_model_version(scoring_workspace: Workspace, tmp_pa
     assert result.metrics[champion] == expected
     log = MonitoringLog(ws.model_store, "churn")
     kpi = log.latest("kpi", "2025-03")
-    assert kpi["model_version"] == champion and kpi["metrics"] == expected
-    assert (kpi["run_id"], kpi["scoring_run_id"]) == ("labels/1", "score/2025-03")
-    assert {e["model_version"] for e in log.entries("model_kpi", "2025-03")} == {champion, challenger}
+    assert kpi is not None and kpi.model_version == champion and kpi.metrics == expected
+    assert (kpi.run_id, kpi.fields["scoring_run_id"]) == ("labels/1", "score/2025-03")
+    assert {e.model_version for e in log.entries("model_kpi", "2025-03")} == {champion, challenger}
     table = kpi_table(ws.model_store, "churn", "roc_auc")
     assert table.loc["2025-03", champion] == pytest.approx(expected["roc_auc"])
     assert not result.path.stat().st_mode & 0o200
     again = add_labels(ws, uc, "2025-03", tmp_path / "labels.csv")
     assert again.created is False and again.path == result.path
     # without a run id the entries name the scoring run the labels were joined to: they count in the KPI baseline
-    assert {e["run_id"] for e in log.entries("kpi", "2025-03")[-1:] + log.entries("model_kpi")[-2:]} == {
-        "score/2025-03"
-    }
+    assert {e.run_id for e in log.entries("kpi", "2025-03")[-1:] + log.entries("model_kpi")[-2:]} == {"score/2025-03"}
     assert log.kpi_history("roc_auc", before="2025-04")[-1] == ("2025-03", expected["roc_auc"])
 
 

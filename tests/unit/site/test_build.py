@@ -154,7 +154,7 @@ def test_a_workspace_of_the_old_layout_builds_too(tmp_path: Path) -> None:
     assert broken_links(site) == [] and external_urls(site) == []
     page = (site / use_case_file("churn")).read_text(encoding="utf-8")
     for entry in MonitoringLog(ws.model_store, "churn").entries("drift"):
-        assert f"<td>{entry['window']}</td><td>{entry['kpi']:.3f} [" in page
+        assert f"<td>{entry.window}</td><td>{entry.fields['kpi']:.3f} [" in page
 
 
 def test_a_params_file_that_does_not_load_gets_a_card_saying_so(workspace: Workspace) -> None:
