@@ -77,7 +77,7 @@ def _record_json(record: RunRecord) -> dict[str, object]:
         "window": record.window,
         "status": record.status,
         "error": record.error,
-        "skip_reason": record.skip_reason or record.manifest.get("extra", {}).get("reason"),
+        "skip_reason": record.skip_reason or record.run_manifest.reason,
     }
 
 
@@ -98,7 +98,7 @@ def cmd_run(args: argparse.Namespace, ws: Workspace) -> int:
         dump(_record_json(record))
         return EXIT_OK
     reason = (
-        f" ({record.skip_reason or record.manifest.get('extra', {}).get('reason', '')})"
+        f" ({record.skip_reason or record.run_manifest.reason})"
         if record.status == "skipped"
         else ""
     )
@@ -111,7 +111,7 @@ def _print_cycle(result: CycleResult) -> None:
     from millpond.runs.runner import CYCLE_COLUMNS, cycle_row
 
     for record in result.records:
-        note = record.manifest.get("extra", {}).get("reason") or record.error or ""
+        note = record.run_manifest.reason or record.error or ""
         print(f"  {record.stage:<8} {record.status:<9} {note}")
     print_table([cycle_row(result)], CYCLE_COLUMNS)
 

@@ -207,7 +207,7 @@ def _earlier_champions(models: ModelStore, log: MonitoringLog, name: str, window
             per_window[entry.window] = entry.model_version
     earlier = [(f"champion of {w}", v) for w, v in sorted(per_window.items())[-2:][::-1]]
     if len(earlier) < 2:
-        seen = [e.get("to") for e in models.history(name) if e.get("alias") == "champion" and e.get("to")]
+        seen = [e.target for e in models.history(name) if e.alias == "champion" and e.target]
         earlier += [("earlier champion", str(v)) for v in reversed(seen)]
     return earlier
 

@@ -167,3 +167,36 @@ class PendingSwitch:
         values.setdefault("reason", "")
         values.setdefault("created_at", "")
         return cls(**values)
+
+
+_MOVE_KEYS = ("time", "alias", "from", "to", "actor", "reason", "action")
+
+
+@dataclass(frozen=True)
+class AliasChange:
+    """One line of a model's alias history (``history.jsonl``): ``alias`` moved from ``source`` to ``target``
+    (None: unset), by whom, why and with which ``action`` (promote, rollback, set_alias…); other keys (the
+    write-ahead ``intent``, the chain's ``seq``/``prev``) stay in ``fields``."""
+
+    alias: str
+    source: str | None = None
+    target: str | None = None
+    time: str = ""
+    actor: str = ""
+    reason: str = ""
+    action: str = ""
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AliasChange:
+        """The change of one history line."""
+        return cls(
+            alias=str(data.get("alias", "")),
+            source=data.get("from"),
+            target=data.get("to"),
+            time=str(data.get("time", "")),
+            actor=str(data.get("actor", "")),
+            reason=str(data.get("reason", "")),
+            action=str(data.get("action", "")),
+            fields={k: v for k, v in data.items() if k not in _MOVE_KEYS},
+        )

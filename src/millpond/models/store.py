@@ -53,7 +53,7 @@ from millpond.errors import (
     ModelVersionNotFoundError,
     did_you_mean,
 )
-from millpond.models.entities import ModelMetadata, PendingSwitch
+from millpond.models.entities import AliasChange, ModelMetadata, PendingSwitch
 from millpond.store.artifacts import note_read, note_written
 from millpond.store.checkpoint import checkpoint
 from millpond.store.files import atomic_write_json, fsync_dir, read_json, sha256_bytes, sha256_file
@@ -434,14 +434,14 @@ class ModelStore:
                 return None
             return pending
 
-    def history(self, name: str) -> list[dict[str, Any]]:
+    def history(self, name: str) -> list[AliasChange]:
         """Every recorded alias change of ``name``, oldest first (a line torn by a crash is skipped).
 
         Earlier millpond kept a torn line's fragment as a line of its own (it only added the missing
         newline): such a line is skipped too, wherever it is. The save entries are not alias changes: see
         :meth:`_recorded`.
         """
-        return [entry for entry in self._entries(name) if "alias" in entry]
+        return [AliasChange.from_dict(entry) for entry in self._entries(name) if "alias" in entry]
 
     def _entries(self, name: str) -> list[dict[str, Any]]:
         """Every whole, parseable line of ``name``'s history.jsonl: alias moves and saves, oldest first."""
@@ -579,11 +579,7 @@ class ModelStore:
                 old.get("champion"),
             )  # never roll back onto a tampered file
             # the champion `target` replaced last time, never the one being rolled back (None: target was the first)
-            replaced = (
-                e.get("from")
-                for e in reversed(self.history(name))
-                if e.get("alias") == "champion" and e.get("to") == target
-            )
+            replaced = (e.source for e in reversed(self.history(name)) if e.alias == "champion" and e.target == target)
             earlier = next((v for v in replaced if v != current), None)
             new = {k: v for k, v in old.items() if k != "previous"}
             new["champion"] = target

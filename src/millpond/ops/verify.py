@@ -109,19 +109,19 @@ def champion_against_audit(models: ModelStore, audit: AuditLog) -> VerifyReport:
         return report
     report.checked = 1
     champion = audited.champion_set()
-    moves = [e for e in models.history(name) if e.get("alias") == "champion"]
+    moves = [e for e in models.history(name) if e.alias == "champion"]
     move = moves[-1] if moves else None
-    recorded = move.get("to") if move else None
+    recorded = move.target if move else None
     if isinstance(recorded, str) and champion is not None and recorded.startswith(champion[:12]):
         return report
     said = (
         f"the audit log's last {audited.action} (line {audited.seq}, by {audited.actor} at "
         f"{audited.time}) set champion {champion}"
     )
-    if move is not None and _later(move.get("time"), audited.time):
+    if move is not None and _later(move.time, audited.time):
         report.note(
-            f"{name}: {said}; the alias history's later move ({move.get('action')} by {move.get('actor')} at "
-            f"{move.get('time')}) set {recorded} without an audit entry: moved outside millpond's commands, "
+            f"{name}: {said}; the alias history's later move ({move.action} by {move.actor} at "
+            f"{move.time}) set {recorded} without an audit entry: moved outside millpond's commands, "
             "or a crash came between the move and its audit entry"
         )
         return report

@@ -364,13 +364,13 @@ def model_data(ws: Workspace, name: str) -> ModelData:
     aliases = store.aliases(name)
     moves = [
         AliasMove(
-            time=str(e.get("time", "")),
-            alias=str(e.get("alias", "")),
-            action=str(e.get("action", "")),
-            source=e.get("from"),
-            target=e.get("to"),
-            actor=str(e.get("actor", "")),
-            reason=str(e.get("reason", "")),
+            time=e.time,
+            alias=e.alias,
+            action=e.action,
+            source=e.source,
+            target=e.target,
+            actor=e.actor,
+            reason=e.reason,
         )
         for e in store.history(name)
     ]

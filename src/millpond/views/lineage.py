@@ -25,7 +25,7 @@ def _run(runs: RunStore, run_id: str | None) -> dict[str, Any] | None:
         record = runs.get(run_id)
     except RunNotFoundError:
         return {"run_id": run_id, "found": False, "note": "not in the runs index (run outside `millpond run`/`cycle`?)"}
-    code = record.manifest.get("code") or {}
+    code = record.run_manifest.code or {}
     return {
         "run_id": record.run_id,
         "found": True,

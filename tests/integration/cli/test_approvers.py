@@ -158,6 +158,6 @@ def test_only_the_listed_os_user_approves_rejects_and_rolls_back(
         ("approval", ann, os_users[ann]),
         ("rollback", ann, os_users[ann]),
     ]
-    assert decided[0]["display_name"] == "Ann A." and decided[1]["display_name"] is None
+    assert decided[0].fields["display_name"] == "Ann A." and decided[1].fields["display_name"] is None
     history = ModelStore(ws.model_store).history("churn")
-    assert history[-1]["actor"] == f"{ann} (uid {os_users[ann]})" and history[-1]["action"] == "rollback"
+    assert history[-1].actor == f"{ann} (uid {os_users[ann]})" and history[-1].action == "rollback"

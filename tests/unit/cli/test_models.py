@@ -130,9 +130,9 @@ def test_rollback_via_the_cli_is_recorded(two_versions, capsys) -> None:
     assert code == 0 and f"champion {second} -> {first}" in out
     store = ModelStore(ws.model_store)
     assert store.aliases("churn")["champion"] == first
-    last = [e for e in store.history("churn") if e["alias"] == "champion"][-1]
-    assert (last["action"], last["from"], last["to"], last["reason"]) == ("rollback", second, first, "bad KPIs")
-    assert last["actor"] == f"{pwd.getpwuid(os.getuid()).pw_name} (uid {os.getuid()})"  # the OS user, not $USER
+    last = [e for e in store.history("churn") if e.alias == "champion"][-1]
+    assert (last.action, last.source, last.target, last.reason) == ("rollback", second, first, "bad KPIs")
+    assert last.actor == f"{pwd.getpwuid(os.getuid()).pw_name} (uid {os.getuid()})"  # the OS user, not $USER
     code, _, err = _cli(ws, capsys, "models", "rollback", "churn")
     assert code == 2 and "no previous version to roll back to" in err
 

@@ -63,7 +63,7 @@ def test_a_kill_during_a_promotion_is_completed_or_undone_once(
     champion = models.aliases("churn")["champion"]
     assert champion == (candidate if moved else old)
     assert len(_promotions(ws, candidate)) == (1 if moved else 0)  # audited exactly once, or not at all
-    history = [(e["alias"], e["to"]) for e in models.history("churn") if e.get("alias") == "champion"]
+    history = [(e.alias, e.target) for e in models.history("churn") if e.alias == "champion"]
     assert history[-1] == ("champion", champion) and history.count(("champion", candidate)) == (1 if moved else 0)
     decisions = [e for e in MonitoringLog(ws.model_store, "churn").entries("decision") if e.candidate == candidate]
     assert [d.outcome for d in decisions] == (["promoted"] if moved else [])

@@ -203,7 +203,7 @@ def test_promote_rollback_and_history(tmp_path: Path, frame: pd.DataFrame) -> No
     store.set_alias("churn", "challenger", b, actor="bo", reason="retry")
     store.remove_alias("churn", "challenger", actor="bo", reason="done")
     history = store.history("churn")
-    assert [(h["action"], h["alias"], h["from"], h["to"]) for h in history] == [
+    assert [(h.action, h.alias, h.source, h.target) for h in history] == [
         ("promote", "champion", None, a),
         ("promote", "champion", a, b),
         ("promote", "previous", None, a),
@@ -218,8 +218,8 @@ def test_promote_rollback_and_history(tmp_path: Path, frame: pd.DataFrame) -> No
         ("set", "challenger", None, b),
         ("remove", "challenger", b, None),
     ]
-    assert history[7]["actor"] == "ops" and history[7]["reason"] == "smoke test failed"
-    assert all(h["time"].endswith("+00:00") for h in history)
+    assert history[7].actor == "ops" and history[7].reason == "smoke test failed"
+    assert all(h.time.endswith("+00:00") for h in history)
 
 
 def test_rollback_never_points_previous_at_the_version_rolled_back_from(tmp_path: Path, frame: pd.DataFrame) -> None:
@@ -297,13 +297,13 @@ def test_a_crash_during_promote_keeps_the_old_champion(
     assert store.load("churn", "champion")[1].version == old
     pending = store.pending("churn")  # the write-ahead record of the interrupted move
     assert pending is not None and pending.before == {"champion": old} and pending.after["champion"] == new
-    assert [(h["alias"], h["to"]) for h in store.history("churn")] == [("champion", old)]  # nothing logged yet
+    assert [(h.alias, h.target) for h in store.history("churn")] == [("champion", old)]  # nothing logged yet
     report = store.verify("churn")
     assert report.ok and any("was interrupted" in note for note in report.notes)
     store.promote("churn", new, actor="x", reason="second, again")  # the record is dropped, the move made once
     assert store.aliases("churn") == {"champion": new, "previous": old} and store.verify("churn").ok
     assert store.pending("churn") is None
-    assert [(h["alias"], h["to"]) for h in store.history("churn")] == [
+    assert [(h.alias, h.target) for h in store.history("churn")] == [
         ("champion", old),
         ("champion", new),
         ("previous", old),
@@ -436,7 +436,7 @@ def test_history_survives_a_torn_last_line(tmp_path: Path, frame: pd.DataFrame) 
     with open(tmp_path / "churn" / "history.jsonl", "a") as handle:
         handle.write('{"time": "2025-')  # a crash cut this append short
     store.promote("churn", b, actor="x", reason="")
-    assert [(h["alias"], h["to"]) for h in store.history("churn")] == [
+    assert [(h.alias, h.target) for h in store.history("churn")] == [
         ("champion", a),
         ("champion", b),
         ("previous", a),
@@ -458,7 +458,7 @@ def test_history_reads_a_fragment_earlier_millpond_kept_as_a_line(tmp_path: Path
         handle.write('{"time": "2025-\n')  # the old repair of a torn line: it only added the missing newline
     assert store.verify("churn").ok  # no chain yet: accepted, with a note
     store.promote("churn", b, actor="x", reason="")
-    assert [(h["alias"], h["to"]) for h in store.history("churn")] == [
+    assert [(h.alias, h.target) for h in store.history("churn")] == [
         ("champion", a),
         ("champion", b),
         ("previous", a),
@@ -678,7 +678,7 @@ def test_a_history_move_interrupted_by_a_kill_is_completed_once_by_the_next_writ
     report = store.verify("churn")
     assert report.ok and any("was interrupted" in n for n in report.notes)  # a crash is not tampering
     store.set_alias("churn", "challenger", a, actor="x", reason="next write")  # completes the move first
-    moves = [(h["alias"], h["to"], h["action"]) for h in store.history("churn")]
+    moves = [(h.alias, h.target, h.action) for h in store.history("churn")]
     assert moves == [
         ("champion", a, "promote"),
         ("champion", b, "promote"),

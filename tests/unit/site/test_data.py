@@ -146,7 +146,7 @@ def test_model_data_lists_versions_aliases_and_the_alias_history(scoring_workspa
     assert champion.metrics["roc_auc"] == stored.metrics["roc_auc"]
     assert champion.train_windows == [m["window"] for m in stored.training_marts]
     assert champion.size_bytes == stored.size_bytes
-    assert [(m.alias, m.target) for m in model.moves] == [(e["alias"], e.get("to")) for e in store.history("churn")]
+    assert [(m.alias, m.target) for m in model.moves] == [(e.alias, e.target) for e in store.history("churn")]
     assert len(model.decisions) == len(AuditLog(scoring_workspace.model_store, "churn").entries())
 
 
