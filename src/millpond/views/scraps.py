@@ -79,7 +79,9 @@ def _cycle_id(store: RunStore, query: str) -> str:
     if len(matches) == 1:
         return matches[0]
     if matches:
-        raise RunNotFoundError(f"Cycle id {query!r} is ambiguous: it matches {', '.join(matches[:5])}. Give more of it.")
+        raise RunNotFoundError(
+            f"Cycle id {query!r} is ambiguous: it matches {', '.join(matches[:5])}. Give more of it."
+        )
     raise RunNotFoundError(
         f"No cycle {query!r} in the runs index.{did_you_mean(query, ids)} See the cycle ids with `millpond runs list`."
     )

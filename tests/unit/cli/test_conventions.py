@@ -229,7 +229,9 @@ zpty -d z
 """
 
 
-@pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh is not installed: apt-get install zsh to test its completion")
+@pytest.mark.skipif(
+    shutil.which("zsh") is None, reason="zsh is not installed: apt-get install zsh to test its completion"
+)
 def test_the_zsh_script_completes_commands_options_names_runs_and_refs(old_workspace: Path, tmp_path: Path) -> None:
     bindir = tmp_path / "bin"
     bindir.mkdir()
@@ -253,7 +255,11 @@ def test_the_zsh_script_completes_commands_options_names_runs_and_refs(old_works
     env["PYTHONPATH"] = os.environ.get("PYTHONPATH", "")
     done = subprocess.run(
         ["zsh", "-f", "capture.zsh", "millpond.zsh", *lines],
-        capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=tmp_path,
     )
     got: dict[str, set[str]] = {}
     for row in done.stdout.replace("\r", "").splitlines():
@@ -268,7 +274,8 @@ def test_the_zsh_script_completes_commands_options_names_runs_and_refs(old_works
         "millpond cycle --params ": {"params/churn.yaml"},
         "millpond models list ": {"churn"},
         "millpond runs show 20261201T225853Z-churn-2025-01-e5e1/0": {
-            f"20261201T225853Z-churn-2025-01-e5e1/{run}" for run in ("01-ingest", "02-score", "03-drift", "04-train", "05-promote")
+            f"20261201T225853Z-churn-2025-01-e5e1/{run}"
+            for run in ("01-ingest", "02-score", "03-drift", "04-train", "05-promote")
         },
         "millpond score --model churn@ch": {"churn@champion", "churn@challenger"},
         "millpond score --input sco": {"scored.csv"},  # nothing millpond knows: file names
