@@ -214,16 +214,18 @@ zmodload zsh/zpty
 zpty z zsh -f -i
 zpty -w z "PS1='' RPROMPT=''; autoload -U compinit; compinit -u -D; source ${(q)1}"
 zpty -w z 'compadd() { local -a hits; builtin compadd -O hits "$@"; print -rl -- "" "<hit>"${^hits}; builtin compadd "$@" }'
+zpty -w z 'functions[_millpond_script]=$functions[_millpond]; _millpond() { _millpond_script "$@"; print -rl -- "" "<"end">" }'
 for line in "${@[2,-1]}"; do
   zpty -w z "print -r -- '<'ready'>'"
   while zpty -r z out; do [[ $out == *'<ready>'* ]] && break; done
   print -r -- "<line>$line"
   zpty -w -n z "$line"$'\t'
-  zpty -w z $'\C-u'"print -r -- '<'done'>'"
-  while zpty -r z out; do
-    [[ $out == *'<done>'* ]] && break
+  while zpty -r z out; do  # the completion has run once the wrapped function printed <end>: only then type on
+    [[ $out == *'<end>'* ]] && break
     [[ $out == *'<hit>'* ]] && print -r -- "${out##*<hit>}"
   done
+  zpty -w z $'\C-u'"print -r -- '<'done'>'"
+  while zpty -r z out; do [[ $out == *'<done>'* ]] && break; done
 done
 zpty -d z
 """
