@@ -19,6 +19,8 @@
 # Reads the window's raw rows, checks columns and dtypes against the use case, and stores a content-addressed feature-mart version (Parquet + manifest).
 #
 # Run by `millpond run`/`millpond cycle`, by plain papermill with a use-case YAML (recorded as its own locked run, kind `papermill`), or top to bottom here: read-only with `commit = False`, a recorded, locked run (kind `interactive`) with `commit = True`.
+#
+# **Run here with the defaults** (against the demo workspace, `millpond demo`), it shows the window's raw rows as read, their columns against the declared dtypes, and a numeric summary; in a workspace without that data it says what to run first.
 
 # %% tags=["parameters"]
 window: str = "2025-03"  # window to process, e.g. 2025-03
@@ -29,15 +31,15 @@ source: dict = {'path': 'feature_marts/raw/churn/churn_{window}.csv'}  # raw sou
 key: str = 'customer_id'  # unique key of a row
 target: str = 'churned'  # label column
 columns: dict = {'customer_id': 'str', 'tenure_months': 'int', 'contract': 'str', 'internet_service': 'str', 'payment_method': 'str', 'region': 'str', 'senior_citizen': 'int', 'monthly_charges': 'float', 'total_charges': 'float', 'support_calls': 'int', 'churned': 'int'}  # expected raw columns and their dtypes
-features: list | None = None  # default None: every column but key and target
-categorical: list | None = None  # default None: the str and bool features
+features: "Optional[list]" = None  # default None: every column but key and target
+categorical: "Optional[list]" = None  # default None: the str and bool features
 model: dict = {'family': 'hist_gradient_boosting', 'params': {'max_iter': 200, 'learning_rate': 0.08}}  # model family and hyperparameters
 training: dict = {'windows': 2, 'holdout_fraction': 0.25}  # which windows a candidate trains on
 retrain: dict = {'on_data_drift': True, 'on_model_drift': True}  # when the train stage fits a candidate
 drift: dict = {'kpi_tolerance': 0.02}  # drift thresholds (defaults in millpond.config.params.DriftThresholds)
 promotion: dict = {'metric': 'roc_auc', 'min_improvement': 0.0, 'approval': 'auto'}  # how a candidate wins
 scoring: dict = {'batch_rows': 100000, 'challenger_mode': 'shadow', 'split_fraction': 0.1, 'smoke_latency_ms': 2000}  # record batches, challenger shadow/split, smoke test budget
-mart: dict | None = None  # default None: extra sources, transform, load mode, data contract
+mart: "Optional[dict]" = None  # default None: extra sources, transform, load mode, data contract
 schedule: dict = {'catch_up': True, 'max_windows': 12, 'retries': 2, 'backoff_seconds': 30}  # unattended runs: due windows, catch-up, retries
 retention: dict = {'keep_days': 90, 'keep_versions': 5}  # what millpond gc may remove
 notify: dict = {}  # notifications: email (SMTP) and webhook; credentials as ${ENV} only

@@ -30,6 +30,15 @@ INTROS = {
     "promote": "Compares the window's candidate with the champion on the same held-out labelled rows, switches the "
     "`champion` alias atomically (keeping `previous`) when the policy says so, then smoke-tests the new champion.",
 }
+PREVIEWS = {  # what a run here with the defaults shows (millpond.runs.preview), writing nothing
+    "ingest": "the window's raw rows as read, their columns against the declared dtypes, and a numeric summary",
+    "score": "the champion's predictions for the window and its KPI, neither captured nor logged",
+    "drift": "the drift analysis of the window with its plots, the verdict not logged",
+    "train": "the candidate it would fit (also when the policy would fit none, saying so): metrics, curves and "
+    "importance, not saved",
+    "promote": "what the policy would decide for the window's candidate (or, when none is stored, for the one train "
+    "would fit) against the champion, with the paired comparison; no decision recorded, no alias moved",
+}
 EXTRAS = {
     "drift": 'plots.drift_impact(result.tables.get("drift per feature (by impact)"))\n'
     "plots.drift_distributions(result.data)\n"
@@ -59,7 +68,9 @@ COMMENTS = {
     "notify": "notifications: email (SMTP) and webhook; credentials as ${ENV} only",
     "engine": "where stages compute: local (this process), or {kind: dask, scheduler: ...}",
 }
-NONE_TYPES = {"mart": "dict | None"}  # sections that default to None
+# sections that default to None; quoted so that papermill's parameter inspection reads the annotation (it cannot
+# parse `list | None`, and warns "Passed unknown parameter" for every such name the runner passes)
+NONE_TYPES = {"mart": '"Optional[dict]"'}
 DEFAULTS = {"engine": {"kind": "local"}}  # sections the demo YAML leaves out, shown with the schema's default
 TYPES = {dict: "dict", list: "list", str: "str", int: "int", float: "float", bool: "bool"}
 
@@ -68,7 +79,7 @@ def parameters_source(params: dict) -> str:
     lines = [f'window: str = "{DEFAULT_WINDOW}"  # window to process, e.g. 2025-03']
     for key in COMMENTS:
         value = params.get(key, DEFAULTS.get(key))
-        annotation = TYPES.get(type(value), "object") if value is not None else NONE_TYPES.get(key, "list | None")
+        annotation = TYPES.get(type(value), "object") if value is not None else NONE_TYPES.get(key, '"Optional[list]"')
         lines.append(f"{key}: {annotation} = {value!r}  # {COMMENTS[key]}")
     lines += [
         'run_id: str = ""  # set by the millpond runner',
@@ -89,7 +100,9 @@ def build(stage: str, params: dict) -> nbformat.NotebookNode:
             f"# {stage.capitalize()}\n\n{INTROS[stage]}\n\n"
             "Run by `millpond run`/`millpond cycle`, by plain papermill with a use-case YAML (recorded as its own "
             "locked run, kind `papermill`), or top to bottom here: read-only with `commit = False`, a recorded, "
-            "locked run (kind `interactive`) with `commit = True`."
+            "locked run (kind `interactive`) with `commit = True`.\n\n"
+            f"**Run here with the defaults** (against the demo workspace, `millpond demo`), it shows {PREVIEWS[stage]}; "
+            "in a workspace without that data it says what to run first."
         ),
         nbformat.v4.new_code_cell(parameters_source(params), metadata={"tags": ["parameters"]}),
         nbformat.v4.new_code_cell(

@@ -4,6 +4,7 @@ The public API, imported lazily so that ``import millpond`` (and the CLI) stays 
 
     from millpond import Workspace, load_use_case, run_cycle
     model = millpond.load_model("churn@champion")   # from any notebook inside the workspace
+    cycle = millpond.read_cycle(cycle_id)            # what its stage notebooks glued, by stage
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ _EXPORTS = {
     "MillpondError": "millpond.errors",
     "load_model": "millpond.views.loaders",
     "read_mart": "millpond.views.loaders",
+    "read_cycle": "millpond.views.scraps",
 }
 __all__ = ["__version__", *_EXPORTS]
 

@@ -32,8 +32,12 @@ _ZSH = """#compdef millpond
 (( $+functions[compdef] )) || { autoload -U compinit && compinit }
 _millpond() {
     local -a candidates
-    candidates=("${(@f)$(millpond __complete $((CURRENT - 1)) "${words[@]}" 2>/dev/null)}")
-    compadd -a candidates
+    candidates=(${(f)"$(millpond __complete $((CURRENT - 1)) "${words[@]}" 2>/dev/null)"})
+    if (( ${#candidates} )); then
+        compadd -a candidates
+    else
+        _files  # nothing millpond knows of here (a path, a file to score): complete file names, as bash's -o default
+    fi
 }
 compdef _millpond millpond
 """

@@ -1,9 +1,12 @@
 """A stage run read-only: computes and shows what the stage would do, writes nothing to any store.
 
 A stage notebook run top to bottom in JupyterLab with the defaults (``commit=False``) gets a preview of its stage
-(:func:`preview`): ingest reads and describes the raw rows, score scores the mart without capturing or logging,
-drift analyses the window without logging the verdict, train fits a candidate without saving it, promote compares
-the candidate with its rivals without deciding or moving an alias. Nothing is locked or recorded.
+(:func:`preview`): ingest reads and describes the raw rows it would ingest, score scores the mart with the champion
+without capturing or logging, drift analyses the window without logging the verdict, train fits the candidate it
+would fit (also when the retrain policy is not triggered, saying so) without saving it, promote applies the policy
+to the window's candidate (or, when none is stored, to the one train would fit) and says what it would decide,
+without recording a decision or moving an alias. Nothing is locked or recorded. In a workspace without the data a
+stage needs (a fresh one), the preview says what to run first instead of failing.
 
 The previews are written not to write; :func:`read_only` makes sure of it: while it is active, an audit hook
 (``sys.addaudithook``) refuses every Python-level write, rename, removal, mkdir or SQLite connection under the
@@ -87,25 +90,72 @@ def read_only(roots: list[Path]) -> Iterator[None]:
 
 
 def preview(stage: str, ctx: StageContext) -> StageResult:
-    """Run ``stage``'s read-only preview under :func:`read_only` over the workspace's stores."""
+    """Run ``stage``'s read-only preview under :func:`read_only` over the workspace's stores.
+
+    An input the stage needs but the workspace lacks (no raw rows for the window, no mart version of it) gives a
+    ``skipped`` result saying what to run first, not an exception: a fresh workspace's notebooks run to the end."""
+    from millpond.errors import MartVersionNotFoundError, SourceNotFoundError
+
     ws = ctx.workspace
     with read_only([ws.feature_marts, ws.model_store, ws.runs, ws.logs]):
-        result = PREVIEWS[stage](ctx)
+        try:
+            result = PREVIEWS[stage](ctx)
+        except SourceNotFoundError as exc:
+            result = _nothing(stage, f"nothing to preview: {exc}", no_raw_data())
+        except MartVersionNotFoundError as exc:
+            result = _nothing(stage, f"nothing to preview: {exc}", first_steps(ctx))
     result.reason = f"{PREVIEW}. {result.reason}".rstrip(". ") if result.reason else PREVIEW
     result.summary["committed"] = False
     return result
 
 
+def _nothing(stage: str, cause: str, todo: str) -> StageResult:
+    """A preview with nothing to show: why (the status line) and what to do (the table under it)."""
+    return StageResult(stage, "skipped", cause, {"what to do": todo})
+
+
+def first_steps(ctx: StageContext) -> str:
+    """What to run so that a stage has something to work on: the demo, or a cycle of the use case."""
+    return (
+        f"`millpond cycle --params params/{ctx.name}.yaml --window {ctx.window}` in a terminal at the "
+        "workspace runs every stage of the window (ingest.ipynb with commit = True ingests it from here); "
+        "`millpond demo` generates the demo's data and runs its whole cycle."
+    )
+
+
+def no_raw_data() -> str:
+    """What to do when the window's raw rows are missing."""
+    return (
+        "For the demo's data, run `millpond demo` (or `make demo`) in a terminal at the workspace: it writes "
+        "feature_marts/raw/churn/ and runs the cycle over every window. For your own data, point `source` in the "
+        "parameters cell (or your params file) at it and set `window`."
+    )
+
+
 def _ingest(ctx: StageContext) -> StageResult:
+    import pandas as pd
+
     from millpond.marts.store import read_raw
 
     frame, provenance = read_raw(ctx.workspace, ctx.use_case, ctx.window)
-    missing = sorted(set(ctx.use_case.columns) - set(frame.columns))
-    summary = {"rows": len(frame), "source": provenance.get("path") or provenance.get("url"), "missing": missing}
-    tables = {"first rows": frame.head(5), "numeric summary": frame.describe().round(3)}
-    return StageResult(
-        "ingest", "succeeded", "the raw rows, as read (not validated into a mart version)", summary, tables
+    declared = ctx.use_case.columns
+    missing = sorted(set(declared) - set(frame.columns))
+    columns = pd.DataFrame(
+        {
+            "declared": [declared.get(c, "(not declared)") for c in frame.columns],
+            "read as": [str(frame[c].dtype) for c in frame.columns],
+            "nulls": [int(frame[c].isna().sum()) for c in frame.columns],
+        },
+        index=pd.Index(frame.columns, name="column"),
     )
+    summary = {"rows": len(frame), "source": provenance.get("path") or provenance.get("url"), "missing": missing}
+    tables = {"first rows": frame.head(5), "columns": columns, "numeric summary": frame.describe().round(3)}
+    reason = "the raw rows the window would ingest, as read (validated and stored only with commit = True)"
+    return StageResult("ingest", "succeeded", reason, summary, tables)
+
+
+def _no_champion(stage: str, ctx: StageContext) -> StageResult:
+    return _nothing(stage, NO_CHAMPION[stage], first_steps(ctx))
 
 
 def _score(ctx: StageContext) -> StageResult:
@@ -113,15 +163,17 @@ def _score(ctx: StageContext) -> StageResult:
 
     champion = ctx.champion()
     if champion is None:
-        return StageResult("score", "skipped", NO_CHAMPION["score"])
-    scorer = Scorer.load(ctx.models, ctx.name, champion.version, role="champion", use_case=ctx.use_case)
+        return _no_champion("score", ctx)
     mart = ctx.marts.latest(ctx.name, ctx.window)
-    result = score_file(mart.data_path, scorer, window=ctx.window)  # no captures, no output, no KPI logged
+    scorer = Scorer.load(ctx.models, ctx.name, champion.version, role="champion", use_case=ctx.use_case)
+    run_id = "preview (not recorded)"
+    result = score_file(mart.data_path, scorer, window=ctx.window, run_id=run_id)  # no captures, output or KPI
     metric = ctx.use_case.promotion.metric
     summary: dict[str, Any] = {"champion": scorer.version, "mart_version": mart.version, "rows": result.rows}
     if scorer.version in result.metrics:
         summary["kpi"] = {metric: result.metrics[scorer.version].get(metric)}
-    return StageResult("score", "succeeded", "", summary, {"prediction sample": result.sample})
+    reason = "the champion's predictions for the window (neither captured nor logged)"
+    return StageResult("score", "succeeded", reason, summary, {"prediction sample": result.sample})
 
 
 def _drift(ctx: StageContext) -> StageResult:
@@ -129,47 +181,74 @@ def _drift(ctx: StageContext) -> StageResult:
 
     champion = ctx.champion()
     if champion is None:
-        return StageResult("drift", "skipped", NO_CHAMPION["drift"])
+        return _no_champion("drift", ctx)
+    ctx.marts.latest(ctx.name, ctx.window)  # no mart of the window: say what to run (see preview)
     report = analyse_drift(ctx, champion)
     data = drift_plot_data(report, ctx.use_case)
     tables = {"drift per feature (by impact)": report.table.round(4)}
     return StageResult("drift", "succeeded", report.reason, report.summary(), tables, data)
 
 
-def _train(ctx: StageContext) -> StageResult:
+def fit_candidate(ctx: StageContext) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """Fit the candidate the train stage would fit at this window, in memory: (model, summary, plot data)."""
     import pandas as pd
 
     from millpond.models.training import fit, split_training_data
 
-    reasons = retrain_reasons(ctx)
-    if not reasons:
-        return StageResult("train", "skipped", NOT_TRIGGERED)
     uc = ctx.use_case
+    ctx.marts.latest(ctx.name, ctx.window)  # the window itself must be ingested (its holdout measures the fit)
     versions = ctx.marts.window_span(ctx.name, ctx.window, uc.training.windows)
     train, holdout, windows = split_training_data([(v.window, v.read()) for v in versions], ctx.window, uc)
     result = fit(train, holdout, uc, windows=windows)
     importance = pd.Series(result.importance).sort_values(ascending=False).to_frame("importance")
-    summary = {"reasons": reasons, "metrics": {k: round(v, 4) for k, v in result.metrics.items()}}
+    summary = {
+        "train_rows": result.train_rows,
+        "holdout_rows": result.holdout_rows,
+        "windows": [v.window for v in versions],
+        "metrics": {k: round(v, 4) for k, v in result.metrics.items()},
+    }
     data = {"task": uc.task, "holdout_scores": result.holdout_scores, "importance": importance}
-    tables = {"feature importance (normalised)": importance.round(4)}
-    return StageResult("train", "succeeded", "; ".join(reasons) + " (candidate not saved)", summary, tables, data)
+    return result.model, summary, data
+
+
+def _train(ctx: StageContext) -> StageResult:
+    reasons = retrain_reasons(ctx)
+    _, summary, data = fit_candidate(ctx)
+    if reasons:
+        why = "; ".join(reasons) + ": the candidate it would fit and store (not saved)"
+    else:
+        why = f"{NOT_TRIGGERED}, so a cycle would fit none here; the candidate it would fit (not saved)"
+    summary = {"reasons": reasons or ["none (not triggered)"], **summary}
+    tables = {"feature importance (normalised)": data["importance"].round(4)}
+    return StageResult("train", "succeeded", why, summary, tables, data)
 
 
 def _promote(ctx: StageContext) -> StageResult:
-    from millpond.governance.promotion import compare_paired, find_candidate, rivals_for
+    from millpond.governance.promotion import decide_governed, find_candidate, rivals_for
     from millpond.models.training import holdout_mask
 
-    candidate = find_candidate(ctx.models, ctx.log, ctx.name, ctx.window)
-    if candidate is None:
-        return StageResult("promote", "skipped", NO_CANDIDATE)
     current = ctx.marts.latest(ctx.name, ctx.window).read()
     labelled = current[holdout_mask(current, ctx.use_case)]
-    rivals = rivals_for(ctx.models, ctx.log, ctx.use_case, ctx.window, candidate.version)
-    model = ctx.models.load(ctx.name, candidate.version)[0]
-    comparison = compare_paired(model, rivals, labelled, ctx.use_case)
-    summary = {"candidate": candidate.version, "rivals": [r.version for r in rivals], "promoted": False}
+    stored = find_candidate(ctx.models, ctx.log, ctx.name, ctx.window)
+    if stored is not None:
+        model, version = ctx.models.load(ctx.name, stored.version)[0], stored.version
+        which = f"candidate {version}"
+    else:
+        model, version = fit_candidate(ctx)[0], ""
+        which = f"{NO_CANDIDATE}: the candidate train would fit (not saved)"
+    rivals = rivals_for(ctx.models, ctx.log, ctx.use_case, ctx.window, version)
+    drift = ctx.log.latest("drift", ctx.window)
+    drifted = bool(drift is not None and drift.get("model_drift"))
+    decision, comparison = decide_governed(model, rivals, labelled, ctx.use_case, champion_drifted=drifted)
+    manual = decision.promote and ctx.use_case.promotion.approval == "manual"
+    verdict = (
+        "would wait for a person's approval" if manual else "would promote" if decision.promote else "would reject"
+    )
+    summary = {"candidate": version or "(fitted here)", "rivals": [r.version for r in rivals], "promoted": False}
+    summary.update(decision.as_dict())
     tables = {"paired comparison on the held-out rows (gain = candidate better)": comparison.round(4)}
-    return StageResult("promote", "succeeded", "compared only: no decision, no alias moved", summary, tables)
+    reason = f"{which}; the policy {verdict} ({decision.reason}); no decision recorded, no alias moved"
+    return StageResult("promote", "succeeded", reason, summary, tables)
 
 
 PREVIEWS = {"ingest": _ingest, "score": _score, "drift": _drift, "train": _train, "promote": _promote}

@@ -2,7 +2,8 @@
 
 No store write without a recorded, locked run: plain papermill records its own run (kind papermill) under the use
 case's lock; an interactive kernel (JPY_SESSION_NAME set, as jupyter_server sets it) with the defaults writes
-nothing at all; with commit=True it records kind interactive; a second writer while a cycle holds the lock is
+nothing at all (tests/integration/runs/test_lab_notebooks.py runs all five notebooks so); with commit=True it
+records kind interactive; a second writer while a cycle holds the lock is
 refused and writes nothing.
 """
 
@@ -92,19 +93,6 @@ def test_plain_papermill_records_a_sealed_locked_run_and_its_baseline_change(
     assert "kind         papermill" in shown
     assert "baseline     set the KPI baseline of window 2025-03" in shown
     assert record.run_id in _outputs_text(tmp_path / "out.ipynb")  # the reader sees which run recorded it
-
-
-def test_an_interactive_run_with_the_defaults_leaves_every_store_byte_identical(
-    ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("JPY_SESSION_NAME", str(ws.notebooks / "score.ipynb"))  # what jupyter_server sets
-    before = _digest(ws.root)
-    for stage in ("score", "drift"):
-        _papermill(ws, stage, tmp_path / f"{stage}.ipynb", window="2025-03")
-        shown = _outputs_text(tmp_path / f"{stage}.ipynb")
-        assert "preview (commit=False): nothing was stored" in shown
-    assert "drift per feature (by impact)" in _outputs_text(tmp_path / "drift.ipynb")  # computed and displayed
-    assert _digest(ws.root) == before
 
 
 def test_an_interactive_run_with_commit_records_kind_interactive(

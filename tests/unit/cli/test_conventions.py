@@ -207,6 +207,83 @@ def test_the_bash_script_completes_through_the_command(old_workspace: Path, tmp_
     assert sorted(out.split()) == ["lineage", "list"]
 
 
+# Completes each line given after the script in an interactive zsh on a pseudo-terminal (zsh/zpty), with the real
+# completion system (compinit) and the script sourced; compadd is wrapped to print what the completion adds.
+_ZSH_CAPTURE = r"""
+zmodload zsh/zpty
+zpty z zsh -f -i
+zpty -w z "PS1='' RPROMPT=''; autoload -U compinit; compinit -u -D; source ${(q)1}"
+zpty -w z 'compadd() { local -a hits; builtin compadd -O hits "$@"; print -rl -- "" "<hit>"${^hits}; builtin compadd "$@" }'
+zpty -w z 'functions[_millpond_script]=$functions[_millpond]; _millpond() { _millpond_script "$@"; print -rl -- "" "<"end">" }'
+for line in "${@[2,-1]}"; do
+  zpty -w z "print -r -- '<'ready'>'"
+  while zpty -r z out; do [[ $out == *'<ready>'* ]] && break; done
+  print -r -- "<line>$line"
+  zpty -w -n z "$line"$'\t'
+  while zpty -r z out; do  # the completion has run once the wrapped function printed <end>: only then type on
+    [[ $out == *'<end>'* ]] && break
+    [[ $out == *'<hit>'* ]] && print -r -- "${out##*<hit>}"
+  done
+  zpty -w z $'\C-u'"print -r -- '<'done'>'"
+  while zpty -r z out; do [[ $out == *'<done>'* ]] && break; done
+done
+zpty -d z
+"""
+
+
+@pytest.mark.skipif(
+    shutil.which("zsh") is None, reason="zsh is not installed: apt-get install zsh to test its completion"
+)
+def test_the_zsh_script_completes_commands_options_names_runs_and_refs(old_workspace: Path, tmp_path: Path) -> None:
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    shim = bindir / "millpond"
+    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m millpond "$@"\n', encoding="utf-8")
+    shim.chmod(0o755)
+    (tmp_path / "millpond.zsh").write_text(SCRIPTS["zsh"], encoding="utf-8")
+    (tmp_path / "capture.zsh").write_text(_ZSH_CAPTURE, encoding="utf-8")
+    (tmp_path / "scored.csv").write_text("a\n", encoding="utf-8")
+    lines = [
+        "millpond mo",
+        "millpond models li",
+        "millpond cycle --ma",
+        "millpond cycle --params ",
+        "millpond models list ",
+        "millpond runs show 20261201T225853Z-churn-2025-01-e5e1/0",
+        "millpond score --model churn@ch",
+        "millpond score --input sco",
+    ]
+    env = {"PATH": f"{bindir}:/usr/bin:/bin", "HOME": str(tmp_path), "MILLPOND_WORKSPACE": str(old_workspace)}
+    env["PYTHONPATH"] = os.environ.get("PYTHONPATH", "")
+    done = subprocess.run(
+        ["zsh", "-f", "capture.zsh", "millpond.zsh", *lines],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    got: dict[str, set[str]] = {}
+    for row in done.stdout.replace("\r", "").splitlines():
+        if row.startswith("<line>"):
+            current = got.setdefault(row.removeprefix("<line>"), set())
+        elif row:
+            current.add(row)
+    assert got == {
+        "millpond mo": {"models"},
+        "millpond models li": {"list", "lineage"},
+        "millpond cycle --ma": {"--max-windows"},
+        "millpond cycle --params ": {"params/churn.yaml"},
+        "millpond models list ": {"churn"},
+        "millpond runs show 20261201T225853Z-churn-2025-01-e5e1/0": {
+            f"20261201T225853Z-churn-2025-01-e5e1/{run}"
+            for run in ("01-ingest", "02-score", "03-drift", "04-train", "05-promote")
+        },
+        "millpond score --model churn@ch": {"churn@champion", "churn@challenger"},
+        "millpond score --input sco": {"scored.csv"},  # nothing millpond knows: file names
+    }, done.stderr
+
+
 def test_cycle_json_is_one_document_with_the_failure_and_progress_on_stderr(
     old_workspace: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

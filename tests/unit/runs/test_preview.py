@@ -12,31 +12,42 @@ from millpond.workspace import Workspace
 from tests.conftest import tree_snapshot
 
 
-def _ctx(ws: Workspace, window: str, *, retrain: bool = False) -> stages.StageContext:
+def _ctx(ws: Workspace, window: str) -> stages.StageContext:
     uc = load_use_case(ws.params / "churn.yaml")
-    if retrain:  # the policy asks for a candidate at every window
-        uc = uc.model_copy(update={"retrain": uc.retrain.model_copy(update={"every_n_windows": 1})})
     return stages.StageContext(ws, uc, window)
 
 
 @pytest.mark.parametrize(
-    ("stage", "window", "shown"),
+    ("stage", "window", "shown", "says"),
     [
-        ("ingest", "2025-04", "first rows"),
-        ("score", "2025-03", "prediction sample"),
-        ("train", "2025-03", "feature importance (normalised)"),
-        ("promote", "2025-02", "paired comparison on the held-out rows (gain = candidate better)"),
+        ("ingest", "2025-04", "columns", "the raw rows the window would ingest"),
+        ("score", "2025-03", "prediction sample", "neither captured nor logged"),
+        ("train", "2025-03", "feature importance (normalised)", "so a cycle would fit none here"),
+        ("promote", "2025-02", "paired comparison on the held-out rows (gain = candidate better)", "candidate "),
+        ("promote", "2025-03", "paired comparison on the held-out rows (gain = candidate better)", "train would fit"),
     ],
 )
 def test_a_preview_shows_the_stage_and_writes_nothing(
-    scoring_workspace: Workspace, stage: str, window: str, shown: str
+    scoring_workspace: Workspace, stage: str, window: str, shown: str, says: str
 ) -> None:
     ws = scoring_workspace
     before = tree_snapshot(ws.root)
-    result = preview.preview(stage, _ctx(ws, window, retrain=stage == "train"))
+    result = preview.preview(stage, _ctx(ws, window))
     assert tree_snapshot(ws.root) == before
-    assert result.status == "succeeded" and shown in result.tables
+    assert result.status == "succeeded" and shown in result.tables and says in result.reason
     assert result.reason.startswith(preview.PREVIEW) and result.summary["committed"] is False
+    if stage == "train":  # the candidate's metrics, measured on the window's held-out rows
+        assert 0.5 < result.summary["metrics"]["roc_auc"] <= 1 and result.data["holdout_scores"] is not None
+    if stage == "promote":
+        assert "the policy would" in result.reason and result.summary["rule"] and not result.summary["promoted"]
+
+
+@pytest.mark.parametrize("stage", stages.RUNNERS)
+def test_a_preview_in_a_fresh_workspace_says_what_to_run_first(workspace: Workspace, stage: str) -> None:
+    before = tree_snapshot(workspace.root)
+    result = preview.preview(stage, _ctx(workspace, "2025-03"))
+    assert tree_snapshot(workspace.root) == before
+    assert result.status == "skipped" and "millpond demo" in result.summary["what to do"]
 
 
 def test_a_preview_that_tries_to_write_is_refused(
