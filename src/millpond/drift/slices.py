@@ -14,7 +14,7 @@ when ``slices`` are set), what the drift stage logs (``kpi_slices``) and what th
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -221,3 +221,24 @@ def holdout_slices(result: FitResult, use_case: UseCase) -> SliceReport | None:
 def summary_cells(report: SliceReport) -> dict[str, str]:
     """``{"region=north": "0.781 [0.752, 0.809] (412 rows)", ...}``: a stage summary's readable slice lines."""
     return {label: f"{shown} ({rows} rows)" for label, rows, shown, _ in report.cells()}
+
+
+def labelled_slices(use_case: UseCase) -> Callable[[pd.DataFrame, np.ndarray, np.ndarray], dict[str, Any]]:
+    """The slice function ``millpond labels add`` gives :func:`millpond.scoring.labels.add_labels`: the KPI per
+    slice of the captured rows (slice columns that are no model input are not captured: listed as such)."""
+
+    def per_slice(rows: pd.DataFrame, y: np.ndarray, scores: np.ndarray) -> dict[str, Any]:
+        present = [c for c in use_case.slices.columns if c in rows.columns]
+        sliced = use_case.model_copy(update={"slices": use_case.slices.model_copy(update={"columns": present})})
+        report = slice_kpis(
+            rows[present],
+            y,
+            scores,
+            sliced,
+            resamples=use_case.drift.bootstrap_resamples,
+            confidence=use_case.drift.confidence,
+        )
+        missing = [c for c in use_case.slices.columns if c not in present]
+        return {**report.as_dict(), **({"not_captured": missing} if missing else {})}
+
+    return per_slice
