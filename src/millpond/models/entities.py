@@ -57,7 +57,6 @@ class ModelMetadata:
     code: dict[str, Any] | None = None
     params: dict[str, Any] = field(default_factory=dict)
     column_order: list[str] = field(default_factory=list)
-    slice_metrics: dict[str, Any] = field(default_factory=dict)  # the KPI per slice on the holdout (slices set only)
     extra: dict[str, Any] = field(default_factory=dict)  # keys this class does not know, kept as read
     # the known keys the file holds (None: all of them); absent ones read as defaults and are not written back
     present: frozenset[str] | None = field(default=None, compare=False, repr=False)

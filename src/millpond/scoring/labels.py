@@ -140,20 +140,8 @@ def add_labels(
             f"{len(unknown)} of {len(labels)} key(s) in {file} match no captured prediction of window '{window}', "
             f"e.g. {unknown.head(_MAX_EXAMPLES).tolist()}; check the window and the '{uc.key}' column."
         )
-    score_column = "probability" if uc.task == "classification" else "prediction"
-    joined = captured.merge(labels, on=uc.key, how="inner", validate="many_to_one")
     result = LabelsResult(window=window, rows=len(labels), path=file, created=False)
-    scoring_runs: dict[str, str] = {}
-    for version, rows in joined.groupby("model_version", sort=False):
-        scoring_runs[str(version)] = str(rows["run_id"].iloc[-1])
-        result.metrics[str(version)] = metrics_from_scores(
-            rows[uc.target].to_numpy(), rows[score_column].to_numpy(dtype="float64"), uc, threshold=uc.scoring.threshold
-        )
-        result.roles[str(version)] = str(rows["role"].iloc[0])
-        if slices is not None and uc.slices.columns:
-            scores = rows[score_column].to_numpy(dtype="float64")
-            result.slices[str(version)] = slices(rows.reset_index(drop=True), rows[uc.target].to_numpy(), scores)
-        result.coverage[str(version)] = len(rows) / int((captured["model_version"] == version).sum())
+    scoring_runs = _kpis_per_version(captured, labels, uc, result, slices)
     # every check passed: store the labels once, then log
     buffer = io.BytesIO()
     labels.sort_values(uc.key).to_parquet(buffer, index=False)
@@ -179,6 +167,27 @@ def add_labels(
         if result.roles[version] == "champion":
             log.append("kpi", window, **common)
     return result
+
+
+def _kpis_per_version(
+    captured: pd.DataFrame, labels: pd.DataFrame, uc: UseCase, result: LabelsResult, slices: SliceFunction | None
+) -> dict[str, str]:
+    """Fill ``result``'s KPIs, roles, coverage (and KPI per slice) per model version from the captured rows joined
+    to the labels; return the scoring run of each version."""
+    score_column = "probability" if uc.task == "classification" else "prediction"
+    joined = captured.merge(labels, on=uc.key, how="inner", validate="many_to_one")
+    scoring_runs: dict[str, str] = {}
+    for version, rows in joined.groupby("model_version", sort=False):
+        scores = rows[score_column].to_numpy(dtype="float64")
+        scoring_runs[str(version)] = str(rows["run_id"].iloc[-1])
+        result.metrics[str(version)] = metrics_from_scores(
+            rows[uc.target].to_numpy(), scores, uc, threshold=uc.scoring.threshold
+        )
+        result.roles[str(version)] = str(rows["role"].iloc[0])
+        if slices is not None and uc.slices.columns:
+            result.slices[str(version)] = slices(rows.reset_index(drop=True), rows[uc.target].to_numpy(), scores)
+        result.coverage[str(version)] = len(rows) / int((captured["model_version"] == version).sum())
+    return scoring_runs
 
 
 def verify_labels(model_store: Path) -> VerifyReport:

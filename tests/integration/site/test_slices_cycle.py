@@ -42,7 +42,7 @@ def test_a_cycle_with_slices_shows_the_kpi_per_slice_in_the_report_and_the_card(
     assert stages.run_promote(first).summary["promoted"] is True
 
     version = ModelStore(ws.model_store).get("churn", "champion")
-    stored = version.metadata.slice_metrics
+    stored = version.metadata.get("slice_metrics")
     assert stored["metric"] == "roc_auc" and stored["min_rows"] == 150
     by_label = {f"{s['column']}={s['value']}": s for s in stored["slices"]}
     assert {"region=north", "region=south", "contract=month-to-month"} <= set(by_label), sorted(by_label)

@@ -183,3 +183,8 @@ def test_the_slice_guard_needs_slices() -> None:
     assert validate_use_case({**data, "slices": ["region"]}).promotion.max_slice_drop == 0.05
     with pytest.raises(ParamsError, match=r"max_slice_drop"):
         validate_use_case({**data, "slices": ["region"], "promotion": {**data["promotion"], "max_slice_drop": -1}})
+
+
+def test_the_slices_example_is_valid() -> None:
+    uc = load_use_case(REPO / "params" / "examples" / "churn_by_segment.yaml")
+    assert uc.slices.columns == ["region", "contract"] and uc.promotion.max_slice_drop == 0.05
