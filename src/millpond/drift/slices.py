@@ -29,6 +29,11 @@ MISSING = "(missing)"
 OK, TOO_SMALL, UNDEFINED = "ok", "too_small", "undefined"
 
 
+def _finite(value: float | None) -> float | None:
+    """The value as JSON can hold it: None for NaN (an interval over resamples where the metric was undefined)."""
+    return value if value is not None and math.isfinite(value) else None
+
+
 @dataclass(frozen=True)
 class SliceKpi:
     """The metric on the rows of one slice value (``kpi`` None when too small or undefined)."""
@@ -51,8 +56,8 @@ class SliceKpi:
             "rows": self.rows,
             "status": self.status,
             "kpi": kpi.value if kpi else None,
-            "low": kpi.low if kpi else None,
-            "high": kpi.high if kpi else None,
+            "low": _finite(kpi.low) if kpi else None,
+            "high": _finite(kpi.high) if kpi else None,
         }
 
 
@@ -165,8 +170,8 @@ class SliceGain:
             "rows": self.rows,
             "status": self.status,
             "gain": gain.value if gain else None,
-            "gain_low": gain.low if gain else None,
-            "gain_high": gain.high if gain else None,
+            "gain_low": _finite(gain.low) if gain else None,
+            "gain_high": _finite(gain.high) if gain else None,
         }
 
 
