@@ -124,6 +124,7 @@ def _add_labels_recorded(ws: Workspace, use_case: UseCase, window: str, file: Pa
     entries it logs are written only under the use case's lock, and the run's manifest lists them with sha256.
     A malformed window is refused first, before anything is recorded."""
     from millpond.config.params import check_window
+    from millpond.drift.slices import labelled_slices
     from millpond.marts.windows import check_use_case_window
     from millpond.runs.context import StageContext, StageResult
     from millpond.runs.standalone import run_recorded
@@ -135,8 +136,10 @@ def _add_labels_recorded(ws: Workspace, use_case: UseCase, window: str, file: Pa
     done: list[LabelsResult] = []
 
     def work(ctx: StageContext) -> StageResult:
-        done.append(add_labels(ws, use_case, window, file, run_id=ctx.run_id))
-        summary = {"rows": done[0].rows, "labels": ws.relative(done[0].path), "stored": done[0].created}
+        done.append(add_labels(ws, use_case, window, file, run_id=ctx.run_id, slices=labelled_slices(use_case)))
+        summary: dict = {"rows": done[0].rows, "labels": ws.relative(done[0].path), "stored": done[0].created}
+        if done[0].slices:
+            summary["slices"] = done[0].slices
         return StageResult(stage="labels", summary=summary)
 
     run_recorded("labels", StageContext(ws, use_case, window), "cli", work)
@@ -162,6 +165,13 @@ def cmd_labels_add(args: argparse.Namespace, ws: Workspace) -> int:
         for v, m in result.metrics.items()
     ]
     print_table(rows, ("model_version", "role", "coverage", metric, "n"))
+    if result.slices:
+        from millpond.drift.slices import SliceReport
+
+        for version, report in result.slices.items():
+            print(f"{metric} per slice, {version} ({result.roles[version]}):")
+            for label, n, shown, _ in SliceReport.from_dict(report).cells():
+                print(f"  {label}: {shown} ({n} rows)")
     return EXIT_OK
 
 

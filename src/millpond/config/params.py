@@ -384,6 +384,26 @@ class PromotionPolicy(_Strict):
         200, ge=20, le=5000, description="paired bootstrap resamples of the metric difference"
     )
     confidence: float = Field(0.95, gt=0.5, lt=1, description="confidence level of the paired difference interval")
+    max_slice_drop: float | None = Field(
+        None,
+        ge=0,
+        description=(
+            "slice guard (needs 'slices'): refuse a candidate whose metric on any slice (held-out rows of that slice "
+            "value, at least slices.min_rows of them) is worse than the champion's by more than this; unset: off"
+        ),
+    )
+
+
+class SliceSpec(_Strict):
+    """Columns whose values the KPI is also reported per (holdout, scoring labels, drift) and the slice guard judges.
+
+    ``slices: [region, contract]`` is short for ``slices: {columns: [region, contract]}``.
+    """
+
+    columns: list[str] = Field(default_factory=list, description="mart columns to slice by (str, bool or int)")
+    min_rows: int = Field(
+        100, ge=2, description="a slice value with fewer labelled rows is reported as too small, never judged"
+    )
 
 
 class LabelsSource(_Strict):
@@ -543,6 +563,13 @@ class UseCase(_Strict):
     retention: RetentionPolicy = RetentionPolicy()
     notify: NotifySpec = NotifySpec()
     engine: EngineSpec = Field(EngineSpec(), description="local, or a Dask cluster (see README, Running on Dask)")
+    slices: SliceSpec = Field(SliceSpec(), description="KPI per value of these columns; e.g. [region, contract]")
+
+    @field_validator("slices", mode="before")
+    @classmethod
+    def _slice_list(cls, value: Any) -> Any:
+        """``slices: [region, contract]`` is short for ``slices: {columns: [region, contract]}``."""
+        return {"columns": value} if isinstance(value, list) else value
 
     @model_validator(mode="before")
     @classmethod
@@ -604,6 +631,7 @@ class UseCase(_Strict):
                 f"Got {guard!r} instead.{did_you_mean(guard, metrics)}"
             )
         problems += _search_problems(self)
+        problems += _slice_problems(self)
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -668,6 +696,33 @@ class UseCase(_Strict):
         (defaults included, so the notebook sees what the schema says, not its own parameters cell), never the
         raw YAML. Round-trips: ``validate_use_case(uc.notebook_parameters()) == uc``."""
         return self.model_dump(mode="json", by_alias=True)
+
+
+def _slice_problems(use_case: UseCase) -> list[str]:
+    """Problems of ``slices``: a name that is no column of the mart, the key or target, a float/datetime column,
+    a repeated name, and ``promotion.max_slice_drop`` without slices."""
+    problems = []
+    columns = use_case.columns
+    names = use_case.slices.columns
+    for name in names:
+        if name not in columns:
+            problems.append(
+                f"slices lists {name!r}, which is not a column of the mart {use_case.use_case!r} "
+                f"(its columns: {', '.join(columns)}).{did_you_mean(name, columns)}"
+            )
+        elif name in (use_case.key, use_case.target):
+            role = "key" if name == use_case.key else "target"
+            problems.append(f"slices lists {name!r}, the {role}: slice by a column that groups rows")
+        elif columns[name] in ("float", "datetime"):
+            problems.append(
+                f"slices lists {name!r}, a {columns[name]} column: slices need categories (a str, bool or int column)"
+            )
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        problems.append(f"slices lists {', '.join(map(repr, repeated))} more than once")
+    if use_case.promotion.max_slice_drop is not None and not names:
+        problems.append("promotion.max_slice_drop guards slices: list the columns in 'slices' (e.g. [region])")
+    return problems
 
 
 def _search_problems(use_case: UseCase) -> list[str]:

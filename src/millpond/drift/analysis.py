@@ -78,6 +78,7 @@ class DriftReport:
             "kpi_estimate_interval": perf["estimate_interval"],
             "kpi_estimate_is_estimate": True,
             **perf["check"],
+            **({"kpi_slices": perf["slices"]} if perf.get("slices") else {}),  # only with `slices:` set
         }
 
     @property
@@ -94,8 +95,13 @@ class DriftReport:
 
     def summary(self) -> dict[str, Any]:
         """The drift stage's summary: the entry, why model drift was (not) found, how many features drifted."""
+        from millpond.drift.slices import SliceReport, summary_cells
+
+        entry = self.entry
+        if "kpi_slices" in entry:
+            entry["kpi_slices"] = summary_cells(SliceReport.from_dict(entry["kpi_slices"]))
         return {
-            **self.entry,
+            **entry,
             "model_drift_reason": self.performance["model"]["reason"],
             "n_drifted": int(self.verdict["n_drifted"]),
             "drift_meaning": str(self.verdict.get("meaning", "")),
@@ -162,7 +168,29 @@ def champion_performance(ctx: WindowContext, champion: ModelVersion, current: pd
         "estimate_interval": estimate.as_dict() if estimate else None,
         "check": estimate_check(estimate.value if estimate else None, kpi, tolerance, relative=relative),
         "model": result,
+        "slices": realised_slices(uc, current, scores),
     }
+
+
+def realised_slices(uc: UseCase, current: pd.DataFrame, scores: np.ndarray) -> dict[str, Any] | None:
+    """The promotion metric per slice value on the window's labelled rows, with bootstrap intervals (see
+    :mod:`millpond.drift.slices`); None without ``slices`` or labels."""
+    from millpond.drift.slices import slice_kpis
+
+    if not uc.slices.columns or uc.target not in current.columns:
+        return None
+    labelled = current[uc.target].notna().to_numpy()
+    if labelled.sum() < 2:
+        return None
+    report = slice_kpis(
+        current.loc[labelled, uc.slices.columns].reset_index(drop=True),
+        current[uc.target].to_numpy()[labelled],
+        scores[labelled],
+        uc,
+        resamples=uc.drift.bootstrap_resamples,
+        confidence=uc.drift.confidence,
+    )
+    return report.as_dict()
 
 
 def realised_kpi(uc: UseCase, current: pd.DataFrame, scores: np.ndarray) -> Interval | None:

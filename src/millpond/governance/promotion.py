@@ -32,9 +32,10 @@ class Decision:
     candidate_score: float
     champion_score: float | None
     rule: str = ""  # which rule decided: see RULES
+    slices: tuple[dict[str, Any], ...] = ()  # the gain over the champion per slice (only with `slices:` set)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "promote": self.promote,
             "reason": self.reason,
             "metric": self.metric,
@@ -42,6 +43,9 @@ class Decision:
             "champion_score": self.champion_score,
             "rule": self.rule,
         }
+        if self.slices:
+            out["slices"] = [dict(s) for s in self.slices]
+        return out
 
 
 RULES = {
@@ -51,6 +55,7 @@ RULES = {
     "point": "policy 'point': the point gain meets min_improvement (or, rejecting, it does not)",
     "guard": "the guard metric regressed by more than guard_max_regression",
     "earlier_champion": "the candidate is clearly worse (whole interval below 0) than an earlier champion",
+    "slice_drop": "on some slice the candidate is worse than the champion by more than promotion.max_slice_drop",
 }
 """The rules a promotion decision names in :attr:`Decision.rule`."""
 
@@ -150,6 +155,11 @@ def decide_governed(
         )
         if not guard_ok:
             problems.append("guard")
+    gains, slice_part, slice_ok = slice_guard(candidate, rivals[0].model, labelled, use_case)
+    if slice_part:
+        parts.append(slice_part)
+    if not slice_ok:
+        problems.append("slice_drop")
     for _, row in table.iloc[1:].iterrows():
         worse = row["metric_gain_high"] < 0
         parts.append(
@@ -160,7 +170,51 @@ def decide_governed(
             problems.append("earlier_champion")
     decided = problems[0] if problems else rule
     reason = f"rule {decided}: " + "; ".join(parts)
-    return Decision(not problems, reason, metric, float(candidate_score), float(champion_score), decided), table
+    slices = tuple(g.as_dict() for g in gains)
+    decision = Decision(not problems, reason, metric, float(candidate_score), float(champion_score), decided, slices)
+    return decision, table
+
+
+def slice_guard(
+    candidate: Any, champion: Any, labelled: pd.DataFrame, use_case: UseCase
+) -> tuple[list[Any], str, bool]:
+    """The candidate's gain over the champion per slice value (``slices``), what the reason says about it, and
+    whether it passes ``promotion.max_slice_drop`` (always, when unset: the gains are then only reported).
+
+    A slice with fewer than ``slices.min_rows`` held-out rows, or where the metric is undefined, is not judged.
+    """
+    from millpond.drift.slices import OK, slice_gains
+    from millpond.models.training import predict_scores
+
+    if not use_case.slices.columns:
+        return [], "", True
+    features = labelled[use_case.feature_columns]
+    gains = slice_gains(
+        labelled[use_case.slices.columns].reset_index(drop=True),
+        labelled[use_case.target].to_numpy(),
+        predict_scores(candidate, features, use_case),
+        predict_scores(champion, features, use_case),
+        use_case,
+    )
+    judged = [g for g in gains if g.status == OK and g.gain is not None]
+    skipped = len(gains) - len(judged)
+    limit = use_case.promotion.max_slice_drop
+    note = f", {skipped} slice(s) too small or undefined, not judged" if skipped else ""
+    if not judged:
+        return gains, f"slices: none with {use_case.slices.min_rows}+ rows to compare{note}", True
+    worst = min(judged, key=lambda g: g.gain.value if g.gain else 0.0)
+    worst_gain = worst.gain.value if worst.gain else 0.0
+    if limit is None:
+        return gains, f"slices: worst {worst.label} gain {worst_gain:+.4f} (no max_slice_drop set){note}", True
+    failing = [g for g in judged if g.gain is not None and -g.gain.value > limit]
+    if not failing:
+        return gains, f"slices: worst {worst.label} gain {worst_gain:+.4f}, within max_slice_drop {limit}{note}", True
+    named = ", ".join(
+        f"{g.label} ({g.rows} rows): gain {g.gain.value:+.4f} [{g.gain.low:+.4f}, {g.gain.high:+.4f}]"
+        for g in failing
+        if g.gain is not None
+    )
+    return gains, f"worse than the champion by more than max_slice_drop {limit} on slice {named}{note}", False
 
 
 def _gain_rule(champ: pd.Series, policy: Any, champion_drifted: bool) -> tuple[str, bool, str]:

@@ -145,6 +145,7 @@ class FitResult:
     search: SearchResult | None = None
     holdout_scores: pd.DataFrame | None = None  # label and score of each held-out row (for the notebook's plots)
     best_params: dict[str, Any] = field(default_factory=dict)
+    holdout_slices: pd.DataFrame | None = None  # the ``slices`` columns of the held-out rows (None: no slices set)
 
 
 def fit(
@@ -199,6 +200,7 @@ def fit(
             search=search,
             holdout_scores=pd.DataFrame({"label": holdout[use_case.target].to_numpy(), "score": scores}),
             best_params=best_params,
+            holdout_slices=holdout[use_case.slices.columns].reset_index(drop=True) if use_case.slices.columns else None,
         )
 
 

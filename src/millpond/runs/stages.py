@@ -194,6 +194,11 @@ def run_drift(ctx: StageContext) -> StageResult:
             kpi_estimate=entry["kpi_estimate"],
         )
     tables = {"drift per feature (by impact)": report.table.round(4)}
+    if "kpi_slices" in entry:
+        from millpond.drift.slices import SliceReport
+
+        slices = SliceReport.from_dict(entry["kpi_slices"])
+        tables[f"realised {slices.metric} per slice"] = slices.table().round(4)
     history = estimate_history(ctx.log, ctx.window, ctx.use_case.drift.estimate_tolerance)  # with this window's entry
     if not history.empty:
         tables["estimated vs realised KPI (roc_auc) per window"] = history.round(4)
@@ -253,6 +258,7 @@ def run_train(ctx: StageContext) -> StageResult:
     """Fit a candidate on the training windows when the retrain policy asks for one."""
     import pandas as pd
 
+    from millpond.drift.slices import holdout_slices, summary_cells
     from millpond.models.training import fit, split_training_data
 
     reasons = retrain_reasons(ctx)
@@ -263,6 +269,9 @@ def run_train(ctx: StageContext) -> StageResult:
     train, holdout, windows = split_training_data([(v.window, v.read()) for v in versions], ctx.window, uc)
     result = fit(train, holdout, uc, windows=windows)
     metadata = _candidate_metadata(ctx, result, versions, train, reasons)
+    slices = holdout_slices(result, uc)  # None unless `slices:` is set (the metadata then has no slice_metrics)
+    if slices is not None:
+        metadata["slice_metrics"] = slices.as_dict()
     saved = ctx.models.save(ctx.name, result.model, metadata)
     importance = pd.Series(result.importance).sort_values(ascending=False).to_frame("importance")
     summary = {
@@ -275,6 +284,9 @@ def run_train(ctx: StageContext) -> StageResult:
         "profile": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in saved.metadata.profile.items()},
     }
     tables = {"feature importance (normalised)": importance.round(4)}
+    if slices is not None:
+        summary["slices"] = summary_cells(slices)
+        tables[f"{slices.metric} per slice (holdout)"] = slices.table().round(4)
     if result.search is not None:
         summary["search"] = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in result.search.summary.items()}
         tables["search iterations"] = result.search.iterations.round(4)
@@ -356,6 +368,10 @@ def run_promote(ctx: StageContext) -> StageResult:
         if not done.comparison.empty
         else {}
     )
+    if done.decision.slices:
+        import pandas as pd
+
+        tables["gain over the champion per slice (held-out rows)"] = pd.DataFrame(done.decision.slices).round(4)
     reason = done.decision.reason
     if done.outcome == "awaiting_approval":
         summary.update(promoted=False, awaiting_approval=True)

@@ -13,10 +13,12 @@ that name their run).
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from millpond.config.params import UseCase, check_window
@@ -44,6 +46,12 @@ class LabelsResult:
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # model version -> KPIs
     roles: dict[str, str] = field(default_factory=dict)  # model version -> champion/challenger
     coverage: dict[str, float] = field(default_factory=dict)  # model version -> share of its captured rows labelled
+    slices: dict[str, dict[str, Any]] = field(default_factory=dict)  # model version -> KPI per slice (slices set)
+
+
+# The KPI per slice of one version's labelled rows: (captured rows, labels, scores) -> a mapping to log. The caller
+# passes millpond.drift.slices.labelled_slices (scoring does not import drift: they are sibling layers).
+SliceFunction = Callable[[pd.DataFrame, np.ndarray, np.ndarray], dict[str, Any]]
 
 
 def labels_file(ws: Workspace, use_case: UseCase, window: str, path: str | Path | None) -> Path:
@@ -102,9 +110,16 @@ def latest_captures(captures: CaptureStore, window: str) -> pd.DataFrame:
 
 
 def add_labels(
-    ws: Workspace, use_case: UseCase, window: str, path: str | Path | None = None, *, run_id: str | None = None
+    ws: Workspace,
+    use_case: UseCase,
+    window: str,
+    path: str | Path | None = None,
+    *,
+    run_id: str | None = None,
+    slices: SliceFunction | None = None,
 ) -> LabelsResult:
-    """Join late labels to the captured predictions of ``window`` and log KPIs per model version (see module doc).
+    """Join late labels to the captured predictions of ``window`` and log KPIs per model version (see module doc);
+    with ``slices`` (and ``slices:`` in the params) each KPI entry also holds the KPI per slice it computes.
 
     A malformed ``window`` (one that is neither captured nor shaped like the use case's windows) is refused first,
     naming the closest window ('2025-5' -> '2025-05').
@@ -125,17 +140,8 @@ def add_labels(
             f"{len(unknown)} of {len(labels)} key(s) in {file} match no captured prediction of window '{window}', "
             f"e.g. {unknown.head(_MAX_EXAMPLES).tolist()}; check the window and the '{uc.key}' column."
         )
-    score_column = "probability" if uc.task == "classification" else "prediction"
-    joined = captured.merge(labels, on=uc.key, how="inner", validate="many_to_one")
     result = LabelsResult(window=window, rows=len(labels), path=file, created=False)
-    scoring_runs: dict[str, str] = {}
-    for version, rows in joined.groupby("model_version", sort=False):
-        scoring_runs[str(version)] = str(rows["run_id"].iloc[-1])
-        result.metrics[str(version)] = metrics_from_scores(
-            rows[uc.target].to_numpy(), rows[score_column].to_numpy(dtype="float64"), uc, threshold=uc.scoring.threshold
-        )
-        result.roles[str(version)] = str(rows["role"].iloc[0])
-        result.coverage[str(version)] = len(rows) / int((captured["model_version"] == version).sum())
+    scoring_runs = _kpis_per_version(captured, labels, uc, result, slices)
     # every check passed: store the labels once, then log
     buffer = io.BytesIO()
     labels.sort_values(uc.key).to_parquet(buffer, index=False)
@@ -155,11 +161,33 @@ def add_labels(
             "run_id": run_id or scoring_runs[version],
             "scoring_run_id": scoring_runs[version],
             "source": source,
+            **({"slices": result.slices[version]} if version in result.slices else {}),
         }
         log.append("model_kpi", window, role=result.roles[version], coverage=result.coverage[version], **common)
         if result.roles[version] == "champion":
             log.append("kpi", window, **common)
     return result
+
+
+def _kpis_per_version(
+    captured: pd.DataFrame, labels: pd.DataFrame, uc: UseCase, result: LabelsResult, slices: SliceFunction | None
+) -> dict[str, str]:
+    """Fill ``result``'s KPIs, roles, coverage (and KPI per slice) per model version from the captured rows joined
+    to the labels; return the scoring run of each version."""
+    score_column = "probability" if uc.task == "classification" else "prediction"
+    joined = captured.merge(labels, on=uc.key, how="inner", validate="many_to_one")
+    scoring_runs: dict[str, str] = {}
+    for version, rows in joined.groupby("model_version", sort=False):
+        scores = rows[score_column].to_numpy(dtype="float64")
+        scoring_runs[str(version)] = str(rows["run_id"].iloc[-1])
+        result.metrics[str(version)] = metrics_from_scores(
+            rows[uc.target].to_numpy(), scores, uc, threshold=uc.scoring.threshold
+        )
+        result.roles[str(version)] = str(rows["role"].iloc[0])
+        if slices is not None and uc.slices.columns:
+            result.slices[str(version)] = slices(rows.reset_index(drop=True), rows[uc.target].to_numpy(), scores)
+        result.coverage[str(version)] = len(rows) / int((captured["model_version"] == version).sum())
+    return scoring_runs
 
 
 def verify_labels(model_store: Path) -> VerifyReport:

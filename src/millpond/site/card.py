@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from millpond.drift.slices import SliceReport
 from millpond.errors import MillpondError
 from millpond.site.data import Decision, ModelData, VersionRow
 from millpond.site.layout import esc, fmt, href, model_file, table
@@ -40,6 +41,7 @@ class ModelCard:
     limitations: list[str]
     decisions: list[Decision]
     lineage: dict[str, Any] = field(default_factory=dict)
+    slices: SliceReport | None = None  # the metric per slice on the holdout (None: no `slices:` when trained)
 
 
 def _limitations(v: VersionRow) -> list[str]:
@@ -58,7 +60,16 @@ def _limitations(v: VersionRow) -> list[str]:
         )
     if v.code.get("dirty"):
         out.append("Trained from a working tree with uncommitted changes (code.dirty): the code is not reproducible.")
-    out.append("No slice metrics were recorded for this version (`slices:` in the params is not yet computed).")
+    if not v.slice_metrics:
+        out.append("No slice metrics were recorded for this version (it was trained without `slices:` in the params).")
+    else:
+        report = SliceReport.from_dict(v.slice_metrics)
+        small = [s.label for s in report.slices if s.status != "ok"]
+        if small:
+            out.append(
+                f"Slices {', '.join(small)} had too few held-out rows (< {report.min_rows}) or an undefined "
+                f"{report.metric}: the model's behaviour there is not measured."
+            )
     return out
 
 
@@ -86,7 +97,22 @@ def model_card(ws: Workspace, model: ModelData, v: VersionRow) -> ModelCard:
         limitations=_limitations(v),
         decisions=[d for d in model.decisions if d.version == v.version and d.action in APPROVAL_ACTIONS],
         lineage=lineage,
+        slices=SliceReport.from_dict(v.slice_metrics) if v.slice_metrics else None,
     )
+
+
+def _slice_markdown(card: ModelCard) -> list[str]:
+    if card.slices is None:
+        return ["No slices were set when this version was trained (`slices: [column, ...]` in the params)."]
+    report = card.slices
+    return [
+        f"{report.metric} per slice value on the held-out rows, {report.confidence:.0%} bootstrap interval; "
+        f"slices with fewer than {report.min_rows} rows are not judged.",
+        "",
+        f"| slice | rows | {report.metric} | status |",
+        "| --- | --- | --- | --- |",
+        *(f"| {label} | {rows} | {shown} | {status} |" for label, rows, shown, status in report.cells()),
+    ]
 
 
 def card_markdown(card: ModelCard) -> str:
@@ -113,6 +139,10 @@ def card_markdown(card: ModelCard) -> str:
         "| metric | value |",
         "| --- | --- |",
         *(f"| {k} | {v:.4f} |" for k, v in card.metrics.items()),
+        "",
+        "## Metrics per slice (holdout)",
+        "",
+        *_slice_markdown(card),
         "",
         "## Feature importance (permutation, normalised)",
         "",
@@ -188,6 +218,14 @@ def card_body(ws: Workspace, card: ModelCard, out: Path, run_links: dict[str, Pa
         table_id="mp-card-decisions",
     )
     limits = "".join(f"<li>{esc(item)}</li>" for item in card.limitations)
+    if card.slices is None:
+        slices = '<p class="mp-note">No slices were set when this version was trained.</p>'
+    else:
+        slices = (
+            f'<p class="mp-note">{esc(card.slices.metric)} per slice value on the held-out rows, '
+            f"{card.slices.confidence:.0%} bootstrap interval; fewer than {card.slices.min_rows} rows: not judged.</p>"
+            + table(("slice", "rows", card.slices.metric, "status"), card.slices.cells(), table_id="mp-card-slices")
+        )
     return (
         f'<p class="mp-note"><a href="{model_file(card.name)}">← {esc(card.name)} registry</a> · aliases now: '
         f"{esc(', '.join(card.aliases) or 'none')} · "
@@ -197,7 +235,8 @@ def card_body(ws: Workspace, card: ModelCard, out: Path, run_links: dict[str, Pa
         f"<b>{esc(card.metric)}</b>, family <b>{esc(card.family)}</b>.</p>"
         f"<h2>Training data</h2><p>Windows {esc(', '.join(card.windows) or '-')}; {esc(fmt(card.train_rows))} rows "
         f"for training, {esc(fmt(card.holdout_rows))} held out; target rate (holdout) {esc(fmt(card.target_rate))}.</p>"
-        f"<h2>Metrics (holdout)</h2>{metrics}<h2>Feature importance</h2>{importance}"
+        f"<h2>Metrics (holdout)</h2>{metrics}<h2>Metrics per slice (holdout)</h2>{slices}"
+        f"<h2>Feature importance</h2>{importance}"
         f"<h2>Limitations</h2><ul>{limits}</ul><h2>Approvals and decisions</h2>{decisions}"
         f"<h2>Lineage</h2>{lineage_html(ws, card, out, run_links)}"
     )

@@ -302,6 +302,7 @@ class VersionRow:
     retrain_reasons: list[str]
     code: dict[str, Any]
     categories: dict[str, list[str]] = field(default_factory=dict)  # categorical inputs -> categories seen
+    slice_metrics: dict[str, Any] = field(default_factory=dict)  # the KPI per slice on the holdout (slices set)
 
 
 @dataclass(frozen=True)
@@ -356,6 +357,7 @@ def version_row(version: ModelVersion, aliases: dict[str, str]) -> VersionRow:
             for column, spec in (meta.input_contract or {}).items()
             if isinstance(spec, dict) and spec.get("categories")
         },
+        slice_metrics=dict(meta.get("slice_metrics") or {}),  # kept in the metadata's extra keys
     )
 
 

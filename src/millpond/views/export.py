@@ -5,8 +5,10 @@
   ``mlflow.pyfunc.load_model(DIR)`` loads it where MLflow is (``pip install 'millpond[mlflow]'``). The pickle is
   what MLflow's sklearn flavour loads: it runs code when unpickled, so treat the folder like any pickle.
 * ``onnx``: ``model.onnx`` converted by skl2onnx (``pip install 'millpond[onnx]'``: skl2onnx, onnxruntime to run
-  it). One input per column of the model's input schema (string, int64 or float); the families skl2onnx converts
-  are listed in :data:`ONNX_FAMILIES`; another one is refused naming it.
+  it). One ``[N, 1]`` input per column of the model's input schema: string for str/bool columns (a missing value
+  is ``""``), float32 for int and float columns (NaN is missing). The families skl2onnx converts are listed in
+  :data:`ONNX_FAMILIES` (all of millpond's; the tree converters of skl2onnx 1.20 need protobuf < 7); another
+  family is refused naming it. Probabilities match scikit-learn's to 1e-5 (float32 inside ONNX).
 
 The version is loaded through the store (sha256-checked) and its metadata is written beside the export
 (``millpond.json``), so the export says where it came from. An existing output folder is never overwritten.
@@ -28,8 +30,8 @@ from millpond.views.loaders import resolve_model
 from millpond.workspace import Workspace
 
 FORMATS = ("mlflow", "onnx")
-ONNX_FAMILIES = ("logistic_regression", "random_forest", "hist_gradient_boosting", "gradient_boosting")
-_ONNX_TYPES = {"str": "string", "bool": "string", "int": "int64", "float": "float"}
+ONNX_FAMILIES = ("logistic_regression", "random_forest", "hist_gradient_boosting")  # every family millpond fits
+_ONNX_TYPES = {"str": "string", "bool": "string", "int": "float", "float": "float"}  # ints are fed as float32
 
 
 class ExportError(ViewError):
@@ -98,18 +100,36 @@ def export_mlflow(model: Any, version: ModelVersion, out: Path) -> tuple[str, ..
     return ("MLmodel", "model.pkl", "requirements.txt", "python_env.yaml", "conda.yaml")
 
 
-def onnx_inputs(version: ModelVersion) -> list[tuple[str, Any]]:
+def onnx_inputs(schema: dict[str, str]) -> list[tuple[str, Any]]:
     """skl2onnx initial types: one ``[None, 1]`` tensor per input column, typed from the input schema."""
-    from skl2onnx.common.data_types import FloatTensorType, Int64TensorType, StringTensorType
+    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 
-    kinds = {"string": StringTensorType, "int64": Int64TensorType, "float": FloatTensorType}
-    schema = version.metadata.input_schema
+    kinds = {"string": StringTensorType, "float": FloatTensorType}
     return [(column, kinds[_ONNX_TYPES.get(str(dtype), "float")]([None, 1])) for column, dtype in schema.items()]
 
 
-def export_onnx(model: Any, version: ModelVersion, out: Path) -> tuple[str, ...]:
-    """Convert ``model`` with skl2onnx into ``out/model.onnx``; return the file names."""
-    family = version.metadata.family or "unknown"
+def _string_imputers_take_empty(model: Any) -> Any:
+    """A copy of ``model`` whose imputers of string columns treat ``""`` as missing: an ONNX string tensor holds no
+    NaN, and skl2onnx converts a string imputer only with a string ``missing_values``."""
+    import copy
+
+    from sklearn.impute import SimpleImputer
+
+    adapted = copy.deepcopy(model)
+    stack = [adapted]
+    while stack:
+        step = stack.pop()
+        if isinstance(step, SimpleImputer) and getattr(step, "statistics_", None) is not None:
+            if step.statistics_.dtype == object:
+                step.missing_values = ""
+        stack.extend(inner for _, inner in getattr(step, "steps", []))  # a Pipeline's steps
+        stack.extend(inner for _, inner, _ in getattr(step, "transformers_", []) if not isinstance(inner, str))
+    return adapted
+
+
+def onnx_bytes(model: Any, family: str, task: str, schema: dict[str, str]) -> bytes:
+    """The ONNX file of a fitted millpond pipeline of ``family``; :class:`ExportError` naming the family when it
+    is not one skl2onnx converts here, or when the conversion fails."""
     try:
         from skl2onnx import convert_sklearn
     except ImportError as exc:
@@ -121,11 +141,22 @@ def export_onnx(model: Any, version: ModelVersion, out: Path) -> tuple[str, ...]
             f"Family {family!r} is not one skl2onnx converts here ({', '.join(ONNX_FAMILIES)}); "
             "export it as --format mlflow instead."
         )
+    adapted = _string_imputers_take_empty(model)
+    options = {id(adapted): {"zipmap": False}} if task == "classification" else None
     try:
-        onnx_model = convert_sklearn(model, initial_types=onnx_inputs(version), options={id(model): {"zipmap": False}})
+        return bytes(convert_sklearn(adapted, initial_types=onnx_inputs(schema), options=options).SerializeToString())
     except Exception as exc:  # skl2onnx raises many types for what it cannot convert
-        raise ExportError(f"skl2onnx could not convert {family} ({type(exc).__name__}: {exc}).") from exc
-    atomic_write_bytes(out / "model.onnx", onnx_model.SerializeToString())
+        hint = ""
+        if "got a boolean" in str(exc):
+            hint = " protobuf 7 refuses the tree converters' boolean attributes: pip install 'protobuf<7'."
+        raise ExportError(f"skl2onnx could not convert {family} ({type(exc).__name__}: {exc}).{hint}") from exc
+
+
+def export_onnx(model: Any, version: ModelVersion, out: Path) -> tuple[str, ...]:
+    """Convert ``model`` with skl2onnx into ``out/model.onnx``; return the file names."""
+    meta = version.metadata
+    data = onnx_bytes(model, meta.family or "unknown", meta.task or "classification", dict(meta.input_schema))
+    atomic_write_bytes(out / "model.onnx", data)
     return ("model.onnx",)
 
 

@@ -154,3 +154,37 @@ def test_source_needs_exactly_one_kind() -> None:
 def test_window_labels_cannot_escape_folders(bad: str) -> None:
     with pytest.raises(ParamsError, match="window must be a label"):
         check_window(bad)
+
+
+def test_slices_are_a_list_of_mart_columns_and_default_to_none() -> None:
+    assert validate_use_case(churn()).slices.columns == []
+    uc = validate_use_case({**churn(), "slices": ["region", "contract"]})
+    assert uc.slices.columns == ["region", "contract"] and uc.slices.min_rows == 100
+    assert validate_use_case(uc.notebook_parameters()) == uc  # the mapping form round-trips
+    longer = validate_use_case({**churn(), "slices": {"columns": ["region"], "min_rows": 30}})
+    assert longer.slices.min_rows == 30
+
+
+def test_a_bad_slice_name_is_refused_naming_it_and_the_marts_columns() -> None:
+    with pytest.raises(ParamsError) as info:
+        validate_use_case({**churn(), "slices": ["regoin", "monthly_charges", "churned"]})
+    message = str(info.value)
+    assert "slices lists 'regoin', which is not a column of the mart 'churn'" in message
+    assert "(its columns: customer_id, tenure_months, contract," in message and "Did you mean 'region'?" in message
+    assert "'monthly_charges', a float column: slices need categories" in message
+    assert "'churned', the target" in message
+
+
+def test_the_slice_guard_needs_slices() -> None:
+    data = churn()
+    data["promotion"] = {**data["promotion"], "max_slice_drop": 0.05}
+    with pytest.raises(ParamsError, match=r"promotion\.max_slice_drop guards slices"):
+        validate_use_case(data)
+    assert validate_use_case({**data, "slices": ["region"]}).promotion.max_slice_drop == 0.05
+    with pytest.raises(ParamsError, match=r"max_slice_drop"):
+        validate_use_case({**data, "slices": ["region"], "promotion": {**data["promotion"], "max_slice_drop": -1}})
+
+
+def test_the_slices_example_is_valid() -> None:
+    uc = load_use_case(REPO / "params" / "examples" / "churn_by_segment.yaml")
+    assert uc.slices.columns == ["region", "contract"] and uc.promotion.max_slice_drop == 0.05

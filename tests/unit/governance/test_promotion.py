@@ -124,3 +124,46 @@ def test_a_drifted_champion_is_replaced_by_a_candidate_that_is_not_worse_but_not
 def test_unknown_promotion_policy_is_refused_naming_the_choices() -> None:
     with pytest.raises(Exception, match="evidence.*point|point.*evidence"):
         _case(0.0, policy="always")
+
+
+def _slice_case(max_slice_drop: float | None, min_rows: int = 40) -> tuple:
+    """A candidate better overall than the champion but much worse on region=south (about a tenth of the rows)."""
+    data = yaml.safe_load((REPO / "params" / "churn.yaml").read_text())
+    promotion = {**data["promotion"], "bootstrap_resamples": 50}
+    if max_slice_drop is not None:
+        promotion["max_slice_drop"] = max_slice_drop
+    data.update(promotion=promotion, slices={"columns": ["region"], "min_rows": min_rows})
+    uc = validate_use_case(data)
+    labelled = generate_window("2025-05", 1000)
+    labelled["region"] = np.where(np.arange(1000) % 10 == 0, "south", "north")
+    y = labelled[uc.target].to_numpy()
+    rng = np.random.default_rng(5)
+    south = labelled["region"].to_numpy() == "south"
+    champion = np.clip(0.35 * y + rng.uniform(0, 0.65, len(y)), 0.001, 0.999)
+    candidate = np.clip(0.6 * y + rng.uniform(0, 0.4, len(y)), 0.001, 0.999)  # much better...
+    candidate[south] = rng.uniform(0.001, 0.999, int(south.sum()))  # ...but noise on the south
+    return uc, labelled, candidate, champion
+
+
+def test_a_candidate_better_overall_but_worse_on_one_slice_is_refused_naming_the_slice() -> None:
+    uc, labelled, candidate, champion = _slice_case(0.05)
+    rivals = [Rival("champion", "c0ffee000001", _Fixed(champion))]
+    decision, table = decide_governed(_Fixed(candidate), rivals, labelled, uc)
+    assert table.loc[0, "metric_gain_low"] > 0  # the overall gain is beyond doubt
+    assert decision.promote is False and decision.rule == "slice_drop"
+    assert decision.reason.startswith("rule slice_drop: ") and "on slice region=south (100 rows)" in decision.reason
+    assert "region=north" not in decision.reason.split("max_slice_drop 0.05 on slice")[1]
+    south = next(s for s in decision.slices if s["slice"] == "region=south")
+    assert south["gain"] < -0.05 and decision.as_dict()["slices"] == list(decision.slices)
+
+
+def test_without_max_slice_drop_the_slices_are_reported_not_judged_and_small_ones_never() -> None:
+    uc, labelled, candidate, champion = _slice_case(None)
+    rivals = [Rival("champion", "c0ffee000001", _Fixed(champion))]
+    decision, _ = decide_governed(_Fixed(candidate), rivals, labelled, uc)
+    assert decision.promote is True and decision.rule == "evidence"
+    assert "slices: worst region=south gain" in decision.reason and "no max_slice_drop set" in decision.reason
+    small, _ = decide_governed(_Fixed(candidate), rivals, labelled, _slice_case(0.05, min_rows=200)[0])
+    assert small.promote is True  # the south has 100 rows < min_rows 200: too small, not judged
+    assert "1 slice(s) too small or undefined, not judged" in small.reason
+    assert next(s for s in small.slices if s["slice"] == "region=south")["status"] == "too_small"

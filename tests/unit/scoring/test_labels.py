@@ -108,3 +108,29 @@ def test_labels_source_from_params_and_unscored_window(scoring_workspace: Worksp
         add_labels(ws, load_use_case(ws.params / "churn.yaml"), "2025-03")
     with pytest.raises(LabelsError, match="No captures of model 'churn' for window '2025-01'"):
         add_labels(ws, uc, "2025-01", ws.root / "labels" / "churn_2025-03.parquet")
+
+
+def test_late_labels_give_the_kpi_per_slice_of_the_captured_rows(scoring_workspace: Workspace, tmp_path: Path) -> None:
+    from sklearn.metrics import roc_auc_score
+
+    from millpond.drift.slices import labelled_slices
+
+    ws = scoring_workspace
+    truth, scored = _score_without_labels(ws)
+    truth.to_csv(tmp_path / "labels.csv", index=False)
+    uc = load_use_case(ws.params / "churn.yaml")
+    uc = uc.model_copy(update={"slices": uc.slices.model_copy(update={"columns": ["region"], "min_rows": 500})})
+    result = add_labels(ws, uc, "2025-03", tmp_path / "labels.csv", run_id="labels/1", slices=labelled_slices(uc))
+    champion = scored.summary["champion"]
+    captured = pd.read_parquet(ws.resolve(scored.summary["captures"][champion])).merge(truth, on="customer_id")
+    by_value = {s["value"]: s for s in result.slices[champion]["slices"]}
+    assert set(by_value) == set(captured["region"])
+    for value, item in by_value.items():
+        rows = captured[captured["region"] == value]
+        assert item["rows"] == len(rows)
+        if len(rows) < 500:
+            assert item["status"] == "too_small" and item["kpi"] is None
+        else:
+            assert item["kpi"] == pytest.approx(roc_auc_score(rows["churned"], rows["probability"]), abs=1e-12)
+            assert item["low"] <= item["kpi"] <= item["high"]
+    assert MonitoringLog(ws.model_store, "churn").latest("kpi", "2025-03")["slices"] == result.slices[champion]

@@ -15,8 +15,10 @@ import yaml
 from millpond.cli.app import main
 from millpond.marts.store import MartStore
 from millpond.models.store import ModelStore
-from millpond.views.export import ExportError, export_model
+from millpond.models.training import fit, holdout_mask, input_schema, predict_scores
+from millpond.views.export import ExportError, export_model, onnx_bytes
 from millpond.workspace import Workspace
+from tests.conftest import MakeUseCase
 
 HAS_MLFLOW = importlib.util.find_spec("mlflow") is not None
 HAS_ONNX = all(importlib.util.find_spec(m) is not None for m in ("skl2onnx", "onnxruntime"))
@@ -80,6 +82,12 @@ def test_onnx_without_the_extra_says_what_to_install(
     assert not out.exists()  # a refused export leaves nothing behind
 
 
+def _onnx_feeds(rows: pd.DataFrame, schema: dict[str, str]) -> dict[str, np.ndarray]:
+    """The ONNX inputs of ``rows``: [N, 1] per column, strings for str/bool columns, float32 for the rest."""
+    kinds = {"str": object, "bool": object, "int": np.float32, "float": np.float32}
+    return {c: rows[c].to_numpy().astype(kinds[str(t)]).reshape(-1, 1) for c, t in schema.items()}
+
+
 @pytest.mark.skipif(not HAS_ONNX, reason="needs the onnx extra: pip install 'millpond[onnx]'")
 def test_onnx_predictions_match_the_estimator(scoring_workspace: Workspace, tmp_path: Path) -> None:
     import onnxruntime as rt
@@ -89,12 +97,40 @@ def test_onnx_predictions_match_the_estimator(scoring_workspace: Workspace, tmp_
     expected, version = ModelStore(scoring_workspace.model_store).load("churn", "champion")
     rows = _rows(scoring_workspace)
     session = rt.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
-    kinds = {"str": object, "bool": object, "int": np.int64, "float": np.float32}
-    feeds = {
-        c: rows[c].to_numpy().astype(kinds[str(t)]).reshape(-1, 1) for c, t in version.metadata.input_schema.items()
-    }
-    probabilities = session.run(None, feeds)[1]
-    assert np.allclose(probabilities, expected.predict_proba(rows), atol=1e-5)
+    probabilities = session.run(None, _onnx_feeds(rows, version.metadata.input_schema))[1]
+    assert np.allclose(probabilities, expected.predict_proba(rows), rtol=0, atol=1e-5)
+
+
+@pytest.mark.skipif(not HAS_ONNX, reason="needs the onnx extra: pip install 'millpond[onnx]'")
+@pytest.mark.parametrize("task", ["classification", "regression"])
+@pytest.mark.parametrize("family", ["hist_gradient_boosting", "logistic_regression", "random_forest"])
+def test_every_family_converts_and_predicts_as_scikit_learn(
+    family: str, task: str, make_use_case: MakeUseCase, small_demo_raw: Path
+) -> None:
+    import onnxruntime as rt
+
+    params = {"n_estimators": 20, "max_depth": 6} if family == "random_forest" else {}
+    sections: dict = {"model": {"family": family, "params": params}}
+    if task == "regression":
+        sections.update(task="regression", target="monthly_charges", promotion={"metric": "rmse"})
+    uc = make_use_case(**sections)
+    frame = pd.read_csv(small_demo_raw / "churn_2025-01.csv", dtype={"customer_id": "str"})
+    mask = holdout_mask(frame, uc)
+    model = fit(frame[~mask], frame[mask], uc).model
+    schema = input_schema(uc)
+    session = rt.InferenceSession(onnx_bytes(model, family, task, schema), providers=["CPUExecutionProvider"])
+    rows = frame[mask][uc.feature_columns].head(300)
+    outputs = session.run(None, _onnx_feeds(rows, schema))
+    if task == "classification":  # probabilities: absolute 1e-5
+        assert np.allclose(outputs[1][:, 1], predict_scores(model, rows, uc), rtol=0, atol=1e-5)
+    else:  # charges of 20-120: float32 inside ONNX, so relative 1e-5
+        assert np.allclose(outputs[0].ravel(), predict_scores(model, rows, uc), rtol=1e-5, atol=0)
+
+
+@pytest.mark.skipif(not HAS_ONNX, reason="needs the onnx extra: pip install 'millpond[onnx]'")
+def test_a_family_onnx_cannot_take_is_refused_naming_it() -> None:
+    with pytest.raises(ExportError, match=r"Family 'svm' is not one skl2onnx converts here \(logistic_regression, "):
+        onnx_bytes(object(), "svm", "classification", {"tenure_months": "int"})
 
 
 @pytest.mark.skipif(not HAS_MLFLOW, reason="needs the mlflow extra: pip install 'millpond[mlflow]'")
