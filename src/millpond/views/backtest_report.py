@@ -17,8 +17,9 @@ from millpond.ops.backtest import BacktestReport, BacktestResult, PolicySummary
 from millpond.store.files import atomic_write_text
 
 COLOURS = {"usecase": "#2e86c1", "evidence": "#8e44ad", "point": "#d68910", "static": "#7f8c8d", "always": "#27ae60"}
-WIDTH, HEIGHT = 920, 280
+WIDTH, HEIGHT = 920, 300
 LEFT, RIGHT, TOP, BOTTOM = 64, 16, 18, 58
+MARKS = 26  # a strip under the plot area for the alarm marks, so they never hide a KPI point
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 24px; color: #222; max-width: 1100px; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 1.6em; }
@@ -27,7 +28,7 @@ th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
 th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
 tr.best td { background: #eef8ee; }
 p.note, li { font-size: 0.9em; color: #444; }
-svg { background: #fff; border: 1px solid #ddd; }
+svg { background: #fff; border: 1px solid #ddd; } .wide { overflow-x: auto; }
 .legend span { display: inline-block; margin-right: 14px; font-size: 0.9em; }
 .swatch { display: inline-block; width: 14px; height: 4px; vertical-align: middle; margin-right: 4px; }
 """
@@ -59,7 +60,7 @@ class _Axes:
 
     def y(self, value: float) -> float:
         span = (self.hi - self.lo) or 1.0
-        return TOP + (self.hi - value) / span * (HEIGHT - TOP - BOTTOM)
+        return TOP + (self.hi - value) / span * (HEIGHT - TOP - BOTTOM - MARKS)
 
 
 def _axes(report: BacktestReport) -> _Axes:
@@ -86,6 +87,9 @@ def _frame(report: BacktestReport, axes: _Axes, title: str) -> list[str]:
         y = axes.y(value)
         parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e3e3e3"/>')
         parts.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" font-size="11" text-anchor="end">{value:.3f}</text>')
+    strip = HEIGHT - BOTTOM - MARKS + 4
+    parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{strip}" y2="{strip}" stroke="#bbb"/>')
+    parts.append(f'<text x="{LEFT - 6}" y="{HEIGHT - BOTTOM - 4}" font-size="10" text-anchor="end">alarms</text>')
     every = max(1, len(axes.windows) // 16 + 1)
     for i, window in enumerate(axes.windows):
         if i % every == 0 or i == len(axes.windows) - 1:
@@ -140,15 +144,15 @@ def _points(result: BacktestResult, axes: _Axes, colour: str) -> list[str]:
                 f'<circle class="kpi-point" cx="{x:.1f}" cy="{axes.y(w.kpi):.1f}" r="4" fill="{fill}" '
                 f'stroke="{colour}" stroke-width="1.5"><title>{tip}</title></circle>'
             )
-        base = HEIGHT - BOTTOM - 6
+        base = HEIGHT - BOTTOM - 3
         if w.data_drift:
             parts.append(
-                f'<path class="data-drift" d="M{x - 5:.1f},{base} L{x + 5:.1f},{base} L{x:.1f},{base - 9}" '
+                f'<path class="data-drift" d="M{x - 9:.1f},{base} L{x - 1:.1f},{base} L{x - 5:.1f},{base - 9}" '
                 f'fill="#e67e22"><title>{tip}</title></path>'
             )
         if w.model_drift:
             parts.append(
-                f'<rect class="model-drift" x="{x - 4:.1f}" y="{base - 22}" width="8" height="8" fill="#c0392b">'
+                f'<rect class="model-drift" x="{x + 1:.1f}" y="{base - 8}" width="8" height="8" fill="#c0392b">'
                 f"<title>{tip}</title></rect>"
             )
         if w.retrained:
@@ -203,7 +207,7 @@ def _cell(value: object) -> str:
 def summary_table(summaries: list[PolicySummary]) -> str:
     head = "".join(f"<th>{_esc(label)}</th>" for _, label in SUMMARY_COLUMNS)
     rows = "".join("<tr>" + "".join(_cell(getattr(s, key)) for key, _ in SUMMARY_COLUMNS) + "</tr>" for s in summaries)
-    return f'<table class="summary"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
+    return f'<div class="wide"><table class="summary"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>'
 
 
 def window_table(result: BacktestResult, quiet: set[str]) -> str:
@@ -246,7 +250,7 @@ def _intro(report: BacktestReport) -> str:
         f"{report.tolerance:.4g} of its first scored window's and always did not beat it by more; an alarm there "
         "is likely a false alarm.</li>"
         "<li>Chart marks: filled dot = a new champion promoted at that window, triangle = data drift, "
-        "square = model drift, tick under the axis = a candidate trained; grey lines = the baselines.</li></ul>"
+        "square = model drift (both in the alarms strip), tick under the axis = a candidate trained; grey lines = the baselines.</li></ul>"
     )
 
 
