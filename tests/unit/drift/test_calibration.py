@@ -94,7 +94,7 @@ def test_a_shift_in_a_feature_the_model_ignores_triggers_no_retrain() -> None:
     )  # fmt: skip
     verdict = dataset_verdict(table)
     assert verdict["n_drifted"] >= 1 and verdict["drift_detected"] is False
-    entry = {"data_drift": verdict["drift_detected"], "model_drift": False}
+    entry: dict[str, bool] = {"data_drift": verdict["drift_detected"], "model_drift": False}
     ctx = SimpleNamespace(
         champion=lambda: SimpleNamespace(metadata=SimpleNamespace(trained_for_window="2025-01")),
         use_case=SimpleNamespace(retrain=RetrainPolicy()),
