@@ -47,7 +47,7 @@ def verdicts(n: int, reps: int, seed: int, importance: dict | None = IMPORTANCE,
     return alarms / reps, significant / reps
 
 
-@pytest.mark.parametrize("n, reps", [(500, 200), (5_000, 30)])
+@pytest.mark.parametrize("n, reps", [(500, 200)])  # 5,000 and 100,000 rows: the 200-window test below
 def test_stationary_windows_rarely_say_drift(n: int, reps: int) -> None:
     false_alarms, any_significant = verdicts(n, reps, seed=n)
     assert false_alarms <= 0.05
