@@ -21,7 +21,7 @@ WIDTH, HEIGHT = 920, 300
 LEFT, RIGHT, TOP, BOTTOM = 64, 16, 18, 58
 MARKS = 26  # a strip under the plot area for the alarm marks, so they never hide a KPI point
 CSS = """
-body { font-family: system-ui, sans-serif; margin: 24px; color: #222; max-width: 1100px; }
+body { font-family: system-ui, sans-serif; margin: 24px; color: #222; max-width: 1320px; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 1.6em; }
 table { border-collapse: collapse; margin: 8px 0 16px; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
