@@ -171,12 +171,15 @@ def _smirnov(n: int, x: float) -> float:
     nx = n * x
     v = np.arange(1.0, n - math.floor(Fraction(x) * n))  # v = 1 .. n - floor(nx) - 1, as scipy sums
     w = n - v
+    # where n * x rounds up to the smallest w, log1p(-1) is -inf: a term of exactly 0 instead of one below 1e-300
+    with np.errstate(divide="ignore"):
+        tail = w * np.log1p(-nx / w)
     log_terms = (
         _stirlerr(np.array([float(n)]))
         - _stirlerr(v)
         - _stirlerr(w)
         + v * np.log1p(nx / v)
-        + w * np.log1p(-nx / w)
+        + tail
         + 0.5 * np.log(n / (2 * np.pi * v * w))
         - np.log(x + v / n)
     )

@@ -4,7 +4,8 @@ The scratch workspace (a temporary folder) links the real workspace's params, no
 starts with empty run, mart and model stores, so the real stores are never touched. Each window runs the same stage
 functions the notebooks call (ingest, score, drift, train, promote), in this process, with notifications off.
 
-A policy is the use case's own (``usecase``) or one of the alternatives replayed on the same windows:
+A policy is the use case's own (``usecase``) or one of the alternatives replayed on the same windows, always beside
+the two baselines (unless asked not to):
 
 * ``evidence`` / ``point``: the use case with ``promotion.policy`` set to that;
 * ``static``: the first model, never retrained (a baseline);
@@ -14,10 +15,15 @@ Per window the result says the serving model's realised KPI, the data-drift and 
 candidate was trained and promoted (and by which rule); the totals count alarms, retrains and swaps, split at the
 change point when one is declared (``drift.change_point`` in the YAML or ``--change-point``): alarms in windows before
 it are false alarms, and the first alarm at or after it says when the change was detected.
+
+:func:`compare_policies` sets the policies side by side (:class:`PolicySummary`): mean and worst KPI, regret against
+the best policy at each window and against ``always``, retrains and promotions, and the alarms raised in *quiet*
+windows, where the baselines show nothing changed (see :func:`quiet_windows`), which need no declared change point.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -28,11 +34,14 @@ from pathlib import Path
 from typing import Any
 
 from millpond.config.params import NotifySpec, UseCase
+from millpond.drift.kpis import HIGHER_IS_BETTER, kpi_tolerance
 from millpond.errors import ParamsError, did_you_mean
 from millpond.workspace import Workspace
 
 POLICIES = ("usecase", "evidence", "point", "static", "always")
 """The policies ``millpond backtest --policy`` replays (see the module docstring)."""
+BASELINES = ("static", "always")
+"""Replayed beside the chosen policies unless ``baselines=False``."""
 STAGE_ORDER = ("ingest", "score", "drift", "train", "promote")
 _SKIP_AT_ROOT = {".git", ".venv", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", "pyproject.toml"}
 
@@ -62,6 +71,7 @@ class BacktestTotals:
     model_drift: int
     retrains: int
     swaps: int  # promotions that replaced a champion (the first model is not counted)
+    promotions: int  # every promotion, the first model's included
     mean_kpi: float | None
     worst_kpi: float | None
     windows_before: int | None = None
@@ -83,7 +93,7 @@ class BacktestResult:
 
     @property
     def totals(self) -> BacktestTotals:
-        return totals_of(self.windows, self.change_point, higher_is_better=self.metric not in _LOWER_IS_BETTER)
+        return totals_of(self.windows, self.change_point, higher_is_better=HIGHER_IS_BETTER[self.metric])
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -94,9 +104,6 @@ class BacktestResult:
             "windows": [asdict(w) for w in self.windows],
             "totals": asdict(self.totals),
         }
-
-
-_LOWER_IS_BETTER = ("log_loss", "brier", "rmse", "mae", "mape")
 
 
 def _swapped(outcome: WindowOutcome) -> bool:
@@ -114,6 +121,7 @@ def totals_of(windows: list[WindowOutcome], change_point: str | None, *, higher_
         model_drift=sum(w.model_drift for w in windows),
         retrains=sum(w.retrained for w in windows),
         swaps=sum(_swapped(w) for w in windows),
+        promotions=sum(w.promoted for w in windows),
         mean_kpi=sum(kpis) / len(kpis) if kpis else None,
         worst_kpi=worst,
     )
@@ -131,6 +139,134 @@ def totals_of(windows: list[WindowOutcome], change_point: str | None, *, higher_
             "detected_at": after[0].window if after else None,
         }
     )
+
+
+# --- policies side by side -----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PolicySummary:
+    """One policy's line of the comparison (KPI regrets are in the metric's units; positive is worse)."""
+
+    policy: str
+    windows: int
+    mean_kpi: float | None
+    worst_kpi: float | None
+    regret_best: float | None  # mean shortfall against the best replayed policy at each window
+    regret_always: float | None  # mean shortfall against the always baseline (negative: better than always)
+    retrains: int
+    promotions: int
+    swaps: int
+    data_drift: int
+    model_drift: int
+    quiet_alarms: int  # windows the baselines call quiet in which this policy raised a data- or model-drift alarm
+    false_alarms: int | None  # windows before the change point with an alarm (None: no change point)
+    false_swaps: int | None
+    detected_at: str | None
+
+
+@dataclass(frozen=True)
+class BacktestReport:
+    """The replayed policies of one backtest and their comparison."""
+
+    use_case: str
+    metric: str
+    change_point: str | None
+    tolerance: float  # the KPI change quiet_windows tolerates
+    quiet: list[str]
+    results: list[BacktestResult]
+    summaries: list[PolicySummary]
+
+    @property
+    def higher_is_better(self) -> bool:
+        return HIGHER_IS_BETTER[self.metric]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "use_case": self.use_case,
+            "metric": self.metric,
+            "higher_is_better": self.higher_is_better,
+            "change_point": self.change_point,
+            "quiet_tolerance": self.tolerance,
+            "quiet_windows": self.quiet,
+            "summary": [asdict(s) for s in self.summaries],
+            "results": [r.as_dict() for r in self.results],
+        }
+
+
+def _kpis(result: BacktestResult) -> dict[str, float]:
+    return {w.window: w.kpi for w in result.windows if w.kpi is not None}
+
+
+def quiet_windows(results: list[BacktestResult], tolerance: float) -> list[str]:
+    """Windows where the baselines show nothing changed: the static model's KPI is within ``tolerance`` of its
+    first scored window's, and retraining every window (always) did not beat it by more than ``tolerance``.
+    Empty unless both baselines were replayed."""
+    by_policy = {r.policy: r for r in results}
+    if not all(name in by_policy for name in BASELINES):
+        return []
+    sign = 1.0 if HIGHER_IS_BETTER[by_policy["static"].metric] else -1.0
+    static, always = _kpis(by_policy["static"]), _kpis(by_policy["always"])
+    if not static:
+        return []
+    first = static[min(static)]
+    return [
+        window
+        for window, kpi in sorted(static.items())
+        if sign * (first - kpi) <= tolerance and window in always and sign * (always[window] - kpi) <= tolerance
+    ]
+
+
+def _mean_shortfall(own: dict[str, float], best: dict[str, float], sign: float) -> float | None:
+    gaps = [sign * (best[w] - own[w]) for w in best if w in own]
+    return sum(gaps) / len(gaps) if gaps else None
+
+
+def _summary(
+    result: BacktestResult, best: dict[str, float], always: dict[str, float], quiet: set[str]
+) -> PolicySummary:
+    t = result.totals
+    sign = 1.0 if HIGHER_IS_BETTER[result.metric] else -1.0
+    own = _kpis(result)
+    before = [w for w in result.windows if w.before_change]
+    return PolicySummary(
+        policy=result.policy,
+        windows=t.windows,
+        mean_kpi=t.mean_kpi,
+        worst_kpi=t.worst_kpi,
+        regret_best=_mean_shortfall(own, best, sign),
+        regret_always=_mean_shortfall(own, always, sign) if always else None,
+        retrains=t.retrains,
+        promotions=t.promotions,
+        swaps=t.swaps,
+        data_drift=t.data_drift,
+        model_drift=t.model_drift,
+        quiet_alarms=sum((w.data_drift or w.model_drift) for w in result.windows if w.window in quiet),
+        false_alarms=sum((w.data_drift or w.model_drift) for w in before) if result.change_point else None,
+        false_swaps=t.swaps_before,
+        detected_at=t.detected_at,
+    )
+
+
+def compare_policies(results: list[BacktestResult], use_case: UseCase) -> BacktestReport:
+    """The policies side by side. Regrets count the windows where every replayed policy has a KPI; the tolerance of
+    the quiet windows is the use case's model-drift tolerance (relative to static's first KPI for RMSE/MAE/MAPE)."""
+    metric = use_case.promotion.metric
+    pick = max if HIGHER_IS_BETTER[metric] else min
+    kpis = [_kpis(r) for r in results]
+    common = set.intersection(*(set(k) for k in kpis)) if kpis else set()
+    best = {w: pick(k[w] for k in kpis) for w in sorted(common)}
+    by_policy = {r.policy: k for r, k in zip(results, kpis, strict=True)}
+    static = by_policy.get("static") or {}
+    tolerance = kpi_tolerance(
+        metric,
+        static[min(static)] if static else None,
+        absolute=use_case.drift.kpi_tolerance,
+        relative=use_case.drift.kpi_tolerance_relative,
+    )
+    quiet = quiet_windows(results, tolerance)
+    always = {w: v for w, v in (by_policy.get("always") or {}).items() if w in common}
+    summaries = [_summary(r, best, always, set(quiet)) for r in results]
+    change_point = results[0].change_point if results else None
+    return BacktestReport(use_case.use_case, metric, change_point, tolerance, quiet, results, summaries)
 
 
 # --- the scratch workspace ------------------------------------------------------------------------------------------
@@ -191,12 +327,17 @@ def scratch_folder(keep: Path | None) -> Iterator[Path]:
 
 
 # --- policies -------------------------------------------------------------------------------------------------------
-def policy_use_case(use_case: UseCase, policy: str) -> UseCase:
-    """The use case as ``policy`` runs it, with notifications off (a backtest tells nobody)."""
+def check_policy(policy: str) -> None:
+    """ParamsError unless ``policy`` is one of :data:`POLICIES` (suggesting the closest)."""
     if policy not in POLICIES:
         raise ParamsError(
             f"--policy must be one of {', '.join(POLICIES)}; got {policy!r}.{did_you_mean(policy, POLICIES)}"
         )
+
+
+def policy_use_case(use_case: UseCase, policy: str) -> UseCase:
+    """The use case as ``policy`` runs it, with notifications off (a backtest tells nobody)."""
+    check_policy(policy)
     data = use_case.model_dump()
     data["notify"] = NotifySpec().model_dump()
     if policy in ("evidence", "point"):
@@ -278,6 +419,46 @@ def select_windows(available: list[str], spec: str | None) -> list[str]:
     return chosen
 
 
+def policies_to_run(policies: list[str] | None, baselines: bool) -> list[str]:
+    """The chosen policies (default: the use case's own), then the baselines not already chosen."""
+    chosen = list(dict.fromkeys(policies or ["usecase"]))
+    for policy in chosen:
+        check_policy(policy)
+    return chosen + [b for b in BASELINES if baselines and b not in chosen]
+
+
+QUIET_LOGGERS = ("millpond.governance.events", "millpond.models.store")
+"""Loggers whose warnings are the replay's own business (events into the scratch log, a promotion's smoke test due
+at the next window): only their errors reach the terminal during a backtest."""
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    loggers = [logging.getLogger(name) for name in QUIET_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+@contextmanager
+def _workspace_env(root: Path) -> Iterator[None]:
+    """``MILLPOND_WORKSPACE`` set to ``root`` while the stages run (they resolve the workspace from it)."""
+    previous = os.environ.get("MILLPOND_WORKSPACE")
+    os.environ["MILLPOND_WORKSPACE"] = str(root)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("MILLPOND_WORKSPACE", None)
+        else:
+            os.environ["MILLPOND_WORKSPACE"] = previous
+
+
 def run_backtest(
     ws: Workspace,
     use_case: UseCase,
@@ -287,26 +468,19 @@ def run_backtest(
     change_point: str | None = None,
     keep: Path | None = None,
     on_window: Callable[[str, WindowOutcome], None] | None = None,
-) -> list[BacktestResult]:
-    """Replay each policy (default: the use case's own) over the selected windows, each in its own scratch workspace."""
+    baselines: bool = True,
+) -> BacktestReport:
+    """Replay each policy (default: the use case's own) and the baselines static and always over the selected
+    windows, each in its own scratch workspace, and compare them."""
     from millpond.ops.scheduler import available_windows
 
     chosen = select_windows(available_windows(ws, use_case), windows)
     point = change_point if change_point is not None else use_case.drift.change_point
     results = []
-    for policy in policies or ["usecase"]:
-        policy_use_case(use_case, policy)  # a bad name fails before any work
-    for policy in policies or ["usecase"]:
+    for policy in policies_to_run(policies, baselines):  # a bad name fails before any work
         with scratch_folder(keep / policy if keep is not None else None) as folder:
             scratch = scratch_workspace(ws, folder, use_case.use_case)
-            previous = os.environ.get("MILLPOND_WORKSPACE")
-            os.environ["MILLPOND_WORKSPACE"] = str(scratch.root)
-            try:
-                callback = (lambda o, p=policy: on_window(p, o)) if on_window is not None else None
+            callback = (lambda o, p=policy: on_window(p, o)) if on_window is not None else None
+            with _workspace_env(scratch.root), _quiet():
                 results.append(replay(scratch, use_case, chosen, policy=policy, change_point=point, on_window=callback))
-            finally:
-                if previous is None:
-                    os.environ.pop("MILLPOND_WORKSPACE", None)
-                else:
-                    os.environ["MILLPOND_WORKSPACE"] = previous
-    return results
+    return compare_policies(results, use_case)

@@ -47,13 +47,63 @@ def verdicts(n: int, reps: int, seed: int, importance: dict | None = IMPORTANCE,
     return alarms / reps, significant / reps
 
 
-@pytest.mark.parametrize("n, reps", [(500, 200), (5_000, 30)])
+@pytest.mark.parametrize("n, reps", [(500, 200)])  # 5,000 and 100,000 rows: the 200-window test below
 def test_stationary_windows_rarely_say_drift(n: int, reps: int) -> None:
     false_alarms, any_significant = verdicts(n, reps, seed=n)
     assert false_alarms <= 0.05
     # the significance half alone: Benjamini-Hochberg over six features keeps "any feature rejects" near 5 %
     # (each feature at 0.05 alone would give about 1 - 0.95^6 = 26 %)
     assert any_significant <= 0.10
+
+
+@pytest.mark.parametrize("n", [5_000, 100_000])
+def test_200_stationary_windows_against_one_champion_rarely_say_drift(n: int) -> None:
+    """As in production: one reference (the champion's training window) against 200 stationary windows, drawn at
+    once (vectorised) and compared one by one. Two features, a numeric and a categorical one, keep it cheap while
+    exercising both tests, the Benjamini-Hochberg step and both kinds of effect floor."""
+    rng = np.random.default_rng(n + 11)
+    reps, shares = 200, [0.4, 0.25, 0.15, 0.12, 0.08]
+
+    def frames(rows: int) -> list[pd.DataFrame]:
+        x = rng.lognormal(0.0, 0.8, (reps, rows))
+        codes = np.searchsorted(np.cumsum(shares), rng.uniform(size=(reps, rows)), side="right").clip(0, 4)
+        plan = [pd.Categorical.from_codes(c.astype(np.int8), categories=list("abcde")) for c in codes]
+        return [pd.DataFrame({"x": x[i], "plan": plan[i]}) for i in range(reps)]
+
+    reference = frames(n)[0]
+    alarms = significant = 0
+    for current in frames(n):
+        table = drift_table(reference, current, numeric=["x"], categorical=["plan"], importance={"x": 0.6, "plan": 0.4})
+        alarms += bool(dataset_verdict(table)["drift_detected"])
+        significant += bool(table["significant"].any())
+    assert alarms / reps <= 0.05
+    assert significant / reps <= 0.10  # BH over two features: near 5 %, and no verdict without materiality
+
+
+def test_a_shift_in_a_feature_the_model_ignores_triggers_no_retrain() -> None:
+    """From the drift verdict to the retrain policy: an ignored feature moved a lot, nothing else did."""
+    from types import SimpleNamespace
+
+    from millpond.config.params import RetrainPolicy
+    from millpond.runs.context import retrain_reasons
+
+    rng = np.random.default_rng(9)
+    table = drift_table(
+        draw(rng, 3000), draw(rng, 1000, ignored_shift=1.0), numeric=NUMERIC, categorical=CATEGORICAL,
+        importance={**IMPORTANCE, "uniform": 0.0},
+    )  # fmt: skip
+    verdict = dataset_verdict(table)
+    assert verdict["n_drifted"] >= 1 and verdict["drift_detected"] is False
+    entry: dict[str, bool] = {"data_drift": verdict["drift_detected"], "model_drift": False}
+    ctx = SimpleNamespace(
+        champion=lambda: SimpleNamespace(metadata=SimpleNamespace(trained_for_window="2025-01")),
+        use_case=SimpleNamespace(retrain=RetrainPolicy()),
+        log=SimpleNamespace(latest=lambda stage, window: entry),
+        window="2025-02",
+    )
+    assert retrain_reasons(ctx) == []  # type: ignore[arg-type]
+    entry["data_drift"] = True  # the same policy does retrain on a verdict that says drift
+    assert retrain_reasons(ctx) == ["impactful data drift"]  # type: ignore[arg-type]
 
 
 def test_a_huge_stationary_window_and_a_trivial_shift_do_not_say_drift() -> None:
