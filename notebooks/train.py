@@ -44,6 +44,7 @@ schedule: dict = {'catch_up': True, 'max_windows': 12, 'retries': 2, 'backoff_se
 retention: dict = {'keep_days': 90, 'keep_versions': 5}  # what millpond gc may remove
 notify: dict = {}  # notifications: email (SMTP) and webhook; credentials as ${ENV} only
 engine: dict = {'kind': 'local'}  # where stages compute: local (this process), or {kind: dask, scheduler: ...}
+slices: dict = {'columns': [], 'min_rows': 100}  # KPI per value of these columns, e.g. [region, contract]
 run_id: str = ""  # set by the millpond runner
 run_dir: str = ""  # set by the millpond runner: where outputs are recorded
 workspace: str = ""  # default: found from the current directory upwards

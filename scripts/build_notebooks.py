@@ -67,11 +67,13 @@ COMMENTS = {
     "retention": "what millpond gc may remove",
     "notify": "notifications: email (SMTP) and webhook; credentials as ${ENV} only",
     "engine": "where stages compute: local (this process), or {kind: dask, scheduler: ...}",
+    "slices": "KPI per value of these columns, e.g. [region, contract]",
 }
 # sections that default to None; quoted so that papermill's parameter inspection reads the annotation (it cannot
 # parse `list | None`, and warns "Passed unknown parameter" for every such name the runner passes)
 NONE_TYPES = {"mart": '"Optional[dict]"'}
-DEFAULTS = {"engine": {"kind": "local"}}  # sections the demo YAML leaves out, shown with the schema's default
+# sections the demo YAML leaves out, shown with the schema's default
+DEFAULTS = {"engine": {"kind": "local"}, "slices": {"columns": [], "min_rows": 100}}
 TYPES = {dict: "dict", list: "list", str: "str", int: "int", float: "float", bool: "bool"}
 
 

@@ -97,11 +97,7 @@ def cmd_run(args: argparse.Namespace, ws: Workspace) -> int:
     if args.json:
         dump(_record_json(record))
         return EXIT_OK
-    reason = (
-        f" ({record.skip_reason or record.run_manifest.reason})"
-        if record.status == "skipped"
-        else ""
-    )
+    reason = f" ({record.skip_reason or record.run_manifest.reason})" if record.status == "skipped" else ""
     print(f"{record.stage} {record.window}: {record.status}{reason} -> run {record.run_id}")
     return EXIT_OK
 

@@ -238,7 +238,7 @@ def _promote(ctx: StageContext) -> StageResult:
         which = f"{NO_CANDIDATE}: the candidate train would fit (not saved)"
     rivals = rivals_for(ctx.models, ctx.log, ctx.use_case, ctx.window, version)
     drift = ctx.log.latest("drift", ctx.window)
-    drifted = bool(drift is not None and drift.get("model_drift"))
+    drifted = drift is not None and drift.model_drift
     decision, comparison = decide_governed(model, rivals, labelled, ctx.use_case, champion_drifted=drifted)
     manual = decision.promote and ctx.use_case.promotion.approval == "manual"
     verdict = (

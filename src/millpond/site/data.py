@@ -357,7 +357,7 @@ def version_row(version: ModelVersion, aliases: dict[str, str]) -> VersionRow:
             for column, spec in (meta.input_contract or {}).items()
             if isinstance(spec, dict) and spec.get("categories")
         },
-        slice_metrics=dict(meta.get("slice_metrics") or {}),  # kept in the metadata's extra keys
+        slice_metrics=dict(meta.extra.get("slice_metrics") or {}),  # kept in the metadata's extra keys
     )
 
 

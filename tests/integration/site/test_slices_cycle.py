@@ -42,7 +42,7 @@ def test_a_cycle_with_slices_shows_the_kpi_per_slice_in_the_report_and_the_card(
     assert stages.run_promote(first).summary["promoted"] is True
 
     version = ModelStore(ws.model_store).get("churn", "champion")
-    stored = version.metadata.get("slice_metrics")
+    stored = version.metadata.extra.get("slice_metrics")
     assert stored["metric"] == "roc_auc" and stored["min_rows"] == 150
     by_label = {f"{s['column']}={s['value']}": s for s in stored["slices"]}
     assert {"region=north", "region=south", "contract=month-to-month"} <= set(by_label), sorted(by_label)
@@ -68,7 +68,7 @@ def test_a_cycle_with_slices_shows_the_kpi_per_slice_in_the_report_and_the_card(
     second = stages.StageContext(ws, uc, "2025-02", run_id="slices/2025-02")
     stages.run_ingest(second)
     drift = stages.run_drift(second)
-    realised = MonitoringLog(ws.model_store, "churn").latest("drift", "2025-02")["kpi_slices"]
+    realised = MonitoringLog(ws.model_store, "churn").latest("drift", "2025-02").fields["kpi_slices"]  # type: ignore[union-attr]
     assert {f"{s['column']}={s['value']}" for s in realised["slices"]} == set(drift.summary["kpi_slices"])
     assert all(s["rows"] >= 150 for s in realised["slices"] if s["status"] == "ok")  # every labelled row of 2025-02
     assert "realised roc_auc per slice" in drift.tables
