@@ -17,6 +17,7 @@ from typing import Any
 from millpond.config.secrets import redact
 from millpond.errors import MillpondError
 from millpond.governance.audit import AuditLog
+from millpond.models.entities import AliasChange
 from millpond.models.monitoring import MonitoringLog
 from millpond.models.store import ModelStore, ModelVersion
 from millpond.ops.status import workspace_status
@@ -305,19 +306,6 @@ class VersionRow:
     slice_metrics: dict[str, Any] = field(default_factory=dict)  # the KPI per slice on the holdout (slices set)
 
 
-@dataclass(frozen=True)
-class AliasMove:
-    """One alias change from the model's history."""
-
-    time: str
-    alias: str
-    action: str
-    source: str | None
-    target: str | None
-    actor: str
-    reason: str
-
-
 @dataclass
 class ModelData:
     """A model's versions, aliases now and over time, and its decisions."""
@@ -325,7 +313,7 @@ class ModelData:
     name: str
     versions: list[VersionRow]
     aliases: dict[str, str]
-    moves: list[AliasMove]
+    moves: list[AliasChange]  # the alias history, oldest first
     decisions: list[Decision]
 
 
@@ -364,18 +352,7 @@ def version_row(version: ModelVersion, aliases: dict[str, str]) -> VersionRow:
 def model_data(ws: Workspace, name: str) -> ModelData:
     store = ModelStore(ws.model_store)
     aliases = store.aliases(name)
-    moves = [
-        AliasMove(
-            time=e.time,
-            alias=e.alias,
-            action=e.action,
-            source=e.source,
-            target=e.target,
-            actor=e.actor,
-            reason=e.reason,
-        )
-        for e in store.history(name)
-    ]
+    moves = store.history(name)
     return ModelData(
         name=name,
         versions=[version_row(v, aliases) for v in store.versions(name)],
