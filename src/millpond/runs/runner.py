@@ -286,15 +286,17 @@ def _run_notebook(run: _StageRun, progress: bool) -> tuple[str, str | None, floa
     # Kernels inherit this: OpenMP threads that spin while waiting make a busy 2-core machine crawl.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     clock = time.perf_counter()
-    pool = CYCLE_KERNELS.get()
-    kernel = pool.take(ahead=pool.ahead) if pool is not None else None
-    # A kernel started ahead (runs/kernels.py) is handed to nbclient as its kernel manager; else papermill starts one.
-    engine = (
-        {"km": kernel.km} if kernel else {"kernel_manager_class": kernel_manager_logging_to(run.run_dir / "kernel.log")}
-    )
+    pool, kernel = CYCLE_KERNELS.get(), None
     try:
         import papermill as pm
 
+        # A kernel started ahead (runs/kernels.py) is handed to nbclient as its kernel manager; else papermill starts one.
+        kernel = pool.take(ahead=pool.ahead) if pool is not None else None
+        engine = (
+            {"km": kernel.km}
+            if kernel
+            else {"kernel_manager_class": kernel_manager_logging_to(run.run_dir / "kernel.log")}
+        )
         pm.execute_notebook(
             str(ws.notebooks / f"{run.stage}.ipynb"),
             str(run.notebook),
