@@ -12,10 +12,13 @@ import logging
 import os
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from millpond.config.params import (
     STAGES,
@@ -32,6 +35,9 @@ from millpond.marts.windows import check_use_case_window
 from millpond.runs.entities import RunManifest, RunTimings
 from millpond.runs.store import RunRecord, RunStore, new_cycle_id
 from millpond.workspace import Workspace
+
+if TYPE_CHECKING:
+    from millpond.runs.kernels import KernelPool
 
 log = logging.getLogger(__name__)
 KERNEL_NAME = "millpond"
@@ -280,9 +286,17 @@ def _run_notebook(run: _StageRun, progress: bool) -> tuple[str, str | None, floa
     # Kernels inherit this: OpenMP threads that spin while waiting make a busy 2-core machine crawl.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     clock = time.perf_counter()
+    pool, kernel = CYCLE_KERNELS.get(), None
     try:
         import papermill as pm
 
+        # A kernel started ahead (runs/kernels.py) is handed to nbclient as its kernel manager; else papermill starts one.
+        kernel = pool.take(ahead=pool.ahead) if pool is not None else None
+        engine = (
+            {"km": kernel.km}
+            if kernel
+            else {"kernel_manager_class": kernel_manager_logging_to(run.run_dir / "kernel.log")}
+        )
         pm.execute_notebook(
             str(ws.notebooks / f"{run.stage}.ipynb"),
             str(run.notebook),
@@ -291,11 +305,14 @@ def _run_notebook(run: _StageRun, progress: bool) -> tuple[str, str | None, floa
             cwd=str(ws.root),
             progress_bar=progress,
             log_output=False,
-            kernel_manager_class=kernel_manager_logging_to(run.run_dir / "kernel.log"),
+            **engine,
         )
     except Exception as exc:  # noqa: BLE001 - every failure is recorded, then re-raised as StageFailedError
         ename, evalue = getattr(exc, "ename", type(exc).__name__), getattr(exc, "evalue", str(exc))
         return "failed", f"{ename}: {evalue}", time.perf_counter() - clock
+    finally:
+        if pool is not None and kernel is not None:
+            pool.retire(kernel, run.run_dir / "kernel.log")  # used once: shut down before the run is recorded
     return "succeeded", None, time.perf_counter() - clock
 
 
@@ -362,6 +379,29 @@ def execute_stage(
     return record
 
 
+CYCLE_KERNELS: ContextVar[KernelPool | None] = ContextVar("millpond_cycle_kernels", default=None)
+
+
+@contextmanager
+def cycle_kernels(ws: Workspace) -> Iterator[KernelPool | None]:
+    """The cycle's kernel pool while its stages run (None when ``MILLPOND_PRESTART`` is off): every stage still gets a
+    new kernel of its own, started ahead while the stage before computes; all shut down at the end, on failure, and on
+    SIGTERM/SIGINT (:mod:`millpond.runs.kernels`)."""
+    from millpond.runs.kernels import KernelPool, prestart_enabled
+
+    if not prestart_enabled():
+        yield None
+        return
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as _run_notebook sets it, before any kernel starts
+    pool = KernelPool(kernel_name(), ws.root)
+    token = CYCLE_KERNELS.set(pool)
+    try:
+        with pool.handling_signals():
+            yield pool
+    finally:
+        CYCLE_KERNELS.reset(token)
+
+
 def cycle_params_change(ws: Workspace, params_path: str | Path, use_case: str) -> dict[str, Any]:
     """The params diff against the use case's previous run, for the manifests of a new cycle."""
     from millpond.runs.params_diff import params_change
@@ -399,21 +439,31 @@ def run_cycle(
     result = CycleResult(cycle_id=new_cycle_id(name, window), window=window)
     runs = RunStore(ws.runs)
     extra = {"params_change": cycle_params_change(ws, params_path, name)}
-    for order, stage in enumerate(stages, start=1):
-        if on_stage is not None:  # a live status line: on_stage(stage, index, total)
-            on_stage(stage, order, len(stages))
-        try:
-            execute_stage(
-                ws, params_path, stage, window, cycle_id=result.cycle_id, order=order, progress=progress, extra=extra
-            )
-        except MillpondError as exc:
-            result.error = str(exc)
-            result.bad_input = isinstance(exc, ParamsError)
-            if not result.bad_input:  # bad params are the caller's to fix: recorded, not notified
-                from millpond.governance.notifications import notify_failure
+    with cycle_kernels(ws) as pool:
+        for order, stage in enumerate(stages, start=1):
+            if on_stage is not None:  # a live status line: on_stage(stage, index, total)
+                on_stage(stage, order, len(stages))
+            if pool is not None:
+                pool.ahead = order < len(stages)  # a later stage may need a kernel: start it while this one runs
+            try:
+                execute_stage(
+                    ws,
+                    params_path,
+                    stage,
+                    window,
+                    cycle_id=result.cycle_id,
+                    order=order,
+                    progress=progress,
+                    extra=extra,
+                )
+            except MillpondError as exc:
+                result.error = str(exc)
+                result.bad_input = isinstance(exc, ParamsError)
+                if not result.bad_input:  # bad params are the caller's to fix: recorded, not notified
+                    from millpond.governance.notifications import notify_failure
 
-                notify_failure(ws, params_path, name, window, f"stage {stage}: {exc}")
-            break
+                    notify_failure(ws, params_path, name, window, f"stage {stage}: {exc}")
+                break
     result.records = runs.cycle(result.cycle_id)
     refresh_runs_index(ws)
     return result
