@@ -217,6 +217,7 @@ def assert_workspace_sound(ws: object, uc: object) -> None:
     assert problems == [], problems
     models = ModelStore(ws.model_store)
     champion = models.load(uc.use_case, "champion")[1]
-    assert smoke_champion(models, uc) == "", f"champion {champion.version} fails its smoke test"
+    smoke = smoke_champion(models, uc)
+    assert smoke == "", f"champion {champion.version} fails its smoke test: {smoke}"
     AuditLog(ws.model_store, uc.use_case).verify()
     MonitoringLog(ws.model_store, uc.use_case).entries()

@@ -197,8 +197,10 @@ def _settle_done(ws: Workspace, models: ModelStore, name: str, *, recovered_by: 
     ctx = pending.context
     version = ctx.get("version")
     monitoring = MonitoringLog(ws.model_store, name)
-    decided = any(
-        e.get("candidate") == version and str(e.get("time", "")) >= pending.created_at[:19]
+    decided = any(  # the move's own outcome: an approval awaited in the same second is no decision yet
+        e.get("candidate") == version
+        and e.get("outcome") != "awaiting_approval"
+        and str(e.get("time", "")) >= pending.created_at[:19]
         for e in monitoring.entries("decision")
     )
     if not decided and ctx.get("window"):
