@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -51,8 +52,9 @@ def _emptied(index: Path) -> None:
 
 
 def _row_changed(index: Path) -> None:
-    with sqlite3.connect(index) as con:  # hide the failure: the failed run's row now says succeeded
+    with closing(sqlite3.connect(index)) as con:  # hide the failure: the failed run's row now says succeeded
         con.execute("UPDATE runs SET status = 'succeeded' WHERE status = 'failed'")
+        con.commit()
 
 
 DAMAGE: dict[str, Callable[[Path], None]] = {
@@ -77,13 +79,13 @@ def test_a_corrupt_index_is_never_trusted_over_the_records_and_repair_rebuilds_i
     ws = workspace
     truth = _recorded(ws)
     index = ws.runs / "index.sqlite"
-    with sqlite3.connect(index) as con:
-        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # every row in the main file, so damaging it damages them
+    with closing(sqlite3.connect(index)) as con:  # the last connection closed: every row in the main file
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     DAMAGE[damage](index)
 
     assert _listed(ws, capsys) == truth  # the records' truth, whatever the index says
     verified = main(["--workspace", str(ws.root), "verify"])
-    out = capsys.readouterr().out
+    out = "".join(capsys.readouterr())
     if damage == "emptied":  # an empty index lacks rows: each record is a note (verify passes), repair adds them
         assert verified == 0 and out.count("is not indexed") == len(truth), out
     else:
