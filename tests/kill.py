@@ -221,3 +221,13 @@ def assert_workspace_sound(ws: object, uc: object) -> None:
     assert smoke == "", f"champion {champion.version} fails its smoke test: {smoke}"
     AuditLog(ws.model_store, uc.use_case).verify()
     MonitoringLog(ws.model_store, uc.use_case).entries()
+
+
+def assert_verified(ws: object) -> None:
+    """The cheaper check after a follow-up step that did not touch the champion: ``millpond verify`` finds nothing."""
+    from millpond.ops.verify import verify_workspace
+    from millpond.workspace import Workspace
+
+    assert isinstance(ws, Workspace)
+    problems = [str(p) for report in verify_workspace(ws) for p in report.problems]
+    assert problems == [], problems

@@ -728,14 +728,15 @@ class RunStore:
         return rows
 
     def _check_rows(self, report: VerifyReport) -> None:
-        """Report each index row that says other than its run's manifest (what ``runs list`` would have shown)."""
+        """Report each index row that says other than its run's (unaltered) manifest: the index was changed."""
         truth = self._manifest_rows()
         with self._connect() as con:
             rows = [dict(r) for r in con.execute(f"SELECT {_QUOTED} FROM runs ORDER BY run_id")]
         for row in rows:
             fresh = truth.get(row["run_id"])
-            if fresh is None:
-                continue  # a missing or unreadable manifest: reported by _check_indexed
+            manifest_path = self.root / row["run_id"] / MANIFEST
+            if fresh is None or sha256_file(manifest_path) != row["manifest_sha256"]:
+                continue  # a missing, unreadable or altered manifest: reported by _check_indexed
             changed = [c for c in _TRUSTED_COLUMNS if row[c] != fresh[c]]
             if changed:
                 report.add(

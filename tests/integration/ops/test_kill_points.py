@@ -25,7 +25,7 @@ from millpond.runs.store import RunStore
 from millpond.scoring.capture import CaptureStore
 from millpond.workspace import Workspace
 from tests.conftest import MakeUseCase
-from tests.kill import assert_workspace_sound, run_cli_killed, run_killed
+from tests.kill import assert_verified, assert_workspace_sound, run_cli_killed, run_killed
 
 pytestmark = pytest.mark.integration
 
@@ -66,7 +66,7 @@ def test_a_kill_during_gc_never_leaves_a_half_deleted_version(scoring_workspace:
     logged = [e for e in retention_log(ws).entries() if e["ref"] == extra.version]
     assert len(logged) == 1 and logged[0]["kind"] == "model_version"  # logged exactly once, killed or not
     assert not [r for r in report.removals if r.ref == extra.version and point != "gc-logged"]
-    assert_workspace_sound(ws, uc)
+    assert_verified(ws)
 
 
 # --- models approve: the approval and the promotion it starts are audited once, whatever step was killed ---
@@ -152,7 +152,7 @@ def test_a_kill_while_labels_add_records_its_run_then_adding_again_logs_one_kpi(
     if point == "record-manifest-written":  # the killed run's record is whole; the index lacks its row until reindex
         assert main(["--workspace", str(ws.root), "verify", "--repair"]) == 0
         assert len([r for r in RunStore(ws.runs).list(stage="labels") if r.status == "succeeded"]) == 2
-    assert_workspace_sound(ws, uc)
+    assert_verified(ws)
 
 
 # --- a Dask scoring run (LocalCluster) killed mid-batch: nothing captured is visible, the rerun captures once ---
