@@ -1,14 +1,15 @@
-"""Disk faults for tests (issue 14): a small tmpfs mounted over a folder, filled up, or remounted read-only.
-
-Mounting needs root (and a kernel that lets this container mount); elsewhere the tests skip with the reason.
-"""
+"""Faults for tests (issue 14): a small tmpfs mounted over a folder, filled up, or remounted read-only (mounting
+needs root and a kernel that lets this container mount; elsewhere the tests skip with the reason), and an SMTP
+server that hangs (:class:`HangingSMTP`)."""
 
 from __future__ import annotations
 
 import errno
 import os
 import shutil
+import socket
 import subprocess
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -62,3 +63,46 @@ def read_only(path: Path) -> Iterator[None]:
         yield
     finally:
         _mount("-o", "remount,rw", str(path))
+
+
+class HangingSMTP:
+    """A loopback socket that accepts connections and never sends a byte (no greeting, no reply)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = int(self.sock.getsockname()[1])
+        self.accepted: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted.append(conn)  # held open, never answered
+
+    def close(self) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
+        except OSError:
+            pass
+        self.sock.close()
+        for conn in self.accepted:
+            conn.close()
+
+
+def email_spec(server: HangingSMTP, timeout: float = 1.0) -> dict[str, object]:
+    """``notify.email`` for ``server``, with a login whose password comes from ``$SMTP_HANG_PW``."""
+    return {
+        "host": "127.0.0.1",
+        "port": server.port,
+        "from": "millpond@example.org",
+        "to": ["team@example.org"],
+        "username": "millpond",
+        "password": "${SMTP_HANG_PW}",
+        "timeout_seconds": timeout,
+    }

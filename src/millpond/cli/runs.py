@@ -58,7 +58,7 @@ def add_parsers(sub: Subparsers) -> None:
 def cmd_runs_list(args: argparse.Namespace, ws: Workspace) -> int:
     from millpond.runs.store import RunStore
 
-    records = RunStore(ws.runs).list(
+    records = RunStore(ws.runs).records(  # from the run records: a damaged index is never shown over them
         use_case=args.use_case, window=args.window, stage=args.stage, status=args.status, limit=args.limit
     )
     rows = [

@@ -197,7 +197,10 @@ def _settle_done(ws: Workspace, models: ModelStore, name: str, *, recovered_by: 
     ctx = pending.context
     version = ctx.get("version")
     monitoring = MonitoringLog(ws.model_store, name)
-    decided = any(e.candidate == version and e.time >= pending.created_at[:19] for e in monitoring.entries("decision"))
+    decided = any(  # the move's own outcome: an approval awaited in the same second is no decision yet
+        e.candidate == version and e.outcome != "awaiting_approval" and e.time >= pending.created_at[:19]
+        for e in monitoring.entries("decision")
+    )
     if not decided and ctx.get("window"):
         monitoring.append(
             "decision",

@@ -7,12 +7,17 @@ mart versions they were trained on, the run cycles that produced them, and the m
 versions the next training needs. gc holds each use case's cycle lock (a running
 cycle makes it skip that use case) and appends every removal to ``logs/retention.jsonl`` (a
 :class:`~millpond.store.log.JsonLinesLog`: a line torn by a crash is skipped and cut off by the next append).
+
+A removal is crash-safe: it is logged first (once: a removal logged by a killed gc is not logged again), then
+its folder leaves its store with one rename into ``.gc-trash/`` at the workspace root (so no half-deleted mart,
+model or run is ever visible), then the trash is deleted. A gc killed anywhere leaves at most a folder in the
+trash, which the next gc deletes first.
 """
 
 from __future__ import annotations
 
+import errno
 import os
-import shutil
 import stat
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -27,11 +32,13 @@ from millpond.models.store import ModelStore
 from millpond.ops.scheduler import load_params
 from millpond.ops.status import open_approvals
 from millpond.runs.store import RunStore
+from millpond.store.checkpoint import checkpoint
 from millpond.store.lock import CycleLock
 from millpond.store.log import JsonLinesLog
 from millpond.workspace import Workspace
 
 LOG_FILE = "retention.jsonl"
+TRASH = ".gc-trash"  # at the workspace root: removed folders wait here, out of every store, until deleted
 
 
 def retention_log(ws: Workspace) -> JsonLinesLog:
@@ -182,15 +189,57 @@ def _capture_removals(ws: Workspace, name: str, keep: int, cutoff: datetime) -> 
     return removals
 
 
-def _rmtree(path: Path) -> None:
-    def writable(func: Any, target: str, _exc: Any) -> None:
-        os.chmod(os.path.dirname(target), stat.S_IRWXU)
-        os.chmod(target, stat.S_IRWXU)
-        func(target)
-
-    for folder in [path, *(p for p in path.rglob("*") if p.is_dir())]:
+def _writable(path: Path) -> None:
+    """Let the owner delete everything under ``path`` (run records and versions are sealed read-only)."""
+    for folder in [path, *(p for p in path.rglob("*") if p.is_dir() and not p.is_symlink())]:
         folder.chmod(folder.stat().st_mode | stat.S_IWUSR | stat.S_IXUSR)
-    shutil.rmtree(path, onerror=writable)  # Python 3.11: onexc arrives in 3.12
+
+
+def _rmtree(path: Path) -> None:
+    """Delete ``path`` file by file, bottom up (the kill point ``gc-deleting`` comes after the first file)."""
+    _writable(path)
+    first = True
+    for top, folders, files in os.walk(path, topdown=False):
+        for entry in [*files, *(f for f in folders if os.path.islink(os.path.join(top, f)))]:
+            os.unlink(os.path.join(top, entry))
+            if first:
+                checkpoint("gc-deleting")
+                first = False
+        os.rmdir(top)
+
+
+def trash_dir(ws: Workspace) -> Path:
+    """Where gc moves a folder before deleting it (``.gc-trash/`` at the workspace root)."""
+    return ws.root / TRASH
+
+
+def empty_trash(ws: Workspace) -> list[str]:
+    """Delete what a killed gc left in the trash; the names deleted."""
+    trash = trash_dir(ws)
+    if not trash.is_dir():
+        return []
+    left = sorted(p.name for p in trash.iterdir())
+    for name in left:
+        path = trash / name
+        if path.is_dir() and not path.is_symlink():
+            _rmtree(path)
+        else:
+            path.unlink()
+    return left
+
+
+def _hide(ws: Workspace, path: Path) -> Path | None:
+    """Move ``path`` out of its store into the trash with one rename (None: another file system, so in place)."""
+    trash = trash_dir(ws)
+    trash.mkdir(exist_ok=True)
+    hidden = trash / f"{path.parent.name}-{path.name}-{os.getpid()}"
+    try:
+        os.rename(path, hidden)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        return None
+    return hidden
 
 
 def collect(
@@ -203,6 +252,8 @@ def collect(
 ) -> GcReport:
     """Apply the retention policy of every use case in ``params/``."""
     report = GcReport()
+    if not dry_run:
+        empty_trash(ws)  # what a killed gc left
     for params in sorted(p for p in ws.params.glob("*.y*ml") if p.is_file()):
         relative = ws.relative(params)
         try:
@@ -223,26 +274,33 @@ def collect(
 def _apply(ws: Workspace, removals: list[Removal]) -> None:
     runs = RunStore(ws.runs)
     log = retention_log(ws)
+    logged = {(e.get("kind"), e.get("use_case"), e.get("ref"), e.get("created")) for e in log.entries()}
     for removal in removals:
+        if (removal.kind, removal.use_case, removal.ref, removal.created) not in logged:  # a killed gc's, once
+            log.append(_removal_entry(ws, removal))
+        checkpoint("gc-logged")
         if removal.kind == "run_cycle":
             with runs._connect(write=True) as con:
                 con.execute("DELETE FROM runs WHERE cycle_id = ?", (removal.ref,))
         if removal.path.exists():
-            _rmtree(removal.path)
-        log.append(
-            {
-                "time": datetime.now(UTC).isoformat(timespec="seconds"),
-                "action": "removed",
-                "kind": removal.kind,
-                "use_case": removal.use_case,
-                "ref": removal.ref,
-                "path": ws.relative(removal.path),
-                "bytes": removal.bytes,
-                "created": removal.created,
-            }
-        )
+            hidden = _hide(ws, removal.path)
+            checkpoint("gc-hidden")
+            _rmtree(hidden if hidden is not None else removal.path)
     if removals:
         notify_event(ws, "gc", removed=len(removals), bytes=sum(r.bytes for r in removals))
+
+
+def _removal_entry(ws: Workspace, removal: Removal) -> dict[str, Any]:
+    return {
+        "time": datetime.now(UTC).isoformat(timespec="seconds"),
+        "action": "removed",
+        "kind": removal.kind,
+        "use_case": removal.use_case,
+        "ref": removal.ref,
+        "path": ws.relative(removal.path),
+        "bytes": removal.bytes,
+        "created": removal.created,
+    }
 
 
 def _usage(ws: Workspace, what: str, path: Path, items: int) -> dict[str, Any]:

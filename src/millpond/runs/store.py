@@ -30,6 +30,7 @@ from millpond.config.secrets import redact, redact_text, scrub_files, secrets_of
 from millpond.errors import RunError, RunIntegrityError, RunNotFoundError, did_you_mean
 from millpond.runs.entities import RunManifest, utc
 from millpond.runs.provenance import code_version, package_versions
+from millpond.store.checkpoint import checkpoint
 from millpond.store.files import atomic_write_text, make_read_only, read_json, sha256_file, storage_error
 from millpond.store.refs import matching_ids, shown_ids
 from millpond.store.verify import VerifyReport
@@ -388,6 +389,7 @@ class RunStore:
         """
         run_dir = Path(run_dir)
         manifest_path = self._check_unrecorded(run_dir, manifest)
+        checkpoint("record-started")
         (run_dir / CLAIM).unlink(missing_ok=True)
         scrub_files(run_dir.rglob("*"), secrets_of(manifest.params or {}))  # every path: ran, failed, interrupted
         files = self._files(run_dir)
@@ -395,6 +397,7 @@ class RunStore:
         atomic_write_text(manifest_path, sealed.to_json(), read_only=True)
         for path in files.values():
             make_read_only(path)
+        checkpoint("record-manifest-written")
         return self._index(sealed, sha256_file(manifest_path))
 
     def _check_unrecorded(self, run_dir: Path, manifest: RunManifest) -> Path:
@@ -644,6 +647,8 @@ class RunStore:
             )
         for run_id, digest in indexed.items():
             self._check_indexed(report, run_id, digest)
+        if not damage:
+            self._check_rows(report)
         for run_id, run_dir in self._run_dirs().items():
             if run_id not in indexed:
                 self._check_unindexed(report, run_id, run_dir, note=not damage)
@@ -689,3 +694,56 @@ class RunStore:
                     "was altered (its sha256 differs from the index): restore it from a backup or re-run the stage.",
                 )
             self._check_files(report, run_dir)
+
+    # --- the records over the index (issue 14: a corrupt index is never trusted over them) ------------------------
+    def records(
+        self,
+        *,
+        use_case: str | None = None,
+        window: str | None = None,
+        stage: str | None = None,
+        status: str | None = None,
+        limit: int | None = None,
+    ) -> builtins.list[RunRecord]:
+        """Runs matching every filter given, newest first, read from their manifests (never from the index).
+
+        What ``millpond runs list`` shows: the truth even when ``index.sqlite`` is damaged, emptied or has a row
+        changed (``millpond verify`` reports that, ``--repair`` rebuilds it). A folder whose manifest does not read
+        is left out (verify reports it too)."""
+        wanted = {"use_case": use_case, "window": window, "stage": stage, "status": status}
+        given = {k: v for k, v in wanted.items() if v is not None}
+        rows = [row for row in self._manifest_rows().values() if all(row[k] == v for k, v in given.items())]
+        rows.sort(key=lambda row: (str(row["started_at"]), row["run_id"]), reverse=True)
+        return [self._record(row) for row in rows[: limit if limit is not None else len(rows)]]
+
+    def _manifest_rows(self) -> dict[str, dict[str, Any]]:
+        """The index row each readable manifest gives, by run id (its hash left empty: not needed to compare)."""
+        rows = {}
+        for run_id, run_dir in self._run_dirs().items():
+            try:
+                rows[run_id] = _row(run_id, read_json(run_dir / MANIFEST), "")
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+        return rows
+
+    def _check_rows(self, report: VerifyReport) -> None:
+        """Report each index row that says other than its run's (unaltered) manifest: the index was changed."""
+        truth = self._manifest_rows()
+        with self._connect() as con:
+            rows = [dict(r) for r in con.execute(f"SELECT {_QUOTED} FROM runs ORDER BY run_id")]
+        for row in rows:
+            fresh = truth.get(row["run_id"])
+            manifest_path = self.root / row["run_id"] / MANIFEST
+            if fresh is None or sha256_file(manifest_path) != row["manifest_sha256"]:
+                continue  # a missing, unreadable or altered manifest: reported by _check_indexed
+            changed = [c for c in _TRUSTED_COLUMNS if row[c] != fresh[c]]
+            if changed:
+                report.add(
+                    self._rel(self.index_path),
+                    f"row {row['run_id']} says {', '.join(f'{c}={row[c]!r}' for c in changed)} but its manifest "
+                    f"says {', '.join(f'{c}={fresh[c]!r}' for c in changed)}: the index is derived from the run "
+                    "records, rebuild it with `millpond verify --repair` (or `millpond runs reindex`).",
+                )
+
+
+_TRUSTED_COLUMNS = ("stage", "use_case", "window", "status", "started_at", "finished_at", "error", "skip_reason")

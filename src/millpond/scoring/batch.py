@@ -33,6 +33,7 @@ from millpond.models.training import metrics_from_scores
 from millpond.scoring.capture import CaptureStore, StagedWriter, run_tag
 from millpond.scoring.cluster import connect, scored_on_cluster
 from millpond.scoring.predict import Prepared, Scorer, predict_frame
+from millpond.store.checkpoint import checkpoint
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -293,6 +294,7 @@ class _ScoringRun:
                 for future in pending:  # Parquet encoding and disk writes overlap the next batch's scoring
                     future.result()
                 pending = [io_pool.submit(writer.write, table) for writer, table in writes]
+                checkpoint("score-batch-written")
             for future in pending:
                 future.result()
 

@@ -38,6 +38,19 @@ CHECKPOINTS: tuple[str, ...] = (
     # labels and monitoring
     "labels-stored",  # labels file stored, no KPI logged yet
     "monitoring-appended",  # a monitoring entry flushed to disk
+    # manual decisions (millpond.governance.approvals)
+    "approval-audited",  # `models approve`: the approval audited, the promotion not yet started
+    "approval-promoted",  # `models approve`: promoted and smoke-tested, its decision entry not yet logged
+    "rollback-moved",  # `models rollback`: aliases and history moved, the rollback not yet audited
+    # run records (millpond.runs.store.RunStore.record)
+    "record-started",  # the run's files written (notebook, outputs), no manifest yet
+    "record-manifest-written",  # manifest sealed and files read-only, no index.sqlite row yet
+    # scoring (millpond.scoring.batch)
+    "score-batch-written",  # one more batch scored and handed to the writers (N-th with name:N)
+    # retention (millpond.ops.retention, `millpond gc`)
+    "gc-logged",  # a removal logged in retention.jsonl, still in place
+    "gc-hidden",  # the removed folder moved out of its store (into .gc-trash), not deleted yet
+    "gc-deleting",  # the first file of a hidden folder deleted, the rest not yet
 )
 
 _hits: dict[str, int] = {}
