@@ -121,7 +121,7 @@ def test_a_killed_manual_rollback_is_completed_and_audited_once(scoring_workspac
     recover_pending(ws, uc)  # what every cycle stage does first
     assert models.pending("churn") is None and models.aliases("churn")["champion"] == old
     rollbacks = _actions(ws, "rollback", candidate)
-    assert len(rollbacks) == 1 and rollbacks[0]["champion_after"] == old
+    assert len(rollbacks) == 1 and rollbacks[0].fields["champion_after"] == old
     history = [(e.source, e.target) for e in models.history("churn") if e.alias == "champion"]
     assert history.count((candidate, old)) == 1
     assert_workspace_sound(ws, uc)

@@ -85,6 +85,7 @@ def test_a_shift_in_a_feature_the_model_ignores_triggers_no_retrain() -> None:
     from types import SimpleNamespace
 
     from millpond.config.params import RetrainPolicy
+    from millpond.models.monitoring import MonitoringEntry
     from millpond.runs.context import retrain_reasons
 
     rng = np.random.default_rng(9)
@@ -94,7 +95,8 @@ def test_a_shift_in_a_feature_the_model_ignores_triggers_no_retrain() -> None:
     )  # fmt: skip
     verdict = dataset_verdict(table)
     assert verdict["n_drifted"] >= 1 and verdict["drift_detected"] is False
-    entry: dict[str, bool] = {"data_drift": verdict["drift_detected"], "model_drift": False}
+    fields = {"data_drift": verdict["drift_detected"], "model_drift": False}
+    entry = MonitoringEntry("drift", "2025-02", fields=fields)
     ctx = SimpleNamespace(
         champion=lambda: SimpleNamespace(metadata=SimpleNamespace(trained_for_window="2025-01")),
         use_case=SimpleNamespace(retrain=RetrainPolicy()),
@@ -102,7 +104,7 @@ def test_a_shift_in_a_feature_the_model_ignores_triggers_no_retrain() -> None:
         window="2025-02",
     )
     assert retrain_reasons(ctx) == []  # type: ignore[arg-type]
-    entry["data_drift"] = True  # the same policy does retrain on a verdict that says drift
+    fields["data_drift"] = True  # the same policy does retrain on a verdict that says drift
     assert retrain_reasons(ctx) == ["impactful data drift"]  # type: ignore[arg-type]
 
 
