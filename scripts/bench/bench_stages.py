@@ -22,6 +22,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 PARAMS = "params/churn.yaml"
@@ -51,8 +52,9 @@ def _seed(root: Path, rows: int) -> Path:
     return seed
 
 
-def _papermill(ws_root: Path) -> tuple[dict[str, float], dict[str, str]]:
-    from millpond.runs.runner import execute_stage, run_cycle
+def timed_cycle(ws_root: Path, what: str = "papermill cycle") -> tuple[dict[str, float], Any]:
+    """One notebook cycle of WINDOW: wall seconds per stage (from its start to the next stage's) and the result."""
+    from millpond.runs.runner import run_cycle
     from millpond.workspace import Workspace
 
     marks: list[tuple[str, float]] = []
@@ -61,8 +63,15 @@ def _papermill(ws_root: Path) -> tuple[dict[str, float], dict[str, str]]:
     )
     end = time.perf_counter()
     if not result.ok:
-        raise SystemExit(f"papermill cycle failed: {result.error}")
-    walls = {s: (marks[i + 1][1] if i + 1 < len(marks) else end) - t for i, (s, t) in enumerate(marks)}
+        raise SystemExit(f"{what} failed: {result.error}")
+    return {s: (marks[i + 1][1] if i + 1 < len(marks) else end) - t for i, (s, t) in enumerate(marks)}, result
+
+
+def _papermill(ws_root: Path) -> tuple[dict[str, float], dict[str, str]]:
+    from millpond.runs.runner import execute_stage
+    from millpond.workspace import Workspace
+
+    walls, result = timed_cycle(ws_root)
     status = {r.stage: r.status for r in result.records}
     started = time.perf_counter()  # promote again: its candidate is decided, so the stage only says "skipped"
     status[SKIP_ROW] = execute_stage(Workspace.find(ws_root), PARAMS, "promote", WINDOW).status

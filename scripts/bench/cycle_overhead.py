@@ -24,32 +24,21 @@ import shutil
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_stage_overhead import _execute  # the empty-notebook floor, as that bench measures it
-from bench_stages import PARAMS, STAGES, WINDOW, _in_process, _seed
+from bench_stages import STAGES, WINDOW, _in_process, _seed, timed_cycle
 
 WAYS = ("pool on", "pool off", "in-process")
 
 
 def _cycle(ws_root: Path, prestart: str) -> tuple[dict[str, float], dict[str, Any]]:
     """Wall seconds per stage (from one stage's start to the next's) and what each stage gave."""
-    from millpond.runs.runner import run_cycle
-    from millpond.workspace import Workspace
-
     os.environ["MILLPOND_PRESTART"] = prestart
-    marks: list[tuple[str, float]] = []
-    result = run_cycle(
-        Workspace.find(ws_root), PARAMS, WINDOW, on_stage=lambda s, *_: marks.append((s, time.perf_counter()))
-    )
-    end = time.perf_counter()
-    if not result.ok:
-        raise SystemExit(f"cycle (MILLPOND_PRESTART={prestart}) failed: {result.error}")
-    walls = {s: (marks[i + 1][1] if i + 1 < len(marks) else end) - t for i, (s, t) in enumerate(marks)}
+    walls, result = timed_cycle(ws_root, f"cycle (MILLPOND_PRESTART={prestart})")
     return walls, {r.stage: _outcome(r) for r in result.records}
 
 
