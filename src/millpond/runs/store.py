@@ -19,6 +19,7 @@ import os
 import secrets
 import socket
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -31,7 +32,14 @@ from millpond.errors import RunError, RunIntegrityError, RunNotFoundError, did_y
 from millpond.runs.entities import RunManifest, utc
 from millpond.runs.provenance import code_version, package_versions
 from millpond.store.checkpoint import checkpoint
-from millpond.store.files import atomic_write_text, make_read_only, read_json, sha256_file, storage_error
+from millpond.store.files import (
+    atomic_write_text,
+    make_read_only,
+    read_json,
+    sha256_bytes,
+    sha256_file,
+    storage_error,
+)
 from millpond.store.refs import matching_ids, shown_ids
 from millpond.store.verify import VerifyReport
 
@@ -262,6 +270,25 @@ def _row(run_id: str, manifest: dict[str, Any], manifest_sha256: str) -> dict[st
     }
 
 
+def _use_wal(con: sqlite3.Connection) -> None:
+    """Switch the index to WAL (readers never block the one writer), retrying while another process holds it.
+
+    SQLite does not call the busy handler for the exclusive lock a journal-mode change takes, so two processes
+    opening a new index at once could see "database is locked" here; the mode is persistent, so this runs once.
+    """
+    deadline = time.monotonic() + BUSY_SECONDS
+    while True:
+        try:
+            if con.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() == "wal":
+                return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+        if time.monotonic() > deadline:
+            raise RunError("the run index stayed locked by another process for a minute: try again.")
+        time.sleep(0.05)
+
+
 class RunStore:
     """The run records under one ``runs/`` folder and their index."""
 
@@ -320,13 +347,13 @@ class RunStore:
                 f"{self._rel(self.index_path)} has schema version {version}, newer than this millpond "
                 f"reads ({SCHEMA_VERSION}): upgrade millpond."
             )
-        con.execute("PRAGMA journal_mode = WAL")  # readers never block the one writer
-        con.execute("BEGIN IMMEDIATE")
+        con.execute("BEGIN IMMEDIATE")  # waits on the busy handler: one process creates the schema
         if con.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:  # another process may have won
             for statement in _SCHEMA:
                 con.execute(statement)
             con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         con.execute("COMMIT")
+        _use_wal(con)
 
     @staticmethod
     def _insert(con: sqlite3.Connection, row: dict[str, Any], *, replace: bool = False) -> None:
@@ -716,25 +743,26 @@ class RunStore:
         rows.sort(key=lambda row: (str(row["started_at"]), row["run_id"]), reverse=True)
         return [self._record(row) for row in rows[: limit if limit is not None else len(rows)]]
 
-    def _manifest_rows(self) -> dict[str, dict[str, Any]]:
-        """The index row each readable manifest gives, by run id (its hash left empty: not needed to compare)."""
+    def _manifest_rows(self, *, hashed: bool = False) -> dict[str, dict[str, Any]]:
+        """The index row each readable manifest gives, by run id; with ``hashed`` its ``manifest_sha256`` is that of
+        the bytes read (else left empty: listing does not need it)."""
         rows = {}
         for run_id, run_dir in self._run_dirs().items():
             try:
-                rows[run_id] = _row(run_id, read_json(run_dir / MANIFEST), "")
+                data = (run_dir / MANIFEST).read_bytes()
+                rows[run_id] = _row(run_id, json.loads(data), sha256_bytes(data) if hashed else "")
             except (OSError, ValueError, KeyError, TypeError):
                 continue
         return rows
 
     def _check_rows(self, report: VerifyReport) -> None:
         """Report each index row that says other than its run's (unaltered) manifest: the index was changed."""
-        truth = self._manifest_rows()
+        truth = self._manifest_rows(hashed=True)  # each manifest read once, its hash from the same bytes
         with self._connect() as con:
             rows = [dict(r) for r in con.execute(f"SELECT {_QUOTED} FROM runs ORDER BY run_id")]
         for row in rows:
             fresh = truth.get(row["run_id"])
-            manifest_path = self.root / row["run_id"] / MANIFEST
-            if fresh is None or sha256_file(manifest_path) != row["manifest_sha256"]:
+            if fresh is None or fresh["manifest_sha256"] != row["manifest_sha256"]:
                 continue  # a missing, unreadable or altered manifest: reported by _check_indexed
             changed = [c for c in _TRUSTED_COLUMNS if row[c] != fresh[c]]
             if changed:
