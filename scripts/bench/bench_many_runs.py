@@ -41,14 +41,15 @@ def populate(root: Path, runs: int) -> str:
         cycle, order = divmod(n, 5)
         stage = ("ingest", "score", "drift", "train", "promote")[order]
         started = t0 + timedelta(minutes=cycle)
-        cycle_id = new_cycle_id("churn", f"{2000 + cycle // 12:04d}-{cycle % 12 + 1:02d}", now=started)
+        window = f"{2000 + cycle // 12:04d}-{cycle % 12 + 1:02d}"
+        cycle_id = new_cycle_id("churn", window, now=started)
         cycle_id = cycle_id[:-4] + f"{cycle % 65536:04x}"
         run_dir = store.prepare(cycle_id, order, stage)
         (run_dir / "notebook.ipynb").write_text(json.dumps(NOTEBOOK), encoding="utf-8")
         timings = RunTimings.between(started, started + timedelta(seconds=2))
         manifest = RunManifest(
             use_case="churn",
-            window=cycle_id.split("-churn-")[1][:7],
+            window=window,
             stage=stage,
             status="succeeded",
             timings=timings,

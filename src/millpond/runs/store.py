@@ -282,7 +282,7 @@ def _use_wal(con: sqlite3.Connection) -> None:
             if con.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() == "wal":
                 return
         except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc):
+            if getattr(exc, "sqlite_errorcode", None) not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
                 raise
         if time.monotonic() > deadline:
             raise RunError("the run index stayed locked by another process for a minute: try again.")
