@@ -10,7 +10,7 @@ from millpond.errors import MillpondError
 from millpond.models.monitoring import MonitoringEntry, MonitoringLog
 from millpond.models.store import ModelStore
 from millpond.ops.scheduler import available_windows, completed_windows, load_params, plan_windows
-from millpond.runs.store import RunStore, is_adhoc
+from millpond.runs.store import RunRecord, RunStore, is_adhoc
 from millpond.store.lock import read_holder
 from millpond.workspace import Workspace
 
@@ -45,6 +45,15 @@ def open_approvals(ws: Workspace, name: str) -> list[MonitoringEntry]:
     return [e for e in latest.values() if e.outcome == "awaiting_approval"]
 
 
+def _last_cycle_run(runs: RunStore, name: str) -> RunRecord | None:
+    """The newest run of a cycle of ``name`` (an ad-hoc score is no cycle); the newest 50 rows nearly always hold it."""
+    for limit in (50, None):
+        found = next((r for r in runs.list(use_case=name, limit=limit) if not is_adhoc(r)), None)
+        if found is not None:
+            return found
+    return None
+
+
 def use_case_status(ws: Workspace, params_path: str, now: datetime | None = None) -> dict[str, Any]:
     """The status of one use case (``error`` set when its params or stores cannot be read)."""
     now = now or datetime.now(UTC)
@@ -61,7 +70,7 @@ def use_case_status(ws: Workspace, params_path: str, now: datetime | None = None
         row["champion"] = champion.version if champion else None
         row["champion_created_at"] = champion.created_at if champion else None
         row["champion_age"] = _age(champion.created_at if champion else None, now)
-        last = next((r for r in runs.list(use_case=name) if not is_adhoc(r)), None)  # an ad-hoc score is no cycle
+        last = _last_cycle_run(runs, name)
         if last:
             records = sorted(runs.cycle(last.cycle_id), key=lambda r: r.run_id)
             final = {r.stage: r for r in records}

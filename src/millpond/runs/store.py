@@ -48,7 +48,7 @@ MANIFEST = "manifest.json"
 CLAIM = ".claim.json"  # written by prepare(): who runs the folder (use case, window, kind, PID); removed by record()
 INDEX = "index.sqlite"
 CORRUPT_SUFFIX = ".corrupt"  # a damaged index is moved to index.sqlite.corrupt before it is rebuilt
-SCHEMA_VERSION = 1  # PRAGMA user_version of the index
+SCHEMA_VERSION = 2  # PRAGMA user_version of the index (2 added row_key)
 BUSY_SECONDS = 60.0
 _COLUMNS = (
     "run_id",
@@ -64,6 +64,7 @@ _COLUMNS = (
     "skip_reason",
     "scraps_json",
     "manifest_sha256",
+    "row_key",
 )
 _QUOTED = ", ".join(f'"{c}"' for c in _COLUMNS)  # the column list in SQL ("window" is a keyword)
 _SCHEMA = (
@@ -71,7 +72,7 @@ _SCHEMA = (
         run_id TEXT PRIMARY KEY, cycle_id TEXT NOT NULL, stage TEXT NOT NULL, use_case TEXT NOT NULL,
         "window" TEXT NOT NULL, status TEXT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT NOT NULL,
         duration_s REAL NOT NULL, error TEXT, skip_reason TEXT, scraps_json TEXT NOT NULL,
-        manifest_sha256 TEXT NOT NULL)""",
+        manifest_sha256 TEXT NOT NULL, row_key TEXT NOT NULL DEFAULT '')""",
     'CREATE INDEX IF NOT EXISTS runs_by_use_case ON runs (use_case, "window", stage, started_at)',
     "CREATE INDEX IF NOT EXISTS runs_by_cycle ON runs (cycle_id)",
 )
@@ -251,9 +252,27 @@ def _damage(exc: sqlite3.Error) -> bool:
     )
 
 
-def _row(run_id: str, manifest: dict[str, Any], manifest_sha256: str) -> dict[str, Any]:
+def _stat_key(st: os.stat_result) -> str:
+    """What changes whenever a manifest's file does: size, modification and inode-change times, inode."""
+    return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}"
+
+
+def _row_key(row: dict[str, Any] | sqlite3.Row, stat_key: str) -> str:
+    """The key ``runs list`` trusts an index row by: its values and its manifest's file, as they were indexed.
+
+    A row edited in the index, or a manifest written, replaced, restored or copied since (its ctime changes
+    with every write, rename and chmod), no longer has its key, and is listed from the manifest instead.
+    """
+    values = "\x1f".join(str(row[c]) for c in _COLUMNS if c != "row_key")
+    return sha256_bytes(f"{values}\x1e{stat_key}".encode())
+
+
+def _row(
+    run_id: str, manifest: dict[str, Any], manifest_sha256: str, stat: os.stat_result | None = None
+) -> dict[str, Any]:
+    """The index row of a manifest; with the manifest file's ``stat``, its ``row_key`` (else '': never trusted)."""
     timings = manifest["timings"]
-    return {
+    row = {
         "run_id": run_id,
         "cycle_id": run_id.split("/")[0],
         "stage": manifest["stage"],
@@ -267,7 +286,11 @@ def _row(run_id: str, manifest: dict[str, Any], manifest_sha256: str) -> dict[st
         "skip_reason": manifest.get("skip_reason"),
         "scraps_json": json.dumps(manifest.get("scraps") or {}, sort_keys=True),
         "manifest_sha256": manifest_sha256,
+        "row_key": "",
     }
+    if stat is not None:
+        row["row_key"] = _row_key(row, _stat_key(stat))
+    return row
 
 
 def _use_wal(con: sqlite3.Connection) -> None:
@@ -287,6 +310,12 @@ def _use_wal(con: sqlite3.Connection) -> None:
         if time.monotonic() > deadline:
             raise RunError("the run index stayed locked by another process for a minute: try again.")
         time.sleep(0.05)
+
+
+def _subdirs(folder: Path) -> builtins.list[os.DirEntry[str]]:
+    """The folders directly in ``folder``, by name."""
+    with os.scandir(folder) as entries:
+        return sorted((e for e in entries if e.is_dir()), key=lambda e: e.name)
 
 
 class RunStore:
@@ -351,6 +380,8 @@ class RunStore:
         if con.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:  # another process may have won
             for statement in _SCHEMA:
                 con.execute(statement)
+            if "row_key" not in {r[1] for r in con.execute("PRAGMA table_info(runs)")}:  # a version 1 index
+                con.execute("ALTER TABLE runs ADD COLUMN row_key TEXT NOT NULL DEFAULT ''")
             con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         con.execute("COMMIT")
         _use_wal(con)
@@ -425,7 +456,7 @@ class RunStore:
         for path in files.values():
             make_read_only(path)
         checkpoint("record-manifest-written")
-        return self._index(sealed, sha256_file(manifest_path))
+        return self._index(sealed, manifest_path)
 
     def _check_unrecorded(self, run_dir: Path, manifest: RunManifest) -> Path:
         """The manifest path of a prepared, not yet recorded run folder of ``manifest``'s stage; raises otherwise."""
@@ -460,10 +491,10 @@ class RunStore:
             extra=redact(manifest.extra or {}, secrets),
         ).normalised()
 
-    def _index(self, manifest: RunManifest, manifest_sha256: str) -> RunRecord:
+    def _index(self, manifest: RunManifest, manifest_path: Path) -> RunRecord:
         """Add the index row of a written manifest; return its record."""
         data = manifest.to_dict()
-        row = _row(manifest.run_id, data, manifest_sha256)
+        row = _row(manifest.run_id, data, sha256_file(manifest_path), manifest_path.stat())
         with self._connect(write=True) as con:
             self._insert(con, row, replace=True)  # a reindex running meanwhile may have added this very row
         record = self._record(row)
@@ -513,15 +544,18 @@ class RunStore:
             done.kept[run_id] = f"{self._rel(manifest_path)} differs from the hash its index row recorded (tampering?)"
             return
         fresh = self._fresh_row(done, run_id, run_dir)
-        if fresh is not None and fresh != {c: row[c] for c in _COLUMNS}:
-            self._insert(con, fresh, replace=True)
-            done.refreshed.append(run_id)
+        if fresh is None or fresh == {c: row[c] for c in _COLUMNS}:
+            return
+        self._insert(con, fresh, replace=True)
+        if any(fresh[c] != row[c] for c in _COLUMNS if c != "row_key"):
+            done.refreshed.append(run_id)  # a new row_key alone (a copied workspace, an old index) is no news
 
     def _fresh_row(self, done: Reindexed, run_id: str, run_dir: Path) -> dict[str, Any] | None:
         """The index row a run folder's manifest gives (None, and noted in ``done``, when it does not read)."""
         manifest_path = run_dir / MANIFEST
         try:
-            return _row(run_id, read_json(manifest_path), sha256_file(manifest_path))
+            data = manifest_path.read_bytes()
+            return _row(run_id, json.loads(data), sha256_bytes(data), manifest_path.stat())
         except (OSError, ValueError, KeyError, TypeError) as exc:
             done.skipped[run_id] = f"{self._rel(manifest_path)} is not a readable run manifest ({exc!r})"
             return None
@@ -604,15 +638,14 @@ class RunStore:
 
     # --- checking -------------------------------------------------------------
     def _run_dirs(self) -> dict[str, Path]:
+        """Every ``<cycle>/<run>`` folder under the root, by run id, in id order (scandir: no stat per entry)."""
         if not self.root.is_dir():
             return {}
-        return {
-            f"{c.name}/{r.name}": r
-            for c in sorted(self.root.iterdir())
-            if c.is_dir()
-            for r in sorted(c.iterdir())
-            if r.is_dir()
-        }
+        out = {}
+        for cycle in _subdirs(self.root):
+            for run in _subdirs(Path(cycle.path)):
+                out[f"{cycle.name}/{run.name}"] = Path(run.path)
+        return out
 
     def unfinished(self) -> dict[str, Path]:
         """Run folders without a manifest (a stage running now, or one whose process died), by run id."""
@@ -732,16 +765,57 @@ class RunStore:
         status: str | None = None,
         limit: int | None = None,
     ) -> builtins.list[RunRecord]:
-        """Runs matching every filter given, newest first, read from their manifests (never from the index).
+        """Runs matching every filter given, newest first: the run folders on disk, each as its manifest says.
 
         What ``millpond runs list`` shows: the truth even when ``index.sqlite`` is damaged, emptied or has a row
-        changed (``millpond verify`` reports that, ``--repair`` rebuilds it). A folder whose manifest does not read
-        is left out (verify reports it too)."""
+        changed (``millpond verify`` reports that, ``--repair`` rebuilds it). An index row is used only while its
+        ``row_key`` still matches its values and its manifest's file (size, mtime, ctime, inode); any other folder
+        is read from its manifest, so listing 10,000 records costs a select and a stat each, not 10,000 parses.
+        A folder whose manifest does not read is left out (verify reports it too)."""
         wanted = {"use_case": use_case, "window": window, "stage": stage, "status": status}
         given = {k: v for k, v in wanted.items() if v is not None}
-        rows = [row for row in self._manifest_rows().values() if all(row[k] == v for k, v in given.items())]
+        rows = [row for row in self._listed_rows() if all(row[k] == v for k, v in given.items())]
         rows.sort(key=lambda row: (str(row["started_at"]), row["run_id"]), reverse=True)
         return [self._record(row) for row in rows[: limit if limit is not None else len(rows)]]
+
+    def _listed_rows(self) -> builtins.list[dict[str, Any]]:
+        """A row per run folder with a readable manifest: its index row where its key holds, else the manifest's."""
+        indexed = self._trusted_rows()
+        rows = []
+        for run_id, run_dir in self._run_dirs().items():
+            manifest_path = run_dir / MANIFEST
+            try:
+                st = manifest_path.stat()
+                row = indexed.get(run_id)
+                if row is None or row["row_key"] != _row_key(row, _stat_key(st)):
+                    row = _row(run_id, json.loads(manifest_path.read_bytes()), "")
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            rows.append(row)
+        return rows
+
+    def _trusted_rows(self) -> dict[str, dict[str, Any]]:
+        """Every index row that reads, by run id; {} when the index is missing, of another version or damaged.
+
+        Never creates, migrates or repairs the index (listing writes nothing); every row is still checked against
+        its manifest's file by :meth:`_listed_rows` before it is shown."""
+        if not self.index_path.is_file():
+            return {}
+        try:
+            con = sqlite3.connect(f"{self.index_path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_SECONDS)
+        except sqlite3.Error:
+            return {}
+        try:
+            con.row_factory = sqlite3.Row
+            if con.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                return {}
+            return {r["run_id"]: dict(r) for r in con.execute(f"SELECT {_QUOTED} FROM runs")}
+        except sqlite3.Error as exc:
+            if _damage(exc):
+                return {}
+            raise
+        finally:
+            con.close()
 
     def _manifest_rows(self, *, hashed: bool = False) -> dict[str, dict[str, Any]]:
         """The index row each readable manifest gives, by run id; with ``hashed`` its ``manifest_sha256`` is that of

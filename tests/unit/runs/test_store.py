@@ -471,12 +471,61 @@ def test_index_is_created_on_first_use_with_a_schema_version(store: RunStore) ->
     assert not store.index_path.exists()
     assert store.list() == []
     with sqlite3.connect(store.index_path) as con:
-        assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 1
+        assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
         assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         con.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     con.close()
     with pytest.raises(RunError, match="newer than this millpond reads"):
         store.list()
+
+
+def _listed_statuses(store: RunStore) -> dict[str, str]:
+    return {r.run_id: r.status for r in store.records()}
+
+
+def test_runs_are_listed_from_index_rows_whose_key_holds_and_from_the_manifest_otherwise(
+    store: RunStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from millpond.runs import store as run_store
+
+    cycle_id = _cycle(store)
+    truth = _listed_statuses(store)
+    parsed: list[str] = []
+    real_row = run_store._row
+    monkeypatch.setattr(run_store, "_row", lambda run_id, *a, **k: parsed.append(run_id) or real_row(run_id, *a, **k))
+    assert _listed_statuses(store) == truth and parsed == []  # every row's key holds: no manifest parsed
+
+    score, drift = f"{cycle_id}/02-score", f"{cycle_id}/03-drift"
+    with sqlite3.connect(store.index_path) as con:
+        con.execute("UPDATE runs SET status = 'failed' WHERE run_id = ?", (score,))  # the row edited, key kept
+    con.close()
+    manifest = store.root / drift / "manifest.json"
+    _unlock(manifest)
+    manifest.write_text(manifest.read_text().replace('"succeeded"', '"failed"'))  # the record rewritten
+    listed = _listed_statuses(store)
+    assert sorted(parsed) == [score, drift]  # only the two whose key no longer holds were read
+    assert listed == {**truth, drift: "failed"}  # what the manifests say now, never the edited row
+
+
+def test_a_version_1_index_is_migrated_and_reindex_fills_in_row_keys_without_news(store: RunStore) -> None:
+    _cycle(store)
+    truth = _listed_statuses(store)
+    with sqlite3.connect(store.index_path) as con:  # the index as millpond 0.x wrote it: no row_key column
+        con.execute("ALTER TABLE runs DROP COLUMN row_key")
+        con.execute("PRAGMA user_version = 1")
+    con.close()
+    assert _listed_statuses(store) == truth  # an index of another version is not read: all from the manifests
+    assert {r.run_id: r.status for r in store.list()} == truth  # the index itself migrates on first use
+    with sqlite3.connect(store.index_path) as con:
+        assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert {r[0] for r in con.execute("SELECT row_key FROM runs")} == {""}
+    con.close()
+    done = store.reindex()
+    assert (done.added, done.removed, done.refreshed, done.kept) == ([], [], [], {})
+    with sqlite3.connect(store.index_path) as con:
+        assert "" not in {r[0] for r in con.execute("SELECT row_key FROM runs")}
+    con.close()
+    assert _listed_statuses(store) == truth and store.verify().ok
 
 
 def test_manifest_is_read_lazily_from_the_run_folder(store: RunStore) -> None:
