@@ -44,8 +44,11 @@ lock: | $(UV)
 demo: $(STAMP)
 	$(BIN)/millpond demo
 
+# The suite on TEST_WORKERS pytest-xdist workers (one per core here; each test keeps its own temporary workspace,
+# worksteal evens out the long cycle tests); `make test TEST_WORKERS=0` runs it in one process.
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist worksteal)
 
 # ruff (lint + format), mypy and the import-linter layers contract; .ci/run runs it before the tests.
 lint: $(STAMP)
