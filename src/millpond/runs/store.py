@@ -312,7 +312,7 @@ def _use_wal(con: sqlite3.Connection) -> None:
         time.sleep(0.05)
 
 
-def _subdirs(folder: Path) -> builtins.list[os.DirEntry[str]]:
+def _subdirs(folder: str | os.PathLike[str]) -> builtins.list[os.DirEntry[str]]:
     """The folders directly in ``folder``, by name."""
     with os.scandir(folder) as entries:
         return sorted((e for e in entries if e.is_dir()), key=lambda e: e.name)
@@ -404,7 +404,7 @@ class RunStore:
             started_at=row["started_at"],
             finished_at=row["finished_at"],
             duration_s=row["duration_s"],
-            path=self.root / row["run_id"],
+            path=Path(os.path.join(self.root, row["run_id"])),  # one parse, not a join of two Paths
             scraps=json.loads(row["scraps_json"]),
             error=row["error"],
             skip_reason=row["skip_reason"],
@@ -639,12 +639,16 @@ class RunStore:
     # --- checking -------------------------------------------------------------
     def _run_dirs(self) -> dict[str, Path]:
         """Every ``<cycle>/<run>`` folder under the root, by run id, in id order (scandir: no stat per entry)."""
+        return {run_id: Path(path) for run_id, path in self._run_dir_paths().items()}
+
+    def _run_dir_paths(self) -> dict[str, str]:
+        """:meth:`_run_dirs` as plain strings (listing 10,000 folders pays for no ``Path`` objects)."""
         if not self.root.is_dir():
             return {}
         out = {}
         for cycle in _subdirs(self.root):
-            for run in _subdirs(Path(cycle.path)):
-                out[f"{cycle.name}/{run.name}"] = Path(run.path)
+            for run in _subdirs(cycle.path):
+                out[f"{cycle.name}/{run.name}"] = run.path
         return out
 
     def unfinished(self) -> dict[str, Path]:
@@ -782,13 +786,14 @@ class RunStore:
         """A row per run folder with a readable manifest: its index row where its key holds, else the manifest's."""
         indexed = self._trusted_rows()
         rows = []
-        for run_id, run_dir in self._run_dirs().items():
-            manifest_path = run_dir / MANIFEST
+        for run_id, run_dir in self._run_dir_paths().items():
+            manifest_path = os.path.join(run_dir, MANIFEST)
             try:
-                st = manifest_path.stat()
+                st = os.stat(manifest_path)
                 row = indexed.get(run_id)
                 if row is None or row["row_key"] != _row_key(row, _stat_key(st)):
-                    row = _row(run_id, json.loads(manifest_path.read_bytes()), "")
+                    with open(manifest_path, "rb") as fh:
+                        row = _row(run_id, json.loads(fh.read()), "")
             except (OSError, ValueError, KeyError, TypeError):
                 continue
             rows.append(row)
