@@ -4,8 +4,8 @@ Copies tests/fixtures/workspace-v1, records ``--runs`` more small runs through `
 sealed folder: a notebook, one output, a manifest with hashes), then times, each in a fresh process and with
 rounds interleaved so machine load hits all alike: a bare interpreter, a plain ``sqlite3`` select of every index
 row, ``millpond runs list --json`` (the index rows whose ``row_key`` still matches their manifest's file: a stat
-per record), ``runs list --limit 20``, ``status`` and ``runs show`` of one run. Prints the median wall time, its ratio to the bare interpreter, and the
-load average before and after. Target (issue #16): under 1 s each with 10,000 records.
+per record), ``runs list --limit 20``, ``status`` and ``runs show`` of one run. Prints the median wall time, its
+ratio to the bare interpreter, and the load average before and after. Target (issue #16): under 1 s each with 10,000 records.
 
 Usage: PYTHONPATH=src python scripts/bench/bench_many_runs.py [--runs 10000] [--rounds 5]
 """

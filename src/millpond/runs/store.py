@@ -293,6 +293,19 @@ def _row(
     return row
 
 
+_UNREADABLE = (OSError, ValueError, KeyError, TypeError)  # what a manifest that does not read as one raises
+
+
+def _manifest_row(run_id: str, manifest_path: str | os.PathLike[str], *, hashed: bool) -> dict[str, Any]:
+    """The index row a manifest file gives; with ``hashed`` its sha256 (of the bytes read) and its ``row_key``,
+    else both '' (listing needs neither). Raises one of ``_UNREADABLE`` when the file does not read."""
+    with open(manifest_path, "rb") as fh:
+        data = fh.read()
+    if not hashed:
+        return _row(run_id, json.loads(data), "")
+    return _row(run_id, json.loads(data), sha256_bytes(data), os.stat(manifest_path))
+
+
 def _use_wal(con: sqlite3.Connection) -> None:
     """Switch the index to WAL (readers never block the one writer), retrying while another process holds it.
 
@@ -554,9 +567,8 @@ class RunStore:
         """The index row a run folder's manifest gives (None, and noted in ``done``, when it does not read)."""
         manifest_path = run_dir / MANIFEST
         try:
-            data = manifest_path.read_bytes()
-            return _row(run_id, json.loads(data), sha256_bytes(data), manifest_path.stat())
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            return _manifest_row(run_id, manifest_path, hashed=True)
+        except _UNREADABLE as exc:
             done.skipped[run_id] = f"{self._rel(manifest_path)} is not a readable run manifest ({exc!r})"
             return None
 
@@ -734,8 +746,8 @@ class RunStore:
             return
         report.checked += 1
         try:
-            _row(run_id, read_json(manifest_path), "")  # a manifest the index can be built from
-        except (OSError, ValueError, KeyError, TypeError):
+            _manifest_row(run_id, manifest_path, hashed=False)  # a manifest the index can be built from
+        except _UNREADABLE:
             report.add(self._rel(manifest_path), "is not a readable run manifest: restore it from a backup.")
             return
         if note:
@@ -784,7 +796,7 @@ class RunStore:
 
     def _listed_rows(self) -> builtins.list[dict[str, Any]]:
         """A row per run folder with a readable manifest: its index row where its key holds, else the manifest's."""
-        indexed = self._trusted_rows()
+        indexed = self._index_rows()
         rows = []
         for run_id, run_dir in self._run_dir_paths().items():
             manifest_path = os.path.join(run_dir, MANIFEST)
@@ -792,14 +804,13 @@ class RunStore:
                 st = os.stat(manifest_path)
                 row = indexed.get(run_id)
                 if row is None or row["row_key"] != _row_key(row, _stat_key(st)):
-                    with open(manifest_path, "rb") as fh:
-                        row = _row(run_id, json.loads(fh.read()), "")
-            except (OSError, ValueError, KeyError, TypeError):
+                    row = _manifest_row(run_id, manifest_path, hashed=False)
+            except _UNREADABLE:
                 continue
             rows.append(row)
         return rows
 
-    def _trusted_rows(self) -> dict[str, dict[str, Any]]:
+    def _index_rows(self) -> dict[str, dict[str, Any]]:
         """Every index row that reads, by run id; {} when the index is missing, of another version or damaged.
 
         Never creates, migrates or repairs the index (listing writes nothing); every row is still checked against
@@ -822,21 +833,19 @@ class RunStore:
         finally:
             con.close()
 
-    def _manifest_rows(self, *, hashed: bool = False) -> dict[str, dict[str, Any]]:
-        """The index row each readable manifest gives, by run id; with ``hashed`` its ``manifest_sha256`` is that of
-        the bytes read (else left empty: listing does not need it)."""
+    def _manifest_rows(self) -> dict[str, dict[str, Any]]:
+        """The index row each readable manifest gives, by run id, its ``manifest_sha256`` from the bytes read."""
         rows = {}
-        for run_id, run_dir in self._run_dirs().items():
+        for run_id, run_dir in self._run_dir_paths().items():
             try:
-                data = (run_dir / MANIFEST).read_bytes()
-                rows[run_id] = _row(run_id, json.loads(data), sha256_bytes(data) if hashed else "")
-            except (OSError, ValueError, KeyError, TypeError):
+                rows[run_id] = _manifest_row(run_id, os.path.join(run_dir, MANIFEST), hashed=True)
+            except _UNREADABLE:
                 continue
         return rows
 
     def _check_rows(self, report: VerifyReport) -> None:
         """Report each index row that says other than its run's (unaltered) manifest: the index was changed."""
-        truth = self._manifest_rows(hashed=True)  # each manifest read once, its hash from the same bytes
+        truth = self._manifest_rows()  # each manifest read once, its hash from the same bytes
         with self._connect() as con:
             rows = [dict(r) for r in con.execute(f"SELECT {_QUOTED} FROM runs ORDER BY run_id")]
         for row in rows:
