@@ -56,9 +56,10 @@ _QUERY_SECRET = re.compile(
     re.IGNORECASE,
 )
 _HEADER_NAME = r"(?:[\w-]*(?:authorization|token|api[_-]?key|secret|password|cookie)[\w-]*)"
-# "Authorization: Bearer x", "'X-Api-Token': 'x'", '"authorization": "x"'
+# "Authorization: Bearer x", "'X-Api-Token': 'x'", '"authorization": "x"'. The name starts a word ((?<![\w-])):
+# from inside one, [\w-]* would rescan the rest of the word at every position (quadratic in a notebook's base64).
 _HEADER_VALUE = re.compile(
-    rf"(?P<head>(?P<q>\\?['\"]?){_HEADER_NAME}(?P=q)\s*[:=]\s*)(?P<open>\\?['\"])?"
+    rf"(?P<head>(?P<q>\\?['\"]?)(?<![\w-]){_HEADER_NAME}(?P=q)\s*[:=]\s*)(?P<open>\\?['\"])?"
     r"(?P<value>(?(open)(?:(?!(?P=open))[^\r\n\\])+|[^'\"\r\n,}&\\]+))",
     re.IGNORECASE,
 )
