@@ -29,6 +29,46 @@ def small_demo_raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def two_cycled_windows(tmp_path_factory: pytest.TempPathFactory, small_demo_raw: Path, worker_id: str) -> Path:
+    """A workspace, built once per ``make test`` and shared by every worker: read-only, copy it before use.
+
+    It holds the small demo data, the cycle of 2025-01 (ingest, train, promote: the first champion) and of 2025-02
+    (ingest, score, drift), all recorded. Under pytest-xdist the first worker to get here builds it in the run's
+    shared temp folder while the others wait on a file lock (pytest-xdist's documented recipe for session data).
+    """
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+    template = shared / "two-cycled-windows"
+    with FileLock(str(template) + ".lock"):
+        if not (template / "done").exists():
+            _build_two_cycled_windows(template, small_demo_raw)
+    return template
+
+
+def _build_two_cycled_windows(root: Path, raw: Path) -> None:
+    from millpond.runs.runner import run_cycle
+
+    shutil.rmtree(root, ignore_errors=True)  # a worker that died half way
+    root.mkdir()
+    (root / "pyproject.toml").write_text("[tool.millpond]\n", encoding="utf-8")
+    for folder in ("notebooks", "params"):
+        shutil.copytree(REPO / folder, root / folder)
+    ws = Workspace.find(root)
+    shutil.copytree(raw, ws.raw / "churn")
+    for window, stages in (("2025-01", ("ingest", "train", "promote")), ("2025-02", ("ingest", "score", "drift"))):
+        result = run_cycle(ws, "params/churn.yaml", window, stages=stages)
+        assert result.ok, result.error
+    (root / "done").write_text("built\n", encoding="utf-8")
+
+
+def copy_workspace(template: Path, root: Path) -> Workspace:
+    """A private copy of a template workspace (``two_cycled_windows``) at ``root``, which must not exist yet."""
+    shutil.copytree(template, root, ignore=shutil.ignore_patterns("done"))
+    return Workspace.find(root)
+
+
 @pytest.fixture
 def workspace(tmp_path: Path) -> Workspace:
     """An empty workspace holding copies of the repo's notebooks and params."""

@@ -7,7 +7,6 @@ second version trained for 2025-02 becomes the challenger, so the registry has t
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -16,32 +15,21 @@ from millpond.config.params import load_use_case
 from millpond.models.monitoring import MonitoringLog
 from millpond.models.store import ModelStore
 from millpond.runs import stages
-from millpond.runs.runner import run_cycle
 from millpond.runs.store import RunStore
 from millpond.site import build_site
 from millpond.site.check import broken_links, external_urls
 from millpond.site.layout import card_file, model_file, use_case_file
 from millpond.workspace import Workspace
 from tests.browser import browser, console_errors, screenshot  # noqa: F401 - browser is a fixture
-from tests.conftest import REPO
+from tests.conftest import copy_workspace
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory, small_demo_raw: Path) -> tuple[Workspace, Path]:
-    root = tmp_path_factory.mktemp("site ws")  # a space in the path: links must be encoded
-    (root / "pyproject.toml").write_text("[tool.millpond]\n", encoding="utf-8")
-    for folder in ("notebooks", "params"):
-        shutil.copytree(REPO / folder, root / folder)
-    ws = Workspace.find(root)
-    shutil.copytree(small_demo_raw, ws.raw / "churn")
+def built(tmp_path_factory: pytest.TempPathFactory, two_cycled_windows: Path) -> tuple[Workspace, Path]:
+    ws = copy_workspace(two_cycled_windows, tmp_path_factory.mktemp("site ws") / "ws")  # a space: links are encoded
     uc = load_use_case(ws.params / "churn.yaml")
-    first = stages.StageContext(ws, uc, "2025-01", run_id="test/2025-01")
-    for stage in (stages.run_ingest, stages.run_train, stages.run_promote):
-        stage(first)
-    result = run_cycle(ws, "params/churn.yaml", "2025-02", stages=("ingest", "score", "drift"))
-    assert result.ok, result.error
     every = uc.model_copy(update={"retrain": uc.retrain.model_copy(update={"every_n_windows": 1})})
     trained = stages.run_train(stages.StageContext(ws, every, "2025-02", run_id="test/2025-02"))
     ModelStore(ws.model_store).set_alias("churn", "challenger", trained.summary["candidate"], actor="test", reason="t")

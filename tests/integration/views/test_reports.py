@@ -18,28 +18,19 @@ import pytest
 
 from millpond.errors import PortInUseError, RunNotFoundError, StageFailedError, ViewError
 from millpond.runs.report import REPORT, write_runs_index
-from millpond.runs.runner import execute_stage, run_cycle
+from millpond.runs.runner import execute_stage
 from millpond.runs.store import RunStore
 from millpond.views.dtale_view import find_drift_run, serve_drift_view
 from millpond.workspace import Workspace
 from tests.browser import browser, console_errors, screenshot  # noqa: F401 - browser is a fixture
-from tests.conftest import REPO, tree_snapshot
+from tests.conftest import copy_workspace, tree_snapshot
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def reported(tmp_path_factory: pytest.TempPathFactory, small_demo_raw: Path) -> Workspace:
-    root = tmp_path_factory.mktemp("reports")
-    (root / "pyproject.toml").write_text("[tool.millpond]\n", encoding="utf-8")
-    for folder in ("notebooks", "params"):
-        shutil.copytree(REPO / folder, root / folder)
-    ws = Workspace.find(root)
-    shutil.copytree(small_demo_raw, ws.raw / "churn")
-    first = run_cycle(ws, "params/churn.yaml", "2025-01", stages=("ingest", "train", "promote"))
-    assert first.ok, first.error
-    second = run_cycle(ws, "params/churn.yaml", "2025-02", stages=("ingest", "score", "drift"))
-    assert second.ok, second.error
+def reported(tmp_path_factory: pytest.TempPathFactory, two_cycled_windows: Path) -> Workspace:
+    ws = copy_workspace(two_cycled_windows, tmp_path_factory.mktemp("reports") / "ws")
     with pytest.raises(StageFailedError):
         execute_stage(ws, "params/churn.yaml", "ingest", "2026-07")
     write_runs_index(ws)
