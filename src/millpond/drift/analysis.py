@@ -7,6 +7,7 @@ one); they log nothing: the drift stage records what :func:`analyse_drift` found
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -116,8 +117,14 @@ def training_frame(ctx: WindowContext, version: ModelVersion) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def analyse_drift(ctx: WindowContext, champion: ModelVersion) -> DriftReport:
-    """Data drift (the champion's training data vs this window) and the champion's performance at this window."""
+def analyse_drift(
+    ctx: WindowContext, champion: ModelVersion, on_frames: Callable[[pd.DataFrame, pd.DataFrame], None] | None = None
+) -> DriftReport:
+    """Data drift (the champion's training data vs this window) and the champion's performance at this window.
+
+    ``on_frames(reference, current)`` is called once both are read, before any statistic (the drift stage starts its
+    comparison report there, to be drawn while the statistics run).
+    """
     from millpond.drift.distributed import drift_table_on_engine
     from millpond.drift.stats import dataset_verdict
 
@@ -125,6 +132,8 @@ def analyse_drift(ctx: WindowContext, champion: ModelVersion) -> DriftReport:
     reference = training_frame(ctx, champion)
     mart = ctx.marts.latest(ctx.name, ctx.window)
     current = mart.read()
+    if on_frames is not None:
+        on_frames(reference, current)
     table = drift_table_on_engine(  # drift_table in this process, or from partitions on the engine's Dask cluster
         reference,
         current,

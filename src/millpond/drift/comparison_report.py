@@ -3,20 +3,33 @@
 The drift stage writes one into its run record (``outputs/comparison.html``) so a reader can
 see every feature's distribution side by side, split by the target. Rows are sampled so the
 report stays quick on large marts; the browser is never opened and nothing leaves the machine.
+
+Off the critical path: sweetviz spends its seconds drawing (matplotlib, under the GIL), whatever the window's size.
+:class:`BackgroundComparison` hands the two samples to a separate Python process as soon as the drift stage has
+read its data, so the report is drawn on the other core while the stage computes its statistics and verdict; the
+stage collects it before its record is sealed, so the record still holds the report it links to.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import pickle
+import shutil
+import subprocess
+import sys
+import tempfile
 import warnings
 from pathlib import Path
+from types import TracebackType
 
 import pandas as pd
 
 from millpond.errors import ReportError
 
 COMPARISON = "comparison.html"
+_JOB, _FAILURE = "job.pickle", "failure.txt"  # in BackgroundComparison's private folder
+TIMEOUT = 600.0  # seconds a background comparison may take (5,000 rows a side take about 15 s)
 MAX_ROWS = 5_000  # per side: sweetviz's cost grows with rows, its histograms do not need more
 
 
@@ -40,6 +53,20 @@ def _prepare(frame: pd.DataFrame, columns: list[str], target: str | None) -> pd.
     return data
 
 
+def _checked_columns(
+    reference: pd.DataFrame, current: pd.DataFrame, features: list[str], target: str | None
+) -> list[str]:
+    """The columns to compare: every feature (each side must have it) and the target when both sides have it."""
+    missing = [c for c in features if c not in reference.columns or c not in current.columns]
+    if missing:
+        raise ReportError(
+            f"Cannot compare reference and current data: column(s) {missing} are missing from one side. "
+            "Both frames need every feature of the use case."
+        )
+    use_target = target if target and target in reference.columns and target in current.columns else None
+    return [*features, *([use_target] if use_target else [])]
+
+
 def write_comparison(
     reference: pd.DataFrame,
     current: pd.DataFrame,
@@ -55,14 +82,8 @@ def write_comparison(
     import matplotlib
     import matplotlib.pyplot as plt
 
-    missing = [c for c in features if c not in reference.columns or c not in current.columns]
-    if missing:
-        raise ReportError(
-            f"Cannot compare reference and current data: column(s) {missing} are missing from one side. "
-            "Both frames need every feature of the use case."
-        )
-    use_target = target if target and target in reference.columns and target in current.columns else None
-    columns = [*features, *([use_target] if use_target else [])]
+    columns = _checked_columns(reference, current, features, target)
+    use_target = target if target in columns else None
     left = _prepare(_sample(reference, max_rows, seed), columns, use_target)
     right = _prepare(_sample(current, max_rows, seed), columns, use_target)
     target_path = Path(out)
@@ -90,6 +111,119 @@ def write_comparison(
     return target_path
 
 
+class BackgroundComparison:
+    """One :func:`write_comparison` drawn by a separate Python process while the caller goes on.
+
+    ``start`` samples both sides here (the same seeded sample :func:`write_comparison` takes, so the report is the
+    one it would write in this process) and hands only those rows to ``python -m millpond.drift.comparison_report``
+    through a private temporary folder. The child writes the report there; :meth:`result` waits for it and only then
+    moves it to ``out``, so a child that outlives a killed stage never writes into a run record. A plain subprocess
+    rather than multiprocessing: it needs no ``__main__`` guard in the caller and inherits no kernel threads or
+    sockets. Use it as a context manager: leaving the block stops the child and removes the folder.
+    """
+
+    def __init__(
+        self,
+        out: str | os.PathLike[str],
+        *,
+        features: list[str],
+        target: str | None,
+        max_rows: int,
+        timeout: float = TIMEOUT,
+    ) -> None:
+        self.out = Path(out)
+        self.features, self.target, self.max_rows, self.timeout = features, target, max_rows, timeout
+        self._folder: Path | None = None
+        self._child: subprocess.Popen[bytes] | None = None
+        self._error: ReportError | None = None
+
+    def start(self, reference: pd.DataFrame, current: pd.DataFrame) -> None:
+        """Begin drawing the report of ``reference`` against ``current`` in a child process."""
+        try:
+            columns = _checked_columns(reference, current, self.features, self.target)
+        except ReportError as exc:
+            self._error = exc
+            return
+        self._folder = Path(tempfile.mkdtemp(prefix="millpond-comparison-"))
+        job = {
+            "left": _sample(reference, self.max_rows, 0)[columns],
+            "right": _sample(current, self.max_rows, 0)[columns],
+            "features": self.features,
+            "target": self.target,
+            "max_rows": self.max_rows,
+            "parent": os.getpid(),
+        }
+        # pickle between two processes of this run only: the file is ours, in a 0700 folder, and deleted after
+        with (self._folder / _JOB).open("wb") as handle:
+            pickle.dump(job, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        command = [sys.executable, "-m", __name__, str(self._folder)]
+        self._child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+
+    def result(self) -> Path:
+        """The report at ``out`` once the child is done; :class:`ReportError` when it could not be written."""
+        if self._error is not None:
+            raise self._error
+        if self._child is None or self._folder is None:
+            raise ReportError("The comparison report was never started: call start() with the two frames first.")
+        try:
+            code = self._child.wait(timeout=self.timeout)
+        except subprocess.TimeoutExpired as exc:
+            raise ReportError(
+                f"The sweetviz comparison {self.out} took longer than {self.timeout:.0f} s and was stopped; "
+                "lower drift.comparison_rows in the params to draw it from fewer rows."
+            ) from exc
+        finally:
+            self._stop()
+        drawn = self._folder / COMPARISON
+        if code != 0 or not drawn.is_file():
+            failure = self._folder / _FAILURE
+            why = failure.read_text(encoding="utf-8") if failure.is_file() else f"the drawing process exited {code}"
+            self.close()
+            raise ReportError(why)
+        shutil.move(str(drawn), self.out)
+        self.close()
+        return self.out
+
+    def _stop(self) -> None:
+        if self._child is not None and self._child.poll() is None:
+            self._child.kill()
+            self._child.wait()
+
+    def close(self) -> None:
+        """Stop the child if it still runs and remove its folder."""
+        self._stop()
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
+
+    def __enter__(self) -> BackgroundComparison:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+
+def _draw(folder: Path) -> int:
+    """The child's side of :class:`BackgroundComparison`: read the job, write the report (or why not) in ``folder``."""
+    with (folder / _JOB).open("rb") as handle:
+        job = pickle.load(handle)  # written by our parent a moment ago, in a folder only we can read
+    try:
+        write_comparison(
+            job["left"],
+            job["right"],
+            folder / COMPARISON,
+            features=job["features"],
+            target=job["target"],
+            max_rows=job["max_rows"],
+        )
+    except ReportError as exc:
+        (folder / _FAILURE).write_text(str(exc), encoding="utf-8")
+        return 1
+    if os.getppid() != job["parent"]:  # the stage died while this drew: nobody will collect it
+        shutil.rmtree(folder, ignore_errors=True)
+    return 0
+
+
 def show_link(summary: dict[str, object]) -> None:
     """In a drift notebook: a link to the run's comparison report (relative to the run folder), or why there is none."""
     from IPython.display import Markdown, display
@@ -99,3 +233,7 @@ def show_link(summary: dict[str, object]) -> None:
         display(Markdown(f"**Reference vs current, feature by feature:** [open the sweetviz comparison]({link})"))
     elif summary.get("comparison_error"):
         display(Markdown(f"No sweetviz comparison: {summary['comparison_error']}"))
+
+
+if __name__ == "__main__":
+    sys.exit(_draw(Path(sys.argv[1])))

@@ -13,7 +13,8 @@ the monitoring log. The stages wire their context to the areas that do the work
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from millpond.governance.deployment import recover_pending
@@ -31,6 +32,7 @@ from millpond.store.artifacts import Ledger, recording
 if TYPE_CHECKING:
     import pandas as pd
 
+    from millpond.drift.comparison_report import BackgroundComparison
     from millpond.models.training import FitResult
 
 # Each stage imports what only it uses (scikit-learn for train and promote, scipy for drift, the scorer for score)
@@ -175,13 +177,14 @@ def run_drift(ctx: StageContext) -> StageResult:
     champion = ctx.champion()
     if champion is None:
         return StageResult("drift", "skipped", NO_CHAMPION["drift"])
-    report = analyse_drift(ctx, champion)
-    entry = report.entry
-    ctx.log.append("drift", ctx.window, run_id=ctx.run_id, **entry)
-    out = ctx.output("drift_table.csv")
-    if out is not None:
-        report.table.to_csv(out, index=False)
-    summary = {**report.summary(), **_write_comparison(ctx, report.reference, report.current)}
+    with _comparison(ctx) as comparison:  # drawn in another process while the statistics run
+        report = analyse_drift(ctx, champion, on_frames=comparison.start if comparison else None)
+        entry = report.entry
+        ctx.log.append("drift", ctx.window, run_id=ctx.run_id, **entry)
+        out = ctx.output("drift_table.csv")
+        if out is not None:
+            report.table.to_csv(out, index=False)
+        summary = {**report.summary(), **_comparison_link(comparison)}
     if entry["data_drift"] or entry["model_drift"]:
         _notify(
             ctx,
@@ -231,26 +234,34 @@ def _notify(ctx: StageContext, event: str, **fields: Any) -> None:
         logging.getLogger(__name__).warning("notification %s failed: %s", event, exc)
 
 
-def _write_comparison(ctx: StageContext, reference: pd.DataFrame, current: pd.DataFrame) -> dict[str, str]:
-    """The sweetviz comparison in the run's outputs/ (only inside a recorded run); its link, or why it is missing."""
-    from millpond.drift.comparison_report import COMPARISON, write_comparison
-    from millpond.errors import ReportError
+@contextmanager
+def _comparison(ctx: StageContext) -> Iterator[BackgroundComparison | None]:
+    """The sweetviz comparison for the run's outputs/ (only inside a recorded run), or None outside one."""
+    from millpond.drift.comparison_report import COMPARISON, BackgroundComparison
 
     out = ctx.output(COMPARISON)
     if out is None:
+        yield None
+        return
+    uc = ctx.use_case
+    # a sample, seeded: the statistics use every row
+    with BackgroundComparison(
+        out, features=uc.feature_columns, target=uc.target, max_rows=uc.drift.comparison_rows
+    ) as comparison:
+        yield comparison
+
+
+def _comparison_link(comparison: BackgroundComparison | None) -> dict[str, str]:
+    """The comparison's link in the run's summary, or why it is missing (it never fails the stage)."""
+    from millpond.errors import ReportError
+
+    if comparison is None:
         return {}
     try:
-        write_comparison(
-            reference,
-            current,
-            out,
-            features=ctx.use_case.feature_columns,
-            target=ctx.use_case.target,
-            max_rows=ctx.use_case.drift.comparison_rows,  # a sample, seeded: the statistics above used every row
-        )
+        comparison.result()
     except ReportError as exc:
         return {"comparison_error": str(exc)}
-    return {"comparison": f"outputs/{COMPARISON}"}
+    return {"comparison": f"outputs/{comparison.out.name}"}
 
 
 @recorded
