@@ -1,8 +1,9 @@
 """Model performance with uncertainty: bootstrap confidence intervals, paired comparisons and label-free estimates.
 
 Everything is vectorised over resamples: a bootstrap draws a ``(resamples, rows)``
-matrix of row counts once (:func:`resample_counts`) and every metric is computed
-from weighted sums, so a few hundred resamples of 20,000 rows cost well under a
+matrix of row counts (:func:`resample_counts`; in batches of at most :data:`RESAMPLE_CELLS`
+counts, :func:`resample_batches`, so memory stays flat at millions of rows) and every metric
+is computed from weighted sums, so a few hundred resamples of 20,000 rows cost well under a
 second. The same counts applied to two models' scores give a *paired* bootstrap
 of their difference. Every metric the params accept is bootstrapped
 (:data:`BOOTSTRAP_METRICS`); each equals its scikit-learn function on the rows
@@ -24,6 +25,7 @@ under concept drift it cannot be trusted, and the realised KPI shows it.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,16 +53,67 @@ _MAPE_EPSILON = np.finfo(
 ).eps  # as sklearn.metrics.mean_absolute_percentage_error: |y| below it counts as eps
 
 
-def resample_counts(rows: int, resamples: int, seed: int = 0) -> np.ndarray:
-    """``(resamples, rows)`` int32 counts: how often each row is drawn in each bootstrap resample."""
+RESAMPLE_CELLS = 4_000_000
+"""At most this many row counts (resamples × rows, 16 MB as int32) are held at once: a bootstrap of a large window
+is drawn in batches of resamples, so its memory stays flat in the number of rows and its time grows linearly."""
+
+
+def resample_batches(rows: int, resamples: int, seed: int = 0, *, cells: int | None = None) -> Iterator[np.ndarray]:
+    """The ``(resamples, rows)`` counts of :func:`resample_counts` in consecutive batches of whole resamples.
+
+    One generator draws them in order, so the batches stacked are exactly :func:`resample_counts`' matrix.
+    """
     if rows < 1 or resamples < 1:
         raise DriftError(
             f"A bootstrap needs at least one row and one resample; got {rows} rows, {resamples} resamples."
         )
     rng = np.random.default_rng(seed)
-    draws = rng.integers(0, rows, size=(resamples, rows), dtype=np.int64)
-    draws += (np.arange(resamples, dtype=np.int64) * rows)[:, None]
-    return np.bincount(draws.ravel(), minlength=resamples * rows).reshape(resamples, rows).astype(np.int32)
+    step = max(1, (cells or RESAMPLE_CELLS) // rows)
+    for start in range(0, resamples, step):
+        size = min(step, resamples - start)
+        draws = rng.integers(0, rows, size=(size, rows), dtype=np.int64)
+        draws += (np.arange(size, dtype=np.int64) * rows)[:, None]
+        yield np.bincount(draws.ravel(), minlength=size * rows).reshape(size, rows).astype(np.int32)
+
+
+def resample_counts(rows: int, resamples: int, seed: int = 0) -> np.ndarray:
+    """``(resamples, rows)`` int32 counts: how often each row is drawn in each bootstrap resample."""
+    return np.vstack(list(resample_batches(rows, resamples, seed)))
+
+
+def _over_resamples(rows: int, resamples: int, seed: int, statistic: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """``statistic(counts)`` of every resample, batch by batch (:func:`resample_batches`), as one array."""
+    return np.concatenate([statistic(counts) for counts in resample_batches(rows, resamples, seed)])
+
+
+BOOTSTRAP_ROWS = 200_000
+"""Above this many rows an interval is bootstrapped on a seeded subsample of this size and rescaled to the window."""
+
+Statistic = Callable[[np.ndarray | None, np.ndarray], np.ndarray]
+"""``statistic(rows, counts)``: the statistic per row of ``counts`` over the given rows (``None``: all of them)."""
+
+
+def _take(values: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
+    return values if rows is None else values[rows]
+
+
+def bootstrap_samples(rows: int, resamples: int, seed: int, value: float, statistic: Statistic) -> np.ndarray:
+    """The bootstrap distribution of a statistic whose value on all ``rows`` is ``value``.
+
+    Up to :data:`BOOTSTRAP_ROWS` rows it is the plain bootstrap over every row. Above, the resamples are drawn from
+    a seeded subsample of ``m`` = :data:`BOOTSTRAP_ROWS` rows without replacement (an m-out-of-n bootstrap) and
+    their spread around the subsample's own value is scaled by sqrt(m / rows) and centred on ``value``: every
+    metric here is an average or a U-statistic, whose sampling error shrinks as 1/sqrt(rows), so the interval keeps
+    its width (checked against the full bootstrap in the tests and ``scripts/bench/bench_bootstrap.py``) while its
+    cost stops growing with the window.
+    """
+    m = BOOTSTRAP_ROWS
+    if rows <= m:
+        return _over_resamples(rows, resamples, seed, lambda counts: statistic(None, counts))
+    subset = np.sort(np.random.default_rng([seed, rows]).choice(rows, size=m, replace=False))
+    centre = statistic(subset, np.ones((1, m), dtype=np.int32))[0]
+    spread = _over_resamples(m, resamples, seed, lambda counts: statistic(subset, counts)) - centre
+    return value + spread * np.sqrt(m / rows)
 
 
 def weighted_roc_auc(y: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -219,10 +272,13 @@ def bootstrap_metric(
     seed: int = 0,
     threshold: float = 0.5,
 ) -> Interval:
-    """The metric with a percentile bootstrap interval."""
-    counts = resample_counts(len(y), resamples, seed)
-    samples = resampled_metric(metric, y, scores, counts, threshold=threshold)
-    return _interval(point_metric(metric, y, scores, threshold=threshold), samples, confidence)
+    """The metric with a percentile bootstrap interval (:func:`bootstrap_samples`)."""
+    value = point_metric(metric, y, scores, threshold=threshold)
+
+    def statistic(rows: np.ndarray | None, counts: np.ndarray) -> np.ndarray:
+        return resampled_metric(metric, _take(y, rows), _take(scores, rows), counts, threshold=threshold)
+
+    return _interval(value, bootstrap_samples(len(y), resamples, seed, value, statistic), confidence)
 
 
 def paired_difference(
@@ -237,12 +293,15 @@ def paired_difference(
     threshold: float = 0.5,
 ) -> Interval:
     """``metric(first) - metric(second)`` on the same rows, with a paired bootstrap interval (same resamples for both)."""
-    counts = resample_counts(len(y), resamples, seed)
-    diffs = resampled_metric(metric, y, first, counts, threshold=threshold) - resampled_metric(
-        metric, y, second, counts, threshold=threshold
-    )
     value = point_metric(metric, y, first, threshold=threshold) - point_metric(metric, y, second, threshold=threshold)
-    return _interval(value, diffs, confidence)
+
+    def diff(rows: np.ndarray | None, counts: np.ndarray) -> np.ndarray:
+        labels = _take(y, rows)
+        return resampled_metric(metric, labels, _take(first, rows), counts, threshold=threshold) - resampled_metric(
+            metric, labels, _take(second, rows), counts, threshold=threshold
+        )
+
+    return _interval(value, bootstrap_samples(len(y), resamples, seed, value, diff), confidence)
 
 
 # --- label-free estimation -------------------------------------------------------------------------------
@@ -344,8 +403,12 @@ def estimate_interval(
     """The CBPE ROC AUC estimate with a bootstrap interval over the window's rows (its sampling noise only)."""
     scores = np.asarray(scores, dtype="float64")
     probs = calibrator(scores)
-    counts = resample_counts(len(scores), resamples, seed)
-    return _interval(estimate_roc_auc(scores, calibrator), weighted_roc_auc(probs, scores, counts), confidence)
+    value = estimate_roc_auc(scores, calibrator)
+
+    def statistic(rows: np.ndarray | None, counts: np.ndarray) -> np.ndarray:
+        return weighted_roc_auc(_take(probs, rows), _take(scores, rows), counts)
+
+    return _interval(value, bootstrap_samples(len(scores), resamples, seed, value, statistic), confidence)
 
 
 def estimate_check(
@@ -463,9 +526,12 @@ def estimate_loss_interval(
 ) -> Interval:
     """The DLE estimate of RMSE/MAE on a window without labels, with a bootstrap interval over its rows."""
     losses = estimator.losses(features, predictions)
-    counts = resample_counts(len(losses), resamples, seed)
-    means = counts @ losses / counts.sum(axis=1)
     value = float(losses.mean())
+
+    def mean_loss(rows: np.ndarray | None, counts: np.ndarray) -> np.ndarray:
+        return np.asarray(counts @ _take(losses, rows) / counts.sum(axis=1))
+
+    means = bootstrap_samples(len(losses), resamples, seed, value, mean_loss)
     if estimator.metric == "rmse":
         return _interval(float(np.sqrt(value)), np.sqrt(means), confidence)
     return _interval(value, means, confidence)

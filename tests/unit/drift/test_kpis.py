@@ -380,3 +380,60 @@ def test_promotion_paired_bootstrap_works_with_pr_auc_and_guard_f1() -> None:
     )
     assert worse.promote is False and table.loc[0, "metric_gain_high"] < 0
     assert isinstance(table, pd.DataFrame)
+
+
+def test_a_bootstrap_drawn_in_batches_is_the_one_drawn_at_once(
+    data: tuple[np.ndarray, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from millpond.drift import kpis
+
+    y, s = data
+    whole = [bootstrap_metric(m, y, s, resamples=40, seed=5) for m in ("roc_auc", "brier")]
+    paired = paired_difference("roc_auc", y, s, np.sqrt(s), resamples=40, seed=5)
+    estimate = kpis.estimate_interval(s, Calibrator.fit(y, s), resamples=40, seed=5)
+    batches = list(kpis.resample_batches(len(y), 40, seed=5, cells=7 * len(y) + 1))
+    assert [len(b) for b in batches] == [7, 7, 7, 7, 7, 5]  # whole resamples per batch, the last one short
+    assert np.array_equal(np.vstack(batches), resample_counts(len(y), 40, seed=5))
+    monkeypatch.setattr(kpis, "RESAMPLE_CELLS", 3 * len(y))  # every interval now drawn in 14 batches
+    batched = [
+        *(bootstrap_metric(m, y, s, resamples=40, seed=5) for m in ("roc_auc", "brier")),
+        paired_difference("roc_auc", y, s, np.sqrt(s), resamples=40, seed=5),
+        kpis.estimate_interval(s, Calibrator.fit(y, s), resamples=40, seed=5),
+    ]
+    for got, expected in zip(batched, [*whole, paired, estimate], strict=True):  # the same resamples (BLAS sums
+        assert got.as_dict() == pytest.approx(expected.as_dict(), rel=1e-12, abs=1e-15)  # may round differently)
+
+
+def _binormal(rows: int, rng: np.random.Generator, gap: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Labels with 30 % positives and scores N(gap * y, 1): the population ROC AUC is Phi(gap / sqrt 2)."""
+    y = (rng.random(rows) < 0.3).astype(int)
+    return y, rng.normal(gap * y, 1.0)
+
+
+def test_a_large_window_bootstraps_a_subsample_rescaled_to_its_own_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    from millpond.drift import kpis
+
+    y, s = _binormal(40_000, np.random.default_rng(8))
+    full = {m: bootstrap_metric(m, y, 1 / (1 + np.exp(-s)), resamples=300) for m in ("roc_auc", "brier")}
+    monkeypatch.setattr(kpis, "BOOTSTRAP_ROWS", 2_000)  # 40,000 rows are now 20x the subsample
+    for metric, whole in full.items():
+        sub = bootstrap_metric(metric, y, 1 / (1 + np.exp(-s)), resamples=300)
+        width, whole_width = sub.high - sub.low, whole.high - whole.low
+        assert sub.value == whole.value  # the point value always uses every row
+        assert 0.8 < width / whole_width < 1.25  # unscaled, a 2,000-row interval would be sqrt(20) = 4.5x as wide
+        assert abs((sub.low + sub.high) - (whole.low + whole.high)) / 2 < 0.2 * whole_width  # centred on the value
+
+
+def test_subsampled_intervals_cover_the_population_auc_at_their_confidence(monkeypatch: pytest.MonkeyPatch) -> None:
+    from scipy.stats import norm
+
+    from millpond.drift import kpis
+
+    monkeypatch.setattr(kpis, "BOOTSTRAP_ROWS", 1_000)
+    truth, rng = float(norm.cdf(1 / np.sqrt(2))), np.random.default_rng(9)
+    covered = []
+    for seed in range(120):  # 120 stationary windows of 10,000 rows, each bootstrapped from 1,000 of them
+        y, s = _binormal(10_000, rng)
+        interval = bootstrap_metric("roc_auc", y, s, resamples=200, confidence=0.9, seed=seed)
+        covered.append(interval.low <= truth <= interval.high)
+    assert 0.82 <= np.mean(covered) <= 0.97  # 90 % nominal; binomial sd with 120 windows is 2.7 points
