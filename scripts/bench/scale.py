@@ -44,7 +44,7 @@ use_case = load_use_case(ws.resolve("{PARAMS}"))
 run_dir = Path(root) / "bench-runs" / f"{{stage}}-{{time.time_ns()}}"
 run_dir.mkdir(parents=True)
 started = time.perf_counter()
-result = RUNNERS[stage](StageContext(ws, use_case, window, run_id=f"bench/{{stage}}", run_dir=run_dir))
+result = RUNNERS[stage](StageContext(ws, use_case, window, run_id=f"bench/{{stage}}-{{time.time_ns()}}", run_dir=run_dir))
 wall = time.perf_counter() - started
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 print(json.dumps({{"wall": wall, "peak": peak, "status": result.status}}))
