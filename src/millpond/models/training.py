@@ -71,12 +71,22 @@ def holdout_mask(frame: pd.DataFrame, use_case: UseCase) -> np.ndarray:
     return (hashed % _HOLDOUT_BUCKETS) < int(use_case.training.holdout_fraction * _HOLDOUT_BUCKETS)
 
 
+PREDICT_BATCH = 262_144
+"""Rows scored per call: a pipeline's transformed copy of a big window (one-hot columns, float matrices) is held
+for one batch at a time, so scoring millions of rows keeps its memory flat."""
+
+
 def predict_scores(model: Any, features: pd.DataFrame, use_case: UseCase) -> np.ndarray:
-    """Positive-class probability (classification) or prediction (regression)."""
+    """Positive-class probability (classification) or prediction (regression), :data:`PREDICT_BATCH` rows at a time."""
+    out = np.empty(len(features), dtype="float64")
     with threadpool_limits(limits=use_case.model.threads):
-        if use_case.task == "classification":
-            return np.asarray(model.predict_proba(features)[:, 1], dtype="float64")
-        return np.asarray(model.predict(features), dtype="float64")
+        for start in range(0, len(features), PREDICT_BATCH):
+            rows = features.iloc[start : start + PREDICT_BATCH]
+            if use_case.task == "classification":
+                out[start : start + len(rows)] = model.predict_proba(rows)[:, 1]
+            else:
+                out[start : start + len(rows)] = model.predict(rows)
+    return out
 
 
 def evaluate(model: Any, frame: pd.DataFrame, use_case: UseCase, *, threshold: float = 0.5) -> dict[str, float]:

@@ -123,3 +123,22 @@ def test_peak_memory_sees_a_large_allocation() -> None:
     value, profile = profile_call(lambda: float(np.ones(20_000_000).sum()))  # 160 MB held during the call
     assert value == 20_000_000.0
     assert profile["fit_peak_memory_bytes"] > 120_000_000
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_scores_in_batches_are_the_scores_of_one_call(
+    small_demo_raw: Path, task: str, make_use_case: MakeUseCase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from millpond.models import training
+
+    options = {"target": "monthly_charges", "promotion": {"metric": "rmse"}} if task == "regression" else {}
+    uc = make_use_case(task=task, **options)
+    frame = _frame(small_demo_raw, "2025-01")
+    mask = holdout_mask(frame, uc)
+    model = fit(frame[~mask], frame[mask], uc).model
+    features = frame[uc.feature_columns]
+    whole = model.predict_proba(features)[:, 1] if task == "classification" else model.predict(features)
+    monkeypatch.setattr(training, "PREDICT_BATCH", 97)  # many batches and a short last one
+    batched = training.predict_scores(model, features, uc)
+    assert len(features) % 97 and len(batched) == len(features)
+    np.testing.assert_allclose(batched, whole, rtol=1e-12, atol=1e-15)  # row by row, in order
