@@ -16,6 +16,7 @@ import logging
 import os
 import pickle
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -28,7 +29,7 @@ import pandas as pd
 from millpond.errors import ReportError
 
 COMPARISON = "comparison.html"
-_JOB, _FAILURE = "job.pickle", "failure.txt"  # in BackgroundComparison's private folder
+_JOB, _FAILURE, _STDERR = "job.pickle", "failure.txt", "stderr.txt"  # in BackgroundComparison's private folder
 TIMEOUT = 600.0  # seconds a background comparison may take (5,000 rows a side take about 15 s)
 MAX_ROWS = 5_000  # per side: sweetviz's cost grows with rows, its histograms do not need more
 
@@ -116,10 +117,13 @@ class BackgroundComparison:
 
     ``start`` samples both sides here (the same seeded sample :func:`write_comparison` takes, so the report is the
     one it would write in this process) and hands only those rows to ``python -m millpond.drift.comparison_report``
-    through a private temporary folder. The child writes the report there; :meth:`result` waits for it and only then
-    moves it to ``out``, so a child that outlives a killed stage never writes into a run record. A plain subprocess
-    rather than multiprocessing: it needs no ``__main__`` guard in the caller and inherits no kernel threads or
-    sockets. Use it as a context manager: leaving the block stops the child and removes the folder.
+    through a private temporary folder (the child deletes the rows as soon as it has read them). The child writes
+    the report there; :meth:`result` waits for it and only then copies it to ``out``, so a child that outlives a
+    killed stage never writes into a run record. A plain subprocess rather than multiprocessing: it needs no
+    ``__main__`` guard in the caller and inherits no kernel threads or sockets. It runs in a session of its own
+    (a kill of the stage's process group leaves it to finish, notice that its parent is gone — its stdin pipe
+    closed — and remove its folder). Use it as a context manager: leaving the block stops the child and removes
+    the folder. Every failure, the child's included, is a :class:`ReportError` from :meth:`result`.
     """
 
     def __init__(
@@ -141,26 +145,41 @@ class BackgroundComparison:
         """Begin drawing the report of ``reference`` against ``current`` in a child process."""
         try:
             columns = _checked_columns(reference, current, self.features, self.target)
+            self._folder = Path(tempfile.mkdtemp(prefix="millpond-comparison-"))
+            job = {
+                "left": _sample(reference, self.max_rows, 0)[columns],
+                "right": _sample(current, self.max_rows, 0)[columns],
+                "features": self.features,
+                "target": self.target,
+                "max_rows": self.max_rows,
+            }
+            # pickle between two processes of this run only: the file is ours, in a 0700 folder, read once
+            with (self._folder / _JOB).open("wb") as handle:
+                pickle.dump(job, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            with (self._folder / _STDERR).open("wb") as stderr:
+                self._child = subprocess.Popen(
+                    [sys.executable, "-m", __name__, str(self._folder)],
+                    stdin=subprocess.PIPE,  # held open until close(): its end of file tells the child we are gone
+                    stdout=subprocess.DEVNULL,
+                    stderr=stderr,
+                    start_new_session=True,
+                )
         except ReportError as exc:
             self._error = exc
-            return
-        self._folder = Path(tempfile.mkdtemp(prefix="millpond-comparison-"))
-        job = {
-            "left": _sample(reference, self.max_rows, 0)[columns],
-            "right": _sample(current, self.max_rows, 0)[columns],
-            "features": self.features,
-            "target": self.target,
-            "max_rows": self.max_rows,
-            "parent": os.getpid(),
-        }
-        # pickle between two processes of this run only: the file is ours, in a 0700 folder, and deleted after
-        with (self._folder / _JOB).open("wb") as handle:
-            pickle.dump(job, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        command = [sys.executable, "-m", __name__, str(self._folder)]
-        self._child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        except (OSError, ValueError, TypeError, pickle.PicklingError) as exc:
+            self._error = ReportError(
+                f"The sweetviz comparison {self.out} could not be started ({type(exc).__name__}: {exc})."
+            )
+            self.close()
 
     def result(self) -> Path:
         """The report at ``out`` once the child is done; :class:`ReportError` when it could not be written."""
+        try:
+            return self._collect()
+        finally:
+            self.close()
+
+    def _collect(self) -> Path:
         if self._error is not None:
             raise self._error
         if self._child is None or self._folder is None:
@@ -172,22 +191,40 @@ class BackgroundComparison:
                 f"The sweetviz comparison {self.out} took longer than {self.timeout:.0f} s and was stopped; "
                 "lower drift.comparison_rows in the params to draw it from fewer rows."
             ) from exc
-        finally:
-            self._stop()
         drawn = self._folder / COMPARISON
         if code != 0 or not drawn.is_file():
-            failure = self._folder / _FAILURE
-            why = failure.read_text(encoding="utf-8") if failure.is_file() else f"the drawing process exited {code}"
-            self.close()
-            raise ReportError(why)
-        shutil.move(str(drawn), self.out)
-        self.close()
+            raise ReportError(self._failure(code))
+        partial = self.out.with_name(f".{self.out.name}.part")
+        try:  # the temporary folder may be on another filesystem: copy beside out, then one rename
+            shutil.copyfile(drawn, partial)
+            os.replace(partial, self.out)
+        except OSError as exc:
+            partial.unlink(missing_ok=True)
+            raise ReportError(f"The sweetviz comparison could not be saved as {self.out} ({exc}).") from exc
         return self.out
 
+    def _failure(self, code: int) -> str:
+        """Why the child wrote no report: its own message, else the end of what it printed to stderr."""
+        assert self._folder is not None
+        failure, stderr = self._folder / _FAILURE, self._folder / _STDERR
+        if failure.is_file():
+            return failure.read_text(encoding="utf-8")
+        printed = stderr.read_text(encoding="utf-8", errors="replace").strip() if stderr.is_file() else ""
+        tail = printed.splitlines()[-1] if printed else "nothing printed"
+        return f"The sweetviz comparison {self.out} was not written: the drawing process exited {code} ({tail})."
+
     def _stop(self) -> None:
-        if self._child is not None and self._child.poll() is None:
-            self._child.kill()
-            self._child.wait()
+        child, self._child = self._child, None
+        if child is None:
+            return
+        if child.poll() is None:
+            try:
+                os.killpg(child.pid, signal.SIGKILL)  # its session: a wrapper's own children too
+            except (ProcessLookupError, PermissionError):
+                child.kill()
+            child.wait()
+        if child.stdin is not None:
+            child.stdin.close()
 
     def close(self) -> None:
         """Stop the child if it still runs and remove its folder."""
@@ -203,11 +240,21 @@ class BackgroundComparison:
         self.close()
 
 
+def _parent_gone() -> bool:
+    """In the child: whether the stage that started it is gone (its end of our stdin pipe closed)."""
+    import select
+
+    readable, _, _ = select.select([sys.stdin], [], [], 0)
+    return bool(readable) and sys.stdin.buffer.read(1) == b""
+
+
 def _draw(folder: Path) -> int:
     """The child's side of :class:`BackgroundComparison`: read the job, write the report (or why not) in ``folder``."""
-    with (folder / _JOB).open("rb") as handle:
-        job = pickle.load(handle)  # written by our parent a moment ago, in a folder only we can read
+    job_file = folder / _JOB
     try:
+        with job_file.open("rb") as handle:
+            job = pickle.load(handle)  # written by our parent a moment ago, in a folder only we can read
+        job_file.unlink()  # the sampled rows leave the disk as soon as they are in memory
         write_comparison(
             job["left"],
             job["right"],
@@ -216,12 +263,19 @@ def _draw(folder: Path) -> int:
             target=job["target"],
             max_rows=job["max_rows"],
         )
-    except ReportError as exc:
-        (folder / _FAILURE).write_text(str(exc), encoding="utf-8")
-        return 1
-    if os.getppid() != job["parent"]:  # the stage died while this drew: nobody will collect it
+    except Exception as exc:  # noqa: BLE001 - every failure reaches the stage as its message, not an exit code
+        message = (
+            str(exc)
+            if isinstance(exc, ReportError)
+            else f"The sweetviz comparison failed ({type(exc).__name__}: {exc})."
+        )
+        (folder / _FAILURE).write_text(message, encoding="utf-8")
+        code = 1
+    else:
+        code = 0
+    if _parent_gone():  # the stage died while this drew: nobody will collect it
         shutil.rmtree(folder, ignore_errors=True)
-    return 0
+    return code
 
 
 def show_link(summary: dict[str, object]) -> None:

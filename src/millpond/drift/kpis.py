@@ -88,6 +88,8 @@ def _over_resamples(rows: int, resamples: int, seed: int, statistic: Callable[[n
 
 BOOTSTRAP_ROWS = 200_000
 """Above this many rows an interval is bootstrapped on a seeded subsample of this size and rescaled to the window."""
+MIN_CLASS_ROWS = 2_000
+"""A class with fewer rows than this in the subsample keeps the plain bootstrap over every row (slower, exact)."""
 
 Statistic = Callable[[np.ndarray | None, np.ndarray], np.ndarray]
 """``statistic(rows, counts)``: the statistic per row of ``counts`` over the given rows (``None``: all of them)."""
@@ -97,20 +99,39 @@ def _take(values: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
     return values if rows is None else values[rows]
 
 
-def bootstrap_samples(rows: int, resamples: int, seed: int, value: float, statistic: Statistic) -> np.ndarray:
+def _subsample(rows: int, m: int, seed: int, classes: np.ndarray | None) -> np.ndarray | None:
+    """``m`` of ``rows`` row indices without replacement, seeded, sorted; with ``classes``, each class keeps its share
+    (None when a class would have fewer than :data:`MIN_CLASS_ROWS` rows: its interval needs every row)."""
+    rng = np.random.default_rng([seed, rows])
+    if classes is None:
+        return np.sort(rng.choice(rows, size=m, replace=False))
+    picked = []
+    for value in np.unique(classes):
+        members = np.flatnonzero(classes == value)
+        take = round(m * len(members) / rows)
+        if take < MIN_CLASS_ROWS:
+            return None
+        picked.append(rng.choice(members, size=take, replace=False))
+    return np.sort(np.concatenate(picked))
+
+
+def bootstrap_samples(
+    rows: int, resamples: int, seed: int, value: float, statistic: Statistic, *, classes: np.ndarray | None = None
+) -> np.ndarray:
     """The bootstrap distribution of a statistic whose value on all ``rows`` is ``value``.
 
     Up to :data:`BOOTSTRAP_ROWS` rows it is the plain bootstrap over every row. Above, the resamples are drawn from
-    a seeded subsample of ``m`` = :data:`BOOTSTRAP_ROWS` rows without replacement (an m-out-of-n bootstrap) and
-    their spread around the subsample's own value is scaled by sqrt(m / rows) and centred on ``value``: every
-    metric here is an average or a U-statistic, whose sampling error shrinks as 1/sqrt(rows), so the interval keeps
-    its width (checked against the full bootstrap in the tests and ``scripts/bench/bench_bootstrap.py``) while its
-    cost stops growing with the window.
+    a seeded subsample of about ``m`` = :data:`BOOTSTRAP_ROWS` rows without replacement (an m-out-of-n bootstrap),
+    stratified by ``classes`` (the labels of a classification metric) so each class keeps its share, and their
+    spread around the subsample's own value is scaled by sqrt(m / rows) and centred on ``value``: every metric here
+    is an average or a U-statistic, whose sampling error shrinks as 1/sqrt(rows), so the interval keeps its width
+    (checked against the full bootstrap in the tests and ``scripts/bench/bench_bootstrap.py``) while its cost stops
+    growing with the window. A class too rare for the subsample (:data:`MIN_CLASS_ROWS`) keeps the full bootstrap.
     """
-    m = BOOTSTRAP_ROWS
-    if rows <= m:
+    subset = _subsample(rows, BOOTSTRAP_ROWS, seed, classes) if rows > BOOTSTRAP_ROWS else None
+    if subset is None:
         return _over_resamples(rows, resamples, seed, lambda counts: statistic(None, counts))
-    subset = np.sort(np.random.default_rng([seed, rows]).choice(rows, size=m, replace=False))
+    m = len(subset)
     centre = statistic(subset, np.ones((1, m), dtype=np.int32))[0]
     spread = _over_resamples(m, resamples, seed, lambda counts: statistic(subset, counts)) - centre
     return value + spread * np.sqrt(m / rows)
@@ -278,7 +299,8 @@ def bootstrap_metric(
     def statistic(rows: np.ndarray | None, counts: np.ndarray) -> np.ndarray:
         return resampled_metric(metric, _take(y, rows), _take(scores, rows), counts, threshold=threshold)
 
-    return _interval(value, bootstrap_samples(len(y), resamples, seed, value, statistic), confidence)
+    classes = np.asarray(y) if metric in CLASSIFICATION_METRICS else None
+    return _interval(value, bootstrap_samples(len(y), resamples, seed, value, statistic, classes=classes), confidence)
 
 
 def paired_difference(
@@ -301,7 +323,8 @@ def paired_difference(
             metric, labels, _take(second, rows), counts, threshold=threshold
         )
 
-    return _interval(value, bootstrap_samples(len(y), resamples, seed, value, diff), confidence)
+    classes = np.asarray(y) if metric in CLASSIFICATION_METRICS else None
+    return _interval(value, bootstrap_samples(len(y), resamples, seed, value, diff, classes=classes), confidence)
 
 
 # --- label-free estimation -------------------------------------------------------------------------------

@@ -66,3 +66,46 @@ def test_missing_columns_are_refused_before_any_process_starts(tmp_path: Path) -
     assert comparison._child is None
     with pytest.raises(ReportError, match=r"\['absent'\] are missing"):
         comparison.result()
+
+
+def test_the_sampled_rows_leave_the_disk_once_the_child_has_read_them(tmp_path: Path) -> None:
+    with _started(tmp_path / "comparison.html") as comparison:
+        assert comparison._child is not None and comparison._folder is not None
+        assert comparison._child.wait(timeout=300) == 0
+        assert sorted(p.name for p in comparison._folder.iterdir()) == ["comparison.html", "stderr.txt"]
+
+
+def test_a_child_whose_stage_died_removes_its_own_folder(tmp_path: Path) -> None:
+    comparison = _started(tmp_path / "comparison.html")
+    child, folder = comparison._child, comparison._folder
+    assert child is not None and child.stdin is not None and folder is not None
+    child.stdin.close()  # what the stage's death looks like from the child: its stdin pipe at end of file
+    assert child.wait(timeout=300) == 0
+    assert not folder.exists()
+    with pytest.raises(ReportError, match="was not written"):
+        comparison.result()
+    assert not (tmp_path / "comparison.html").exists()
+
+
+def test_any_failure_in_the_child_is_its_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pickle
+
+    from millpond.drift import comparison_report
+
+    (tmp_path / "job.pickle").write_bytes(
+        pickle.dumps({"left": None, "right": None, "features": ["x"], "target": None, "max_rows": 10})
+    )
+    monkeypatch.setattr(comparison_report, "_parent_gone", lambda: False)
+    assert comparison_report._draw(tmp_path) == 1
+    assert "AttributeError" in (tmp_path / "failure.txt").read_text(encoding="utf-8")
+    assert not (tmp_path / "job.pickle").exists()
+
+
+def test_a_child_that_cannot_start_is_a_report_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-python-here"))
+    comparison = _started(tmp_path / "comparison.html")
+    assert comparison._folder is None  # removed at once
+    with pytest.raises(ReportError, match="could not be started.*FileNotFoundError"):
+        comparison.result()

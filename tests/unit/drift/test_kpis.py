@@ -416,6 +416,7 @@ def test_a_large_window_bootstraps_a_subsample_rescaled_to_its_own_width(monkeyp
     y, s = _binormal(40_000, np.random.default_rng(8))
     full = {m: bootstrap_metric(m, y, 1 / (1 + np.exp(-s)), resamples=300) for m in ("roc_auc", "brier")}
     monkeypatch.setattr(kpis, "BOOTSTRAP_ROWS", 2_000)  # 40,000 rows are now 20x the subsample
+    monkeypatch.setattr(kpis, "MIN_CLASS_ROWS", 100)  # its ~600 positives are enough
     for metric, whole in full.items():
         sub = bootstrap_metric(metric, y, 1 / (1 + np.exp(-s)), resamples=300)
         width, whole_width = sub.high - sub.low, whole.high - whole.low
@@ -430,6 +431,7 @@ def test_subsampled_intervals_cover_the_population_auc_at_their_confidence(monke
     from millpond.drift import kpis
 
     monkeypatch.setattr(kpis, "BOOTSTRAP_ROWS", 1_000)
+    monkeypatch.setattr(kpis, "MIN_CLASS_ROWS", 100)
     truth, rng = float(norm.cdf(1 / np.sqrt(2))), np.random.default_rng(9)
     covered = []
     for seed in range(120):  # 120 stationary windows of 10,000 rows, each bootstrapped from 1,000 of them
@@ -437,3 +439,24 @@ def test_subsampled_intervals_cover_the_population_auc_at_their_confidence(monke
         interval = bootstrap_metric("roc_auc", y, s, resamples=200, confidence=0.9, seed=seed)
         covered.append(interval.low <= truth <= interval.high)
     assert 0.82 <= np.mean(covered) <= 0.97  # 90 % nominal; binomial sd with 120 windows is 2.7 points
+
+
+def test_the_subsample_keeps_each_class_share_and_a_rare_class_keeps_every_row(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from millpond.drift import kpis
+
+    rng = np.random.default_rng(10)
+    y, s = _binormal(30_000, rng)
+    monkeypatch.setattr(kpis, "BOOTSTRAP_ROWS", 3_000)
+    monkeypatch.setattr(kpis, "MIN_CLASS_ROWS", 100)
+    subset = kpis._subsample(len(y), 3_000, 0, y)
+    assert subset is not None and len(np.unique(subset)) == len(subset)
+    assert np.sum(y[subset]) == round(3_000 * y.sum() / len(y))  # the positives' share, exactly
+    rare = np.zeros(30_000, dtype=int)
+    rare[rng.choice(30_000, 40, replace=False)] = 1  # 40 positives: 4 expected in a 3,000-row subsample
+    assert kpis._subsample(len(rare), 3_000, 0, rare) is None
+    sub = bootstrap_metric("roc_auc", rare, s, resamples=50)
+    monkeypatch.setattr(kpis, "BOOTSTRAP_ROWS", 10**9)
+    assert sub == bootstrap_metric("roc_auc", rare, s, resamples=50)  # the full bootstrap, not [nan, nan]
+    assert np.isfinite([sub.low, sub.high]).all()
