@@ -80,6 +80,11 @@ def predict_scores(model: Any, features: pd.DataFrame, use_case: UseCase) -> np.
     """Positive-class probability (classification) or prediction (regression), :data:`PREDICT_BATCH` rows at a time."""
     out = np.empty(len(features), dtype="float64")
     with threadpool_limits(limits=use_case.model.threads):
+        if features.empty:  # the model's own answer (scikit-learn refuses zero rows), as before batching
+            return np.asarray(
+                model.predict_proba(features)[:, 1] if use_case.task == "classification" else model.predict(features),
+                dtype="float64",
+            )
         for start in range(0, len(features), PREDICT_BATCH):
             rows = features.iloc[start : start + PREDICT_BATCH]
             if use_case.task == "classification":
