@@ -5,8 +5,8 @@ rows) is ingested, trained and promoted, then, for each size, writes the second 
 covariate shift and a concept drift, generated in chunks of one million with unique keys, so the generator's memory
 stays flat too) and runs that window's ingest, score and drift, each in its own fresh Python process calling the
 stage function (``millpond.runs.stages.RUNNERS``; no kernel, no notebook, so the figures are the work's). Per stage
-and size: wall seconds, seconds per million rows, peak resident memory of the stage's process (``ru_maxrss``), and
-the stage's status. A stage that fails (out of memory, an error) is reported as such, with its exit code.
+and size: wall seconds, seconds per million rows, peak resident memory of the stage's process (``ru_maxrss``) and
+of its largest child (drift's sweetviz process, which holds only its samples), and the stage's status. A stage that fails (out of memory, an error) is reported as such, with its exit code.
 
     PYTHONPATH=src .venv/bin/python scripts/bench/scale.py                       # 1M, 5M, 20M rows
     PYTHONPATH=src .venv/bin/python scripts/bench/scale.py --sizes 200000 1000000 --stages ingest score
@@ -47,7 +47,8 @@ started = time.perf_counter()
 result = RUNNERS[stage](StageContext(ws, use_case, window, run_id=f"bench/{{stage}}-{{time.time_ns()}}", run_dir=run_dir))
 wall = time.perf_counter() - started
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-print(json.dumps({{"wall": wall, "peak": peak, "status": result.status}}))
+child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # drift's sweetviz process
+print(json.dumps({{"wall": wall, "peak": peak, "child": child, "status": result.status}}))
 """
 
 
@@ -59,7 +60,12 @@ def _run_stage(root: Path, stage: str, window: str) -> dict[str, object]:
     )
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
-        return {"wall": float("nan"), "peak": float("nan"), "status": f"failed (exit {done.returncode}): {last[:80]}"}
+        return {
+            "wall": float("nan"),
+            "peak": float("nan"),
+            "child": float("nan"),
+            "status": f"failed (exit {done.returncode}): {last[:80]}",
+        }
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
@@ -103,12 +109,14 @@ def _seed(root: Path, train_rows: int) -> None:
 
 def _row(size: int, stage: str, outcome: dict[str, object]) -> dict[str, str]:
     wall, peak = float(outcome["wall"]), float(outcome["peak"])  # type: ignore[arg-type]
+    child = float(outcome["child"])  # type: ignore[arg-type]
     return {
         "rows": f"{size:,}",
         "stage": stage,
         "wall s": f"{wall:.1f}",
         "s / M rows": f"{wall / (size / 1e6):.2f}",
         "peak RSS MB": f"{peak / 2**20:,.0f}",
+        "child RSS MB": f"{child / 2**20:,.0f}" if child else "-",
         "status": str(outcome["status"]),
     }
 
