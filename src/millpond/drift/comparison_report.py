@@ -12,9 +12,9 @@ stage collects it before its record is sealed, so the record still holds the rep
 
 from __future__ import annotations
 
+import json
 import logging
 import os
-import pickle
 import shutil
 import signal
 import subprocess
@@ -29,7 +29,8 @@ import pandas as pd
 from millpond.errors import ReportError
 
 COMPARISON = "comparison.html"
-_JOB, _FAILURE, _STDERR = "job.pickle", "failure.txt", "stderr.txt"  # in BackgroundComparison's private folder
+_SIDES, _OPTIONS = ("reference.parquet", "current.parquet"), "options.json"  # in BackgroundComparison's folder
+_FAILURE, _STDERR = "failure.txt", "stderr.txt"
 TIMEOUT = 600.0  # seconds a background comparison may take (5,000 rows a side take about 15 s)
 MAX_ROWS = 5_000  # per side: sweetviz's cost grows with rows, its histograms do not need more
 
@@ -117,7 +118,7 @@ class BackgroundComparison:
 
     ``start`` samples both sides here (the same seeded sample :func:`write_comparison` takes, so the report is the
     one it would write in this process) and hands only those rows to ``python -m millpond.drift.comparison_report``
-    through a private temporary folder (the child deletes the rows as soon as it has read them). The child writes
+    through a private temporary folder as Parquet (the child deletes the rows as soon as it has read them). The child writes
     the report there; :meth:`result` waits for it and only then copies it to ``out``, so a child that outlives a
     killed stage never writes into a run record. A plain subprocess rather than multiprocessing: it needs no
     ``__main__`` guard in the caller and inherits no kernel threads or sockets. It runs in a session of its own
@@ -146,16 +147,10 @@ class BackgroundComparison:
         try:
             columns = _checked_columns(reference, current, self.features, self.target)
             self._folder = Path(tempfile.mkdtemp(prefix="millpond-comparison-"))
-            job = {
-                "left": _sample(reference, self.max_rows, 0)[columns],
-                "right": _sample(current, self.max_rows, 0)[columns],
-                "features": self.features,
-                "target": self.target,
-                "max_rows": self.max_rows,
-            }
-            # pickle between two processes of this run only: the file is ours, in a 0700 folder, read once
-            with (self._folder / _JOB).open("wb") as handle:
-                pickle.dump(job, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            for side, name in zip((reference, current), _SIDES, strict=True):  # data, not code: Parquet and JSON
+                _sample(side, self.max_rows, 0)[columns].to_parquet(self._folder / name)
+            options = {"features": self.features, "target": self.target, "max_rows": self.max_rows}
+            (self._folder / _OPTIONS).write_text(json.dumps(options), encoding="utf-8")
             with (self._folder / _STDERR).open("wb") as stderr:
                 self._child = subprocess.Popen(
                     [sys.executable, "-m", __name__, str(self._folder)],
@@ -166,7 +161,7 @@ class BackgroundComparison:
                 )
         except ReportError as exc:
             self._error = exc
-        except (OSError, ValueError, TypeError, pickle.PicklingError) as exc:
+        except (OSError, ValueError, TypeError, NotImplementedError) as exc:  # pyarrow's errors derive from these
             self._error = ReportError(
                 f"The sweetviz comparison {self.out} could not be started ({type(exc).__name__}: {exc})."
             )
@@ -250,19 +245,12 @@ def _parent_gone() -> bool:
 
 def _draw(folder: Path) -> int:
     """The child's side of :class:`BackgroundComparison`: read the job, write the report (or why not) in ``folder``."""
-    job_file = folder / _JOB
     try:
-        with job_file.open("rb") as handle:
-            job = pickle.load(handle)  # written by our parent a moment ago, in a folder only we can read
-        job_file.unlink()  # the sampled rows leave the disk as soon as they are in memory
-        write_comparison(
-            job["left"],
-            job["right"],
-            folder / COMPARISON,
-            features=job["features"],
-            target=job["target"],
-            max_rows=job["max_rows"],
-        )
+        left, right = (pd.read_parquet(folder / name) for name in _SIDES)
+        options = json.loads((folder / _OPTIONS).read_text(encoding="utf-8"))
+        for name in (*_SIDES, _OPTIONS):  # the sampled rows leave the disk as soon as they are in memory
+            (folder / name).unlink()
+        write_comparison(left, right, folder / COMPARISON, **options)
     except Exception as exc:  # noqa: BLE001 - every failure reaches the stage as its message, not an exit code
         message = (
             str(exc)

@@ -76,22 +76,19 @@ PREDICT_BATCH = 262_144
 for one batch at a time, so scoring millions of rows keeps its memory flat."""
 
 
+def _predict(model: Any, rows: pd.DataFrame, use_case: UseCase) -> np.ndarray:
+    if use_case.task == "classification":
+        return np.asarray(model.predict_proba(rows)[:, 1], dtype="float64")
+    return np.asarray(model.predict(rows), dtype="float64")
+
+
 def predict_scores(model: Any, features: pd.DataFrame, use_case: UseCase) -> np.ndarray:
     """Positive-class probability (classification) or prediction (regression), :data:`PREDICT_BATCH` rows at a time."""
-    out = np.empty(len(features), dtype="float64")
     with threadpool_limits(limits=use_case.model.threads):
-        if features.empty:  # the model's own answer (scikit-learn refuses zero rows), as before batching
-            return np.asarray(
-                model.predict_proba(features)[:, 1] if use_case.task == "classification" else model.predict(features),
-                dtype="float64",
-            )
-        for start in range(0, len(features), PREDICT_BATCH):
-            rows = features.iloc[start : start + PREDICT_BATCH]
-            if use_case.task == "classification":
-                out[start : start + len(rows)] = model.predict_proba(rows)[:, 1]
-            else:
-                out[start : start + len(rows)] = model.predict(rows)
-    return out
+        if len(features) <= PREDICT_BATCH:  # one call (zero rows: the model's own refusal)
+            return _predict(model, features, use_case)
+        batches = range(0, len(features), PREDICT_BATCH)
+        return np.concatenate([_predict(model, features.iloc[i : i + PREDICT_BATCH], use_case) for i in batches])
 
 
 def evaluate(model: Any, frame: pd.DataFrame, use_case: UseCase, *, threshold: float = 0.5) -> dict[str, float]:

@@ -88,17 +88,15 @@ def test_a_child_whose_stage_died_removes_its_own_folder(tmp_path: Path) -> None
 
 
 def test_any_failure_in_the_child_is_its_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import pickle
-
     from millpond.drift import comparison_report
 
-    (tmp_path / "job.pickle").write_bytes(
-        pickle.dumps({"left": None, "right": None, "features": ["x"], "target": None, "max_rows": 10})
-    )
+    for name in ("reference.parquet", "current.parquet"):
+        _frame(20, 1).to_parquet(tmp_path / name)
+    (tmp_path / "options.json").write_text('{"features": ["tenure"], "colour": "red"}', encoding="utf-8")
     monkeypatch.setattr(comparison_report, "_parent_gone", lambda: False)
     assert comparison_report._draw(tmp_path) == 1
-    assert "AttributeError" in (tmp_path / "failure.txt").read_text(encoding="utf-8")
-    assert not (tmp_path / "job.pickle").exists()
+    assert "TypeError" in (tmp_path / "failure.txt").read_text(encoding="utf-8")  # not a ReportError of its own
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["failure.txt"]  # the rows are gone too
 
 
 def test_a_child_that_cannot_start_is_a_report_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
