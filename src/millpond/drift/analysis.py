@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from millpond.config.params import UseCase
+from millpond.marts.columns import MartColumns
 from millpond.marts.store import MartStore
 from millpond.models.monitoring import MonitoringLog
 from millpond.models.store import ModelStore, ModelVersion
@@ -55,8 +56,8 @@ class DriftReport:
     table: pd.DataFrame  # drift per feature, by impact
     verdict: dict[str, Any]  # the dataset verdict (drift_detected, drifted_features, impact_total, n_drifted)
     performance: dict[str, Any]  # see champion_performance
-    reference: pd.DataFrame  # the champion's training rows
-    current: pd.DataFrame  # this window's mart
+    reference: pd.DataFrame | MartColumns  # the champion's training rows
+    current: pd.DataFrame | MartColumns  # this window's mart
     mart_version: str
     kpi_benchmark: float | None
 
@@ -110,28 +111,28 @@ class DriftReport:
         }
 
 
-def training_frame(ctx: WindowContext, version: ModelVersion) -> pd.DataFrame:
-    """The rows the model was trained on, rebuilt from the mart versions in its lineage."""
-    marts = ctx.marts
-    frames = [marts.get(ctx.name, item["version"]).read() for item in version.metadata.training_marts]
-    return pd.concat(frames, ignore_index=True)
+def training_columns(ctx: WindowContext, version: ModelVersion) -> MartColumns:
+    """The rows the model was trained on, from the mart versions in its lineage, read a column at a time."""
+    return MartColumns([ctx.marts.get(ctx.name, item["version"]) for item in version.metadata.training_marts])
 
 
 def analyse_drift(
-    ctx: WindowContext, champion: ModelVersion, on_frames: Callable[[pd.DataFrame, pd.DataFrame], None] | None = None
+    ctx: WindowContext, champion: ModelVersion, on_frames: Callable[[MartColumns, MartColumns], None] | None = None
 ) -> DriftReport:
     """Data drift (the champion's training data vs this window) and the champion's performance at this window.
 
-    ``on_frames(reference, current)`` is called once both are read, before any statistic (the drift stage starts its
-    comparison report there, to be drawn while the statistics run).
+    Both sides are read a column at a time (the statistics) or a record batch at a time (the champion's scores),
+    never whole, so memory follows a column of the window rather than the window. ``on_frames(reference,
+    current)`` is called before any statistic (the drift stage starts its comparison report there, to be drawn
+    from its samples while the statistics run).
     """
     from millpond.drift.distributed import drift_table_on_engine
     from millpond.drift.stats import dataset_verdict
 
     uc = ctx.use_case
-    reference = training_frame(ctx, champion)
+    reference = training_columns(ctx, champion)
     mart = ctx.marts.latest(ctx.name, ctx.window)
-    current = mart.read()
+    current = MartColumns([mart])
     if on_frames is not None:
         on_frames(reference, current)
     table = drift_table_on_engine(  # drift_table in this process, or from partitions on the engine's Dask cluster
@@ -150,18 +151,28 @@ def analyse_drift(
     )
 
 
-def champion_performance(ctx: WindowContext, champion: ModelVersion, current: pd.DataFrame) -> dict[str, Any]:
+def window_scores(model: Any, current: MartColumns, uc: UseCase) -> np.ndarray:
+    """The model's scores of every row of ``current``, scored a record batch at a time (the same scores as one call)."""
+    from millpond.models.training import predict_scores
+
+    parts = [predict_scores(model, batch, uc) for batch in current.batches(uc.feature_columns)]
+    if not parts:  # no rows: the model's own refusal, as for a frame
+        return predict_scores(model, current.frame(uc.feature_columns), uc)
+    return np.concatenate(parts)
+
+
+def champion_performance(ctx: WindowContext, champion: ModelVersion, current: MartColumns) -> dict[str, Any]:
     """The champion's KPI at this window with a bootstrap interval (labels in the mart) and its label-free CBPE estimate
     (isotonic calibration on the champion's labelled out-of-sample rows, see calibration_rows), model drift against
     T-1, T-2 and the benchmark."""
     from millpond.drift.kpis import estimate_check
-    from millpond.models.training import predict_scores
 
     uc = ctx.use_case
     metric = uc.promotion.metric
     model = ctx.models.load(ctx.name, champion.version)[0]
-    scores = predict_scores(model, current[uc.feature_columns], uc)
-    interval = realised_kpi(uc, current, scores)
+    scores = window_scores(model, current, uc)
+    labels = current[uc.target] if uc.target in current.columns else None
+    interval = realised_kpi(uc, labels, scores)
     estimate = estimated_kpi(ctx, champion, model, scores, current)
     history = ctx.log.kpi_history(metric, before=ctx.window)
     basis, result = model_drift(uc, interval, estimate, history)
@@ -177,23 +188,25 @@ def champion_performance(ctx: WindowContext, champion: ModelVersion, current: pd
         "estimate_interval": estimate.as_dict() if estimate else None,
         "check": estimate_check(estimate.value if estimate else None, kpi, tolerance, relative=relative),
         "model": result,
-        "slices": realised_slices(uc, current, scores),
+        "slices": realised_slices(uc, current, labels, scores),
     }
 
 
-def realised_slices(uc: UseCase, current: pd.DataFrame, scores: np.ndarray) -> dict[str, Any] | None:
-    """The promotion metric per slice value on the window's labelled rows, with bootstrap intervals (see
-    :mod:`millpond.drift.slices`); None without ``slices`` or labels."""
+def realised_slices(
+    uc: UseCase, current: MartColumns, labels: pd.Series | None, scores: np.ndarray
+) -> dict[str, Any] | None:
+    """The promotion metric per slice value on the window's labelled rows (``labels``: the target column), with
+    bootstrap intervals (see :mod:`millpond.drift.slices`); None without ``slices`` or labels."""
     from millpond.drift.slices import slice_kpis
 
-    if not uc.slices.columns or uc.target not in current.columns:
+    if not uc.slices.columns or labels is None:
         return None
-    labelled = current[uc.target].notna().to_numpy()
+    labelled = labels.notna().to_numpy()
     if labelled.sum() < 2:
         return None
     report = slice_kpis(
-        current.loc[labelled, uc.slices.columns].reset_index(drop=True),
-        current[uc.target].to_numpy()[labelled],
+        current.frame(uc.slices.columns).loc[labelled].reset_index(drop=True),
+        labels.to_numpy()[labelled],
         scores[labelled],
         uc,
         resamples=uc.drift.bootstrap_resamples,
@@ -202,17 +215,20 @@ def realised_slices(uc: UseCase, current: pd.DataFrame, scores: np.ndarray) -> d
     return report.as_dict()
 
 
-def realised_kpi(uc: UseCase, current: pd.DataFrame, scores: np.ndarray) -> Interval | None:
-    """The promotion metric on the window's labelled rows with a bootstrap interval; None with fewer than 2 labels.
+def realised_kpi(uc: UseCase, labels: pd.Series | None, scores: np.ndarray) -> Interval | None:
+    """The promotion metric on the window's labelled rows (``labels``: its target column, None when it has none) with
+    a bootstrap interval; None with fewer than 2 labels.
 
     Every params metric is bootstrapped; an unknown one raises DriftError naming the valid ones.
     """
     from millpond.drift.kpis import bootstrap_metric
 
-    labelled = current[uc.target].notna().to_numpy() if uc.target in current.columns else np.zeros(len(current), bool)
+    if labels is None:
+        return None
+    labelled = labels.notna().to_numpy()
     if labelled.sum() < 2:
         return None
-    y = current[uc.target].to_numpy()[labelled]
+    y = labels.to_numpy()[labelled]
     return bootstrap_metric(
         uc.promotion.metric,
         y,
@@ -224,7 +240,7 @@ def realised_kpi(uc: UseCase, current: pd.DataFrame, scores: np.ndarray) -> Inte
 
 
 def estimated_kpi(
-    ctx: WindowContext, champion: ModelVersion, model: Any, scores: np.ndarray, current: pd.DataFrame | None = None
+    ctx: WindowContext, champion: ModelVersion, model: Any, scores: np.ndarray, current: MartColumns
 ) -> Interval | None:
     """The label-free estimate of the promotion metric: CBPE of ROC AUC (classification with both classes in the
     calibration rows), DLE of RMSE/MAE (regression, see :class:`~millpond.drift.kpis.LossEstimator`), else None."""
@@ -234,8 +250,7 @@ def estimated_kpi(
     if uc.task == "regression":
         if uc.promotion.metric not in DLE_METRICS:
             return None
-        frame = current if current is not None else ctx.marts.latest(ctx.name, ctx.window).read()
-        return estimated_loss(ctx, champion, model, frame, scores)
+        return estimated_loss(ctx, champion, model, current, scores)
     if uc.promotion.metric != "roc_auc":
         return None
     from millpond.models.training import predict_scores
@@ -248,11 +263,12 @@ def estimated_kpi(
 
 
 def estimated_loss(
-    ctx: WindowContext, champion: ModelVersion, model: Any, current: pd.DataFrame, predictions: np.ndarray
+    ctx: WindowContext, champion: ModelVersion, model: Any, current: MartColumns, predictions: np.ndarray
 ) -> Interval | None:
     """DLE of the champion's RMSE/MAE on ``current`` (this window's rows, scored as ``predictions``) from a loss model
-    fitted on its calibration rows (None with fewer than 20 of them)."""
-    from millpond.drift.kpis import LossEstimator, estimate_loss_interval
+    fitted on its calibration rows (None with fewer than 20 of them); the window's losses are estimated a record
+    batch at a time."""
+    from millpond.drift.kpis import LossEstimator, loss_interval
     from millpond.models.training import predict_scores
 
     uc = ctx.use_case
@@ -263,12 +279,13 @@ def estimated_loss(
     estimator = LossEstimator.fit(
         uc.promotion.metric, features, rows[uc.target].to_numpy(), predict_scores(model, features, uc)
     )
-    return estimate_loss_interval(
-        estimator,
-        current[uc.feature_columns],
-        predictions,
-        resamples=uc.drift.bootstrap_resamples,
-        confidence=uc.drift.confidence,
+    parts = [
+        estimator.losses(batch, predictions[batch.index[0] : batch.index[-1] + 1])
+        for batch in current.batches(uc.feature_columns)
+    ]
+    losses = np.concatenate(parts) if parts else estimator.losses(current.frame(uc.feature_columns), predictions)
+    return loss_interval(
+        estimator.metric, losses, resamples=uc.drift.bootstrap_resamples, confidence=uc.drift.confidence
     )
 
 

@@ -23,10 +23,14 @@ import tempfile
 import warnings
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from millpond.errors import ReportError
+
+if TYPE_CHECKING:
+    from millpond.marts.columns import MartColumns
 
 COMPARISON = "comparison.html"
 _SIDES, _OPTIONS = ("reference.parquet", "current.parquet"), "options.json"  # in BackgroundComparison's folder
@@ -37,6 +41,14 @@ MAX_ROWS = 5_000  # per side: sweetviz's cost grows with rows, its histograms do
 
 def _sample(frame: pd.DataFrame, max_rows: int, seed: int) -> pd.DataFrame:
     return frame.sample(n=max_rows, random_state=seed) if len(frame) > max_rows else frame
+
+
+def _sample_columns(side: pd.DataFrame | MartColumns, max_rows: int, seed: int, columns: list[str]) -> pd.DataFrame:
+    """``_sample(side)[columns]``; a :class:`~millpond.marts.columns.MartColumns` side draws the same rows batch by
+    batch instead of being read whole."""
+    if isinstance(side, pd.DataFrame):
+        return _sample(side, max_rows, seed)[columns]
+    return side.sample(max_rows, seed, columns)
 
 
 def _prepare(frame: pd.DataFrame, columns: list[str], target: str | None) -> pd.DataFrame:
@@ -56,7 +68,7 @@ def _prepare(frame: pd.DataFrame, columns: list[str], target: str | None) -> pd.
 
 
 def _checked_columns(
-    reference: pd.DataFrame, current: pd.DataFrame, features: list[str], target: str | None
+    reference: pd.DataFrame | MartColumns, current: pd.DataFrame | MartColumns, features: list[str], target: str | None
 ) -> list[str]:
     """The columns to compare: every feature (each side must have it) and the target when both sides have it."""
     missing = [c for c in features if c not in reference.columns or c not in current.columns]
@@ -142,13 +154,14 @@ class BackgroundComparison:
         self._child: subprocess.Popen[bytes] | None = None
         self._error: ReportError | None = None
 
-    def start(self, reference: pd.DataFrame, current: pd.DataFrame) -> None:
-        """Begin drawing the report of ``reference`` against ``current`` in a child process."""
+    def start(self, reference: pd.DataFrame | MartColumns, current: pd.DataFrame | MartColumns) -> None:
+        """Begin drawing the report of ``reference`` against ``current`` (frames, or sides read a column or batch at
+        a time) in a child process."""
         try:
             columns = _checked_columns(reference, current, self.features, self.target)
             self._folder = Path(tempfile.mkdtemp(prefix="millpond-comparison-"))
             for side, name in zip((reference, current), _SIDES, strict=True):  # data, not code: Parquet and JSON
-                _sample(side, self.max_rows, 0)[columns].to_parquet(self._folder / name)
+                _sample_columns(side, self.max_rows, 0, columns).to_parquet(self._folder / name)
             options = {"features": self.features, "target": self.target, "max_rows": self.max_rows}
             (self._folder / _OPTIONS).write_text(json.dumps(options), encoding="utf-8")
             with (self._folder / _STDERR).open("wb") as stderr:

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from millpond.config.params import DriftThresholds, EngineSpec
-from millpond.drift.stats import drift_table
+from millpond.drift.stats import Columns, drift_table
 from millpond.errors import DriftError
 from millpond.models.engine import engine_client
 
@@ -205,8 +205,8 @@ def split(frame: pd.DataFrame, partitions: int) -> list[pd.DataFrame]:
 
 
 def drift_table_on_engine(
-    reference: pd.DataFrame,
-    current: pd.DataFrame,
+    reference: pd.DataFrame | Columns,
+    current: pd.DataFrame | Columns,
     engine: EngineSpec,
     *,
     numeric: list[str],
@@ -215,11 +215,17 @@ def drift_table_on_engine(
     importance: dict[str, float] | None = None,
 ) -> pd.DataFrame:
     """``drift_table`` in this process (``engine.kind: local``), or from partitions on the engine's Dask cluster:
-    each side is cut into two parts per worker thread, summarised and merged on the workers."""
+    each side is cut into two parts per worker thread, summarised and merged on the workers. A :class:`Columns`
+    source is computed a column at a time in this process, and read whole (its features) for a cluster."""
     if engine.kind == "local":
         return drift_table(
             reference, current, numeric=numeric, categorical=categorical, thresholds=thresholds, importance=importance
         )
+    features = [*numeric, *categorical]
+    reference, current = (
+        side if isinstance(side, pd.DataFrame) else pd.DataFrame({c: side[c] for c in features})
+        for side in (reference, current)
+    )
     with engine_client(engine) as client:
         assert client is not None
         parts = max(2, 2 * sum(client.nthreads().values()))

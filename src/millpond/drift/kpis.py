@@ -249,7 +249,14 @@ def resampled_metric(
 
 
 def point_metric(metric: str, y: np.ndarray, scores: np.ndarray, *, threshold: float = 0.5) -> float:
-    """The metric on all rows (the bootstrap's centre)."""
+    """The metric on all rows (the bootstrap's centre); ROC AUC and PR AUC in blocks (:mod:`millpond.models.metrics`:
+    the same value as with unit weights, without their full-length copies)."""
+    from millpond.models import metrics
+
+    if metric == "roc_auc":
+        return metrics.roc_auc(y, scores)
+    if metric == "pr_auc":
+        return metrics.average_precision(y, scores)
     return float(resampled_metric(metric, y, scores, np.ones((1, len(y)), dtype=np.int32), threshold=threshold)[0])
 
 
@@ -351,8 +358,10 @@ class Calibrator:
 
 def estimate_roc_auc(scores: np.ndarray, calibrator: Calibrator | None = None) -> float:
     """Expected ROC AUC from predicted probabilities alone (CBPE); ``calibrator`` maps raw scores to probabilities first."""
+    from millpond.models.metrics import roc_auc
+
     probs = calibrator(scores) if calibrator is not None else np.asarray(scores, dtype="float64")
-    return float(weighted_roc_auc(probs, np.asarray(scores, dtype="float64"), np.ones((1, len(probs))))[0])
+    return roc_auc(probs, scores)
 
 
 RELATIVE_TOLERANCE_METRICS = ("rmse", "mae", "mape")
@@ -548,13 +557,21 @@ def estimate_loss_interval(
     seed: int = 0,
 ) -> Interval:
     """The DLE estimate of RMSE/MAE on a window without labels, with a bootstrap interval over its rows."""
-    losses = estimator.losses(features, predictions)
+    return loss_interval(
+        estimator.metric, estimator.losses(features, predictions), resamples=resamples, confidence=confidence, seed=seed
+    )
+
+
+def loss_interval(
+    metric: str, losses: np.ndarray, *, resamples: int = 200, confidence: float = 0.95, seed: int = 0
+) -> Interval:
+    """The DLE estimate of ``metric`` (RMSE or MAE) from the estimated loss of each row, with its bootstrap interval."""
     value = float(losses.mean())
 
     def mean_loss(rows: np.ndarray | None, counts: np.ndarray) -> np.ndarray:
         return np.asarray(counts @ _take(losses, rows) / counts.sum(axis=1))
 
     means = bootstrap_samples(len(losses), resamples, seed, value, mean_loss)
-    if estimator.metric == "rmse":
+    if metric == "rmse":
         return _interval(float(np.sqrt(value)), np.sqrt(means), confidence)
     return _interval(value, means, confidence)

@@ -25,7 +25,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -40,6 +40,8 @@ Values: TypeAlias = np.ndarray | pd.Series | Sequence[Any]
 
 KS_EXACT_MAX_N = 10_000
 """ks_2samp(method='auto') computes the exact p-value when max(n1, n2) is at most this."""
+DRIFT_MEMORY = 1 << 30
+"""Bytes the columns computed at once may take (about 24 per row of both sides each, see :func:`_workers`)."""
 PSI_EPS = 1e-4
 """Shares of empty bins are clipped up to this in PSI, so its log stays finite."""
 _LOG_2PI = math.log(2 * math.pi)
@@ -54,6 +56,17 @@ TABLE_COLUMNS = [
     "wasserstein_norm", "median_shift", "pvalue", "pvalue_adjusted", "significant", "material", "drifted",
     "drift_score", "importance", "impact",
 ]  # fmt: skip
+
+
+@runtime_checkable
+class Columns(Protocol):
+    """A side read a column at a time (:class:`millpond.marts.columns.MartColumns`); a DataFrame is one too."""
+
+    columns: Any
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, name: str) -> Any: ...
 
 
 # --- input preparation ---------------------------------------------------------------------------
@@ -129,23 +142,54 @@ def _js(p: np.ndarray, q: np.ndarray) -> float:
     return 0.0 if math.isnan(distance) else distance
 
 
-def _ecdf_gap(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+ECDF_BLOCK = 1 << 20
+"""Values of each side per block of :func:`_ecdf_gap`'s merge: memory follows the block, not the column."""
+
+
+def _ecdf_gap(x: np.ndarray, y: np.ndarray, block: int = ECDF_BLOCK) -> tuple[float, float]:
     """KS statistic and Wasserstein-1 distance of two sorted samples, from one merge.
 
-    Both integrate the gap between the empirical CDFs over the pooled sorted
-    values, as ``ks_2samp`` and ``wasserstein_distance`` do.
+    Both integrate the gap between the empirical CDFs over the pooled sorted values, as ``ks_2samp`` and
+    ``wasserstein_distance`` do. Up to ``block`` values a side it is one merge; longer samples are merged in
+    consecutive value ranges of at most ``block`` values of each side (cut at every ``block``-th value, so a run
+    of ties never straddles two ranges): the same gaps and so the same KS statistic, and the same Wasserstein sum
+    up to the order of its additions, in memory bounded by the block.
     """
     n1, n2 = x.size, y.size
+    if max(n1, n2) <= block:
+        return _ecdf_block(x, y, 0, 0, n1, n2)[:2]
+    bounds = np.unique(np.concatenate((x[block::block], y[block::block], [np.inf])))
+    statistic, distance, last = 0.0, 0.0, None
+    x0 = y0 = 0
+    for bound in bounds:  # the range (previous bound, bound]
+        x1, y1 = int(np.searchsorted(x, bound, side="right")), int(np.searchsorted(y, bound, side="right"))
+        if x1 == x0 and y1 == y0:
+            continue
+        part_statistic, part_distance, first, end = _ecdf_block(x[x0:x1], y[y0:y1], x0, y0, n1, n2)
+        if last is not None:  # the step from the previous range's last value to this range's first
+            distance += last[0] * (first - last[1])
+        statistic, distance, last = max(statistic, part_statistic), distance + part_distance, end
+        x0, y0 = x1, y1
+    return statistic, distance
+
+
+def _ecdf_block(
+    x: np.ndarray, y: np.ndarray, x_before: int, y_before: int, n1: int, n2: int
+) -> tuple[float, float, float, tuple[float, float]]:
+    """The merge of one value range: its largest gap, its Wasserstein part, its first value, (last gap, last value).
+
+    ``x_before``/``y_before`` values of each side lie below the range; ``n1``/``n2`` are the sides' sizes.
+    """
     pooled = np.concatenate((x, y))
     order = np.argsort(pooled, kind="stable")  # two sorted runs: a linear merge, x before y on ties
     pooled = pooled[order]
-    x_at_or_below = np.cumsum(order < n1)
-    gap = x_at_or_below / n1 - (np.arange(1, n1 + n2 + 1) - x_at_or_below) / n2
+    x_at_or_below = x_before + np.cumsum(order < x.size)
+    gap = x_at_or_below / n1 - (x_before + y_before + np.arange(1, pooled.size + 1) - x_at_or_below) / n2
     np.abs(gap, out=gap)
     run_ends = np.append(pooled[1:] != pooled[:-1], True)  # inside a run of ties the counts are partial
     statistic = float(gap[run_ends].max())
     distance = float(np.dot(gap[:-1], np.diff(pooled)))  # tie runs add zero-width steps
-    return statistic, distance
+    return statistic, distance, float(pooled[0]), (float(gap[-1]), float(pooled[-1]))
 
 
 def _stirlerr(k: np.ndarray) -> np.ndarray:
@@ -220,10 +264,15 @@ def _wasserstein_norm(x: np.ndarray, distance: float) -> float:
     return _relative(distance, float(np.std(x)), float(np.mean(x)))
 
 
+def _sorted_median(values: np.ndarray) -> float:
+    """``np.median`` of a sorted array without its copy: the middle value, or the mean of the middle two."""
+    return float(np.mean(values[(values.size - 1) // 2 : values.size // 2 + 1]))
+
+
 def _median_shift(x: np.ndarray, y: np.ndarray) -> float:
     q25, q75 = np.percentile(x, [25, 75])
-    centre = float(np.median(x))
-    return _relative(abs(float(np.median(y)) - centre), float(q75 - q25), centre)
+    centre = _sorted_median(x)
+    return _relative(abs(_sorted_median(y) - centre), float(q75 - q25), centre)
 
 
 # --- public statistics ---------------------------------------------------------------------------
@@ -374,7 +423,14 @@ def _categorical_row(name: str, reference: pd.Series, current: pd.Series, t: Dri
     return _effect(stats, ratios, chi2_pvalue)
 
 
-def _check_frames(reference: pd.DataFrame, current: pd.DataFrame, features: list[str]) -> None:
+def _workers(features: int, rows: int) -> int:
+    """Threads for the features: one per core, fewer when that many columns of ``rows`` values (both sides) would
+    not fit in :data:`DRIFT_MEMORY` (a column in flight holds its values twice, sorted, plus a merge block)."""
+    fit = DRIFT_MEMORY // max(24 * rows, 1)
+    return max(1, min(features, os.cpu_count() or 1, fit))
+
+
+def _check_frames(reference: pd.DataFrame | Columns, current: pd.DataFrame | Columns, features: list[str]) -> None:
     if not features:
         raise DriftError("No features to compare: pass column names in numeric= and/or categorical=.")
     repeated = sorted({str(f) for f in features if features.count(f) > 1})
@@ -383,7 +439,7 @@ def _check_frames(reference: pd.DataFrame, current: pd.DataFrame, features: list
             f"Each feature must be listed once, in numeric= or categorical=; got {repeated} more than once."
         )
     for label, frame in (("reference", reference), ("current", current)):
-        if not isinstance(frame, pd.DataFrame):
+        if not isinstance(frame, pd.DataFrame | Columns):
             raise DriftError(f"The {label} data must be a pandas DataFrame; got {type(frame).__name__}.")
         if len(frame) == 0:
             raise DriftError(f"The {label} frame is empty (0 rows); drift needs rows on both sides.")
@@ -415,8 +471,8 @@ def _normalised_importance(features: list[str], importance: dict[str, float] | N
 
 
 def drift_table(
-    reference: pd.DataFrame,
-    current: pd.DataFrame,
+    reference: pd.DataFrame | Columns,
+    current: pd.DataFrame | Columns,
     *,
     numeric: list[str],
     categorical: list[str],
@@ -433,7 +489,9 @@ def drift_table(
     (see :class:`DriftThresholds`); ``importance`` is the model's feature importance
     (normalised over these features; features it omits count 0, and None means
     equal weights) and ``impact = drift_score * importance``. Columns are
-    computed in parallel threads (numpy releases the GIL while sorting).
+    computed in parallel threads (numpy releases the GIL while sorting), as many at once as memory allows.
+    ``reference`` and ``current`` may also be :class:`Columns` sources, read one column per feature as it is
+    computed, so the table of a large window holds a few columns, not the window.
     """
     t = thresholds if thresholds is not None else DriftThresholds()
     features = [*numeric, *categorical]
@@ -444,7 +502,7 @@ def drift_table(
     def row(kind_row: Callable[..., dict[str, Any]], name: str) -> dict[str, Any]:
         return {"feature": name, **kind_row(name, reference[name], current[name], t)}
 
-    with ThreadPoolExecutor(max_workers=min(len(features), os.cpu_count() or 1)) as pool:
+    with ThreadPoolExecutor(max_workers=_workers(len(features), len(reference) + len(current))) as pool:
         rows = list(pool.map(row, kinds, features))
     table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
     table["pvalue_adjusted"] = adjust_pvalues(table["pvalue"].to_numpy(dtype="float64"), t.multiple_testing)

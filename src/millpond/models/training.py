@@ -25,6 +25,7 @@ from millpond.config.params import UseCase
 from millpond.errors import TrainingError
 from millpond.models.engine import engine_client
 from millpond.models.footprint import prediction_latency, profile_call
+from millpond.models.metrics import LEAN_ROWS, binary_metrics
 from millpond.models.tuning import SearchResult, tune
 
 if TYPE_CHECKING:
@@ -112,6 +113,8 @@ def metrics_from_scores(
             "r2": float(skm.r2_score(y_true, scores)),
             "n": int(len(y_true)),
         }
+    if len(y_true) > LEAN_ROWS:  # scikit-learn's copies would grow with the window: the same metrics in blocks
+        return binary_metrics(y_true, scores, threshold)
     y = y_true.astype(int)
     out = {"n": int(len(y)), "positive_rate": float(y.mean())}
     labels = (scores >= threshold).astype(int)

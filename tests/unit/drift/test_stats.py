@@ -492,3 +492,65 @@ def test_thresholds_are_strict() -> None:
         DriftThresholds(psi_warning=0.3)
     with pytest.raises(ValidationError, match="greater than 0"):
         DriftThresholds(wasserstein=0)
+
+
+# --- large columns: a blocked merge, a sorted median, bounded threads -----------------------------
+@pytest.mark.parametrize("block", [1, 7, 100, 4_096])
+@pytest.mark.parametrize("kind", ["continuous", "ties", "disjoint"])
+def test_the_blocked_merge_has_the_one_merge_gaps(block: int, kind: str) -> None:
+    from millpond.drift.stats import _ecdf_gap
+
+    rng = np.random.default_rng(block)
+    if kind == "continuous":
+        x, y = rng.normal(size=3_000), rng.normal(0.2, 1.3, size=5_000)
+    elif kind == "ties":
+        x, y = rng.integers(0, 12, size=3_000).astype(float), rng.integers(2, 15, size=5_000).astype(float)
+    else:
+        x, y = rng.normal(size=3_000), rng.normal(size=5_000) + 10
+    x.sort()
+    y.sort()
+    whole = _ecdf_gap(x, y, block=10**9)
+    blocked = _ecdf_gap(x, y, block=block)
+    assert blocked[0] == whole[0]  # the same gaps: the same maximum, bit for bit
+    assert blocked[1] == pytest.approx(whole[1], rel=1e-12)
+    assert whole[0] == pytest.approx(stats.ks_2samp(x, y).statistic, rel=1e-12)
+    assert blocked[1] == pytest.approx(stats.wasserstein_distance(x, y), rel=1e-10)
+
+
+def test_a_long_column_is_merged_in_blocks_and_still_equals_scipy(monkeypatch: pytest.MonkeyPatch) -> None:
+    import millpond.drift.stats as drift_stats
+
+    rng = np.random.default_rng(11)
+    ref, cur = rng.normal(size=20_000), rng.normal(0.05, 1.0, size=30_000)
+    expected = (ks_test(ref, cur), wasserstein_normalised(ref, cur))
+    calls: list[int] = []
+    block = drift_stats._ecdf_block
+
+    def counted(*args: object) -> object:
+        calls.append(1)
+        return block(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(drift_stats, "ECDF_BLOCK", 4_000)
+    monkeypatch.setattr(drift_stats._ecdf_gap, "__defaults__", (4_000,))
+    monkeypatch.setattr(drift_stats, "_ecdf_block", counted)
+    assert ks_test(ref, cur) == expected[0]
+    assert wasserstein_normalised(ref, cur) == pytest.approx(expected[1], rel=1e-12)
+    assert len(calls) >= 2 * 12  # two statistics, each in at least (30,000 / 4,000) + (20,000 / 4,000) ranges
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 10, 11])
+def test_the_median_of_a_sorted_array_is_numpys(n: int) -> None:
+    from millpond.drift.stats import _sorted_median
+
+    values = np.sort(np.random.default_rng(n).normal(size=n))
+    assert _sorted_median(values) == float(np.median(values))
+
+
+def test_threads_are_bounded_by_the_columns_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    import millpond.drift.stats as drift_stats
+
+    monkeypatch.setattr(drift_stats.os, "cpu_count", lambda: 8)
+    assert drift_stats._workers(12, 1_000) == 8
+    assert drift_stats._workers(3, 1_000) == 3
+    assert drift_stats._workers(12, 20_200_000) == 2  # 20M rows a side: two columns in flight within 1 GiB
+    assert drift_stats._workers(12, 50_000_000) == 1
