@@ -155,10 +155,12 @@ def window_scores(model: Any, current: MartColumns, uc: UseCase) -> np.ndarray:
     """The model's scores of every row of ``current``, scored a record batch at a time (the same scores as one call)."""
     from millpond.models.training import predict_scores
 
-    parts = [predict_scores(model, batch, uc) for batch in current.batches(uc.feature_columns)]
-    if not parts:  # no rows: the model's own refusal, as for a frame
+    if len(current) == 0:  # no rows: the model's own refusal, as for a frame
         return predict_scores(model, current.frame(uc.feature_columns), uc)
-    return np.concatenate(parts)
+    scores = np.empty(len(current), dtype="float64")  # filled in place: no list of parts, no copy of them at the end
+    for batch in current.batches(uc.feature_columns):
+        scores[batch.index[0] : batch.index[-1] + 1] = predict_scores(model, batch, uc)
+    return scores
 
 
 def champion_performance(ctx: WindowContext, champion: ModelVersion, current: MartColumns) -> dict[str, Any]:
@@ -173,6 +175,8 @@ def champion_performance(ctx: WindowContext, champion: ModelVersion, current: Ma
     scores = window_scores(model, current, uc)
     labels = current[uc.target] if uc.target in current.columns else None
     interval = realised_kpi(uc, labels, scores)
+    slices = realised_slices(uc, current, labels, scores)
+    del labels  # a large window's labels leave memory before the estimate's arrays arrive
     estimate = estimated_kpi(ctx, champion, model, scores, current)
     history = ctx.log.kpi_history(metric, before=ctx.window)
     basis, result = model_drift(uc, interval, estimate, history)
@@ -188,7 +192,7 @@ def champion_performance(ctx: WindowContext, champion: ModelVersion, current: Ma
         "estimate_interval": estimate.as_dict() if estimate else None,
         "check": estimate_check(estimate.value if estimate else None, kpi, tolerance, relative=relative),
         "model": result,
-        "slices": realised_slices(uc, current, labels, scores),
+        "slices": slices,
     }
 
 
@@ -228,11 +232,12 @@ def realised_kpi(uc: UseCase, labels: pd.Series | None, scores: np.ndarray) -> I
     labelled = labels.notna().to_numpy()
     if labelled.sum() < 2:
         return None
-    y = labels.to_numpy()[labelled]
+    every = bool(labelled.all())  # then no copies of a large window's labels and scores
+    y = labels.to_numpy() if every else labels.to_numpy()[labelled]
     return bootstrap_metric(
         uc.promotion.metric,
         y,
-        scores[labelled],
+        scores if every else scores[labelled],
         resamples=uc.drift.bootstrap_resamples,
         confidence=uc.drift.confidence,
         threshold=uc.scoring.threshold,

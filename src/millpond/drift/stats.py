@@ -41,7 +41,7 @@ Values: TypeAlias = np.ndarray | pd.Series | Sequence[Any]
 KS_EXACT_MAX_N = 10_000
 """ks_2samp(method='auto') computes the exact p-value when max(n1, n2) is at most this."""
 DRIFT_MEMORY = 1 << 30
-"""Bytes the columns computed at once may take (about 24 per row of both sides each, see :func:`_workers`)."""
+"""Bytes the columns computed at once may take (about 48 per row of both sides each, see :func:`_workers`)."""
 PSI_EPS = 1e-4
 """Shares of empty bins are clipped up to this in PSI, so its log stays finite."""
 _LOG_2PI = math.log(2 * math.pi)
@@ -425,8 +425,9 @@ def _categorical_row(name: str, reference: pd.Series, current: pd.Series, t: Dri
 
 def _workers(features: int, rows: int) -> int:
     """Threads for the features: one per core, fewer when that many columns of ``rows`` values (both sides) would
-    not fit in :data:`DRIFT_MEMORY` (a column in flight holds its values twice, sorted, plus a merge block)."""
-    fit = DRIFT_MEMORY // max(24 * rows, 1)
+    not fit in :data:`DRIFT_MEMORY` (a column in flight: Parquet's buffer and pandas' copy while it is read, then
+    its values as float64 and sorted, plus a merge block; ~43 bytes a row measured at 20 million rows)."""
+    fit = DRIFT_MEMORY // max(48 * rows, 1)
     return max(1, min(features, os.cpu_count() or 1, fit))
 
 

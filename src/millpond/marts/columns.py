@@ -29,7 +29,7 @@ class MartColumns:
         if not versions:
             raise MartError("No mart versions to read: a comparison side needs at least one.")
         self.versions = list(versions)
-        self._files = [pq.ParquetFile(v.data_path) for v in self.versions]
+        self._files = [pq.ParquetFile(v.data_path, pre_buffer=False) for v in self.versions]  # no cached row groups
         self._rows = [f.metadata.num_rows for f in self._files]
         names: list[str] = []
         for f in self._files:

@@ -34,7 +34,10 @@ def _frame(n: int, seed: int, shift: float) -> pd.DataFrame:
 
 
 def test_the_table_of_mart_sides_is_the_table_of_their_frames(tmp_path: Path) -> None:
-    reference = [_publish(tmp_path, "2025-01", _frame(3_000, 1, 0.0)), _publish(tmp_path, "2025-02", _frame(2_000, 2, 0.0))]
+    reference = [
+        _publish(tmp_path, "2025-01", _frame(3_000, 1, 0.0)),
+        _publish(tmp_path, "2025-02", _frame(2_000, 2, 0.0)),
+    ]
     current = [_publish(tmp_path, "2025-03", _frame(4_000, 3, 0.3))]
     frames = [pd.concat([v.read() for v in side], ignore_index=True) for side in (reference, current)]
     options = {

@@ -552,5 +552,5 @@ def test_threads_are_bounded_by_the_columns_memory(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(drift_stats.os, "cpu_count", lambda: 8)
     assert drift_stats._workers(12, 1_000) == 8
     assert drift_stats._workers(3, 1_000) == 3
-    assert drift_stats._workers(12, 20_200_000) == 2  # 20M rows a side: two columns in flight within 1 GiB
-    assert drift_stats._workers(12, 50_000_000) == 1
+    assert drift_stats._workers(12, 10_200_000) == 2  # 5M rows against 5M: two columns in flight within 1 GiB
+    assert drift_stats._workers(12, 20_200_000) == 1  # 20M rows: one at a time
