@@ -5,8 +5,9 @@ rows) is ingested, trained and promoted, then, for each size, writes the second 
 covariate shift and a concept drift, generated in chunks of one million with unique keys, so the generator's memory
 stays flat too) and runs that window's ingest, score and drift, each in its own fresh Python process calling the
 stage function (``millpond.runs.stages.RUNNERS``; no kernel, no notebook, so the figures are the work's). Per stage
-and size: wall seconds, seconds per million rows, peak resident memory of the stage's process (``ru_maxrss``) and
-of its largest child (drift's sweetviz process, which holds only its samples), and the stage's status. A stage that fails (out of memory, an error) is reported as such, with its exit code.
+and size: wall seconds, seconds per million rows, peak resident memory of the stage's process (``VmHWM``) and an
+upper bound of its largest child's (drift's sweetviz process, which holds only its samples; ``ru_maxrss`` of the
+children, which on Linux starts from the stage's own RSS when it forked), and the stage's status. A stage that fails (out of memory, an error) is reported as such, with its exit code.
 
     PYTHONPATH=src .venv/bin/python scripts/bench/scale.py                       # 1M, 5M, 20M rows
     PYTHONPATH=src .venv/bin/python scripts/bench/scale.py --sizes 200000 1000000 --stages ingest score
@@ -46,8 +47,10 @@ run_dir.mkdir(parents=True)
 started = time.perf_counter()
 result = RUNNERS[stage](StageContext(ws, use_case, window, run_id=f"bench/{{stage}}-{{time.time_ns()}}", run_dir=run_dir))
 wall = time.perf_counter() - started
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # drift's sweetviz process
+# VmHWM, not ru_maxrss: Linux carries the forking process's RSS into a child's ru_maxrss across exec, so
+# ru_maxrss would report at least the RSS of this script's parent when it started the stage.
+peak = next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM:')) * 1024
+child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # drift's sweetviz process: an upper bound (see above)
 print(json.dumps({{"wall": wall, "peak": peak, "child": child, "status": result.status}}))
 """
 
