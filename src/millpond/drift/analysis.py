@@ -151,16 +151,26 @@ def analyse_drift(
     )
 
 
+def per_batch(
+    current: MartColumns, columns: list[str], compute: Callable[[pd.DataFrame, slice], np.ndarray]
+) -> np.ndarray:
+    """``compute(batch, rows)`` over ``current``'s record batches of ``columns`` (``rows``: the batch's slice of the
+    window), filled into one float64 array in place (no list of parts, no copy of them at the end); on a window
+    without rows, ``compute`` of the empty frame (a model's own refusal, as for a frame)."""
+    if len(current) == 0:
+        return compute(current.frame(columns), slice(0, 0))
+    out = np.empty(len(current), dtype="float64")
+    for batch in current.batches(columns):
+        rows = slice(batch.index[0], batch.index[-1] + 1)
+        out[rows] = compute(batch, rows)
+    return out
+
+
 def window_scores(model: Any, current: MartColumns, uc: UseCase) -> np.ndarray:
     """The model's scores of every row of ``current``, scored a record batch at a time (the same scores as one call)."""
     from millpond.models.training import predict_scores
 
-    if len(current) == 0:  # no rows: the model's own refusal, as for a frame
-        return predict_scores(model, current.frame(uc.feature_columns), uc)
-    scores = np.empty(len(current), dtype="float64")  # filled in place: no list of parts, no copy of them at the end
-    for batch in current.batches(uc.feature_columns):
-        scores[batch.index[0] : batch.index[-1] + 1] = predict_scores(model, batch, uc)
-    return scores
+    return per_batch(current, uc.feature_columns, lambda batch, _: predict_scores(model, batch, uc))
 
 
 def champion_performance(ctx: WindowContext, champion: ModelVersion, current: MartColumns) -> dict[str, Any]:
@@ -284,11 +294,7 @@ def estimated_loss(
     estimator = LossEstimator.fit(
         uc.promotion.metric, features, rows[uc.target].to_numpy(), predict_scores(model, features, uc)
     )
-    parts = [
-        estimator.losses(batch, predictions[batch.index[0] : batch.index[-1] + 1])
-        for batch in current.batches(uc.feature_columns)
-    ]
-    losses = np.concatenate(parts) if parts else estimator.losses(current.frame(uc.feature_columns), predictions)
+    losses = per_batch(current, uc.feature_columns, lambda batch, rows: estimator.losses(batch, predictions[rows]))
     return loss_interval(
         estimator.metric, losses, resamples=uc.drift.bootstrap_resamples, confidence=uc.drift.confidence
     )
