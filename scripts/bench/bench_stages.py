@@ -7,6 +7,9 @@ times the second window ``--rounds`` times each way, interleaved, each round on 
 - ``papermill``: :func:`millpond.runs.runner.run_cycle` (a fresh kernel and a recorded run per stage);
 - ``in-process``: ``millpond.runs.stages.RUNNERS[stage](ctx)`` in this process (no kernel, no record).
 
+Row ``compare`` is the drift run's sweetviz comparison: in the cycle, the time the cycle still waits for the
+comparison step's child after promote (it draws while train and promote run); in-process, drawing it in turn.
+
 Then promote once more each way (its candidate is decided by then, so it only skips): the cost of a skip.
 
 Prints per stage the median wall seconds of each, the ratio, and the stage status, plus the load average.
@@ -27,7 +30,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 PARAMS = "params/churn.yaml"
 SEED_WINDOW, WINDOW = "2025-01", "2025-02"
-STAGES = ("ingest", "score", "drift", "train", "promote")
+STAGES = ("ingest", "score", "drift", "train", "promote", "compare")  # compare: the drift run's sweetviz step
 SKIP_ROW = "promote again (a skip)"  # outside the total
 
 
@@ -88,16 +91,36 @@ def _in_process(ws_root: Path) -> tuple[dict[str, float], dict[str, str]]:
     ws = Workspace.find(ws_root)
     use_case = load_use_case(ws.resolve(PARAMS))
     walls, status = {}, {}
-    for stage in STAGES:
+    for stage in STAGES[:-1]:  # the five stages; compare follows drift
         run_dir = ws_root / "bench-runs" / stage  # outputs (drift table, comparison) are written as in a run
         run_dir.mkdir(parents=True)
         started = time.perf_counter()
         result = RUNNERS[stage](StageContext(ws, use_case, WINDOW, run_id=f"bench/{stage}", run_dir=run_dir))
         walls[stage], status[stage] = time.perf_counter() - started, result.status
+        if stage == "drift":  # the same sweetviz comparison the cycle's comparison step draws, here in turn
+            started = time.perf_counter()
+            status["compare"] = _compare(ws, use_case, result.summary.get("comparison_sides"), run_dir)
+            walls["compare"] = time.perf_counter() - started
     started = time.perf_counter()
     status[SKIP_ROW] = RUNNERS["promote"](StageContext(ws, use_case, WINDOW, run_id="bench/again")).status
     walls[SKIP_ROW] = time.perf_counter() - started
     return walls, status
+
+
+def _compare(ws: Any, use_case: Any, sides: dict[str, Any] | None, run_dir: Path) -> str:
+    """Draw the drift run's comparison in this process, as the comparison step's child does."""
+    from millpond.drift.comparison_report import mart_samples, write_comparison
+
+    if not sides:
+        return "skipped"
+    options = {
+        "features": use_case.feature_columns,
+        "target": use_case.target,
+        "max_rows": use_case.drift.comparison_rows,
+    }
+    left, right = mart_samples(ws.feature_marts, use_case.use_case, sides["reference"], sides["current"], **options)
+    write_comparison(left, right, run_dir / "comparison.html", **options)
+    return "succeeded"
 
 
 def main() -> int:

@@ -10,7 +10,8 @@ drift from the second window so that every stage works), runs the first window's
 - ``in-process``: ``millpond.runs.stages.RUNNERS[stage](ctx)`` in this process (no kernel, no record);
 - ``floor``: papermill executing a one-cell ``pass`` notebook (kernel start + shutdown, nothing imported).
 
-Per stage: median wall seconds each way, overhead (notebook minus in-process) and ratio; whether pool on and off
+Row ``compare``: the drift run's sweetviz comparison (the cycle waits for what is left of the comparison step's
+child after promote; in-process draws it in turn). Per stage: median wall seconds each way, overhead (notebook minus in-process) and ratio; whether pool on and off
 gave the same results (status, glued summary without run ids, output hashes); the load average.
     PYTHONPATH=src .venv/bin/python scripts/bench/cycle_overhead.py [--rounds 3] [--rows 20000]
 """

@@ -96,7 +96,7 @@ def test_a_cycle_continues_the_old_workspace(old_workspace: Path, capsys: pytest
     assert _cli(old_workspace, "runs", "list", "--json") == 0
     runs = json.loads(capsys.readouterr().out)
     new = {r["stage"]: r for r in runs if r["window"] == NEW_WINDOW}
-    assert sorted(new) == ["drift", "ingest", "promote", "score", "train"]
+    assert sorted(new) == ["compare", "drift", "ingest", "promote", "score", "train"]  # compare: the sweetviz step
     assert new["score"]["status"] == "succeeded" and new["drift"]["status"] == "succeeded"  # with the old champion
     assert sorted(r["run_id"] for r in runs if r["window"] != NEW_WINDOW) == _old_run_ids()
     assert {run_id: tree_snapshot(old_workspace / "runs" / run_id) for run_id in _old_run_ids()} == old_records

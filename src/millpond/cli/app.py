@@ -44,6 +44,7 @@ COMMANDS: dict[tuple[str, str | None], Handler] = {
     ("runs", "verify"): runs.cmd_runs_verify,
     ("runs", "reindex"): runs.cmd_runs_reindex,
     ("runs", "rerun"): runs.cmd_runs_rerun,
+    ("runs", "compare"): runs.cmd_runs_compare,
     ("models", "list"): with_model_store(models.cmd_models_list),
     ("models", "show"): with_model_store(models.cmd_models_show),
     ("models", "lineage"): with_model_store(models.cmd_models_lineage),

@@ -34,7 +34,10 @@ def add_parsers(sub: Subparsers) -> None:
     for flag, text in (
         ("--use-case", "only this use case, e.g. churn"),
         ("--window", "only this window, e.g. 2025-03"),
-        ("--stage", "only this stage: ingest, score, drift, train or promote"),
+        (
+            "--stage",
+            "only this stage: ingest, score, drift, train or promote (or compare: the sweetviz comparison runs)",
+        ),
         ("--status", "only this status: succeeded, failed, skipped or interrupted"),
     ):
         p.add_argument(flag, help=text)
@@ -53,6 +56,30 @@ def add_parsers(sub: Subparsers) -> None:
     )
     p.add_argument("run", help="run id of a train run (a unique part is enough)")
     p.add_argument("--json", action="store_true")
+    p = runs_sub.add_parser(
+        "compare",
+        help="draw a drift run's sweetviz comparison now, recorded as the next run of its cycle (NN-compare)",
+    )
+    p.add_argument("run", help="run id of a succeeded drift run (a unique part is enough)")
+    p.add_argument("--json", action="store_true")
+
+
+def cmd_runs_compare(args: argparse.Namespace, ws: Workspace) -> int:
+    from millpond.runs.comparison import compare
+    from millpond.runs.store import RunStore
+    from millpond.store.lock import CycleLock
+
+    drift = RunStore(ws.runs).get(args.run)
+    with CycleLock(ws, drift.use_case, command=f"millpond runs compare {drift.run_id}"):
+        record = compare(ws, drift)
+    link = (record.scraps or {}).get("summary", {}).get("comparison")
+    if args.json:
+        dump({"run_id": record.run_id, "status": record.status, "error": record.error, "drift_run": drift.run_id})
+    elif link:
+        print(f"comparison of {drift.run_id} -> run {record.run_id}: {ws.relative(record.path / link)}")
+    else:
+        print(f"comparison of {drift.run_id} failed -> run {record.run_id}: {record.error}")
+    return EXIT_OK if record.status == "succeeded" else EXIT_FAILED
 
 
 def cmd_runs_list(args: argparse.Namespace, ws: Workspace) -> int:

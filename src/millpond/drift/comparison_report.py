@@ -1,13 +1,13 @@
 """Sweetviz drift reports: reference (the champion's training data) against the current window, feature by feature.
 
-The drift stage writes one into its run record (``outputs/comparison.html``) so a reader can
-see every feature's distribution side by side, split by the target. Rows are sampled so the
-report stays quick on large marts; the browser is never opened and nothing leaves the machine.
+A reader sees every feature's distribution side by side, split by the target. Rows are sampled so the report
+stays quick on large marts; the browser is never opened and nothing leaves the machine.
 
 Off the critical path: sweetviz spends its seconds drawing (matplotlib, under the GIL), whatever the window's size.
-:class:`BackgroundComparison` hands the two samples to a separate Python process as soon as the drift stage has
-read its data, so the report is drawn on the other core while the stage computes its statistics and verdict; the
-stage collects it before its record is sealed, so the record still holds the report it links to.
+:class:`BackgroundComparison` draws it in a separate Python process: :meth:`~BackgroundComparison.start` hands it
+samples taken by the caller, :meth:`~BackgroundComparison.start_marts` only the mart versions (the child reads and
+samples them itself). The drift stage does neither: its verdict never waits for sweetviz. The comparison step
+(:mod:`millpond.runs.comparison`) draws it after the stage and records it as a run of its own.
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ import subprocess
 import sys
 import tempfile
 import warnings
+from contextlib import suppress
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -156,29 +157,46 @@ class BackgroundComparison:
 
     def start(self, reference: pd.DataFrame | MartColumns, current: pd.DataFrame | MartColumns) -> None:
         """Begin drawing the report of ``reference`` against ``current`` (frames, or sides read a column or batch at
-        a time) in a child process."""
+        a time) in a child process; the samples are taken here."""
         try:
             columns = _checked_columns(reference, current, self.features, self.target)
             self._folder = Path(tempfile.mkdtemp(prefix="millpond-comparison-"))
             for side, name in zip((reference, current), _SIDES, strict=True):  # data, not code: Parquet and JSON
                 _sample_columns(side, self.max_rows, 0, columns).to_parquet(self._folder / name)
-            options = {"features": self.features, "target": self.target, "max_rows": self.max_rows}
-            (self._folder / _OPTIONS).write_text(json.dumps(options), encoding="utf-8")
-            with (self._folder / _STDERR).open("wb") as stderr:
-                self._child = subprocess.Popen(
-                    [sys.executable, "-m", __name__, str(self._folder)],
-                    stdin=subprocess.PIPE,  # held open until close(): its end of file tells the child we are gone
-                    stdout=subprocess.DEVNULL,
-                    stderr=stderr,
-                    start_new_session=True,
-                )
+            self._spawn({"features": self.features, "target": self.target, "max_rows": self.max_rows})
         except ReportError as exc:
             self._error = exc
         except (OSError, ValueError, TypeError, NotImplementedError) as exc:  # pyarrow's errors derive from these
-            self._error = ReportError(
-                f"The sweetviz comparison {self.out} could not be started ({type(exc).__name__}: {exc})."
+            self._start_failed(exc)
+
+    def start_marts(self, marts_root: str | os.PathLike[str], name: str, reference: list[str], current: str) -> None:
+        """Begin drawing the report of mart ``name``'s versions ``reference`` against version ``current``: the child
+        reads and samples them itself (the same seeded rows :meth:`start` would take), so the caller reads nothing."""
+        try:
+            self._folder = Path(tempfile.mkdtemp(prefix="millpond-comparison-"))
+            sides = {"root": str(marts_root), "name": name, "reference": list(reference), "current": current}
+            self._spawn({"features": self.features, "target": self.target, "max_rows": self.max_rows, "marts": sides})
+        except OSError as exc:
+            self._start_failed(exc)
+
+    def _spawn(self, options: dict[str, object]) -> None:
+        """Write the job's options and start ``python -m millpond.drift.comparison_report <folder>``."""
+        assert self._folder is not None
+        (self._folder / _OPTIONS).write_text(json.dumps(options), encoding="utf-8")
+        with (self._folder / _STDERR).open("wb") as stderr:
+            self._child = subprocess.Popen(
+                [sys.executable, "-m", __name__, str(self._folder)],
+                stdin=subprocess.PIPE,  # held open until close(): its end of file tells the child we are gone
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                start_new_session=True,
             )
-            self.close()
+
+    def _start_failed(self, exc: Exception) -> None:
+        self._error = ReportError(
+            f"The sweetviz comparison {self.out} could not be started ({type(exc).__name__}: {exc})."
+        )
+        self.close()
 
     def result(self) -> Path:
         """The report at ``out`` once the child is done; :class:`ReportError` when it could not be written."""
@@ -259,10 +277,15 @@ def _parent_gone() -> bool:
 def _draw(folder: Path) -> int:
     """The child's side of :class:`BackgroundComparison`: read the job, write the report (or why not) in ``folder``."""
     try:
-        left, right = (pd.read_parquet(folder / name) for name in _SIDES)
         options = json.loads((folder / _OPTIONS).read_text(encoding="utf-8"))
+        marts = options.pop("marts", None)
+        left, right = (
+            mart_samples(marts["root"], marts["name"], marts["reference"], marts["current"], **options)
+            if marts
+            else (pd.read_parquet(folder / n) for n in _SIDES)
+        )
         for name in (*_SIDES, _OPTIONS):  # the sampled rows leave the disk as soon as they are in memory
-            (folder / name).unlink()
+            (folder / name).unlink(missing_ok=True)
         write_comparison(left, right, folder / COMPARISON, **options)
     except Exception as exc:  # noqa: BLE001 - every failure reaches the stage as its message, not an exit code
         message = (
@@ -279,16 +302,42 @@ def _draw(folder: Path) -> int:
     return code
 
 
+def mart_samples(
+    marts_root: str | os.PathLike[str], name: str, reference: list[str], current: str, **options: Any
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The seeded samples :meth:`BackgroundComparison.start_marts` compares: mart ``name``'s versions ``reference``
+    against version ``current``, each side at most ``options["max_rows"]`` rows of the features (and target)."""
+    from millpond.marts.columns import MartColumns
+    from millpond.marts.store import MartStore
+
+    store = MartStore(Path(marts_root))
+    left = MartColumns([store.get(name, version) for version in reference])
+    right = MartColumns([store.get(name, current)])
+    columns = _checked_columns(left, right, list(options["features"]), options.get("target"))
+    max_rows = int(options["max_rows"])
+    return _sample_columns(left, max_rows, 0, columns), _sample_columns(right, max_rows, 0, columns)
+
+
 def show_link(summary: dict[str, object]) -> None:
-    """In a drift notebook: a link to the run's comparison report (relative to the run folder), or why there is none."""
+    """In a drift notebook: where the sweetviz comparison of the compared mart versions lands (it is drawn after the
+    stage, as a run of its own, so the verdict never waits for it)."""
     from IPython.display import Markdown, display
 
-    link = summary.get("comparison")
-    if link:
-        display(Markdown(f"**Reference vs current, feature by feature:** [open the sweetviz comparison]({link})"))
-    elif summary.get("comparison_error"):
-        display(Markdown(f"No sweetviz comparison: {summary['comparison_error']}"))
+    sides = summary.get("comparison_sides")
+    if isinstance(sides, dict) and sides.get("current"):
+        display(
+            Markdown(
+                f"**Reference vs current, feature by feature:** a sweetviz comparison of mart versions "
+                f"{', '.join(map(str, sides.get('reference') or []))} against {sides['current']} is drawn after this "
+                "stage, as a run of its own: `NN-compare` in this cycle's folder when `millpond cycle` or `millpond "
+                "run` ran the stage (the runs index links it); for any drift run: `millpond runs compare RUN_ID`."
+            )
+        )
 
+
+NICENESS = 10  # the drawing child yields the cores to the stage kernels it runs beside (it is waited for last)
 
 if __name__ == "__main__":
+    with suppress(OSError):
+        os.nice(NICENESS)
     sys.exit(_draw(Path(sys.argv[1])))

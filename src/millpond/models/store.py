@@ -161,7 +161,9 @@ def _canonical(model: object) -> _Dump:
     The schema is parsed once; the renumbering is applied to skops' own schema text and checked against the
     renumbered schema, so the bytes equal ``json.dumps(renumbered, indent=2)`` without re-encoding in Python.
     """
-    import skops.io as sio  # scikit-learn and skops are imported by what saves or loads a model, never by listing
+    from millpond.models.skops_import import skops_io  # imported by what saves or loads a model, never by listing
+
+    sio = skops_io()
 
     raw = sio.dumps(model)
     with zipfile.ZipFile(io.BytesIO(raw)) as src:
@@ -235,9 +237,9 @@ def _types_outside_allow_list(data: bytes, schema_types: Iterable[str] | None = 
         schema_types = {
             f"{n['__module__']}.{n['__class__']}" for n in _nodes(schema) if "__module__" in n and "__class__" in n
         }
-    import skops.io as sio
+    from millpond.models.skops_import import skops_io
 
-    return sorted((set(schema_types) | set(sio.get_untrusted_types(data=data))) - set(TRUSTED_TYPES))
+    return sorted((set(schema_types) | set(skops_io().get_untrusted_types(data=data))) - set(TRUSTED_TYPES))
 
 
 @dataclass(frozen=True)
@@ -317,7 +319,9 @@ class ModelStore:
 
     def load(self, name: str, ref: str) -> tuple[object, ModelVersion]:
         """Load a model after checking its file against the sha256 the store recorded."""
-        import skops.io as sio
+        from millpond.models.skops_import import skops_io
+
+        sio = skops_io()
         from skops.io.exceptions import UntrustedTypesFoundException
 
         version = self.verified(name, ref)

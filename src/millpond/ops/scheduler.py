@@ -24,7 +24,15 @@ from millpond.governance.events import notify_event
 from millpond.marts.windows import check_use_case_window, file_windows
 from millpond.runs.recovery import INTERRUPTED as INTERRUPTED  # re-exported: where callers look for it
 from millpond.runs.recovery import seal_interrupted
-from millpond.runs.runner import CycleResult, check_inputs, cycle_params_change, execute_stage
+from millpond.runs.runner import (
+    CycleResult,
+    check_inputs,
+    cycle_kernels,
+    cycle_params_change,
+    execute_stage,
+    finish_comparison_quietly,
+    start_comparison_quietly,
+)
 from millpond.runs.store import RunRecord, RunStore, new_cycle_id
 from millpond.store.lock import CycleLock
 from millpond.workspace import Workspace
@@ -191,9 +199,14 @@ def run_window(
     )
     run.extra = {"params_change": cycle_params_change(ws, params_path, name)}
     run.progress = progress
-    for stage in STAGES:
-        if not run.stage(stage):
-            break
+    with cycle_kernels(ws) as pool:  # each stage's kernel started ahead while the stage before computes
+        for index, stage in enumerate(STAGES):
+            if pool is not None:
+                pool.ahead = index + 1 < len(STAGES)
+                pool.next_stage = STAGES[index + 1] if pool.ahead else None
+            if not run.stage(stage):
+                break
+        finish_comparison_quietly(run.comparison)  # drawn while the stages after drift ran
     result = run.result
     result.records = run.runs.cycle(result.cycle_id)
     if result.error and not result.bad_input:  # bad params are the caller's to fix, not a cycle failure to page about
@@ -223,6 +236,7 @@ class _WindowRun:
     extra: dict[str, Any] = field(default_factory=dict)
     progress: bool = False
     order: int = 0
+    comparison: Any = None  # the drift run's sweetviz comparison step, once started
 
     @property
     def runs(self) -> RunStore:
@@ -234,7 +248,7 @@ class _WindowRun:
         while True:
             self.order += 1
             try:
-                self.execute(
+                record = self.execute(
                     self.ws,
                     self.params_path,
                     stage,
@@ -244,6 +258,7 @@ class _WindowRun:
                     extra=self.extra,
                     progress=self.progress,
                 )
+                self.comparison = start_comparison_quietly(self.ws, record) or self.comparison
                 return True
             except StageFailedError as exc:
                 failed = self.runs.cycle(self.result.cycle_id)
@@ -431,4 +446,6 @@ def run_stage_locked(
             notify_event(ws, "lock_taken_over", use_case=name, previous=lock.stale_holder)
         for record in recover_interrupted(ws, name):
             echo(f"recorded interrupted run {record.run_id} as failed")
-        return execute(ws, params_path, stage, window, progress=progress)
+        ran = execute(ws, params_path, stage, window, progress=progress)
+        finish_comparison_quietly(start_comparison_quietly(ws, ran))  # a drift run's, once its verdict is sealed
+        return ran

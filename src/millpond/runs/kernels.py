@@ -28,7 +28,7 @@ import shutil
 import signal
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +38,41 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 PRESTART_ENV = "MILLPOND_PRESTART"
-WARM_MODULES = ("millpond.runs.stages", "millpond.views.plots", "pandas", "sklearn", "scrapbook")
+# What each stage imports (measured per stage in a fresh process with `sys.modules` before and after): the stage
+# code, scrapbook, the plots' matplotlib where a notebook plots, and the scikit-learn, pyarrow and millpond modules
+# its function imports when it runs. An entry "module:function" is a call that imports (skops.io without
+# scikit-learn's all_estimators(), millpond.models.skops_import).
+_BASE = ("millpond.runs.stages", "millpond.views.plots", "pandas", "scrapbook", "pyarrow.csv", "pyarrow.dataset")
+_MODELS = (
+    "sklearn",
+    "sklearn.impute",
+    "sklearn.inspection",
+    "millpond.models.training",
+    "millpond.models.skops_import:skops_io",
+)
+_PLOTS = ("matplotlib.pyplot", "sklearn.calibration")
+WARM_BY_STAGE: dict[str, tuple[str, ...]] = {
+    "ingest": _BASE,
+    "score": (*_BASE, *_MODELS, "millpond.scoring.batch"),
+    "drift": (
+        *_BASE,
+        *_MODELS,
+        *_PLOTS,
+        "millpond.drift.analysis",
+        "millpond.marts.columns",
+        "millpond.governance.notifications",
+    ),
+    "train": (*_BASE, *_MODELS, *_PLOTS, "millpond.governance.notifications"),
+    "promote": (
+        *_BASE,
+        *_MODELS,
+        "millpond.governance.promotion",
+        "millpond.governance.notifications",
+        "millpond.scoring.batch",
+        "millpond.scoring.smoke",
+    ),
+}
+WARM_MODULES = tuple(dict.fromkeys(m for mods in WARM_BY_STAGE.values() for m in mods))  # a stage not named: all
 START_TIMEOUT = 60.0  # papermill's default start_timeout: a kernel not ready by then is replaced
 
 
@@ -48,10 +82,14 @@ def prestart_enabled() -> bool:
 
 
 def warm_code(modules: tuple[str, ...]) -> str:
-    """The warm-up cell: the format-checker block the stages apply first, then each import; binds no name."""
+    """The warm-up cell: the format-checker block the stages apply first, then each import (an entry
+    ``module:function`` imports the module and calls the function); binds no name."""
+    imports = [m for m in modules if ":" not in m]
+    calls = [m.split(":", 1) for m in modules if ":" in m]
     return (
         "__import__('importlib').import_module('millpond.runs.kernel_imports').skip_unused_format_checkers()\n"
-        f"[__import__('importlib').import_module(name) for name in {list(modules)!r}]\n"
+        f"[__import__('importlib').import_module(name) for name in {imports!r}]\n"
+        f"[getattr(__import__('importlib').import_module(m), f)() for m, f in {calls!r}]\n"
     )
 
 
@@ -66,6 +104,8 @@ class PooledKernel:
     warm_msg_id: str | None = None
     warm_client: Any = None
     clients: list[Any] = field(default_factory=list)  # every client made for it (papermill's too), stopped at the end
+    shutdown_requested: bool = False  # release() sent the shutdown request; retire() waits for the exit
+    log_handed_over: int | None = None  # bytes of its log already appended to its run's kernel.log
 
 
 def _manager_class() -> type:
@@ -97,7 +137,9 @@ class KernelPool:
         self.kernel_name = kernel_name
         self.cwd = Path(cwd)
         self.warm = WARM_MODULES if warm is None else warm  # what a pre-started kernel imports
+        self.warm_by_stage = dict(WARM_BY_STAGE) if warm is None else {}  # ... when its stage is known
         self.ahead = False  # set by the cycle: whether a stage after the current one may need a kernel
+        self.next_stage: str | None = None  # set by the cycle: the stage after the current one
         self.waiting: PooledKernel | None = None
         self.live: dict[int, PooledKernel] = {}  # started, not yet retired (waiting or running a notebook)
         self.started: list[int] = []  # every kernel PID this pool started, in order
@@ -114,14 +156,15 @@ class KernelPool:
         kernel = PooledKernel(km, int(km.provisioner.pid), getattr(km.provisioner, "pgid", None), log_path)
         self.live[kernel.pid] = kernel
         self.started.append(kernel.pid)
-        if warm and self.warm:
+        modules = self.warm_by_stage.get(self.next_stage or "", self.warm)
+        if warm and modules:
             from jupyter_client import BlockingKernelClient
 
             client = BlockingKernelClient()
             client.load_connection_info(km.get_connection_info(session=False))
             client.start_channels(iopub=False, stdin=False, hb=False, control=False)
             kernel.warm_client = client
-            kernel.warm_msg_id = client.execute(warm_code(self.warm), silent=True, store_history=False)
+            kernel.warm_msg_id = client.execute(warm_code(modules), silent=True, store_history=False)
         return kernel
 
     def prestart(self) -> None:
@@ -135,6 +178,7 @@ class KernelPool:
     def take(self, *, ahead: bool = False) -> PooledKernel:
         """A started kernel for one stage, never handed out before: the waiting one when it is alive and warm, else a
         new one. ``ahead``: pre-start the kernel of the stage after this one."""
+        self.reap()
         kernel, self.waiting = self.waiting, None
         if kernel is not None and not self._ready(kernel):
             log.warning("pre-started kernel %s died or failed its warm-up; starting a new one", kernel.pid)
@@ -163,22 +207,70 @@ class KernelPool:
                 client.stop_channels()
                 kernel.warm_client = None
 
-    def retire(self, kernel: PooledKernel, log_to: Path | None = None) -> None:
-        """Shut ``kernel`` down as nbclient does (graceful), stop its clients, and append its log lines to ``log_to``."""
-        self.live.pop(kernel.pid, None)
+    def release(self, kernel: PooledKernel, log_to: Path | None = None) -> Callable[[], None]:
+        """Begin shutting ``kernel`` down the way ``shutdown_kernel`` does (clients stopped, interrupt, shutdown
+        request) without waiting for the process to exit, and return what the caller runs before it seals the run:
+        append what the kernel logged to ``log_to``. Its exit is reaped later, while the next stage runs
+        (:meth:`reap`) or at :meth:`close` (a kernel that has not exited by then is shut down as nbclient does,
+        killed at last); anything it logs after its notebook ended is a warning in the cycle's own log."""
         try:
-            for client in [kernel.warm_client, *kernel.km.__dict__.get("made", [])]:
-                if client is not None:
-                    with suppress(Exception):
-                        client.stop_channels()
+            self._stop_clients(kernel)
+            km = kernel.km
+            if _run(km.is_alive):
+                km.shutting_down = True
+                km.stop_restarter()
+                _run(km.interrupt_kernel)
+                _run(km.request_shutdown)
+                kernel.shutdown_requested = True
+        except Exception as exc:  # noqa: BLE001 - shut down (or killed) the usual way, now
+            log.warning("kernel %s: shutdown request failed (%s); retiring it now", kernel.pid, exc)
+            return lambda: self.retire(kernel, log_to)
+        return lambda: self._hand_over_log(kernel, log_to)
+
+    def _hand_over_log(self, kernel: PooledKernel, log_to: Path | None) -> None:
+        """Append the kernel's log so far to ``log_to`` (once) and remember how much was handed over."""
+        if log_to is None or kernel.log_handed_over is not None:
+            return
+        try:
+            written = kernel.log_path.read_bytes()
+        except FileNotFoundError:
+            written = b""
+        with open(log_to, "ab") as out:
+            out.write(written)
+        kernel.log_handed_over = len(written)
+
+    def reap(self) -> None:
+        """Clean up every released kernel whose process has exited (never waits for one that has not)."""
+        for kernel in [k for k in self.live.values() if k.shutdown_requested]:
+            with suppress(Exception):
+                if not _run(kernel.km.is_alive):
+                    self.retire(kernel)
+
+    def _stop_clients(self, kernel: PooledKernel) -> None:
+        for client in [kernel.warm_client, *kernel.km.__dict__.get("made", [])]:
+            if client is not None:
+                with suppress(Exception):
+                    client.stop_channels()
+
+    def retire(self, kernel: PooledKernel, log_to: Path | None = None) -> None:
+        """Shut ``kernel`` down as nbclient does (graceful), stop its clients, and append its log lines to ``log_to``;
+        after :meth:`release`, only wait for its exit and clean up. Once per kernel: a second call does nothing."""
+        if self.live.pop(kernel.pid, None) is None:
+            return
+        try:
+            self._stop_clients(kernel)
             with suppress(RuntimeError):  # "No kernel is running!"
-                if _run(kernel.km.is_alive):
+                if kernel.shutdown_requested:
+                    _run(kernel.km.finish_shutdown)
+                elif _run(kernel.km.is_alive):
                     _run(kernel.km.shutdown_kernel, now=False)
             _run(kernel.km.cleanup_resources)
         except Exception as exc:  # noqa: BLE001 - never leave it running: kill its process group
             log.warning("kernel %s did not shut down cleanly (%s); killing it", kernel.pid, exc)
             _kill(kernel)
-        if log_to is not None:
+        if kernel.log_handed_over is not None:
+            _warn_late_lines(kernel)
+        elif log_to is not None:
             with open(log_to, "ab") as out, suppress(FileNotFoundError), open(kernel.log_path, "rb") as lines:
                 shutil.copyfileobj(lines, out)
         kernel.log_path.unlink(missing_ok=True)
@@ -227,6 +319,15 @@ class KernelPool:
             for number, before in previous.items():
                 signal.signal(number, before)
             self.close()
+
+
+def _warn_late_lines(kernel: PooledKernel) -> None:
+    """What a released kernel logged after its log went into its run record: a warning here (the record is sealed)."""
+    with suppress(OSError), open(kernel.log_path, "rb") as lines:
+        lines.seek(kernel.log_handed_over or 0)
+        late = lines.read().decode(errors="replace").strip()
+        if late:
+            log.warning("kernel %s logged after its run was recorded: %s", kernel.pid, late)
 
 
 def _kill(kernel: PooledKernel) -> None:

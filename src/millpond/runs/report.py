@@ -10,6 +10,7 @@ CSS and JavaScript only, nothing fetched from the network).
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import os
@@ -139,6 +140,20 @@ def _banner(title: str, status: str, meta: str, error: str | None, *, toggle: bo
     return "\n".join(parts)
 
 
+@functools.cache
+def _exporter() -> Any:
+    """The report's nbconvert HTMLExporter, made once per process (its templates are compiled on first use, about
+    0.1 s a report otherwise)."""
+    import jinja2
+    from nbconvert import HTMLExporter
+
+    return HTMLExporter(
+        template_name="lab",
+        extra_loaders=[jinja2.DictLoader({"millpond_report.html.j2": _TEMPLATE})],
+        template_file="millpond_report.html.j2",
+    )
+
+
 def render_report(
     run_dir: str | os.PathLike[str],
     *,
@@ -161,17 +176,11 @@ def render_report(
         )
         atomic_write_text(target, page)
         return target
-    import jinja2
     import nbformat
-    from nbconvert import HTMLExporter
 
     try:
         nb = without_event_lines(nbformat.read(notebook, as_version=4))
-        exporter = HTMLExporter(
-            template_name="lab",
-            extra_loaders=[jinja2.DictLoader({"millpond_report.html.j2": _TEMPLATE})],
-            template_file="millpond_report.html.j2",
-        )
+        exporter = _exporter()
         with warnings.catch_warnings():  # scrapbook's glue outputs have no HTML form, by design
             warnings.filterwarnings("ignore", message=".*is not able to be represented", category=UserWarning)
             body, _ = exporter.from_notebook_node(
@@ -195,12 +204,18 @@ def render_summary_report(
     error: str | None = None,
     facts: dict[str, Any] | None = None,
     sample: Any = None,
+    links: dict[str, str] | None = None,
 ) -> Path:
-    """Write ``run_dir/report.html`` for a run without a notebook (an ad-hoc CLI run): banner, facts, a sample table."""
+    """Write ``run_dir/report.html`` for a run without a notebook (an ad-hoc CLI run): banner, facts, a sample table;
+    ``links``: text -> a path relative to the run folder (a file of the record)."""
     rows = "".join(
         f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_fmt(v))}</td></tr>" for k, v in (facts or {}).items()
     )
     parts = [f'<table class="mp-facts" id="mp-facts">{rows}</table>'] if rows else []
+    parts += [
+        f'<p class="mp-link"><a href="{html.escape(href, quote=True)}">{html.escape(text)}</a></p>'
+        for text, href in (links or {}).items()
+    ]
     if sample is not None and len(sample):
         parts.append("<h2>first rows of the output</h2>" + sample.to_html(index=False, border=0, classes="mp-sample"))
     page = (

@@ -12,7 +12,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -150,6 +150,10 @@ class CycleResult:
         return self.error is None
 
 
+def _settled() -> None:
+    """Nothing to finish: papermill's own kernel is shut down before execute_notebook returns."""
+
+
 @dataclass(frozen=True)
 class _StageRun:
     """One stage execution: its prepared run folder, the parameters it runs with, and how it is recorded."""
@@ -179,13 +183,16 @@ class _StageRun:
         skip_reason: str | None = None,
         scraps: dict[str, Any] | None = None,
         extra: dict[str, Any] | None = None,
+        settle: Callable[[], None] = _settled,
     ) -> RunRecord:
         """Write the run folder's report.html, then record the run once (inputs and outputs: what the stage glued
-        as read and written, moved out of the scraps into the manifest's own keys)."""
+        as read and written, moved out of the scraps into the manifest's own keys). ``settle``: finish what must
+        end before the record is sealed (the stage kernel's shutdown, which runs while the report renders)."""
         if self.notebook.exists() or status != "skipped":
             write_report(self.run_dir, self.use_case, self.stage, self.window, status, error or skip_reason)
         else:  # a skip decided before any kernel started (see skip_up_front): no notebook to render
             write_skip_report(self.run_dir, self.use_case, self.stage, self.window, skip_reason or "")
+        settle()
         scraps = dict(scraps or {})
         summary = scraps.get("summary") or {}
         inputs = scraps.pop("inputs", None) or summary.get("inputs") or {}
@@ -269,8 +276,9 @@ def check_inputs(
     return use_case
 
 
-def _run_notebook(run: _StageRun, progress: bool) -> tuple[str, str | None, float]:
-    """Execute ``notebooks/<stage>.ipynb`` into the run folder: status, error ("Name: message") and wall seconds."""
+def _run_notebook(run: _StageRun, progress: bool) -> tuple[str, str | None, float, Callable[[], None]]:
+    """Execute ``notebooks/<stage>.ipynb`` into the run folder: status, error ("Name: message"), wall seconds, and
+    what finishes the shutdown of a pooled kernel (asked to shut down here; call it before the run is recorded)."""
     ws = run.ws
     from millpond.config.injection import register_translator
 
@@ -286,7 +294,8 @@ def _run_notebook(run: _StageRun, progress: bool) -> tuple[str, str | None, floa
     # Kernels inherit this: OpenMP threads that spin while waiting make a busy 2-core machine crawl.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     clock = time.perf_counter()
-    pool, kernel = CYCLE_KERNELS.get(), None
+    pool, kernel, settle = CYCLE_KERNELS.get(), None, _settled
+    status, error = "succeeded", None
     try:
         import papermill as pm
 
@@ -309,11 +318,11 @@ def _run_notebook(run: _StageRun, progress: bool) -> tuple[str, str | None, floa
         )
     except Exception as exc:  # noqa: BLE001 - every failure is recorded, then re-raised as StageFailedError
         ename, evalue = getattr(exc, "ename", type(exc).__name__), getattr(exc, "evalue", str(exc))
-        return "failed", f"{ename}: {evalue}", time.perf_counter() - clock
+        status, error = "failed", f"{ename}: {evalue}"
     finally:
-        if pool is not None and kernel is not None:
-            pool.retire(kernel, run.run_dir / "kernel.log")  # used once: shut down before the run is recorded
-    return "succeeded", None, time.perf_counter() - clock
+        if pool is not None and kernel is not None:  # used once: its exit is awaited before the run is recorded
+            settle = pool.release(kernel, run.run_dir / "kernel.log")
+    return status, error, time.perf_counter() - clock, settle
 
 
 def _read_back(run: _StageRun, wall: float) -> tuple[dict[str, Any], dict[str, float]]:
@@ -358,18 +367,22 @@ def execute_stage(
     skipped = skip_up_front(run, extra)
     if skipped is not None:
         return skipped
-    status, error, wall = _run_notebook(run, progress)
-    error = redact_text(error, secrets_of(raw)) if error else error  # it is raised, printed and notified below
-    scraps, timings = _read_back(run, wall)
-    if status == "succeeded":
-        status = str(scraps.get("status", "succeeded"))
-    record = run.finish(
-        status,
-        error=error,
-        skip_reason=str(scraps.get("reason") or "") if status == "skipped" else None,
-        scraps=scraps,
-        extra={**(extra or {}), "timings": timings, "reason": scraps.get("reason", "")},
-    )
+    status, error, wall, settle = _run_notebook(run, progress)
+    try:
+        error = redact_text(error, secrets_of(raw)) if error else error  # it is raised, printed and notified below
+        scraps, timings = _read_back(run, wall)
+        if status == "succeeded":
+            status = str(scraps.get("status", "succeeded"))
+        record = run.finish(
+            status,
+            error=error,
+            skip_reason=str(scraps.get("reason") or "") if status == "skipped" else None,
+            scraps=scraps,
+            extra={**(extra or {}), "timings": timings, "reason": scraps.get("reason", "")},
+            settle=settle,
+        )
+    finally:
+        settle()  # once: a no-op when finish() already did
     if status == "failed":
         raise StageFailedError(
             f"Stage {stage!r} failed for window {window!r}: {error}\n"
@@ -412,6 +425,19 @@ def cycle_params_change(ws: Workspace, params_path: str | Path, use_case: str) -
         return {"unavailable": str(exc)}
 
 
+def _new_cycle(ws: Workspace, params_path: str | Path, window: str, stages: tuple[str, ...]) -> tuple[str, CycleResult]:
+    """The use case's name and the new cycle's empty result, once the input is known to belong to a use case."""
+    for stage in stages:
+        check_stage(stage)
+    check_inputs(ws, params_path, window)
+    try:
+        raw = read_yaml(ws.resolve(params_path))
+    except ParamsError:
+        raw = {}
+    name = _use_case_name(raw, params_path)
+    return name, CycleResult(cycle_id=new_cycle_id(name, window), window=window)
+
+
 def run_cycle(
     ws: Workspace,
     params_path: str | Path,
@@ -428,25 +454,19 @@ def run_cycle(
     stops the cycle at its first stage, recorded as failed (``bad_params``) and not notified as a cycle failure:
     ``result.bad_input`` says so (exit 2).
     """
-    for stage in stages:
-        check_stage(stage)
-    check_inputs(ws, params_path, window)
-    try:
-        raw = read_yaml(ws.resolve(params_path))
-    except ParamsError:
-        raw = {}
-    name = _use_case_name(raw, params_path)
-    result = CycleResult(cycle_id=new_cycle_id(name, window), window=window)
+    name, result = _new_cycle(ws, params_path, window, stages)
     runs = RunStore(ws.runs)
     extra = {"params_change": cycle_params_change(ws, params_path, name)}
+    comparison = None  # the drift run's sweetviz comparison, drawn in a child while train and promote run
     with cycle_kernels(ws) as pool:
         for order, stage in enumerate(stages, start=1):
             if on_stage is not None:  # a live status line: on_stage(stage, index, total)
                 on_stage(stage, order, len(stages))
             if pool is not None:
                 pool.ahead = order < len(stages)  # a later stage may need a kernel: start it while this one runs
+                pool.next_stage = stages[order] if pool.ahead else None  # what that kernel imports while it waits
             try:
-                execute_stage(
+                record = execute_stage(
                     ws,
                     params_path,
                     stage,
@@ -464,9 +484,39 @@ def run_cycle(
 
                     notify_failure(ws, params_path, name, window, f"stage {stage}: {exc}")
                 break
+            comparison = start_comparison_quietly(ws, record) or comparison
+        if comparison is not None and on_stage is not None:
+            on_stage("compare", len(stages) + 1, len(stages) + 1)  # waiting for what is left of the drawing
+        finish_comparison_quietly(comparison)
     result.records = runs.cycle(result.cycle_id)
     refresh_runs_index(ws)
     return result
+
+
+def start_comparison_quietly(ws: Workspace, drift: Any) -> Any:
+    """:func:`millpond.runs.comparison.start_comparison` after a drift run (None for any other run, or with a
+    warning when it cannot start)."""
+    from millpond.runs.comparison import start_comparison
+
+    if not isinstance(drift, RunRecord) or drift.stage != "drift":
+        return None
+    try:
+        return start_comparison(ws, drift)
+    except (MillpondError, OSError) as exc:
+        log.warning("the sweetviz comparison of %s was not started: %s", drift.run_id, exc)
+        return None
+
+
+def finish_comparison_quietly(step: Any) -> RunRecord | None:
+    """Record a started comparison step (:meth:`ComparisonStep.finish`); a failure to record it only warns."""
+    if step is None:
+        return None
+    try:
+        record: RunRecord = step.finish()
+        return record
+    except (MillpondError, OSError) as exc:
+        log.warning("the sweetviz comparison of %s was not recorded: %s", step.drift.run_id, exc)
+        return None
 
 
 SKIP_KIND = "runner"  # scraps["kind"] of a skip the runner decided without a kernel (no notebook.ipynb in the run)
@@ -598,7 +648,7 @@ def completed_cycle(ws: Workspace, use_case: str, window: str) -> CycleResult | 
     runs = RunStore(ws.runs)
     for record in runs.list(use_case=use_case, window=window, stage="promote"):
         if record.status in ("succeeded", "skipped"):
-            records = runs.cycle(record.cycle_id)
+            records = [r for r in runs.cycle(record.cycle_id) if r.stage in STAGES]  # not its comparison step
             if len(records) == len(STAGES) and all(r.status != "failed" for r in records):
                 return CycleResult(cycle_id=record.cycle_id, window=window, records=records)
     return None

@@ -13,8 +13,7 @@ the monitoring log. The stages wire their context to the areas that do the work
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from millpond.governance.deployment import recover_pending
@@ -32,7 +31,6 @@ from millpond.store.artifacts import Ledger, recording
 if TYPE_CHECKING:
     import pandas as pd
 
-    from millpond.drift.comparison_report import BackgroundComparison
     from millpond.models.training import FitResult
 
 # Each stage imports what only it uses (scikit-learn for train and promote, scipy for drift, the scorer for score)
@@ -177,14 +175,13 @@ def run_drift(ctx: StageContext) -> StageResult:
     champion = ctx.champion()
     if champion is None:
         return StageResult("drift", "skipped", NO_CHAMPION["drift"])
-    with _comparison(ctx) as comparison:  # drawn in another process while the statistics run
-        report = analyse_drift(ctx, champion, on_frames=comparison.start if comparison else None)
-        entry = report.entry
-        ctx.log.append("drift", ctx.window, run_id=ctx.run_id, **entry)
-        out = ctx.output("drift_table.csv")
-        if out is not None:
-            report.table.to_csv(out, index=False)
-        summary = {**report.summary(), **_comparison_link(comparison)}
+    report = analyse_drift(ctx, champion)
+    entry = report.entry
+    ctx.log.append("drift", ctx.window, run_id=ctx.run_id, **entry)
+    out = ctx.output("drift_table.csv")
+    if out is not None:
+        report.table.to_csv(out, index=False)
+    summary = {**report.summary(), COMPARISON_SIDES: comparison_sides(report)}
     if entry["data_drift"] or entry["model_drift"]:
         _notify(
             ctx,
@@ -234,34 +231,15 @@ def _notify(ctx: StageContext, event: str, **fields: Any) -> None:
         logging.getLogger(__name__).warning("notification %s failed: %s", event, exc)
 
 
-@contextmanager
-def _comparison(ctx: StageContext) -> Iterator[BackgroundComparison | None]:
-    """The sweetviz comparison for the run's outputs/ (only inside a recorded run), or None outside one."""
-    from millpond.drift.comparison_report import COMPARISON, BackgroundComparison
-
-    out = ctx.output(COMPARISON)
-    if out is None:
-        yield None
-        return
-    uc = ctx.use_case
-    # a sample, seeded: the statistics use every row
-    with BackgroundComparison(
-        out, features=uc.feature_columns, target=uc.target, max_rows=uc.drift.comparison_rows
-    ) as comparison:
-        yield comparison
+COMPARISON_SIDES = "comparison_sides"  # summary key: the mart versions the comparison step compares
 
 
-def _comparison_link(comparison: BackgroundComparison | None) -> dict[str, str]:
-    """The comparison's link in the run's summary, or why it is missing (it never fails the stage)."""
-    from millpond.errors import ReportError
-
-    if comparison is None:
-        return {}
-    try:
-        comparison.result()
-    except ReportError as exc:
-        return {"comparison_error": str(exc)}
-    return {"comparison": f"outputs/{comparison.out.name}"}
+def comparison_sides(report: Any) -> dict[str, Any]:
+    """The mart versions a sweetviz comparison of this drift analysis compares (``report``: a :class:`DriftReport`):
+    the champion's training versions (reference) and the window's version (current). The comparison itself is
+    drawn after the stage by the comparison step (:mod:`millpond.runs.comparison`), never while the verdict waits."""
+    reference = getattr(report.reference, "versions", None) or []
+    return {"reference": [v.version for v in reference], "current": report.mart_version}
 
 
 @recorded

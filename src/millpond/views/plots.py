@@ -16,11 +16,25 @@ def _axes(title: str) -> Any:
     return fig, ax
 
 
+def _show(fig: Any) -> None:
+    """Show ``fig`` in the notebook as one PNG and close it. Drawn once: the inline backend's default
+    ``bbox_inches="tight"`` draws every figure twice to crop it, which each figure here already does by
+    ``tight_layout``."""
+    import io
+
+    import matplotlib.pyplot as plt
+    from IPython.display import Image, display
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    display(Image(data=buffer.getvalue(), format="png"))
+
+
 def drift_impact(table: pd.DataFrame | None, top: int = 12) -> None:
     """Bar chart of drift impact (drift score x importance) per feature, most impactful first."""
     if table is None or table.empty:
         return
-    import matplotlib.pyplot as plt
 
     data = table.sort_values("impact", ascending=False).head(top)
     fig, ax = _axes("Drift impact per feature (drift score × champion importance)")
@@ -28,20 +42,19 @@ def drift_impact(table: pd.DataFrame | None, top: int = 12) -> None:
     ax.barh(data["feature"][::-1], data["impact"][::-1], color=colors[::-1])
     ax.set_xlabel("impact (red: feature drifted)")
     fig.tight_layout()
-    plt.show()
+    _show(fig)
 
 
 def importance(table: pd.DataFrame | None, top: int = 12) -> None:
     """Bar chart of normalised permutation importance."""
     if table is None or table.empty:
         return
-    import matplotlib.pyplot as plt
 
     data = table.iloc[:, 0].sort_values(ascending=False).head(top)
     fig, ax = _axes("Permutation importance (normalised to sum to 1)")
     ax.barh(data.index[::-1], data.to_numpy()[::-1], color="#2e86c1")
     fig.tight_layout()
-    plt.show()
+    _show(fig)
 
 
 def roc_and_pr_curves(labels: np.ndarray, scores: np.ndarray) -> None:
@@ -61,12 +74,11 @@ def roc_and_pr_curves(labels: np.ndarray, scores: np.ndarray) -> None:
     pr_ax.set(title="Precision-recall curve (holdout)", xlabel="recall", ylabel="precision")
     pr_ax.legend(loc="upper right")
     fig.tight_layout()
-    plt.show()
+    _show(fig)
 
 
 def calibration(labels: np.ndarray, scores: np.ndarray, bins: int = 10) -> None:
     """Reliability diagram: observed positive rate per bin of predicted probability."""
-    import matplotlib.pyplot as plt
     from sklearn.calibration import calibration_curve
 
     observed, predicted = calibration_curve(labels, scores, n_bins=bins, strategy="quantile")
@@ -76,7 +88,7 @@ def calibration(labels: np.ndarray, scores: np.ndarray, bins: int = 10) -> None:
     ax.set(xlabel="mean predicted probability", ylabel="observed positive rate")
     ax.legend(loc="upper left")
     fig.tight_layout()
-    plt.show()
+    _show(fig)
 
 
 def confusion(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.5) -> None:
@@ -98,7 +110,7 @@ def confusion(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.5) ->
         yticks=[0, 1],
     )
     fig.tight_layout()
-    plt.show()
+    _show(fig)
 
 
 def residuals(labels: np.ndarray, predictions: np.ndarray) -> None:
@@ -113,7 +125,7 @@ def residuals(labels: np.ndarray, predictions: np.ndarray) -> None:
     hist_ax.hist(error, bins=40, color="#7f8c8d")
     hist_ax.set(title="Residual distribution", xlabel="actual - prediction")
     fig.tight_layout()
-    plt.show()
+    _show(fig)
 
 
 def training_report(result: Any) -> None:
@@ -162,14 +174,13 @@ def drift_distributions(data: dict[str, Any] | None, top: int = 4, bins: int = 3
         ax.set_title(f"{feature}\nimpact {row['impact']:.3f}", fontsize=9)
     fig.suptitle("Reference (champion's training data) vs current window: most impactful features", fontsize=10)
     fig.tight_layout()
-    plt.show()
+    _show(fig)
 
 
 def estimate_vs_realised(history: pd.DataFrame | None) -> None:
     """The label-free (CBPE) ROC AUC estimate next to the realised one, per window; red where they diverge."""
     if history is None or history.empty:
         return
-    import matplotlib.pyplot as plt
 
     fig, ax = _axes("Estimated (CBPE, no labels) vs realised ROC AUC per window")
     ax.plot(history["window"], history["estimated"], "o--", color="#2980b9", label="estimated")
@@ -187,4 +198,4 @@ def estimate_vs_realised(history: pd.DataFrame | None) -> None:
     ax.legend(fontsize=8)
     ax.tick_params(axis="x", rotation=30)
     fig.tight_layout()
-    plt.show()
+    _show(fig)

@@ -232,7 +232,7 @@ def test_no_secret_given_by_env_or_literally_reaches_any_file(
     assert 'column "mnth" does not exist' in cron and f"{literal_url}?password=***" in cron  # masked, not dropped
     written = {p.suffix for p in ws.root.rglob("*") if p.is_file()}
     assert {".ipynb", ".html", ".json", ".jsonl", ".sqlite", ".parquet", ".log"} <= written
-    assert list(ws.runs.rglob("outputs/comparison.html")), "the drift stage wrote no sweetviz report to grep"
+    assert list(ws.runs.rglob("outputs/comparison.html")), "the comparison step wrote no sweetviz report to grep"
     assert _leaks(ws.root) == []
     # the kernels' ZMQ ports were seen (the sampling works) and nothing listened beyond loopback
     assert LISTENING and sorted(a for a in LISTENING if a[0] not in ("127.0.0.1", "::1")) == []

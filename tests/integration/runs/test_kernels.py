@@ -55,6 +55,7 @@ def _cycle(ws: Workspace, monkeypatch: pytest.MonkeyPatch, prestart: str) -> tup
     monkeypatch.setenv(kernels.PRESTART_ENV, prestart)
     monkeypatch.setattr(kernels, "KernelPool", Spy)
     monkeypatch.setattr(kernels, "WARM_MODULES", ("email.mime.text",))  # a light import the probe can see
+    monkeypatch.setattr(kernels, "WARM_BY_STAGE", {})  # ... for every stage
     return run_cycle(ws, "params/churn.yaml", "2025-01", stages=("ingest", "ingest", "train")), pools
 
 

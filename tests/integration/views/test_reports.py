@@ -53,14 +53,20 @@ def _cli(ws: Workspace, *args: str) -> subprocess.CompletedProcess[str]:
 def test_every_run_record_holds_its_report_and_still_verifies(reported: Workspace) -> None:
     store = RunStore(reported.runs)
     records = store.list()
-    assert len(records) == 7
+    assert len(records) == 8  # 2025-02's cycle: five stages and the drift run's comparison step
     for record in records:
         assert (record.path / REPORT).is_file(), record.run_id
         assert REPORT in record.manifest["files"]
     assert store.verify().ok
     drift = _run(reported, "drift", window="2025-02")
-    assert drift.scraps["summary"]["comparison"] == "outputs/comparison.html"
-    assert "outputs/comparison.html" in drift.manifest["files"]
+    sides = drift.scraps["summary"]["comparison_sides"]
+    assert "comparison" not in drift.scraps["summary"] and not (drift.path / "outputs" / "comparison.html").exists()
+    compare = _run(reported, "compare", window="2025-02")
+    assert compare.cycle_id == drift.cycle_id and compare.path.name == "04-compare"  # after ingest, score, drift
+    assert compare.scraps["summary"] == {"drift_run": drift.run_id, "comparison": "outputs/comparison.html"}
+    assert "outputs/comparison.html" in compare.manifest["files"]  # hashed: covered by runs verify
+    read = {entry["ref"] for entry in compare.manifest["inputs"].values()}
+    assert read == {f"churn@{v}" for v in [*sides["reference"], sides["current"]]}  # the drift run's mart versions
     assert "Warning" not in (drift.path / "notebook.ipynb").read_text()  # no library warnings in the reader's report
     shown = _cli(reported, "report", drift.run_id.split("/")[0][-9:] + "/03-drift")
     assert shown.returncode == 0, shown.stderr
@@ -108,8 +114,7 @@ def test_html_report_shows_tables_and_plots_with_code_folded(reported: Workspace
     assert browser.find_elements(By.CSS_SELECTOR, ".jp-OutputArea-output img")  # the impact plot
     code = browser.find_elements(By.CSS_SELECTOR, ".jp-CodeCell .jp-InputArea")
     assert code and not any(c.is_displayed() for c in code)
-    link = browser.find_element(By.LINK_TEXT, "open the sweetviz comparison")
-    assert link.get_attribute("href").endswith("/03-drift/outputs/comparison.html")
+    assert "millpond runs compare" in browser.find_element(By.TAG_NAME, "main").text  # where the comparison lands
     screenshot(browser, "report-drift")
     browser.find_element(By.ID, "mp-toggle-code").click()
     assert all(c.is_displayed() for c in code)
@@ -138,7 +143,7 @@ def test_runs_index_lists_every_run_and_sorts(reported: Workspace, browser) -> N
     browser.get((reported.runs / "index.html").as_uri())
     assert browser.title == "millpond runs"
     rows = browser.find_elements(By.CSS_SELECTOR, "#runs tbody tr")
-    assert len(rows) == 7
+    assert len(rows) == 8
     headers = [h.text for h in browser.find_elements(By.CSS_SELECTOR, "#runs th")]
     assert headers[:8] == ["run", "window", "stage", "status", "seconds", "metrics", "champion", "drift verdict"]
     cells = {r.find_element(By.CSS_SELECTOR, "td:nth-child(3)").text: r for r in rows if "2025-02" in r.text}
@@ -159,8 +164,13 @@ def test_runs_index_lists_every_run_and_sorts(reported: Workspace, browser) -> N
 def test_sweetviz_comparison_report_opens(reported: Workspace, browser) -> None:  # noqa: F811
     from selenium.webdriver.common.by import By
 
-    drift = _run(reported, "drift", window="2025-02")
-    browser.get((drift.path / "outputs" / "comparison.html").as_uri())
+    compare = _run(reported, "compare", window="2025-02")
+    browser.get((compare.path / REPORT).as_uri())
+    assert browser.title == "churn · compare · 2025-02"
+    assert "03-drift" in browser.find_element(By.ID, "mp-facts").text  # the drift run it belongs to
+    screenshot(browser, "report-compare")
+    browser.find_element(By.LINK_TEXT, "open the sweetviz comparison").click()
+    assert browser.current_url.endswith(f"/{compare.path.name}/outputs/comparison.html")
     text = browser.find_element(By.TAG_NAME, "body").text
     assert "reference" in text and "current" in text and "churned" in text
     assert "monthly_charges" in text

@@ -20,9 +20,9 @@ def _no_kernel(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Make every notebook execution fail loudly, listing which stages asked for one."""
     started: list[str] = []
 
-    def run_notebook(run: Any, progress: bool) -> tuple[str, str | None, float]:
+    def run_notebook(run: Any, progress: bool) -> tuple[str, str | None, float, Any]:
         started.append(run.stage)
-        return "failed", "KernelStarted: a notebook ran", 0.0
+        return "failed", "KernelStarted: a notebook ran", 0.0, lambda: None
 
     monkeypatch.setattr(runner, "_run_notebook", run_notebook)
     return started

@@ -67,10 +67,12 @@ def test_the_confusion_matrix_writes_white_on_dark_cells(monkeypatch: pytest.Mon
 
     from millpond.views import plots
 
-    monkeypatch.setattr(plt, "show", lambda: None)
+    shown: list = []
+    monkeypatch.setattr(plots, "_show", shown.append)  # the figure as it would be drawn into the notebook
     labels = np.array([0] * 90 + [1] * 10)
     scores = np.array([0.1] * 85 + [0.9] * 5 + [0.2] * 4 + [0.8] * 6)
     plots.confusion(labels, scores)
-    texts = {t.get_text(): t.get_color() for t in plt.gcf().axes[0].texts}
+    (figure,) = shown
+    texts = {t.get_text(): t.get_color() for t in figure.axes[0].texts}
     plt.close("all")
     assert texts == {"85": "white", "5": "black", "4": "black", "6": "black"}

@@ -1,0 +1,72 @@
+"""The drift run's sweetviz comparison as a run of its own: drawn after the verdict, recorded, verifiable."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from millpond.runs.comparison import start_comparison
+from millpond.runs.store import RunStore
+from millpond.workspace import Workspace
+from tests.conftest import copy_workspace
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def ws(tmp_path: Path, two_cycled_windows: Path) -> Workspace:
+    return copy_workspace(two_cycled_windows, tmp_path / "ws")
+
+
+def _cli(ws: Workspace, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "millpond", "--workspace", str(ws.root), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_the_cycle_recorded_the_comparison_after_its_stages(ws: Workspace) -> None:
+    runs = RunStore(ws.runs)
+    drift = runs.list(stage="drift", window="2025-02")[0]
+    (compare,) = runs.list(stage="compare", window="2025-02")
+    assert [r.stage for r in runs.cycle(drift.cycle_id)] == ["ingest", "score", "drift", "compare"]
+    assert compare.status == "succeeded" and compare.manifest["extra"]["drift_run"] == drift.run_id
+    assert compare.started_at >= drift.finished_at  # drawn after the drift run was sealed: the verdict never waited
+    assert (compare.path / "outputs" / "comparison.html").stat().st_size > 10_000
+
+
+def test_runs_compare_draws_any_drift_run_again_as_the_next_run_of_its_cycle(ws: Workspace) -> None:
+    drift = RunStore(ws.runs).list(stage="drift", window="2025-02")[0]
+    done = _cli(ws, "runs", "compare", drift.run_id, "--json")
+    assert done.returncode == 0, done.stderr
+    shown = json.loads(done.stdout)
+    assert shown["run_id"] == f"{drift.cycle_id}/05-compare" and shown["status"] == "succeeded"
+    assert _cli(ws, "verify").returncode == 0  # its report is one of its hashed files
+    again = RunStore(ws.runs).get(shown["run_id"])
+    first = RunStore(ws.runs).get(f"{drift.cycle_id}/04-compare")
+    assert again.manifest["inputs"] == first.manifest["inputs"]  # the same mart versions, pinned by sha256
+
+
+def test_runs_compare_of_a_run_that_is_not_a_drift_run_says_what_to_give(ws: Workspace) -> None:
+    ingest = RunStore(ws.runs).list(stage="ingest", window="2025-02")[0]
+    refused = _cli(ws, "runs", "compare", ingest.run_id)
+    assert refused.returncode != 0
+    assert "has no comparison to draw" in refused.stderr and "runs list --stage drift" in refused.stderr
+    assert [r.stage for r in RunStore(ws.runs).cycle(ingest.cycle_id)][-1] == "compare"  # nothing new recorded
+
+
+def test_a_comparison_that_runs_out_of_time_is_a_failed_compare_run(ws: Workspace) -> None:
+    drift = RunStore(ws.runs).list(stage="drift", window="2025-02")[0]
+    step = start_comparison(ws, drift)
+    assert step is not None
+    step.drawing.timeout = 0.01  # the child cannot be done by then: it is stopped
+    record = step.finish()
+    assert record.status == "failed" and "took longer than" in (record.error or "")
+    assert not (record.path / "outputs" / "comparison.html").exists()
+    assert RunStore(ws.runs).verify().ok
