@@ -5,7 +5,8 @@ Builds a throw-away workspace (the repository's params/ and notebooks/, demo dat
 drift from the second window so that every stage works), runs the first window's cycle once as the seed, then
 ``--rounds`` interleaved rounds, each way on a fresh copy of the seed:
 
-- ``pool on``: :func:`millpond.runs.runner.run_cycle` with ``MILLPOND_PRESTART=1`` (runs/kernels.py);
+- ``pool on``: :func:`millpond.runs.runner.run_cycle` with ``MILLPOND_PRESTART=1`` (runs/kernels.py: kernels
+  forked from the cycle's zygote, runs/zygote.py);
 - ``pool off``: the same with ``MILLPOND_PRESTART=0`` (papermill starts each stage's kernel itself);
 - ``in-process``: ``millpond.runs.stages.RUNNERS[stage](ctx)`` in this process (no kernel, no record);
 - ``floor``: papermill executing a one-cell ``pass`` notebook (kernel start + shutdown, nothing imported).
@@ -64,7 +65,7 @@ def _outcome(record: Any) -> dict[str, Any]:
     outputs = {
         k: v.get("sha256")
         for k, v in (record.manifest.get("outputs") or {}).items()
-        if v.get("kind") not in ("log_entry", "capture_part")
+        if v.get("kind") not in ("log_entry", "capture_part", "report")  # a sweetviz page embeds random element ids
     }
     return {"status": record.status, "summary": json.dumps(summary, sort_keys=True, default=str), "outputs": outputs}
 
@@ -102,6 +103,10 @@ def main() -> int:
         for index in range(args.rounds):
             outcomes = _round(Path(tmp), seed, index, times)
             same.append(outcomes["pool on"] == outcomes["pool off"])
+            for stage in sorted(set(outcomes["pool on"]) | set(outcomes["pool off"])):
+                on, off = outcomes["pool on"].get(stage), outcomes["pool off"].get(stage)
+                if on != off:
+                    print(f"round {index + 1}: {stage} differs with the pool on and off:\n  {on}\n  {off}")
             loads.append(os.getloadavg()[0])
     _print(times, same, args, loads)
     return 0

@@ -17,7 +17,10 @@ gives it:
   started and has not retired; SIGTERM and SIGINT kill them (their whole process group) before the signal's usual
   effect (:meth:`KernelPool.handling_signals`).
 
-Switch: ``MILLPOND_PRESTART=0`` (or ``false``/``no``/``off``) runs every stage in a kernel papermill starts itself.
+Where kernels come from: by default a *zygote* (:mod:`millpond.runs.zygote`) imports :data:`WARM_MODULES` once per
+cycle and each kernel after the first is a fork of it (no warm-up needed); ``MILLPOND_PRESTART=warm`` starts each
+kernel with jupyter_client and warms it with :data:`WARM_BY_STAGE`; ``MILLPOND_PRESTART=0`` (or ``false``/``no``/
+``off``) runs every stage in a kernel papermill starts itself.
 """
 
 from __future__ import annotations
@@ -81,6 +84,11 @@ def prestart_enabled() -> bool:
     return os.environ.get(PRESTART_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
 
 
+def fork_enabled() -> bool:
+    """Whether pre-started kernels are forked by a zygote (default; ``MILLPOND_PRESTART=warm``: warmed up instead)."""
+    return prestart_enabled() and os.environ.get(PRESTART_ENV, "1").strip().lower() != "warm"
+
+
 def warm_code(modules: tuple[str, ...]) -> str:
     """The warm-up cell: the format-checker block the stages apply first, then each import (an entry
     ``module:function`` imports the module and calls the function); binds no name."""
@@ -133,7 +141,7 @@ def _run(coro_function: Any, *args: Any, **kwargs: Any) -> Any:
 class KernelPool:
     """Kernels for one cycle's stages, each started ahead of its stage and handed out once."""
 
-    def __init__(self, kernel_name: str, cwd: Path, *, warm: tuple[str, ...] | None = None) -> None:
+    def __init__(self, kernel_name: str, cwd: Path, *, warm: tuple[str, ...] | None = None, fork: bool = False) -> None:
         self.kernel_name = kernel_name
         self.cwd = Path(cwd)
         self.warm = WARM_MODULES if warm is None else warm  # what a pre-started kernel imports
@@ -144,6 +152,48 @@ class KernelPool:
         self.live: dict[int, PooledKernel] = {}  # started, not yet retired (waiting or running a notebook)
         self.started: list[int] = []  # every kernel PID this pool started, in order
         self._logs = Path(tempfile.mkdtemp(prefix="millpond-kernels-"))
+        self.zygote: Any = self._start_zygote() if fork else None  # runs/zygote.py: kernels forked, imports done
+        self.forked: list[int] = []  # the PIDs of the kernels the zygote forked
+
+    def _start_zygote(self) -> Any:
+        from jupyter_client.kernelspec import KernelSpecManager
+
+        from millpond.runs.zygote import Zygote
+
+        try:
+            argv = list(KernelSpecManager().get_kernel_spec(self.kernel_name).argv)
+            return Zygote(argv, self.warm, self._logs, self.cwd)
+        except Exception as exc:  # noqa: BLE001 - kernels are then started by jupyter_client, warmed up
+            log.warning("kernel zygote not started (%s); starting kernels the usual way", exc)
+            return None
+
+    def _fork(self, *, wait: bool) -> PooledKernel | None:
+        """A kernel forked by the zygote (waiting for it to be ready when ``wait``), or None when there is none."""
+        import uuid
+
+        from nbclient import NotebookClient
+
+        from millpond.runs.zygote import ForkProvisioner
+
+        if self.zygote is None or not self.zygote.ready(START_TIMEOUT if wait else 0.0):
+            if self.zygote is not None and self.zygote.process.poll() is not None:
+                log.warning("kernel zygote exited (%s); starting kernels the usual way", self.zygote.failure())
+                self.zygote = None
+            return None
+        log_path = self._logs / f"kernel-{len(self.started) + 1}.log"
+        km = _manager_class()(kernel_name=self.kernel_name)
+        km.kernel_id = str(uuid.uuid4())
+        provisioner = ForkProvisioner(kernel_id=km.kernel_id, kernel_spec=km.kernel_spec, parent=km)
+        provisioner.zygote_socket, provisioner.log_path = str(self.zygote.socket), str(log_path)
+        km.provisioner = provisioner
+        extra = [f"--HistoryManager.hist_file={NotebookClient.ipython_hist_file.default_value}"]
+        _run(km.start_kernel, extra_arguments=extra, cwd=str(self.cwd))
+        pid = int(provisioner.pid or 0)
+        kernel = PooledKernel(km, pid, pid, log_path)
+        self.live[kernel.pid] = kernel
+        self.started.append(kernel.pid)
+        self.forked.append(kernel.pid)
+        return kernel
 
     def _start(self, *, warm: bool) -> PooledKernel:
         from nbclient import NotebookClient
@@ -168,10 +218,14 @@ class KernelPool:
         return kernel
 
     def prestart(self) -> None:
-        """Start the next stage's kernel (and its imports) now, unless one is already waiting."""
+        """Start the next stage's kernel (and its imports) now, unless one is already waiting: forked by the zygote
+        when it is ready (when it is still importing, the next :meth:`take` forks one), else warmed up."""
         if self.waiting is None:
             try:
-                self.waiting = self._start(warm=True)
+                if self.zygote is not None:
+                    self.waiting = self._fork(wait=False)
+                else:
+                    self.waiting = self._start(warm=True)
             except Exception as exc:  # noqa: BLE001 - the stage then starts its own kernel, as without a pool
                 log.warning("kernel not pre-started: %s", exc)
 
@@ -184,8 +238,8 @@ class KernelPool:
             log.warning("pre-started kernel %s died or failed its warm-up; starting a new one", kernel.pid)
             self.retire(kernel)
             kernel = None
-        if kernel is None:
-            kernel = self._start(warm=False)
+        if kernel is None:  # the first stage does not wait for the zygote's imports: it starts its own kernel
+            kernel = self._fork(wait=bool(self.started)) or self._start(warm=False)
         if ahead:
             self.prestart()
         return kernel
@@ -280,6 +334,8 @@ class KernelPool:
         self.waiting = None
         for kernel in list(self.live.values()):
             self.retire(kernel)
+        if self.zygote is not None:
+            self.zygote.stop()
         shutil.rmtree(self._logs, ignore_errors=True)
 
     def kill_all(self) -> None:
@@ -290,6 +346,8 @@ class KernelPool:
                 kernel.km.cleanup_connection_file()
         self.live.clear()
         self.waiting = None
+        if self.zygote is not None:
+            self.zygote.kill()
         shutil.rmtree(self._logs, ignore_errors=True)
 
     @contextmanager

@@ -400,13 +400,13 @@ def cycle_kernels(ws: Workspace) -> Iterator[KernelPool | None]:
     """The cycle's kernel pool while its stages run (None when ``MILLPOND_PRESTART`` is off): every stage still gets a
     new kernel of its own, started ahead while the stage before computes; all shut down at the end, on failure, and on
     SIGTERM/SIGINT (:mod:`millpond.runs.kernels`)."""
-    from millpond.runs.kernels import KernelPool, prestart_enabled
+    from millpond.runs.kernels import KernelPool, fork_enabled, prestart_enabled
 
     if not prestart_enabled():
         yield None
         return
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as _run_notebook sets it, before any kernel starts
-    pool = KernelPool(kernel_name(), ws.root)
+    pool = KernelPool(kernel_name(), ws.root, fork=fork_enabled())
     token = CYCLE_KERNELS.set(pool)
     try:
         with pool.handling_signals():
