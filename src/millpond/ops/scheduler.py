@@ -13,6 +13,7 @@ import glob
 import logging
 import time
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -22,6 +23,7 @@ from millpond.config.params import STAGES, WINDOW_PATTERN, UseCase, params_file,
 from millpond.errors import MillpondError, ParamsError, SourceNotFoundError, StageFailedError, TransientError
 from millpond.governance.events import notify_event
 from millpond.marts.windows import check_use_case_window, file_windows
+from millpond.runs.comparison import CycleComparison
 from millpond.runs.recovery import INTERRUPTED as INTERRUPTED  # re-exported: where callers look for it
 from millpond.runs.recovery import seal_interrupted
 from millpond.runs.runner import (
@@ -30,8 +32,6 @@ from millpond.runs.runner import (
     cycle_kernels,
     cycle_params_change,
     execute_stage,
-    finish_comparison_quietly,
-    start_comparison_quietly,
 )
 from millpond.runs.store import RunRecord, RunStore, new_cycle_id
 from millpond.store.lock import CycleLock
@@ -199,14 +199,15 @@ def run_window(
     )
     run.extra = {"params_change": cycle_params_change(ws, params_path, name)}
     run.progress = progress
-    with cycle_kernels(ws) as pool:  # each stage's kernel started ahead while the stage before computes
+    # each stage's kernel started ahead while the stage before computes; the comparison drawn beside the stages
+    with cycle_kernels(ws) as pool, closing(run.comparison):
         for index, stage in enumerate(STAGES):
             if pool is not None:
                 pool.ahead = index + 1 < len(STAGES)
                 pool.next_stage = STAGES[index + 1] if pool.ahead else None
             if not run.stage(stage):
                 break
-        finish_comparison_quietly(run.comparison)  # drawn while the stages after drift ran
+        run.comparison.finish()
     result = run.result
     result.records = run.runs.cycle(result.cycle_id)
     if result.error and not result.bad_input:  # bad params are the caller's to fix, not a cycle failure to page about
@@ -236,7 +237,10 @@ class _WindowRun:
     extra: dict[str, Any] = field(default_factory=dict)
     progress: bool = False
     order: int = 0
-    comparison: Any = None  # the drift run's sweetviz comparison step, once started
+    comparison: CycleComparison = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.comparison = CycleComparison(self.ws)  # the drift run's sweetviz comparison step
 
     @property
     def runs(self) -> RunStore:
@@ -258,7 +262,7 @@ class _WindowRun:
                     extra=self.extra,
                     progress=self.progress,
                 )
-                self.comparison = start_comparison_quietly(self.ws, record) or self.comparison
+                self.comparison.after(record)
                 return True
             except StageFailedError as exc:
                 failed = self.runs.cycle(self.result.cycle_id)
@@ -447,5 +451,7 @@ def run_stage_locked(
         for record in recover_interrupted(ws, name):
             echo(f"recorded interrupted run {record.run_id} as failed")
         ran = execute(ws, params_path, stage, window, progress=progress)
-        finish_comparison_quietly(start_comparison_quietly(ws, ran))  # a drift run's, once its verdict is sealed
+        comparison = CycleComparison(ws)  # a drift run's sweetviz comparison, drawn once its verdict is sealed
+        comparison.after(ran)
+        comparison.finish()
         return ran

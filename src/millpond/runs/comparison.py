@@ -7,9 +7,10 @@ BackgroundComparison`, which reads and samples the marts itself) and records it 
 ``comparison``) with ``outputs/comparison.html``, the mart versions it read as its inputs and the drift run it
 belongs to:
 
-- ``millpond cycle`` / ``millpond run … drift``: started as soon as the drift stage is recorded, drawn on the
-  other core while train and promote run, collected (recorded) when the cycle's last stage is done, in the same
-  cycle folder (``06-compare`` after a full cycle's five stages);
+- ``millpond cycle``: started ahead once score is recorded, from the versions the drift stage will compare (kept
+  only when the drift run compared exactly those), drawn on the other core beside drift, train and promote,
+  recorded when the cycle's last stage is done, in the same cycle folder (``06-compare`` after five stages);
+- ``millpond run … drift``: drawn once the drift run is recorded;
 - on demand for any drift run (papermill, JupyterLab, an older cycle): ``millpond compare RUN_ID``.
 
 A comparison that fails, dies or takes longer than ten minutes is recorded as a failed ``compare`` run with the
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from millpond.config.params import validate_use_case
-from millpond.errors import ReportError, RunError
+from millpond.errors import MillpondError, ReportError, RunError
 from millpond.runs.entities import RunManifest, RunTimings
 from millpond.runs.store import RunRecord, RunStore
 from millpond.workspace import Workspace
@@ -35,6 +36,9 @@ log = logging.getLogger(__name__)
 STAGE = "compare"  # the run folder's name after its order: NN-compare (not a pipeline stage)
 KIND = "comparison"
 SIDES = "comparison_sides"  # the drift summary key naming the compared mart versions
+# The stage after which a cycle starts drawing its drift run's comparison. After score rather than ingest: at
+# the cycle's start the kernels' zygote is still importing, and the drawing would take its CPU.
+AHEAD_AFTER = "score"
 
 
 def sides_of(drift: RunRecord) -> dict[str, Any] | None:
@@ -60,13 +64,24 @@ def _mart_inputs(drift: RunRecord, sides: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass
 class ComparisonStep:
-    """One comparison being drawn for ``drift`` by a child process; :meth:`finish` records it as a run."""
+    """One comparison of mart versions ``sides`` being drawn by a child process for the drift run ``drift`` (None
+    while it is drawn ahead of that run); :meth:`finish` records it as a run."""
 
     ws: Workspace
-    drift: RunRecord
+    sides: dict[str, Any]
     drawing: Any  # a BackgroundComparison, drawing into its own temporary folder until finish() collects it
     started: datetime
+    drift: RunRecord | None = None
     clock: float = field(default_factory=time.perf_counter)
+
+    def for_drift(self, drift: RunRecord) -> ComparisonStep | None:
+        """This drawing for ``drift`` when it compared exactly these versions; else (the champion moved meanwhile, a
+        skipped drift run) this one is dropped and ``drift``'s own is started."""
+        if sides_of(drift) == self.sides:
+            self.drift = drift
+            return self
+        self.drawing.close()
+        return start_comparison(self.ws, drift)
 
     def finish(self) -> RunRecord:
         """Prepare the run folder (the next free ``NN-compare`` of the drift run's cycle), wait for the drawing, then
@@ -74,6 +89,7 @@ class ComparisonStep:
         from millpond.drift.comparison_report import COMPARISON
         from millpond.store.files import sha256_file
 
+        assert self.drift is not None, "a comparison is recorded for its drift run"
         claim = {"use_case": self.drift.use_case, "window": self.drift.window, "kind": KIND}
         try:
             run_dir = RunStore(self.ws.runs).prepare(
@@ -125,23 +141,97 @@ def start_comparison(ws: Workspace, drift: RunRecord) -> ComparisonStep | None:
     """Start drawing ``drift``'s comparison in a child process (which reads and samples the mart versions itself);
     None when there is nothing to compare (not a succeeded drift run, no comparison sides, ``drift.comparison_rows``
     0). Nothing is written to the runs store until :meth:`ComparisonStep.finish`."""
-    from millpond.drift.comparison_report import COMPARISON, BackgroundComparison
-
     sides = sides_of(drift)
     params = (drift.manifest or {}).get("params") or {}
     if sides is None or not params:
         return None
-    use_case = validate_use_case(params, source=drift.run_id)
+    step = _start(ws, validate_use_case(params, source=drift.run_id), sides)
+    if step is not None:
+        step.drift = drift
+    return step
+
+
+def start_ahead(ws: Workspace, ingest: RunRecord) -> ComparisonStep | None:
+    """After a stage before drift (``ingest``: a run of the cycle's use case and window): start drawing the
+    comparison its drift stage will ask for (the champion's training versions against the window's latest
+    version), so that it is drawn while the drift stage runs. It is kept only when the drift run compares exactly
+    those versions (:meth:`ComparisonStep.for_drift`). None without a champion."""
+    from millpond.errors import ModelVersionNotFoundError
+    from millpond.marts.store import MartStore
+    from millpond.models.store import ModelStore
+
+    params = (ingest.manifest or {}).get("params") or {}
+    if ingest.stage not in ("ingest", "score") or ingest.status == "failed" or not params:
+        return None
+    use_case = validate_use_case(params, source=ingest.run_id)
+    try:
+        champion = ModelStore(ws.model_store).get(use_case.use_case, "champion")
+    except ModelVersionNotFoundError:
+        return None
+    reference = [str(item["version"]) for item in champion.metadata.training_marts]
+    current = MartStore(ws.feature_marts).latest(use_case.use_case, ingest.window).version
+    return _start(ws, use_case, {"reference": reference, "current": current}) if reference else None
+
+
+def _start(ws: Workspace, use_case: Any, sides: dict[str, Any]) -> ComparisonStep | None:
+    from millpond.drift.comparison_report import COMPARISON, BackgroundComparison
+
     if use_case.drift.comparison_rows <= 0:
         return None
     drawing = BackgroundComparison(
-        ws.runs / drift.cycle_id / COMPARISON,  # a placeholder: finish() points it into the run folder it prepares
+        ws.runs / COMPARISON,  # a placeholder: finish() points it into the run folder it prepares
         features=use_case.feature_columns,
         target=use_case.target,
         max_rows=use_case.drift.comparison_rows,
     )
     drawing.start_marts(ws.feature_marts, use_case.use_case, list(sides["reference"]), str(sides["current"]))
-    return ComparisonStep(ws, drift, drawing, datetime.now(UTC))
+    return ComparisonStep(ws, sides, drawing, datetime.now(UTC))
+
+
+class CycleComparison:
+    """The comparison step of one cycle (or one ``millpond run``): :meth:`after` sees each stage's record in
+    order (:data:`AHEAD_AFTER` starts the drawing ahead, drift keeps it or starts its own), :meth:`finish` records
+    it. Never
+    raises: a comparison that cannot start or be recorded is a warning, the cycle goes on."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+        self.step: ComparisonStep | None = None
+
+    def after(self, record: Any) -> None:
+        """Take note of a stage's record (anything else, a test double's, is ignored)."""
+        if not isinstance(record, RunRecord) or record.stage not in (AHEAD_AFTER, "drift"):
+            return
+        try:
+            if record.stage == AHEAD_AFTER:
+                self.close()
+                self.step = start_ahead(self.ws, record)
+            else:
+                self.step = self.step.for_drift(record) if self.step is not None else start_comparison(self.ws, record)
+        except (MillpondError, OSError, KeyError, TypeError) as exc:
+            log.warning("the sweetviz comparison after %s was not started: %s", record.run_id, exc)
+            self.close()
+
+    def finish(self) -> RunRecord | None:
+        """Record the comparison of the drift run, if one ran; a drawing started ahead of a drift run that never
+        came (a failed or shortened cycle) is dropped."""
+        step, self.step = self.step, None
+        if step is None:
+            return None
+        if step.drift is None:
+            step.drawing.close()
+            return None
+        try:
+            return step.finish()
+        except (MillpondError, OSError) as exc:
+            log.warning("the sweetviz comparison of %s was not recorded: %s", step.drift.run_id, exc)
+            return None
+
+    def close(self) -> None:
+        """Stop a drawing that will not be recorded (idempotent)."""
+        step, self.step = self.step, None
+        if step is not None:
+            step.drawing.close()
 
 
 def _next_order(ws: Workspace, cycle_id: str) -> int:
@@ -173,6 +263,7 @@ def _report(step: ComparisonStep, run_dir: Path, status: str, error: str | None,
     from millpond.runs.report import render_summary_report
 
     drift = step.drift
+    assert drift is not None
     facts = {
         "kind": "sweetviz comparison, drawn after the drift stage (no notebook ran)",
         "drift run": drift.run_id,

@@ -389,15 +389,22 @@ def _warn_late_lines(kernel: PooledKernel) -> None:
 
 
 def _kill(kernel: PooledKernel) -> None:
-    """SIGKILL the kernel's process group (its own session, as jupyter_client starts it) and reap the kernel."""
+    """SIGKILL the kernel's process group (its own session, as jupyter_client starts it), the kernel itself (a kernel
+    forked a moment ago may not have its own session yet), and reap it when it is our child."""
     own = os.getpgid(0)
     with suppress(ProcessLookupError, PermissionError):
         if kernel.pgid and kernel.pgid != own:
             os.killpg(kernel.pgid, signal.SIGKILL)
-        else:
-            os.kill(kernel.pid, signal.SIGKILL)
-    with suppress(ChildProcessError, OSError):
+    with suppress(ProcessLookupError, PermissionError):
+        os.kill(kernel.pid, signal.SIGKILL)
+    try:
         os.waitpid(kernel.pid, 0)
+    except ChildProcessError:  # not our child when the zygote forked it: wait until it is gone (the zygote reaps it)
+        deadline = time.monotonic() + 2.0
+        while alive_kernel_pids([kernel.pid]) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    except OSError:
+        pass
 
 
 def alive_kernel_pids(pids: list[int]) -> list[int]:

@@ -13,7 +13,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -457,8 +457,10 @@ def run_cycle(
     name, result = _new_cycle(ws, params_path, window, stages)
     runs = RunStore(ws.runs)
     extra = {"params_change": cycle_params_change(ws, params_path, name)}
-    comparison = None  # the drift run's sweetviz comparison, drawn in a child while train and promote run
-    with cycle_kernels(ws) as pool:
+    from millpond.runs.comparison import CycleComparison
+
+    comparison = CycleComparison(ws)  # the drift run's sweetviz comparison, drawn in a child beside the stages
+    with cycle_kernels(ws) as pool, closing(comparison):
         for order, stage in enumerate(stages, start=1):
             if on_stage is not None:  # a live status line: on_stage(stage, index, total)
                 on_stage(stage, order, len(stages))
@@ -484,39 +486,13 @@ def run_cycle(
 
                     notify_failure(ws, params_path, name, window, f"stage {stage}: {exc}")
                 break
-            comparison = start_comparison_quietly(ws, record) or comparison
-        if comparison is not None and on_stage is not None:
+            comparison.after(record)
+        if comparison.step is not None and on_stage is not None:
             on_stage("compare", len(stages) + 1, len(stages) + 1)  # waiting for what is left of the drawing
-        finish_comparison_quietly(comparison)
+        comparison.finish()
     result.records = runs.cycle(result.cycle_id)
     refresh_runs_index(ws)
     return result
-
-
-def start_comparison_quietly(ws: Workspace, drift: Any) -> Any:
-    """:func:`millpond.runs.comparison.start_comparison` after a drift run (None for any other run, or with a
-    warning when it cannot start)."""
-    from millpond.runs.comparison import start_comparison
-
-    if not isinstance(drift, RunRecord) or drift.stage != "drift":
-        return None
-    try:
-        return start_comparison(ws, drift)
-    except (MillpondError, OSError) as exc:
-        log.warning("the sweetviz comparison of %s was not started: %s", drift.run_id, exc)
-        return None
-
-
-def finish_comparison_quietly(step: Any) -> RunRecord | None:
-    """Record a started comparison step (:meth:`ComparisonStep.finish`); a failure to record it only warns."""
-    if step is None:
-        return None
-    try:
-        record: RunRecord = step.finish()
-        return record
-    except (MillpondError, OSError) as exc:
-        log.warning("the sweetviz comparison of %s was not recorded: %s", step.drift.run_id, exc)
-        return None
 
 
 SKIP_KIND = "runner"  # scraps["kind"] of a skip the runner decided without a kernel (no notebook.ipynb in the run)

@@ -225,6 +225,7 @@ def _fork_one(conn: socket.socket, server: socket.socket) -> None:
     if pid == 0:  # the kernel: never returns into the zygote's loop
         code = 1
         try:
+            os.setsid()  # first: a session (and process group) of its own, as jupyter_client starts kernels
             conn.close()
             server.close()
             _become_kernel(request)
@@ -235,8 +236,7 @@ def _fork_one(conn: socket.socket, server: socket.socket) -> None:
 
 
 def _become_kernel(request: dict[str, Any]) -> None:
-    """In the forked child: a session, stdio, directory and environment of its own, then IPKernelApp."""
-    os.setsid()
+    """In the forked child (already in a session of its own): stdio, directory and environment, then IPKernelApp."""
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     log = os.open(request["log"] or os.devnull, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     null = os.open(os.devnull, os.O_RDONLY)

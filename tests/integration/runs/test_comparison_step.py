@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from millpond.runs.comparison import start_comparison
+from millpond.errors import ReportError
+from millpond.runs.comparison import start_ahead, start_comparison
 from millpond.runs.store import RunStore
 from millpond.workspace import Workspace
 from tests.conftest import copy_workspace
@@ -37,7 +38,9 @@ def test_the_cycle_recorded_the_comparison_after_its_stages(ws: Workspace) -> No
     (compare,) = runs.list(stage="compare", window="2025-02")
     assert [r.stage for r in runs.cycle(drift.cycle_id)] == ["ingest", "score", "drift", "compare"]
     assert compare.status == "succeeded" and compare.manifest["extra"]["drift_run"] == drift.run_id
-    assert compare.started_at >= drift.finished_at  # drawn after the drift run was sealed: the verdict never waited
+    score = runs.list(stage="score", window="2025-02")[0]
+    assert score.finished_at <= compare.started_at  # drawn ahead, from after score: beside the drift stage
+    assert compare.finished_at >= drift.finished_at  # and recorded for the drift run once it was sealed
     assert (compare.path / "outputs" / "comparison.html").stat().st_size > 10_000
 
 
@@ -70,3 +73,21 @@ def test_a_comparison_that_runs_out_of_time_is_a_failed_compare_run(ws: Workspac
     assert record.status == "failed" and "took longer than" in (record.error or "")
     assert not (record.path / "outputs" / "comparison.html").exists()
     assert RunStore(ws.runs).verify().ok
+
+
+def test_a_drawing_started_ahead_is_kept_only_for_the_versions_the_drift_run_compared(ws: Workspace) -> None:
+    runs = RunStore(ws.runs)
+    score, drift = runs.list(stage="score", window="2025-02")[0], runs.list(stage="drift", window="2025-02")[0]
+    ahead = start_ahead(ws, score)
+    assert ahead is not None and ahead.sides == drift.scraps["summary"]["comparison_sides"]
+    assert ahead.for_drift(drift) is ahead  # the same versions: this drawing is the drift run's
+    ahead.drawing.close()
+    moved = start_ahead(ws, score)
+    assert moved is not None
+    moved.sides = {**moved.sides, "reference": ["2024-12-000000000000"]}  # as if the champion had moved meanwhile
+    redrawn = moved.for_drift(drift)
+    assert redrawn is not None and redrawn is not moved and redrawn.sides == drift.scraps["summary"]["comparison_sides"]
+    with pytest.raises(ReportError, match="never started"):  # the stale drawing was stopped, its folder removed
+        moved.drawing.result()
+    record = redrawn.finish()
+    assert record.status == "succeeded" and record.manifest["extra"]["drift_run"] == drift.run_id
