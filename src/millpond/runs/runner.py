@@ -503,11 +503,12 @@ def skip_up_front(run: _StageRun, extra: dict[str, Any] | None = None) -> RunRec
 
     The decision is the stage's own (:func:`millpond.runs.skips.skip_reason`, from the stores' metadata): score and
     drift without a champion, train when the retrain policy is not triggered, promote without a candidate. It is
-    not taken when a crash left a promotion pending (the stage's kernel completes it first). The record is the one
+    not taken when a crash left an alias move unfinished (the stage's kernel completes it first); a finished one
+    (phase ``done``, which a promotion leaves for the next stage to tidy) does not stand in the way. The record is the one
     a skipped notebook leaves (status ``skipped``, the reason, what was read), with a small report.html and
     ``scraps.kind`` / ``extra.kernel`` saying no notebook ran.
     """
-    if (run.ws.model_store / run.use_case / "pending.json").exists():
+    if (run.ws.model_store / run.use_case / "pending.json").exists() and not _only_done_pending(run):
         return None
     from millpond.runs.context import StageContext
     from millpond.runs.skips import skip_reason
@@ -532,6 +533,18 @@ def skip_up_front(run: _StageRun, extra: dict[str, Any] | None = None) -> RunRec
         scraps=scraps,
         extra={**(extra or {}), "timings": timings, "reason": reason, "kernel": False},
     )
+
+
+def _only_done_pending(run: _StageRun) -> bool:
+    """Whether the use case's pending alias move is a finished one (phase ``done``: moved, audited and smoke-tested;
+    the next stage's kernel only checks its decision entry and removes it): a skip can be decided beside it."""
+    from millpond.models.entities import PendingSwitch
+    from millpond.store.files import read_json
+
+    try:
+        return PendingSwitch.from_dict(read_json(run.ws.model_store / run.use_case / "pending.json")).phase == "done"
+    except (MillpondError, OSError, ValueError, TypeError, KeyError):  # unreadable: the kernel's stage deals with it
+        return False
 
 
 def write_skip_report(run_dir: Path, use_case: str, stage: str, window: str, reason: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,45 @@ def test_a_pending_promotion_is_left_to_the_stage_kernel(
     pending = demo_workspace.model_store / "churn" / "pending.json"
     pending.parent.mkdir(parents=True)
     pending.write_text("{}", encoding="utf-8")  # a crash-interrupted alias move: the kernel's stage recovers it first
+    with pytest.raises(StageFailedError):
+        runner.execute_stage(demo_workspace, PARAMS, "score", "2025-01")
+    assert started == ["score"]
+
+
+def _pending(ws: Workspace, phase: str) -> None:
+    pending = ws.model_store / "churn" / "pending.json"
+    pending.parent.mkdir(parents=True, exist_ok=True)
+    move = {
+        "action": "promote",
+        "actor": "millpond cycle",
+        "after": {"champion": "b" * 12, "previous": "a" * 12},
+        "before": {"champion": "a" * 12},
+        "context": {"outcome": "promoted", "version": "b" * 12, "window": "2025-01"},
+        "created_at": "2026-12-04T21:11:13.489856+00:00",
+        "governed": True,
+        "id": "260ff49765324b42",
+        "model": "churn",
+        "phase": phase,
+        "reason": "a test",
+    }
+    pending.write_text(json.dumps(move), encoding="utf-8")
+
+
+def test_a_finished_promotion_left_for_the_next_stage_does_not_stop_a_skip(
+    demo_workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started = _no_kernel(monkeypatch)
+    _pending(demo_workspace, "done")  # what every promotion leaves: moved, audited, smoke-tested
+    record = runner.execute_stage(demo_workspace, PARAMS, "score", "2025-01")
+    assert started == [] and record.status == "skipped" and record.manifest["extra"]["kernel"] is False
+    assert (demo_workspace.model_store / "churn" / "pending.json").exists()  # tidied by the next stage's kernel
+
+
+def test_an_unfinished_promotion_is_still_left_to_the_stage_kernel(
+    demo_workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started = _no_kernel(monkeypatch)
+    _pending(demo_workspace, "promote")  # the alias moved, the smoke test not yet run: the kernel completes it
     with pytest.raises(StageFailedError):
         runner.execute_stage(demo_workspace, PARAMS, "score", "2025-01")
     assert started == ["score"]
