@@ -265,9 +265,12 @@ def _report(step: ComparisonStep, run_dir: Path, status: str, error: str | None,
     drift = step.drift
     assert drift is not None
     facts = {
-        "kind": "sweetviz comparison, drawn after the drift stage (no notebook ran)",
+        "kind": "sweetviz comparison of the drift run's mart versions, drawn beside the stages (no notebook ran)",
         "drift run": drift.run_id,
-        **{f"{side} mart versions": value for side, value in (sides_of(drift) or {}).items()},
+        **{
+            f"{side} mart versions": ", ".join(map(str, value)) if isinstance(value, list) else value
+            for side, value in (sides_of(drift) or {}).items()
+        },
     }
     try:
         render_summary_report(

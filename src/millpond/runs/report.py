@@ -221,7 +221,7 @@ def render_summary_report(
     page = (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
         f"<style>{_STYLE}body{{font-family:system-ui,sans-serif}}table{{border-collapse:collapse;font-size:13px;margin:8px 20px}}"
-        "th,td{border:1px solid #ddd;padding:4px 8px;text-align:left}</style></head>\n<body>\n"
+        "th,td{border:1px solid #ddd;padding:4px 8px;text-align:left}.mp-link{margin:12px 20px}</style></head>\n<body>\n"
         f"{_banner(title, status, meta, error, toggle=False)}\n<main>{''.join(parts)}</main>\n</body></html>\n"
     )
     target = Path(run_dir) / REPORT
