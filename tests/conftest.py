@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -61,6 +63,16 @@ def _build_two_cycled_windows(root: Path, raw: Path) -> None:
         result = run_cycle(ws, "params/churn.yaml", window, stages=stages)
         assert result.ok, result.error
     (root / "done").write_text("built\n", encoding="utf-8")
+
+
+def run_millpond(ws: Workspace, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """``python -m millpond --workspace WS ARGS`` in a fresh process, its output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "millpond", "--workspace", str(ws.root), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def copy_workspace(template: Path, root: Path) -> Workspace:

@@ -203,8 +203,7 @@ def run_window(
     with cycle_kernels(ws) as pool, closing(run.comparison):
         for index, stage in enumerate(STAGES):
             if pool is not None:
-                pool.ahead = index + 1 < len(STAGES)
-                pool.next_stage = STAGES[index + 1] if pool.ahead else None
+                pool.next_stage = STAGES[index + 1] if index + 1 < len(STAGES) else None
             if not run.stage(stage):
                 break
         run.comparison.finish()

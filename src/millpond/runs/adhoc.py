@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
-from millpond.errors import MillpondError, ModelVersionNotFoundError, ReportError, did_you_mean
+from millpond.errors import MillpondError, ModelVersionNotFoundError, did_you_mean
 from millpond.runs.entities import RunManifest, RunTimings
 from millpond.runs.store import ADHOC_KIND, RunRecord, RunStore, new_cycle_id
 from millpond.store.artifacts import Ledger, as_manifest, note_read, note_written, recording
@@ -297,7 +297,7 @@ def _record(ws: Workspace, draft: _Draft, status: str, *, error: str | None = No
 
 def _write_report(run_dir: Path, draft: _Draft, status: str, error: str | None, sample: Any) -> None:
     """The run's report.html: the facts of the score and a sample of the predictions (a failure only warns)."""
-    from millpond.runs.report import render_summary_report
+    from millpond.runs.report import write_summary_report
 
     facts: dict[str, Any] = {
         "kind": f"{ADHOC_KIND} (millpond score, no notebook)",
@@ -306,15 +306,12 @@ def _write_report(run_dir: Path, draft: _Draft, status: str, error: str | None, 
         **{k: draft.summary[k] for k in ("role", "rows", "scoring_run_id") if k in draft.summary},
         "command": draft.extra.get("command"),
     }
-    try:
-        render_summary_report(
-            run_dir,
-            title=f"{draft.name} · ad-hoc score · {draft.window}",
-            status=status,
-            meta=f"run {draft.cycle_id}/{run_dir.name}",
-            error=error,
-            facts=facts,
-            sample=sample,
-        )
-    except (ReportError, OSError) as exc:  # the record matters more than its page
-        log.warning("report.html of %s not written: %s", run_dir, exc)
+    write_summary_report(
+        run_dir,
+        title=f"{draft.name} · ad-hoc score · {draft.window}",
+        status=status,
+        meta=f"run {draft.cycle_id}/{run_dir.name}",
+        error=error,
+        facts=facts,
+        sample=sample,
+    )

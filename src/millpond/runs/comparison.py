@@ -260,7 +260,7 @@ def compare(ws: Workspace, drift: RunRecord) -> RunRecord:
 
 def _report(step: ComparisonStep, run_dir: Path, status: str, error: str | None, summary: dict[str, Any]) -> None:
     """The run's report.html: what was compared, and a link to the sweetviz report; a failure only warns."""
-    from millpond.runs.report import render_summary_report
+    from millpond.runs.report import write_summary_report
 
     drift = step.drift
     assert drift is not None
@@ -272,15 +272,12 @@ def _report(step: ComparisonStep, run_dir: Path, status: str, error: str | None,
             for side, value in (sides_of(drift) or {}).items()
         },
     }
-    try:
-        render_summary_report(
-            run_dir,
-            title=f"{drift.use_case} · compare · {drift.window}",
-            status=status,
-            meta=f"run {run_dir.parent.name}/{run_dir.name}",
-            error=error,
-            facts=facts,
-            links={"open the sweetviz comparison": summary["comparison"]} if "comparison" in summary else None,
-        )
-    except (ReportError, OSError) as exc:
-        log.warning("report.html of %s not written: %s", run_dir, exc)
+    write_summary_report(
+        run_dir,
+        title=f"{drift.use_case} · compare · {drift.window}",
+        status=status,
+        meta=f"run {run_dir.parent.name}/{run_dir.name}",
+        error=error,
+        facts=facts,
+        links={"open the sweetviz comparison": summary["comparison"]} if "comparison" in summary else None,
+    )

@@ -146,8 +146,7 @@ class KernelPool:
         self.cwd = Path(cwd)
         self.warm = WARM_MODULES if warm is None else warm  # what a pre-started kernel imports
         self.warm_by_stage = dict(WARM_BY_STAGE) if warm is None else {}  # ... when its stage is known
-        self.ahead = False  # set by the cycle: whether a stage after the current one may need a kernel
-        self.next_stage: str | None = None  # set by the cycle: the stage after the current one
+        self.next_stage: str | None = None  # set by the cycle: the stage after the current one (None: the last)
         self.waiting: PooledKernel | None = None
         self.live: dict[int, PooledKernel] = {}  # started, not yet retired (waiting or running a notebook)
         self.started: list[int] = []  # every kernel PID this pool started, in order

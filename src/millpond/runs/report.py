@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import html
 import json
+import logging
 import os
 import re
 import warnings
@@ -23,6 +24,8 @@ from millpond.errors import MillpondError, ReportError
 from millpond.runs.store import RunRecord, RunStore
 from millpond.store.files import atomic_write_text
 from millpond.workspace import Workspace
+
+log = logging.getLogger(__name__)
 
 REPORT = "report.html"
 INDEX_HTML = "index.html"
@@ -193,6 +196,16 @@ def render_report(
         ) from exc
     atomic_write_text(target, body)
     return target
+
+
+def write_summary_report(run_dir: str | os.PathLike[str], **page: Any) -> Path | None:
+    """:func:`render_summary_report` for a run about to be recorded: a page that cannot be written only warns (the
+    record matters more than its page); None then."""
+    try:
+        return render_summary_report(run_dir, **page)
+    except (ReportError, OSError) as exc:
+        log.warning("report.html of %s not written: %s", run_dir, exc)
+        return None
 
 
 def render_summary_report(

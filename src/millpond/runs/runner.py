@@ -32,6 +32,7 @@ from millpond.config.params import (
 from millpond.config.secrets import redact, redact_text, scrub_files, secrets_of
 from millpond.errors import MillpondError, ParamsError, StageFailedError, did_you_mean
 from millpond.marts.windows import check_use_case_window
+from millpond.runs.comparison import CycleComparison
 from millpond.runs.entities import RunManifest, RunTimings
 from millpond.runs.store import RunRecord, RunStore, new_cycle_id
 from millpond.workspace import Workspace
@@ -300,7 +301,7 @@ def _run_notebook(run: _StageRun, progress: bool) -> tuple[str, str | None, floa
         import papermill as pm
 
         # A kernel started ahead (runs/kernels.py) is handed to nbclient as its kernel manager; else papermill starts one.
-        kernel = pool.take(ahead=pool.ahead) if pool is not None else None
+        kernel = pool.take(ahead=pool.next_stage is not None) if pool is not None else None
         engine = (
             {"km": kernel.km}
             if kernel
@@ -457,16 +458,14 @@ def run_cycle(
     name, result = _new_cycle(ws, params_path, window, stages)
     runs = RunStore(ws.runs)
     extra = {"params_change": cycle_params_change(ws, params_path, name)}
-    from millpond.runs.comparison import CycleComparison
-
     comparison = CycleComparison(ws)  # the drift run's sweetviz comparison, drawn in a child beside the stages
     with cycle_kernels(ws) as pool, closing(comparison):
         for order, stage in enumerate(stages, start=1):
             if on_stage is not None:  # a live status line: on_stage(stage, index, total)
                 on_stage(stage, order, len(stages))
             if pool is not None:
-                pool.ahead = order < len(stages)  # a later stage may need a kernel: start it while this one runs
-                pool.next_stage = stages[order] if pool.ahead else None  # what that kernel imports while it waits
+                # a later stage needs a kernel: it is started (and imports what it needs) while this one runs
+                pool.next_stage = stages[order] if order < len(stages) else None
             try:
                 record = execute_stage(
                     ws,
@@ -549,20 +548,15 @@ def _only_done_pending(run: _StageRun) -> bool:
 
 def write_skip_report(run_dir: Path, use_case: str, stage: str, window: str, reason: str) -> None:
     """The report.html of a skip decided without a kernel: the banner and the reason (a failure only warns)."""
-    from millpond.errors import ReportError
-    from millpond.runs.report import render_summary_report
+    from millpond.runs.report import write_summary_report
 
-    facts = {"kind": "skipped before any kernel started (no notebook ran)", "reason": reason}
-    try:
-        render_summary_report(
-            run_dir,
-            title=f"{use_case} · {stage} · {window}",
-            status="skipped",
-            meta=f"run {run_dir.parent.name}/{run_dir.name}",
-            facts=facts,
-        )
-    except (ReportError, OSError) as exc:
-        log.warning("report.html of %s not written: %s", run_dir, exc)
+    write_summary_report(
+        run_dir,
+        title=f"{use_case} · {stage} · {window}",
+        status="skipped",
+        meta=f"run {run_dir.parent.name}/{run_dir.name}",
+        facts={"kind": "skipped before any kernel started (no notebook ran)", "reason": reason},
+    )
 
 
 def write_report(run_dir: Path, use_case: str, stage: str, window: str, status: str, error: str | None) -> None:

@@ -184,21 +184,14 @@ def _seal(
 
 def _report(ctx: StageContext, stage: str, kind: str, status: str, error: str | None, summary: Any) -> None:
     """The run's report.html (no notebook in the record: the facts of the stage); a failure only warns."""
-    import logging
-
-    from millpond.errors import ReportError
-    from millpond.runs.report import render_summary_report
+    from millpond.runs.report import write_summary_report
 
     assert ctx.run_dir is not None
-    facts = {"kind": f"{kind} (the executed notebook is not in this record)", **dict(summary or {})}
-    try:
-        render_summary_report(
-            ctx.run_dir,
-            title=f"{ctx.name} · {stage} · {ctx.window}",
-            status=status,
-            meta=f"run {ctx.run_id}",
-            error=error,
-            facts=facts,
-        )
-    except (ReportError, OSError) as exc:
-        logging.getLogger(__name__).warning("report.html of %s not written: %s", ctx.run_dir, exc)
+    write_summary_report(
+        ctx.run_dir,
+        title=f"{ctx.name} · {stage} · {ctx.window}",
+        status=status,
+        meta=f"run {ctx.run_id}",
+        error=error,
+        facts={"kind": f"{kind} (the executed notebook is not in this record)", **dict(summary or {})},
+    )

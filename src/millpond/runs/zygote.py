@@ -27,7 +27,9 @@ import os
 import select
 import signal
 import socket
+import subprocess
 import sys
+import time
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
@@ -54,13 +56,9 @@ class ForkedKernel:
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
-        import time
-
         deadline = None if timeout is None else time.monotonic() + timeout
         while self.poll() is None:
             if deadline is not None and time.monotonic() > deadline:
-                import subprocess
-
                 raise subprocess.TimeoutExpired(f"kernel {self.pid}", timeout or 0.0)
             time.sleep(0.05)
         return self.returncode or 0
@@ -126,8 +124,6 @@ class Zygote:
     """The pool's side of one zygote process: started at once, ready once its socket exists, stopped at the end."""
 
     def __init__(self, kernel_argv: list[str], modules: tuple[str, ...], folder: Path, cwd: Path) -> None:
-        import subprocess
-
         self.socket = folder / "zygote.sock"
         self.log = folder / "zygote.log"
         interpreter = kernel_argv[: kernel_argv.index("-m")] if "-m" in kernel_argv else [sys.executable]
@@ -139,8 +135,6 @@ class Zygote:
 
     def ready(self, wait: float = 0.0) -> bool:
         """Whether it listens (waiting up to ``wait`` seconds); False once it has died."""
-        import time
-
         deadline = time.monotonic() + wait
         while True:
             if self.process.poll() is not None:
@@ -158,8 +152,6 @@ class Zygote:
 
     def stop(self) -> None:
         """Close its stdin (it exits), then make sure: SIGKILL its session after two seconds."""
-        import subprocess
-
         with suppress(OSError):
             if self.process.stdin is not None:
                 self.process.stdin.close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ from millpond.errors import ReportError
 from millpond.runs.comparison import start_ahead, start_comparison
 from millpond.runs.store import RunStore
 from millpond.workspace import Workspace
-from tests.conftest import copy_workspace
+from tests.conftest import copy_workspace, run_millpond
 
 pytestmark = pytest.mark.integration
 
@@ -24,12 +23,7 @@ def ws(tmp_path: Path, two_cycled_windows: Path) -> Workspace:
 
 
 def _cli(ws: Workspace, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "millpond", "--workspace", str(ws.root), *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_millpond(ws, *args)
 
 
 def test_the_cycle_recorded_the_comparison_after_its_stages(ws: Workspace) -> None:

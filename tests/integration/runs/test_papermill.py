@@ -16,18 +16,13 @@ from millpond.marts.store import MartStore
 from millpond.runs.runner import execute_stage, run_cycle
 from millpond.runs.store import RunStore
 from millpond.workspace import Workspace
-from tests.conftest import tree_snapshot
+from tests.conftest import run_millpond, tree_snapshot
 
 pytestmark = pytest.mark.integration
 
 
 def _cli(ws: Workspace, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "millpond", "--workspace", str(ws.root), *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return run_millpond(ws, *args, timeout=600)
 
 
 def test_a_cycle_runs_every_stage_and_records_it(demo_workspace: Workspace, capfd: pytest.CaptureFixture[str]) -> None:

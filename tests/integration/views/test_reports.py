@@ -23,7 +23,7 @@ from millpond.runs.store import RunStore
 from millpond.views.dtale_view import find_drift_run, serve_drift_view
 from millpond.workspace import Workspace
 from tests.browser import browser, console_errors, screenshot  # noqa: F401 - browser is a fixture
-from tests.conftest import copy_workspace, tree_snapshot
+from tests.conftest import copy_workspace, run_millpond, tree_snapshot
 
 pytestmark = pytest.mark.integration
 
@@ -42,12 +42,7 @@ def _run(ws: Workspace, stage: str, status: str = "succeeded", window: str | Non
 
 
 def _cli(ws: Workspace, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "millpond", "--workspace", str(ws.root), *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_millpond(ws, *args)
 
 
 def test_every_run_record_holds_its_report_and_still_verifies(reported: Workspace) -> None:
